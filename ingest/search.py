@@ -1,0 +1,19 @@
+"""Retrieval over the index: the query embedded once, then dense, BM25 or hybrid search in Qdrant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ingest.embed import Embedder
+from ingest.sparse import query_vector
+from ingest.store import Hit, SearchMode, Store
+
+
+def search(store: Store, embedder: Embedder, query: str, *, doc_ids: Sequence[str] | None = None,
+           limit: int = 10, mode: SearchMode = "hybrid") -> list[Hit]:
+    """Top ``limit`` chunks for ``query`` among ``doc_ids`` (default: every ready document), best first."""
+    if doc_ids is None:
+        doc_ids = [r.id for r in store.list_documents()]
+    dense = embedder.embed_query(query) if mode != "bm25" else None
+    sparse = query_vector(query) if mode != "dense" else None
+    return store.search(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode)

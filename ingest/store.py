@@ -1,0 +1,359 @@
+"""Folio's index in Qdrant: one collection of chunks (dense + BM25 sparse vectors), one of documents.
+
+Local mode on disk (``QdrantClient(path=...)``) by default; a Qdrant server when ``FOLIO_QDRANT_URL``
+is set. Every qdrant-client exception is translated here into ``StoreError``s.
+
+Write protocol (crash-safe, idempotent): the document record is written first with status ``writing``,
+then its chunks (deterministic ids, so a re-run overwrites instead of duplicating), then the status flips
+to ``ready`` in one single-point write. Queries only ever see chunks of ``ready`` documents. Deletion
+flips the status to ``deleting`` before removing anything. ``recover()`` purges whatever a killed process
+left half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+from pydantic import BaseModel
+
+from ingest.chunk import Chunk
+from ingest.config import Settings
+from ingest.errors import ConfigError, DocumentNotFound, StoreError, StoreLocked, StoreUnavailable
+from ingest.sparse import SparseVector
+
+logger = logging.getLogger(__name__)
+
+DENSE = "dense"
+SPARSE = "bm25"
+_NAMESPACE = uuid.UUID("6f1c2b1e-2d3a-4c53-9d0e-6a9e6b8f0a11")
+SearchMode = Literal["hybrid", "dense", "bm25"]
+T = TypeVar("T")
+
+
+class DocumentRecord(BaseModel):
+    """One document as stored (page texts are loaded only when asked for)."""
+
+    id: str
+    file_name: str
+    source: str | None = None
+    title: str
+    format: str
+    size_bytes: int
+    n_pages: int
+    n_chunks: int = 0
+    total_tokens: int
+    page_tokens: list[int]
+    status: str
+    ingested_at: str
+    embed_model: str
+    virtual_pages: bool = False
+    pages: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    doc_id: str
+    chunk_index: int
+    first_page: int
+    last_page: int
+    start: int
+    end: int
+    heading: str | None
+    text: str
+    score: float
+
+
+def document_point_id(doc_id: str) -> str:
+    return str(uuid.UUID(hex=doc_id[:32]))
+
+
+def chunk_point_id(doc_id: str, index: int) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{doc_id}:{index}"))
+
+
+def _translate(exc: Exception, what: str) -> StoreError:
+    text = str(exc)
+    if "already accessed by another instance" in text:
+        return StoreLocked(
+            "the local index is open in another Folio process (a running `folio serve` or another "
+            "`folio` command); stop it first, or point both at a Qdrant server with FOLIO_QDRANT_URL"
+        )
+    return StoreUnavailable(f"Qdrant {what} failed: {type(exc).__name__}: {text[:300]}")
+
+
+class Store:
+    """The document and chunk collections behind one Qdrant client."""
+
+    def __init__(self, client: Any, *, prefix: str = "folio", shards: int = 1, replicas: int = 1) -> None:
+        self.client = client
+        self.chunks = f"{prefix}_chunks"
+        self.documents = f"{prefix}_documents"
+        self.shards = shards
+        self.replicas = replicas
+        self.local = type(client).__name__ == "QdrantClient" and getattr(client, "_client", None) is not None \
+            and type(client._client).__name__ == "QdrantLocal"
+
+    # -- opening -------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        from qdrant_client import QdrantClient
+
+        try:
+            if settings.qdrant_url:
+                key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+                client = QdrantClient(url=settings.qdrant_url, api_key=key, timeout=30)
+                client.get_collections()
+            else:
+                settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+                client = QdrantClient(path=str(settings.qdrant_path))
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, "connection") from exc
+        store = cls(client, prefix=settings.collection_prefix)
+        store.ensure_documents_collection()
+        return store
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # closing a half-open client must not hide the error that got us here
+            logger.debug("closing the Qdrant client failed", exc_info=True)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _call(self, what: str, fn: Callable[[], T], *, retries: int = 2) -> T:
+        for attempt in range(retries + 1):
+            try:
+                return fn()
+            except StoreError:
+                raise
+            except Exception as exc:
+                if self.local or attempt == retries or "already accessed" in str(exc):
+                    raise _translate(exc, what) from exc
+                time.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- schema --------------------------------------------------------------------------------------
+
+    def ensure_documents_collection(self) -> None:
+        if self._call("collection check", lambda: self.client.collection_exists(self.documents)):
+            return
+        self._call("create collection", lambda: self.client.create_collection(
+            self.documents, vectors_config={}, shard_number=self.shards, replication_factor=self.replicas))
+        if not self.local:
+            from qdrant_client import models
+
+            for field in ("status", "source"):
+                self._call("create index", lambda f=field: self.client.create_payload_index(  # type: ignore[misc]
+                    self.documents, f, models.PayloadSchemaType.KEYWORD))
+
+    def ensure_chunks_collection(self, dim: int) -> None:
+        from qdrant_client import models
+
+        if self._call("collection check", lambda: self.client.collection_exists(self.chunks)):
+            info = self._call("collection info", lambda: self.client.get_collection(self.chunks))
+            vectors = info.config.params.vectors
+            existing = vectors[DENSE].size if isinstance(vectors, dict) else None
+            if existing != dim:
+                raise ConfigError(
+                    f"the index holds {existing}-dimensional vectors but the embedding model makes {dim}; "
+                    "use the model the index was built with (FOLIO_EMBED_MODEL) or a new FOLIO_DATA_DIR"
+                )
+            return
+        self._call("create collection", lambda: self.client.create_collection(
+            self.chunks,
+            vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            shard_number=self.shards, replication_factor=self.replicas,
+        ))
+        if not self.local:
+            self._call("create index", lambda: self.client.create_payload_index(
+                self.chunks, "doc_id", models.PayloadSchemaType.KEYWORD))
+
+    def has_chunks_collection(self) -> bool:
+        return bool(self._call("collection check", lambda: self.client.collection_exists(self.chunks)))
+
+    # -- documents -----------------------------------------------------------------------------------
+
+    def get_document(self, doc_id: str, *, with_pages: bool = False) -> DocumentRecord | None:
+        exclude = None if with_pages else ["pages"]
+        points = self._call("read", lambda: self.client.retrieve(
+            self.documents, [document_point_id(doc_id)], with_payload=_payload_selector(exclude)))
+        if not points or not points[0].payload or points[0].payload.get("id") != doc_id:
+            return None
+        return DocumentRecord.model_validate(points[0].payload)
+
+    def require_document(self, doc_id: str, *, with_pages: bool = False) -> DocumentRecord:
+        record = self.get_document(doc_id, with_pages=with_pages)
+        if record is None:
+            raise DocumentNotFound(f"no document with id {doc_id}", document_id=doc_id)
+        return record
+
+    def _scroll(self, collection: str, flt: Any, payload: Any) -> Iterator[Any]:
+        offset = None
+        while True:
+            points, offset = self._call("scroll", lambda o=offset: self.client.scroll(  # type: ignore[misc]
+                collection, scroll_filter=flt, limit=256, offset=o, with_payload=payload, with_vectors=False))
+            yield from points
+            if offset is None:
+                return
+
+    def list_documents(self, *, status: str | None = "ready") -> list[DocumentRecord]:
+        """Documents in canonical order: ingest time, then id."""
+        from qdrant_client import models
+
+        flt = None
+        if status is not None:
+            flt = models.Filter(must=[models.FieldCondition(key="status", match=models.MatchValue(value=status))])
+        records = [DocumentRecord.model_validate(p.payload)
+                   for p in self._scroll(self.documents, flt, _payload_selector(["pages"]))]
+        return sorted(records, key=lambda r: (r.ingested_at, r.id))
+
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the one document whose id starts with ``prefix`` (at least 6 characters)."""
+        prefix = prefix.strip().lower()
+        matches = [r.id for r in self.list_documents(status=None) if r.id.startswith(prefix)]
+        if len(prefix) < 6 and prefix not in matches:
+            matches = []
+        if len(matches) != 1:
+            reason = "no document" if not matches else f"{len(matches)} documents"
+            raise DocumentNotFound(f"{reason} with an id starting {prefix!r}", document_id=prefix)
+        return matches[0]
+
+    def find_by_source(self, source: str) -> list[DocumentRecord]:
+        return [r for r in self.list_documents(status=None) if r.source == source]
+
+    def page_text(self, doc_id: str, page: int) -> str:
+        record = self.require_document(doc_id, with_pages=True)
+        assert record.pages is not None
+        if not 0 <= page < len(record.pages):
+            raise DocumentNotFound(f"document {doc_id} has no page {page} (it has {record.n_pages})",
+                                   document_id=doc_id)
+        return record.pages[page]
+
+    def begin_document(self, record: DocumentRecord) -> None:
+        from qdrant_client import models
+
+        payload = record.model_dump()
+        payload["status"] = "writing"
+        point = models.PointStruct(id=document_point_id(record.id), vector={}, payload=payload)
+        self._call("write", lambda: self.client.upsert(self.documents, [point], wait=True))
+
+    def _set_status(self, doc_id: str, status: str, **extra: Any) -> None:
+        self._call("write", lambda: self.client.set_payload(
+            self.documents, {"status": status, **extra}, points=[document_point_id(doc_id)], wait=True))
+
+    def finish_document(self, doc_id: str, n_chunks: int) -> None:
+        self._set_status(doc_id, "ready", n_chunks=n_chunks)
+
+    def upsert_chunks(self, doc_id: str, chunks: Sequence[Chunk], dense: np.ndarray,
+                      sparse: Sequence[SparseVector]) -> None:
+        from qdrant_client import models
+
+        points = [
+            models.PointStruct(
+                id=chunk_point_id(doc_id, c.index),
+                vector={DENSE: dense[i].tolist(),
+                        SPARSE: models.SparseVector(indices=sparse[i].indices, values=sparse[i].values)},
+                payload={"doc_id": doc_id, "chunk_index": c.index, "first_page": c.first_page,
+                         "last_page": c.last_page, "start": c.start, "end": c.end, "heading": c.heading,
+                         "text": c.text},
+            )
+            for i, c in enumerate(chunks)
+        ]
+        self._call("write", lambda: self.client.upsert(self.chunks, points, wait=True), retries=4)
+
+    def _delete_chunks(self, doc_id: str) -> None:
+        from qdrant_client import models
+
+        if not self.has_chunks_collection():
+            return
+        flt = models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))])
+        self._call("delete", lambda: self.client.delete(
+            self.chunks, points_selector=models.FilterSelector(filter=flt), wait=True))
+
+    def delete_document(self, doc_id: str) -> None:
+        """Remove a document and all of its chunks; invisible to queries from the first write on."""
+        from qdrant_client import models
+
+        if self.get_document(doc_id) is None:
+            raise DocumentNotFound(f"no document with id {doc_id}", document_id=doc_id)
+        self._set_status(doc_id, "deleting")
+        self._delete_chunks(doc_id)
+        self._call("delete", lambda: self.client.delete(
+            self.documents, points_selector=models.PointIdsList(points=[document_point_id(doc_id)]), wait=True))
+
+    def recover(self) -> list[str]:
+        """Purge documents a killed process left in ``writing`` or ``deleting``; return their ids."""
+        purged = []
+        for record in self.list_documents(status=None):
+            if record.status != "ready":
+                self.delete_document(record.id)
+                purged.append(record.id)
+        return purged
+
+    def count_chunks(self, doc_id: str | None = None) -> int:
+        from qdrant_client import models
+
+        if not self.has_chunks_collection():
+            return 0
+        flt = None
+        if doc_id is not None:
+            flt = models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))])
+        result = self._call("count", lambda: self.client.count(self.chunks, count_filter=flt, exact=True))
+        return int(result.count)
+
+    # -- search --------------------------------------------------------------------------------------
+
+    def search(self, *, dense: np.ndarray | None, sparse: SparseVector | None, doc_ids: Sequence[str],
+               limit: int = 10, mode: SearchMode = "hybrid", candidates: int | None = None) -> list[Hit]:
+        """Top chunks of the given (ready) documents: dense, BM25, or both fused by reciprocal rank."""
+        from qdrant_client import models
+
+        if not doc_ids or not self.has_chunks_collection():
+            return []
+        flt = models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids)))])
+        dense_q = dense.tolist() if dense is not None else None
+        sparse_q = models.SparseVector(indices=sparse.indices, values=sparse.values) if sparse else None
+        if mode == "bm25" and (sparse_q is None or not sparse.indices):  # type: ignore[union-attr]
+            return []
+        pool = candidates or max(limit * 4, 20)
+        if mode == "dense" or (mode == "hybrid" and (sparse_q is None or not sparse_q.indices)):
+            response = self._call("search", lambda: self.client.query_points(
+                self.chunks, query=dense_q, using=DENSE, query_filter=flt, limit=limit, with_payload=True))
+        elif mode == "bm25":
+            response = self._call("search", lambda: self.client.query_points(
+                self.chunks, query=sparse_q, using=SPARSE, query_filter=flt, limit=limit, with_payload=True))
+        else:
+            response = self._call("search", lambda: self.client.query_points(
+                self.chunks,
+                prefetch=[models.Prefetch(query=dense_q, using=DENSE, filter=flt, limit=pool),
+                          models.Prefetch(query=sparse_q, using=SPARSE, filter=flt, limit=pool)],
+                query=models.FusionQuery(fusion=models.Fusion.RRF), limit=limit, with_payload=True))
+        hits = []
+        for point in response.points:
+            p = point.payload or {}
+            hits.append(Hit(doc_id=p["doc_id"], chunk_index=p["chunk_index"], first_page=p["first_page"],
+                            last_page=p["last_page"], start=p["start"], end=p["end"], heading=p.get("heading"),
+                            text=p["text"], score=float(point.score)))
+        return hits
+
+
+def _payload_selector(exclude: list[str] | None) -> Any:
+    if not exclude:
+        return True
+    from qdrant_client import models
+
+    return models.PayloadSelectorExclude(exclude=exclude)
