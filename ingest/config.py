@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         "bf16 emulated on an older CPU is several times slower than fp32.",
     )
     embed_batch_size: int = Field(default=32, gt=0)
+    ingest_workers: int = Field(
+        default=1, ge=0, description="Worker processes that parse ahead of the embedder; 0 parses inline."
+    )
 
     chunk_tokens: int = Field(default=200, ge=32, description="Chunk size in the embedding model's tokens.")
     chunk_overlap: int = Field(default=24, ge=0)

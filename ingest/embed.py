@@ -36,7 +36,7 @@ class Embedder(Protocol):
 
 def resolve_model_path(model: str) -> Path:
     """A local folder for ``model``: a bundled model's package folder, or ``model`` itself if it is a path."""
-    key = model.split("/")[-1].lower()
+    key = model.rsplit("/", maxsplit=1)[-1].lower()
     if key in BUNDLED_MODELS:
         try:
             module = __import__(BUNDLED_MODELS[key])
@@ -112,17 +112,17 @@ class SentenceTransformerEmbedder:
         try:
             from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()
-            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+            hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
         except ImportError:  # pragma: no cover
             pass
         self._model = SentenceTransformer(str(path), device="cpu")
         if dtype == "bf16":
             self._model = self._model.to(torch.bfloat16)
-        self.dim = int(self._model.get_embedding_dimension()
-                       if hasattr(self._model, "get_embedding_dimension")
-                       else self._model.get_sentence_embedding_dimension())
-        self.max_tokens = int(self._model.max_seq_length)
+        getter = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        self.dim = int(getter() or 0)
+        self.max_tokens = int(self._model.max_seq_length or 0)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -131,10 +131,12 @@ class SentenceTransformerEmbedder:
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=False,
             convert_to_tensor=True, show_progress_bar=False,
         )
-        return np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
+        out: np.ndarray = np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
+        return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+        vector: np.ndarray = self.embed([text])[0]
+        return vector
 
 
 _WORD = re.compile(r"\w+")

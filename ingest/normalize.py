@@ -17,13 +17,16 @@ _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _HYPHEN_BREAK = re.compile(r"(?<=[A-Za-z])-\n(?=[a-z])")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _DIGITS = re.compile(r"\d+")
-_ROMAN_PAGE = re.compile(r"^(page\s*)?[ivxlc]+$")
 
-# A line is a running header/footer when it sits within this many lines of a page's top or bottom
-# and its shape (digits masked) repeats there on at least HEADER_MIN_SHARE of the pages.
-HEADER_ZONE = 3
+# A line is a running header/footer when it sits within HEADER_ZONE non-empty lines of a page's top or
+# bottom and repeats there on at least HEADER_MIN_SHARE of the pages: either verbatim ("ACME CORP -
+# CONFIDENTIAL"), or with one number that moves in step with the page index ("Page 7 of 40",
+# "Apple Inc. | Q3 2022 Form 10-Q | 12"). Headings that merely share a shape ("ARTICLE 4") are kept.
+HEADER_ZONE = 2
 HEADER_MIN_SHARE = 0.5
 HEADER_MIN_PAGES = 3
+PAGE_NUMBER_SHARE = 0.8
+PAGE_NUMBER_LINE_CHARS = 60
 
 
 def normalize_text(text: str) -> str:
@@ -45,29 +48,44 @@ def _shape(line: str) -> str:
 def _zone(lines: list[str]) -> list[int]:
     """Indexes of the non-empty lines in a page's header and footer zones."""
     filled = [i for i, line in enumerate(lines) if line]
-    head = filled[:HEADER_ZONE]
-    tail = filled[-HEADER_ZONE:]
-    return sorted(set(head) | set(tail))
+    return sorted(set(filled[:HEADER_ZONE]) | set(filled[-HEADER_ZONE:]))
+
+
+def _moves_with_pages(occurrences: list[tuple[int, str]]) -> bool:
+    """Whether one number in the line equals the page index plus a constant on most occurrences."""
+    numbers = [(page, [int(n) for n in _DIGITS.findall(line)]) for page, line in occurrences]
+    width = min(len(ns) for _, ns in numbers)
+    for j in range(width):
+        offsets = Counter(ns[j] - page for page, ns in numbers)
+        if offsets.most_common(1)[0][1] >= PAGE_NUMBER_SHARE * len(numbers):
+            return True
+    return False
 
 
 def running_lines(pages: list[str]) -> set[str]:
-    """Shapes of the lines that repeat in the header/footer zone of most pages."""
+    """The exact lines to drop from the header/footer zones: running headers, footers, page numbers."""
     if len(pages) < HEADER_MIN_PAGES:
         return set()
-    counts: Counter[str] = Counter()
-    for page in pages:
+    by_shape: dict[str, list[tuple[int, str]]] = {}
+    for index, page in enumerate(pages):
         lines = page.split("\n")
-        counts.update({_shape(lines[i]) for i in _zone(lines)})
+        seen: set[str] = set()
+        for i in _zone(lines):
+            shape = _shape(lines[i])
+            if shape not in seen:
+                seen.add(shape)
+                by_shape.setdefault(shape, []).append((index, lines[i]))
     needed = max(HEADER_MIN_PAGES, int(HEADER_MIN_SHARE * len(pages) + 0.999))
-    return {shape for shape, n in counts.items() if n >= needed and _is_boilerplate(shape)}
-
-
-def _is_boilerplate(shape: str) -> bool:
-    # Page numbers ("#", "page # of #", "- # -", "iv") and short repeated lines; long sentences that
-    # happen to repeat (a defined term at the top of each page) are kept.
-    if _ROMAN_PAGE.match(shape) or not re.search(r"[a-z]", shape):
-        return True
-    return len(shape) <= 120
+    drop: set[str] = set()
+    for occurrences in by_shape.values():
+        if len(occurrences) < needed:
+            continue
+        exact = Counter(line for _, line in occurrences)
+        drop.update(line for line, n in exact.items() if n >= needed)
+        shape = _shape(occurrences[0][1])
+        if "#" in shape and len(shape) <= PAGE_NUMBER_LINE_CHARS and _moves_with_pages(occurrences):
+            drop.update(line for _, line in occurrences)
+    return drop
 
 
 def normalize_pages(pages: list[str]) -> list[str]:
@@ -79,7 +97,7 @@ def normalize_pages(pages: list[str]) -> list[str]:
     out: list[str] = []
     for page in cleaned:
         lines = page.split("\n")
-        drop = {i for i in _zone(lines) if _shape(lines[i]) in repeated}
+        drop = {i for i in _zone(lines) if lines[i] in repeated}
         kept = "\n".join(line for i, line in enumerate(lines) if i not in drop)
         out.append(_BLANK_RUNS.sub("\n\n", kept).strip())
     return out

@@ -13,6 +13,7 @@ import logging
 import re
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from ingest.errors import CorruptFile, EmptyFile, EncryptedFile, FileTooLarge, NoText, UnsupportedFormat
@@ -28,7 +29,6 @@ MARKDOWN_SUFFIXES = {".md", ".markdown"}
 TEXT_SUFFIXES = {".txt", ".text"}
 SUPPORTED_SUFFIXES = PDF_SUFFIXES | DOCX_SUFFIXES | HTML_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES
 
-_pypdf_configured = False
 
 
 @dataclass
@@ -93,18 +93,15 @@ def parse_file(path: Path, *, max_bytes: int | None = None) -> ParsedDocument:
 # -- PDF ------------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1)
 def _configure_pypdf() -> None:
     """Raise pypdf's safety limits to what large real filings need (10-Qs with huge arrays)."""
-    global _pypdf_configured
-    if _pypdf_configured:
-        return
     import pypdf
 
     pypdf.overwrite_configuration(
         array_maximum_element_count=5_000_000, dictionary_maximum_element_count=1_000_000
     )
     logging.getLogger("pypdf").setLevel(logging.ERROR)
-    _pypdf_configured = True
 
 
 def _parse_pdf(name: str, data: bytes) -> ParsedDocument:
@@ -163,6 +160,8 @@ def _parse_docx(name: str, data: bytes) -> ParsedDocument:
     try:
         import docx
         from docx.oxml.ns import qn
+        from docx.table import Table
+        from docx.text.paragraph import Paragraph
 
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
@@ -175,7 +174,7 @@ def _parse_docx(name: str, data: bytes) -> ParsedDocument:
     body = document.element.body
     for block in body.iterchildren():
         if block.tag == qn("w:p"):
-            paragraph = docx.text.paragraph.Paragraph(block, document)
+            paragraph = Paragraph(block, document)
             text = paragraph.text.strip()
             style = (paragraph.style.name if paragraph.style is not None else "") or ""
             if text and title is None and style.lower() in ("title", "heading 1"):
@@ -187,7 +186,7 @@ def _parse_docx(name: str, data: bytes) -> ParsedDocument:
             if any(br.get(qn("w:type")) == "page" for br in breaks):
                 pages.append([])
         elif block.tag == qn("w:tbl"):
-            table = docx.table.Table(block, document)
+            table = Table(block, document)
             for row in table.rows:
                 cells = [cell.text.strip() for cell in row.cells]
                 pages[-1].append(" | ".join(cells))
@@ -259,8 +258,8 @@ def _parse_html(name: str, text: str) -> ParsedDocument:
 
 
 def _first_heading(text: str, *, markdown: bool) -> str | None:
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if not line:
             continue
         if markdown and line.startswith("#"):

@@ -134,12 +134,12 @@ class Ingestor:
     """Ingests sources into a store with one embedder; reusable across batches (CLI and API)."""
 
     def __init__(self, store: Store, embedder_factory: Callable[[], Embedder], settings: Settings, *,
-                 workers: int = 1) -> None:
+                 workers: int | None = None) -> None:
         self.store = store
         self.settings = settings
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
-        self._workers = workers
+        self._workers = settings.ingest_workers if workers is None else workers
         self._pool: cf.ProcessPoolExecutor | None = None
         self.params = ChunkParams(model=settings.embed_model, chunk_tokens=settings.chunk_tokens,
                                   overlap=settings.chunk_overlap, heading_tokens=settings.heading_tokens)
@@ -165,44 +165,46 @@ class Ingestor:
         return int(self.settings.max_file_mb * 1_000_000)
 
     def run(self, sources: list[Source], progress: Progress | None = None) -> list[FileResult]:
-        """Ingest every source; a failing file is reported and the batch goes on."""
+        """Ingest every source; a failing file is reported and the batch goes on. Results keep input order."""
         progress = progress or NullProgress()
         progress.start(len(sources))
         self.store.recover()
-        results: list[FileResult] = []
+        results: dict[int, FileResult] = {}
+
+        def done(position: int, result: FileResult) -> None:
+            results[position] = result
+            progress.file_done(result)
+
         todo: list[tuple[Source, bytes, str, float]] = []
-        for source in sources:
+        positions: list[int] = []
+        for position, source in enumerate(sources):
             started = time.perf_counter()
             try:
                 data = self._read_checked(source)
                 doc_id = content_id(data)
                 existing = self.store.get_document(doc_id)
             except FolioError as exc:
-                result = FileResult(name=source.name, status="failed", error=exc)
-                results.append(result)
-                progress.file_done(result)
+                done(position, FileResult(name=source.name, status="failed", error=exc))
                 continue
             duplicate = next((t for t in todo if t[2] == doc_id), None)
             if duplicate is not None:
                 result = FileResult(name=source.name, status="skipped", doc_id=doc_id,
+                                    title=f"same bytes as {duplicate[0].name}",
                                     seconds=time.perf_counter() - started)
-                result.title = f"same bytes as {duplicate[0].name}"
-                results.append(result)
-                progress.file_done(result)
+                done(position, result)
                 continue
             if existing is not None and existing.status == "ready":
-                result = FileResult(name=source.name, status="skipped", doc_id=doc_id, title=existing.title,
-                                    pages=existing.n_pages, chunks=existing.n_chunks, tokens=existing.total_tokens,
-                                    seconds=time.perf_counter() - started)
-                results.append(result)
-                progress.file_done(result)
+                done(position, FileResult(name=source.name, status="skipped", doc_id=doc_id, title=existing.title,
+                                          pages=existing.n_pages, chunks=existing.n_chunks,
+                                          tokens=existing.total_tokens, seconds=time.perf_counter() - started))
                 continue
             todo.append((source, data, doc_id, started))
-        for result in self._ingest_prepared(todo, progress):
-            results.append(result)
-            progress.file_done(result)
-        progress.finish(results)
-        return results
+            positions.append(position)
+        for position, result in zip(positions, self._ingest_prepared(todo, progress), strict=False):
+            done(position, result)
+        ordered = [results[i] for i in sorted(results)]
+        progress.finish(ordered)
+        return ordered
 
     def _read_checked(self, source: Source) -> bytes:
         if source.path is not None and source.data is None:
@@ -219,6 +221,13 @@ class Ingestor:
                   ) -> Iterator[tuple[Source, str, float, PreparedDocument | FolioError]]:
         """Prepared documents in input order, with up to two files prepared ahead of the consumer."""
         if not todo:
+            return
+        if self._workers == 0:  # inline: no process start-up (tests, tiny uploads)
+            for source, data, doc_id, started in todo:
+                try:
+                    yield source, doc_id, started, prepare(source.name, data, self.params, self.max_bytes)
+                except FolioError as exc:
+                    yield source, doc_id, started, exc
             return
         pool = self._get_pool()
         ahead = 2

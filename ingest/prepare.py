@@ -78,8 +78,8 @@ _TITLE_WORDS = ("agreement", "contract", "form 10-k", "form 10-q", "form 8-k", "
 def _title_from_text(pages: list[str]) -> str | None:
     """A title-like line near the start of the document that names what it is ("AGENCY AGREEMENT")."""
     for page in pages[:2]:
-        for line in page.split("\n")[:25]:
-            line = line.strip().lstrip("#").strip()
+        for raw in page.split("\n")[:25]:
+            line = raw.strip().lstrip("#").strip()
             letters = sum(c.isalpha() for c in line)
             if not (6 <= len(line) <= 120 and letters >= 0.6 * len(line.replace(" ", ""))):
                 continue

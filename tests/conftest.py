@@ -1,0 +1,56 @@
+"""Shared fixtures: a clean environment per test, temporary data dirs, a fake-embedder ingestor."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingest.config import Settings
+from ingest.embed import HashEmbedder
+from ingest.pipeline import Ingestor
+from ingest.store import Store
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No inherited FOLIO_* variables; a working directory of the test's own."""
+    for key in list(os.environ):
+        if key.startswith("FOLIO_"):
+            monkeypatch.delenv(key)
+    for key in ("TIKTOKEN_CACHE_DIR", "NLTK_DATA"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", embed_model="hash-64", ingest_workers=0)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    with Store.open(settings) as s:
+        yield s
+
+
+@pytest.fixture
+def ingestor(store: Store, settings: Settings) -> Iterator[Ingestor]:
+    ing = Ingestor(store, lambda: HashEmbedder(64), settings)
+    yield ing
+    ing.close()
+
+
+def require_shared_data(*parts: str) -> Path:
+    """A folder of ../shared/data; in CI its absence is a failure, elsewhere the test is skipped."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: CI must have ../shared/data beside the checkout")
+        pytest.skip(f"{path} not present")
+    return path

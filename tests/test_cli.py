@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ingest.cli import cli
+from tests.pdfs import CONTRACT_PAGES, text_pdf, write
+
+
+@pytest.fixture
+def run(tmp_path: Path):
+    runner = CliRunner()
+    env = {"FOLIO_EMBED_MODEL": "hash-64", "FOLIO_INGEST_WORKERS": "0", "FOLIO_DATA_DIR": str(tmp_path / "data")}
+
+    def invoke(*args: str):
+        return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_help_shows_examples(run):
+    result = run("ingest", "--help")
+    assert result.exit_code == 0
+    assert "folio ingest samples/" in result.output
+
+
+def test_ingest_list_show_search_delete(run, tmp_path):
+    write(tmp_path / "in" / "contract.pdf", text_pdf(CONTRACT_PAGES, title="Supply Agreement"))
+    write(tmp_path / "in" / "memo.txt", b"The warehouse lease ends in June 2027. " * 20)
+    result = run("ingest", str(tmp_path / "in"))
+    assert result.exit_code == 0, result.output
+    assert "[2/2]" in result.output and "2 ingested" in result.output
+
+    listing = json.loads(run("documents", "--json").output)
+    assert sorted(d["file_name"] for d in listing) == ["contract.pdf", "memo.txt"]
+    contract = next(d for d in listing if d["file_name"] == "contract.pdf")
+    assert "pages" not in contract and contract["n_pages"] == 3
+
+    table = run("documents").output
+    assert "Supply Agreement" in table and contract["id"][:12] in table
+
+    page = run("show", contract["id"][:10], "--page", "3")
+    assert page.exit_code == 0 and "State of Oregon" in page.output
+
+    hits = json.loads(run("search", "governing law Oregon", "-k", "1", "--json").output)
+    assert hits[0]["doc_id"] == contract["id"] and hits[0]["first_page"] <= 2 <= hits[0]["last_page"]
+
+    deleted = run("delete", contract["id"][:8])
+    assert deleted.exit_code == 0 and "deleted" in deleted.output
+    assert [d["file_name"] for d in json.loads(run("documents", "--json").output)] == ["memo.txt"]
+
+
+def test_exit_codes_and_json_report(run, tmp_path):
+    good = write(tmp_path / "ok.pdf", text_pdf(CONTRACT_PAGES))
+    bad = write(tmp_path / "broken report.pdf", b"%PDF-1.4 garbage")
+    result = run("ingest", str(good), str(bad), "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["failed"] == 1
+    failed = next(r for r in report["results"] if r["status"] == "failed")
+    assert failed["error"]["code"] == "corrupt_file" and failed["file"].endswith("broken report.pdf")
+
+    plain = run("ingest", str(bad))
+    assert plain.exit_code == 1
+    assert "FAILED" in plain.output and "broken report.pdf" in plain.output and "[corrupt_file]" in plain.output
+    assert "Traceback" not in plain.output
+
+    assert run("ingest", str(good)).exit_code == 0  # unchanged: skipped, still success
+    assert run("ingest").exit_code == 2  # usage error
+    assert run("ingest", str(tmp_path / "nothing-here")).exit_code == 1  # missing file is a failed input
+    (tmp_path / "empty-dir").mkdir()
+    empty = run("ingest", str(tmp_path / "empty-dir"))
+    assert empty.exit_code == 2 and "no supported files" in empty.output
+
+
+def test_unknown_document_is_one_line(run):
+    result = run("show", "deadbeefdeadbeef")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "folio: error: no document with an id starting 'deadbeefdeadbeef' [document_not_found]"]
+
+
+def test_locked_store_is_one_clear_line(tmp_path):
+    data = tmp_path / "data"
+    (data / "qdrant").mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from qdrant_client import QdrantClient; "
+         f"c = QdrantClient(path={str(data / 'qdrant')!r}); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        proc = subprocess.run([sys.executable, "-m", "ingest.cli", "--data-dir", str(data), "documents"],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0
+    assert "another Folio process" in proc.stderr and "[store_locked]" in proc.stderr

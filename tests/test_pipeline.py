@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ingest.pipeline import Ingestor, Source, collect_paths
+from ingest.store import Store
+from tests.pdfs import CONTRACT_PAGES, image_only_pdf, text_pdf, write
+
+
+def snapshot(store: Store) -> str:
+    """Every point of both collections, payloads and vectors, as one canonical string."""
+    out = {}
+    for name in (store.documents, store.chunks):
+        if not store.client.collection_exists(name):
+            continue
+        points, offset = [], None
+        while True:
+            batch, offset = store.client.scroll(name, limit=500, offset=offset, with_payload=True, with_vectors=True)
+            points.extend(batch)
+            if offset is None:
+                break
+        out[name] = sorted(json.dumps({"id": str(p.id), "payload": p.payload, "vector": str(p.vector)},
+                                      sort_keys=True) for p in points)
+    return json.dumps(out, sort_keys=True)
+
+
+def _folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    write(folder / "supply agreement, final (v2) – signé.pdf", text_pdf(CONTRACT_PAGES, title="Supply Agreement"))
+    write(folder / "notes.md", b"# Meeting Notes\n\nThe supplier agreed to a 5% discount on Products.\n")
+    write(folder / "ignored.bin", b"\x00\x01")
+    return folder
+
+
+def test_ingest_folder_then_skip_unchanged(ingestor, store, tmp_path):
+    folder = _folder(tmp_path)
+    sources = collect_paths([folder])
+    assert [Path(s.name).name for s in sources] == ["notes.md", "supply agreement, final (v2) – signé.pdf"]
+    results = ingestor.run(sources)
+    assert [r.status for r in results] == ["ingested", "ingested"]
+    pdf = next(r for r in results if r.name.endswith(".pdf"))
+    record = store.require_document(pdf.doc_id, with_pages=True)
+    assert record.n_pages == 3 and record.status == "ready"
+    assert record.title == "Supply Agreement"
+    assert record.file_name == "supply agreement, final (v2) – signé.pdf"
+    assert len(record.page_tokens) == 3 and sum(record.page_tokens) == record.total_tokens > 50
+    assert store.count_chunks(pdf.doc_id) == record.n_chunks == pdf.chunks > 0
+    assert "Oregon" in record.pages[2]
+
+    before = snapshot(store)
+    again = ingestor.run(collect_paths([folder]))
+    assert [r.status for r in again] == ["skipped", "skipped"]
+    assert snapshot(store) == before
+
+
+def test_same_bytes_under_two_names_are_one_document(ingestor, store, tmp_path):
+    data = text_pdf(CONTRACT_PAGES)
+    a = write(tmp_path / "a.pdf", data)
+    b = write(tmp_path / "copy of a.pdf", data)
+    results = ingestor.run(collect_paths([a, b]))
+    assert [r.status for r in results] == ["ingested", "skipped"]
+    assert len(store.list_documents()) == 1
+
+
+def test_changed_file_replaces_its_old_version(ingestor, store, tmp_path):
+    path = write(tmp_path / "contract.pdf", text_pdf(CONTRACT_PAGES))
+    first = ingestor.run(collect_paths([path]))[0]
+    changed = [p.replace("Oregon", "Washington") for p in CONTRACT_PAGES]
+    write(path, text_pdf(changed))
+    second = ingestor.run(collect_paths([path]))[0]
+    assert second.status == "replaced"
+    assert second.replaced == [first.doc_id]
+    assert [d.id for d in store.list_documents()] == [second.doc_id]
+    assert store.count_chunks(first.doc_id) == 0
+    assert "Washington" in store.page_text(second.doc_id, 2)
+
+
+def test_bad_files_are_reported_and_change_nothing(ingestor, store, tmp_path):
+    good = write(tmp_path / "good.pdf", text_pdf(CONTRACT_PAGES))
+    ingestor.run(collect_paths([good]))
+    before = snapshot(store)
+    bad = {
+        "corrupt.pdf": b"%PDF-1.7\n" + b"\x00garbage" * 100,
+        "truncated.pdf": text_pdf(CONTRACT_PAGES * 4)[:900],
+        "password.pdf": text_pdf(CONTRACT_PAGES, encrypt_user="s3cret"),
+        "scan.pdf": image_only_pdf(1),
+        "empty.txt": b"",
+        "sheet.xlsx": b"PK\x03\x04",
+        "naïve résumé, v1.pdf": b"not a pdf at all",
+    }
+    paths = [write(tmp_path / "bad" / name, data) for name, data in bad.items()]
+    paths.append(tmp_path / "bad" / "missing.pdf")
+    results = ingestor.run(collect_paths(paths))
+    codes = {Path(r.name).name: r.error.code for r in results if r.error is not None}
+    assert all(r.status == "failed" for r in results)
+    assert codes == {
+        "corrupt.pdf": "corrupt_file", "truncated.pdf": "corrupt_file", "password.pdf": "encrypted_file",
+        "scan.pdf": "no_text", "empty.txt": "empty_file", "sheet.xlsx": "unsupported_format",
+        "naïve résumé, v1.pdf": "corrupt_file", "missing.pdf": "file_not_found",
+    }
+    for r in results:
+        assert r.error is not None and r.error.file == r.name
+    assert snapshot(store) == before
+
+
+def test_file_over_the_size_limit(store, settings, tmp_path):
+    settings = settings.model_copy(update={"max_file_mb": 0.001})
+    ing = Ingestor(store, lambda: __import__("ingest.embed").embed.HashEmbedder(64), settings)
+    path = write(tmp_path / "big.txt", b"word " * 1000)
+    result = ing.run(collect_paths([path]))[0]
+    assert result.error is not None and result.error.code == "file_too_large"
+    assert "FOLIO_MAX_FILE_MB" in result.error.message
+
+
+def test_uploaded_bytes_and_worker_process(store, settings, tmp_path):
+    from ingest.embed import HashEmbedder
+
+    ing = Ingestor(store, lambda: HashEmbedder(64), settings, workers=1)
+    try:
+        sources = [Source(name=f"upload-{i}.txt", key=f"upload:{i}", data=f"Clause {i}. ".encode() * 50)
+                   for i in range(3)]
+        sources.append(Source(name="bad.pdf", key="upload:bad", data=b"%PDF-1.4 nonsense"))
+        results = ing.run(sources)
+    finally:
+        ing.close()
+    assert [r.status for r in results] == ["ingested", "ingested", "ingested", "failed"]
+    assert len(store.list_documents()) == 3
+
+
+def test_retrieval_finds_the_right_page(ingestor, store, tmp_path):
+    from ingest.embed import HashEmbedder
+    from ingest.search import search
+
+    path = write(tmp_path / "contract.pdf", text_pdf(CONTRACT_PAGES))
+    doc_id = ingestor.run(collect_paths([path]))[0].doc_id
+    hits = search(store, HashEmbedder(64), "governing law State of Oregon", limit=1)
+    assert hits[0].doc_id == doc_id
+    assert hits[0].first_page <= 2 <= hits[0].last_page

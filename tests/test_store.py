@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ingest.chunk import Chunk
+from ingest.config import Settings
+from ingest.errors import ConfigError, DocumentNotFound, StoreLocked
+from ingest.sparse import document_vector, query_vector
+from ingest.store import DocumentRecord, Store
+
+
+def _record(doc_id: str, **kw) -> DocumentRecord:
+    base = dict(id=doc_id, file_name=f"{doc_id[:4]}.pdf", source=f"/x/{doc_id[:4]}.pdf", title="T", format="pdf",
+                size_bytes=10, n_pages=2, total_tokens=7, page_tokens=[3, 4], status="writing",
+                ingested_at="2026-01-01T00:00:00.000000+00:00", embed_model="hash-4", pages=["one", "two"])
+    base.update(kw)
+    return DocumentRecord(**base)
+
+
+def _chunks(texts: list[str]) -> list[Chunk]:
+    return [Chunk(index=i, text=t, start=0, end=len(t), first_page=0, last_page=0, heading=None, embed_text=t,
+                  embed_tokens=3) for i, t in enumerate(texts)]
+
+
+def _write(store: Store, doc_id: str, texts: list[str], *, finish: bool = True) -> None:
+    store.ensure_chunks_collection(4)
+    store.begin_document(_record(doc_id))
+    dense = np.eye(4, dtype=np.float32)[[i % 4 for i in range(len(texts))]]
+    store.upsert_chunks(doc_id, _chunks(texts), dense, [document_vector(t) for t in texts])
+    if finish:
+        store.finish_document(doc_id, len(texts))
+
+
+A = "a" * 64
+B = "b" * 64
+
+
+def test_document_is_invisible_until_finished(store):
+    _write(store, A, ["alpha termination", "alpha fees"], finish=False)
+    assert store.list_documents() == []
+    assert [r.status for r in store.list_documents(status=None)] == ["writing"]
+    store.finish_document(A, 2)
+    docs = store.list_documents()
+    assert [d.id for d in docs] == [A]
+    assert docs[0].pages is None  # page texts are loaded only on demand
+    assert store.require_document(A, with_pages=True).pages == ["one", "two"]
+    assert store.page_text(A, 1) == "two"
+
+
+def test_search_is_restricted_to_the_scope(store):
+    _write(store, A, ["alpha termination notice", "alpha fees"])
+    _write(store, B, ["beta termination notice", "beta fees"])
+    for mode in ("hybrid", "dense", "bm25"):
+        hits = store.search(dense=np.eye(4, dtype=np.float32)[0], sparse=query_vector("termination notice"),
+                            doc_ids=[B], limit=5, mode=mode)
+        assert hits and {h.doc_id for h in hits} == {B}
+    bm25 = store.search(dense=None, sparse=query_vector("termination"), doc_ids=[A, B], limit=5, mode="bm25")
+    assert {h.text for h in bm25} == {"alpha termination notice", "beta termination notice"}
+    assert store.search(dense=None, sparse=query_vector("zzz"), doc_ids=[], limit=5) == []
+
+
+def test_delete_removes_every_point(store):
+    _write(store, A, ["x"] * 5)
+    _write(store, B, ["y"] * 3)
+    store.delete_document(A)
+    assert store.count_chunks(A) == 0
+    assert store.count_chunks(B) == 3
+    assert store.get_document(A) is None
+    with pytest.raises(DocumentNotFound):
+        store.delete_document(A)
+
+
+def test_recover_purges_half_written_documents(store):
+    _write(store, A, ["x"] * 4, finish=False)
+    _write(store, B, ["y"] * 2)
+    assert store.recover() == [A]
+    assert store.count_chunks() == 2
+    assert [r.id for r in store.list_documents(status=None)] == [B]
+
+
+def test_resolve_id_prefix(store):
+    _write(store, A, ["x"])
+    assert store.resolve_id(A[:8]) == A
+    with pytest.raises(DocumentNotFound):
+        store.resolve_id("aaa")  # too short to be unambiguous
+    with pytest.raises(DocumentNotFound):
+        store.resolve_id("c" * 10)
+
+
+def test_dimension_mismatch_is_a_clear_error(store):
+    store.ensure_chunks_collection(4)
+    with pytest.raises(ConfigError, match="4-dimensional"):
+        store.ensure_chunks_collection(8)
+
+
+def test_store_held_by_another_process_is_reported(settings: Settings, tmp_path):
+    store = Store.open(settings)
+    store.close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys,time; from qdrant_client import QdrantClient; "
+         f"c = QdrantClient(path={str(settings.qdrant_path)!r}); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreLocked, match="another Folio process"):
+            Store.open(settings)
+    finally:
+        holder.kill()
+        holder.wait()
