@@ -39,7 +39,33 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=24, ge=0)
     heading_tokens: int = Field(default=32, ge=0, description="Budget for the heading prefixed to a chunk.")
 
-    @field_validator("qdrant_url")
+    # -- query service (service/) -------------------------------------------------------------------
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint; unset (and no API key): no model configured."
+    )
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "deepseek-v4-flash"
+    llm_timeout_s: float = Field(default=120.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0)
+    llm_user_id: str = Field(default="folio", description="Provider cache isolation id: one per tenant.")
+    pricing_profile: str = "deepseek-v4-flash-compat"
+    context_window: int = Field(default=1_000_000, gt=0)
+    output_reserve: int = Field(default=8_192, gt=0, description="Tokens kept free for the answer (O_max).")
+    expected_output_tokens: int = Field(default=500, gt=0)
+    top_k: int = Field(default=8, gt=0, le=100)
+    max_cost_usd: float = Field(default=0.25, ge=0, description="Default per-question budget in auto mode.")
+    warm_cache: Literal["auto", "always", "never"] = "auto"
+    expected_followups: float = Field(default=2.0, ge=0)
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.llm_base_url is not None or self.llm_api_key is not None
+
+    @property
+    def llm_effective_base_url(self) -> str:
+        return self.llm_base_url or "https://api.deepseek.com"
+
+    @field_validator("qdrant_url", "llm_base_url")
     @classmethod
     def _empty_url_is_unset(cls, value: str | None) -> str | None:
         return value or None

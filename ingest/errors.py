@@ -12,14 +12,22 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   ├── CorruptFile             corrupt_file
     │   ├── EncryptedFile           encrypted_file
     │   ├── NoText                  no_text
-    │   └── DocumentNotFound        document_not_found
+    │   ├── DocumentNotFound        document_not_found
+    │   ├── PageNotFound            page_not_found
+    │   └── InvalidRequest          invalid_request
     ├── StoreError                  the index cannot be used right now (HTTP 503)
     │   ├── StoreLocked             store_locked
     │   └── StoreUnavailable        store_unavailable
+    ├── ProviderError               the language model's provider failed (HTTP 502)
+    │   ├── ProviderRateLimited     provider_rate_limited (HTTP 429, carries retry_after_s)
+    │   ├── ProviderTimeout         provider_timeout (HTTP 504)
+    │   ├── ContextTooLong          context_too_long (the service falls back to retrieval)
+    │   └── ProviderBadResponse     provider_bad_response
     └── ConfigError                 configuration is invalid (HTTP 500)
 
-Foreign exceptions (pypdf, python-docx, qdrant-client) are translated where they are raised, in
-``ingest.parse`` and ``ingest.store``; nothing else catches them.
+Foreign exceptions (pypdf, python-docx, qdrant-client, openai) are translated where they are raised, in
+``ingest.parse``, ``ingest.store`` and ``service.llm``; nothing else catches them. The service maps this tree
+to HTTP in one handler (``service.app``).
 """
 
 from __future__ import annotations
@@ -97,6 +105,16 @@ class DocumentNotFound(InputError):
     http_status = 404
 
 
+class PageNotFound(InputError):
+    code = "page_not_found"
+    http_status = 404
+
+
+class InvalidRequest(InputError):
+    code = "invalid_request"
+    http_status = 422
+
+
 class StoreError(FolioError):
     code = "store_error"
     http_status = 503
@@ -108,6 +126,34 @@ class StoreLocked(StoreError):
 
 class StoreUnavailable(StoreError):
     code = "store_unavailable"
+
+
+class ProviderError(FolioError):
+    code = "provider_error"
+    http_status = 502
+
+
+class ProviderRateLimited(ProviderError):
+    code = "provider_rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ProviderTimeout(ProviderError):
+    code = "provider_timeout"
+    http_status = 504
+
+
+class ContextTooLong(ProviderError):
+    code = "context_too_long"
+    http_status = 413
+
+
+class ProviderBadResponse(ProviderError):
+    code = "provider_bad_response"
 
 
 class ConfigError(FolioError):

@@ -120,7 +120,7 @@ def _parse_pdf(name: str, data: bytes) -> ParsedDocument:
                 raise EncryptedFile("the PDF is protected by a password; remove it and try again", file=name)
         pages = [(page.extract_text() or "") for page in reader.pages]
         title = _pdf_title(reader)
-    except (EncryptedFile, NoText):
+    except (EncryptedFile, NoText):  # ours, raised inside the try
         raise
     except FileNotDecryptedError as exc:
         raise EncryptedFile("the PDF is protected by a password; remove it and try again", file=name) from exc

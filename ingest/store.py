@@ -13,6 +13,7 @@ left half-written.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -53,6 +54,7 @@ class DocumentRecord(BaseModel):
     ingested_at: str
     embed_model: str
     virtual_pages: bool = False
+    page_starts: list[int] = []
     pages: list[str] | None = None
 
 
@@ -96,6 +98,8 @@ class Store:
         self.documents = f"{prefix}_documents"
         self.shards = shards
         self.replicas = replicas
+        # local mode is not thread-safe, and the service calls from a thread pool: one call at a time
+        self._lock = threading.RLock()
         self.local = type(client).__name__ == "QdrantClient" and getattr(client, "_client", None) is not None \
             and type(client._client).__name__ == "QdrantLocal"
 
@@ -136,7 +140,8 @@ class Store:
     def _call(self, what: str, fn: Callable[[], T], *, retries: int = 2) -> T:
         for attempt in range(retries + 1):
             try:
-                return fn()
+                with self._lock:
+                    return fn()
             except StoreError:
                 raise
             except Exception as exc:
@@ -314,6 +319,31 @@ class Store:
             flt = models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))])
         result = self._call("count", lambda: self.client.count(self.chunks, count_filter=flt, exact=True))
         return int(result.count)
+
+    # -- plain records (the service's ledger) ---------------------------------------------------------
+
+    def record_collection(self, suffix: str) -> str:
+        """A vector-less collection for plain records, created on first use: ``{prefix}_{suffix}``."""
+        name = f"{self.chunks.rsplit('_', 1)[0]}_{suffix}"
+        if not self._call("collection check", lambda: self.client.collection_exists(name)):
+            self._call("create collection", lambda: self.client.create_collection(
+                name, vectors_config={}, shard_number=self.shards, replication_factor=self.replicas))
+        return name
+
+    def put_record(self, collection: str, record_id: str, payload: dict[str, Any]) -> None:
+        from qdrant_client import models
+
+        point = models.PointStruct(id=record_id, vector={}, payload=payload)
+        self._call("write", lambda: self.client.upsert(collection, [point], wait=True), retries=4)
+
+    def records(self, collection: str, *, key: str | None = None, value: str = "") -> list[dict[str, Any]]:
+        """Every record's payload, or those whose ``key`` equals ``value``."""
+        from qdrant_client import models
+
+        flt = None
+        if key is not None:
+            flt = models.Filter(must=[models.FieldCondition(key=key, match=models.MatchValue(value=value))])
+        return [dict(p.payload or {}) for p in self._scroll(collection, flt, True)]
 
     # -- search --------------------------------------------------------------------------------------
 

@@ -54,3 +54,6 @@ def require_shared_data(*parts: str) -> Path:
             pytest.fail(f"{path} is missing: CI must have ../shared/data beside the checkout")
         pytest.skip(f"{path} not present")
     return path
+
+
+from tests.provider_double.fixture import provider_double  # noqa: E402, F401  (the provider test double)

@@ -1,0 +1,308 @@
+"""One question's trip: scope -> plan -> context -> model -> citations -> ledger.
+
+``Answerer.plan`` retrieves and prices without calling the model; ``Answerer.answer`` then follows the plan,
+warming the cache, escalating (Self-Route) or falling back (context too long) as needed, and says so.
+Progress is reported as events, which the API streams as server-sent events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ingest.config import Settings
+from ingest.embed import Embedder
+from ingest.errors import ContextTooLong, DocumentNotFound, InvalidRequest, ProviderError
+from ingest.search import search
+from ingest.store import DocumentRecord, Hit, Store
+from ingest.tokens import TokenCounter
+from service import citations as cite
+from service.context import (
+    NOT_FOUND,
+    QUESTION_PREFIX,
+    SYSTEM_PROMPT,
+    WARM_REPLY,
+    full_prompt,
+    rag_prompt,
+    render_documents,
+    render_excerpts,
+    scope_tokens,
+    warmup_messages,
+)
+from service.ledger import Ledger, LedgerEntry, Usage
+from service.llm import Completion, LLMClient, Reasoning
+from service.need import classify
+from service.plan import Decision, Mode, PlanInputs, decide
+from service.pricing import PricingProfile
+
+RENDER_VERSION = "folio-layout-1"
+# Role markers and BOS the chat template adds around the system prompt and the turns.
+TEMPLATE_TOKENS = 8
+REASONING_OUTPUT = {"none": 0, "high": 1500, "max": 4000}
+NO_MODEL_MESSAGE = ("No language model is configured, so here are the plan and the retrieved pages. To get "
+                    "answers set FOLIO_LLM_API_KEY (DeepSeek's API by default), or FOLIO_LLM_BASE_URL (and "
+                    "FOLIO_LLM_MODEL) for any OpenAI-compatible server, then restart.")
+
+Event = Callable[[str, dict[str, Any]], None]
+
+
+class QueryRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=20_000)
+    documents: list[str] | None = Field(default=None, description="Document ids (or unique prefixes); default: all")
+    mode: Literal["auto", "rag", "full"] = "auto"
+    max_cost_usd: float | None = Field(default=None, ge=0)
+    reasoning: Literal["none", "high", "max"] = "none"
+    stream: bool = False
+    cascade: bool = Field(default=False, description="Self-Route: rag first, full when the chunks cannot answer")
+    warm: bool | None = Field(default=None, description="Prime the cache before a cold full-context question")
+
+
+@dataclass
+class Plan:
+    decision: Decision
+    records: list[DocumentRecord]
+    full_records: list[DocumentRecord]
+    hits: list[Hit]
+    prefix_hash: str
+    warmup: bool
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.decision.to_dict()
+        data.update(prefix_hash=self.prefix_hash, warmup=self.warmup, notes=self.notes,
+                    scope=[_doc_summary(r) for r in self.records],
+                    full_scope=[r.id for r in self.full_records])
+        return data
+
+
+def _doc_summary(record: DocumentRecord) -> dict[str, Any]:
+    return {"id": record.id, "title": record.title, "pages": record.n_pages, "tokens": record.total_tokens}
+
+
+def hit_dict(hit: Hit, titles: dict[str, str]) -> dict[str, Any]:
+    return {"document_id": hit.doc_id, "title": titles.get(hit.doc_id), "first_page": hit.first_page,
+            "last_page": hit.last_page, "heading": hit.heading, "score": hit.score, "text": hit.text}
+
+
+def prefix_key(model: str, reasoning: str, doc_ids: Sequence[str]) -> str:
+    """Identity of a full-context prefix. Rendering is a pure function of immutable, content-addressed
+    records, so the ids in canonical order (with the model, the settings and the layout version) name the
+    exact bytes without rendering them."""
+    digest = hashlib.sha256()
+    for part in (RENDER_VERSION, model, reasoning, SYSTEM_PROMPT, *doc_ids):
+        digest.update(part.encode() + b"\x00")
+    return digest.hexdigest()
+
+
+class Answerer:
+    def __init__(self, *, store: Store, embedder: Callable[[], Embedder], settings: Settings, ledger: Ledger,
+                 llm: LLMClient | None, counter: TokenCounter, prices: PricingProfile) -> None:
+        self.store = store
+        self._embedder = embedder
+        self.settings = settings
+        self.ledger = ledger
+        self.llm = llm
+        self.counter = counter
+        self.prices = prices
+
+    # -- planning ------------------------------------------------------------------------------------
+
+    def scope(self, doc_ids: Sequence[str] | None) -> list[DocumentRecord]:
+        ready = self.store.list_documents()
+        if not doc_ids:
+            if not ready:
+                raise InvalidRequest("no documents are indexed yet: upload or ingest some first")
+            return ready
+        by_id = {r.id: r for r in ready}
+        chosen: list[DocumentRecord] = []
+        for given in dict.fromkeys(doc_ids):
+            matches = [r for r in ready if r.id.startswith(given.lower())] if len(given) >= 6 else []
+            if given in by_id:
+                matches = [by_id[given]]
+            if len(matches) != 1:
+                raise DocumentNotFound(f"no ready document with id {given!r}", document_id=given)
+            chosen.append(matches[0])
+        return sorted(chosen, key=lambda r: (r.ingested_at, r.id))
+
+    def plan(self, request: QueryRequest) -> Plan:
+        records = self.scope(request.documents)
+        titles = {r.id: r.title for r in records}
+        need = classify(request.question, n_documents=len(records))
+        hits = search(self.store, self._embedder(), request.question, doc_ids=[r.id for r in records],
+                      limit=self.settings.top_k)
+        retrieved = self.counter.count(render_excerpts(hits, titles, {r.id: r.page_starts for r in records}))
+        notes: list[str] = []
+        full_records = records
+        decision, prefix, warmup = self._decide(request, records, need, retrieved)
+        if not decision.full.feasible and len(records) > 1 and request.mode != "rag":
+            subset = self._fitting_subset(records, hits)
+            if subset:
+                decision, prefix, warmup = self._decide(request, subset, need, retrieved)
+                full_records = subset
+                notes.append(f"the {len(records)} documents ({sum(r.total_tokens for r in records):,} tokens) do "
+                             f"not fit the context; full context would cover the {len(subset)} most relevant "
+                             "documents that fit")
+                decision = replace(decision, reason=decision.reason + f" (over the {len(subset)} of "
+                                   f"{len(records)} documents that fit, ranked by retrieval)")
+        return Plan(decision=decision, records=records, full_records=full_records, hits=hits, prefix_hash=prefix,
+                    warmup=warmup and decision.route == "full", notes=notes)
+
+    def _decide(self, request: QueryRequest, records: list[DocumentRecord], need: Any,
+                retrieved: int) -> tuple[Decision, str, bool]:
+        prefix = prefix_key(self.settings.llm_model, request.reasoning, [r.id for r in records])
+        cache = self.ledger.cache_state(prefix)
+        warm_setting = self.settings.warm_cache if request.warm is None else ("always" if request.warm else "never")
+        warmup = cache.h < 0.5 and (warm_setting == "always" or (warm_setting == "auto" and cache.followups >= 1))
+        inputs = PlanInputs(
+            system_tokens=self.counter.count(SYSTEM_PROMPT) + TEMPLATE_TOKENS,
+            scope_tokens=scope_tokens(records, self.counter),
+            question_tokens=self.counter.count(QUESTION_PREFIX + request.question) + 2,
+            retrieved_tokens=retrieved,
+            output_tokens=self.settings.expected_output_tokens + REASONING_OUTPUT[request.reasoning],
+            output_reserve=self.settings.output_reserve,
+            window=self.settings.context_window,
+            cache=cache,
+            warmup=warmup,
+        )
+        budget = request.max_cost_usd if request.max_cost_usd is not None else self.settings.max_cost_usd
+        mode: Mode = request.mode
+        return decide(inputs, need, self.prices, mode=mode, max_cost_usd=budget), prefix, warmup
+
+    def _fitting_subset(self, records: list[DocumentRecord], hits: list[Hit]) -> list[DocumentRecord]:
+        """The most relevant whole documents (by their best retrieval rank) that fit the window together."""
+        rank: dict[str, int] = {}
+        for i, hit in enumerate(hits):
+            rank.setdefault(hit.doc_id, i)
+        ordered = sorted(records, key=lambda r: rank.get(r.id, len(hits)))
+        budget = self.settings.context_window - self.settings.output_reserve - 1_000  # system + question
+        chosen: list[DocumentRecord] = []
+        used = 0
+        for record in ordered:
+            size = scope_tokens([record], self.counter)
+            if used + size <= budget:
+                chosen.append(record)
+                used += size
+        return sorted(chosen, key=lambda r: (r.ingested_at, r.id))
+
+    # -- answering -----------------------------------------------------------------------------------
+
+    def answer(self, request: QueryRequest, emit: Event | None = None) -> dict[str, Any]:
+        emit = emit or (lambda kind, data: None)
+        plan = self.plan(request)
+        titles = {r.id: r.title for r in plan.records}
+        emit("plan", plan.to_dict())
+        retrieved = [hit_dict(h, titles) for h in plan.hits]
+        result: dict[str, Any] = {
+            "question": request.question, "route": plan.decision.route, "reason": plan.decision.reason,
+            "plan": plan.to_dict(), "retrieved": retrieved, "answer": None, "citations": [], "events": [],
+            "usage": None, "cost": None, "model": None,
+        }
+        if self.llm is None:
+            result["message"] = NO_MODEL_MESSAGE
+            emit("done", result)
+            return result
+        total = Usage()
+        dollars = 0.0
+        route = plan.decision.route
+        completion: Completion | None = None
+        if route == "full":
+            try:
+                completion, spent = self._ask_full(request, plan, emit)
+                total, dollars = total.add(spent[0]), dollars + spent[1]
+            except ContextTooLong as exc:
+                result["events"].append({"kind": "fallback", "from": "full", "to": "rag", "reason": exc.message})
+                emit("fallback", result["events"][-1])
+                route = "rag"
+        if route == "rag":
+            completion = self._ask_rag(request, plan, emit, kind="question")
+            total, dollars = total.add(completion.usage), dollars + self._dollars(completion.usage)
+            budget = request.max_cost_usd if request.max_cost_usd is not None else self.settings.max_cost_usd
+            not_found = completion.text.strip().startswith(NOT_FOUND[:30])
+            if request.cascade and not_found and request.mode == "auto" and not (
+                    plan.decision.full.feasible and plan.decision.full.dollars <= budget):
+                event = {"kind": "no_escalation", "reason": "the chunks did not hold the answer, but whole documents "
+                         + ("do not fit" if not plan.decision.full.feasible else
+                            f"would cost ${plan.decision.full.dollars:.5f}, over the ${budget:.5f} budget")}
+                result["events"].append(event)
+                emit("no_escalation", event)
+            elif request.cascade and not_found and request.mode == "auto":
+                event = {"kind": "escalation", "from": "rag", "to": "full",
+                         "reason": "the retrieved chunks did not hold the answer (Self-Route)"}
+                result["events"].append(event)
+                emit("escalation", event)
+                completion, spent = self._ask_full(request, plan, emit)
+                total, dollars = total.add(spent[0]), dollars + spent[1]
+                route = "full"
+        assert completion is not None
+        cited_ids = {r.id for r in (plan.full_records if route == "full" else plan.records)}
+        with_pages = [self.store.require_document(r.id, with_pages=True) for r in plan.records if r.id in cited_ids]
+        result.update(
+            route=route, answer=completion.text, model=completion.model,
+            citations=[c.to_dict() for c in cite.extract(completion.text, with_pages)],
+            usage={"hit_tokens": total.hit_tokens, "miss_tokens": total.miss_tokens,
+                   "output_tokens": total.output_tokens, "reasoning_tokens": total.reasoning_tokens},
+            cost={"dollars": round(dollars, 8),
+                  "estimated_dollars": round(getattr(plan.decision, route).dollars, 8),
+                  "profile": self.prices.name, "prices_as_of": self.prices.as_of.isoformat()},
+        )
+        if completion.finish_reason == "length":
+            result["events"].append({"kind": "truncated", "reason": "the answer hit the output limit"})
+        emit("done", result)
+        return result
+
+    def _dollars(self, usage: Usage) -> float:
+        return self.prices.dollars(hit_tokens=usage.hit_tokens, miss_tokens=usage.miss_tokens,
+                                   output_tokens=usage.output_tokens)
+
+    def _call(self, messages: list[dict[str, str]], request: QueryRequest, emit: Event,
+              *, max_tokens: int | None = None, stream: bool | None = None) -> Completion:
+        assert self.llm is not None
+        reasoning: Reasoning = request.reasoning
+        limit = max_tokens or self.settings.output_reserve
+        if stream if stream is not None else request.stream:
+            return self.llm.stream(messages, reasoning=reasoning, max_tokens=limit,
+                                   on_text=lambda text: emit("delta", {"text": text}))
+        return self.llm.complete(messages, reasoning=reasoning, max_tokens=limit)
+
+    def _record(self, kind: str, route: str, plan: Plan, records: list[DocumentRecord], completion: Completion,
+                estimated: float | None, prefix_tokens: int) -> float:
+        dollars = self._dollars(completion.usage)
+        self.ledger.record(LedgerEntry(
+            kind=kind, route=route, prefix_hash=plan.prefix_hash if route == "full" else None,
+            doc_ids=[r.id for r in records], doc_tokens=[r.total_tokens for r in records], usage=completion.usage,
+            dollars=dollars, estimated_dollars=estimated, model=completion.model, profile=self.prices.name,
+            prefix_tokens=prefix_tokens, tenant=self.settings.llm_user_id))
+        return dollars
+
+    def _ask_full(self, request: QueryRequest, plan: Plan, emit: Event) -> tuple[Completion, tuple[Usage, float]]:
+        records = [self.store.require_document(r.id, with_pages=True) for r in plan.full_records]
+        block = render_documents(records)
+        prefix_tokens = plan.decision.inputs.system_tokens + plan.decision.inputs.scope_tokens
+        usage = Usage()
+        dollars = 0.0
+        if plan.warmup:
+            warm = self._call(warmup_messages(block), request, emit, max_tokens=8, stream=False)
+            dollars += self._record("warmup", "full", plan, records, warm, None, prefix_tokens)
+            usage = usage.add(warm.usage)
+            emit("warmup", {"usage": warm.usage.__dict__, "reply": warm.text,
+                            "expected": WARM_REPLY})
+        prompt = full_prompt(block, request.question, layout="warm", model=self.settings.llm_model)
+        completion = self._call(prompt.messages, request, emit)
+        dollars += self._record("question", "full", plan, records, completion, plan.decision.full.dollars,
+                                prefix_tokens)
+        return completion, (usage.add(completion.usage), dollars)
+
+    def _ask_rag(self, request: QueryRequest, plan: Plan, emit: Event, *, kind: str) -> Completion:
+        titles = {r.id: r.title for r in plan.records}
+        starts = {r.id: r.page_starts for r in plan.records}
+        messages = rag_prompt(render_excerpts(plan.hits, titles, starts), request.question)
+        try:
+            completion = self._call(messages, request, emit)
+        except ContextTooLong as exc:  # pragma: no cover - excerpts are small
+            raise ProviderError(f"even the retrieved excerpts were refused as too long: {exc.message}") from exc
+        self._record(kind, "rag", plan, plan.records, completion, plan.decision.rag.dollars, 0)
+        return completion

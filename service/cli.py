@@ -1,0 +1,120 @@
+"""``folio serve`` and ``folio ask``, added to the ingestion CLI's command group.
+
+This is the ``folio`` console script: every ``ingest`` command, plus the service's.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from ingest.cli import _settings, cli, handles_errors
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Run the query service and web UI (OpenAPI docs at /docs).
+
+    \b
+    Example:
+      folio serve --port 8000   # then open http://127.0.0.1:8000/
+    """
+    import logging
+
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = _settings(ctx)
+    logging.getLogger("folio.service").setLevel(logging.INFO)
+    if not settings.llm_configured:
+        click.echo("note: no language model configured (FOLIO_LLM_API_KEY / FOLIO_LLM_BASE_URL): questions "
+                   "return the plan and the retrieved pages only", err=True)
+    click.echo(f"Folio on http://{host}:{port}/  (API docs: /docs; data: {settings.qdrant_url or settings.data_dir})",
+               err=True)
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    except Exception as exc:  # e.g. the store is locked: uvicorn reports lifespan failures as exceptions
+        from ingest.errors import FolioError
+
+        if isinstance(exc, FolioError):
+            click.echo(f"folio: error: {exc} [{exc.code}]", err=True)
+            sys.exit(1)
+        raise
+
+
+def _print_answer(result: dict[str, Any]) -> None:
+    plan = result["plan"]
+    click.echo(f"route: {result['route']}  ({result['reason']})")
+    rag, full = plan["estimates"]["rag"], plan["estimates"]["full"]
+    click.echo(f"estimates: rag ${rag['dollars']:.5f} · full ${full['dollars']:.5f}"
+               + ("" if full["feasible"] else " (does not fit)"))
+    for event in result.get("events", []):
+        click.echo(f"{event['kind']}: {event.get('reason', '')}")
+    if result["answer"] is None:
+        click.echo("")
+        click.echo(result.get("message", ""))
+        click.echo("\nretrieved:")
+        for hit in result["retrieved"][:5]:
+            click.echo(f"  [{hit['title']} p.{hit['first_page'] + 1}] {' '.join(hit['text'].split())[:160]}")
+        return
+    click.echo("")
+    click.echo(result["answer"])
+    click.echo("")
+    usage, cost = result["usage"], result["cost"]
+    click.echo(f"tokens: {usage['hit_tokens']:,} cache hit · {usage['miss_tokens']:,} miss · "
+               f"{usage['output_tokens']:,} output   cost: ${cost['dollars']:.5f} "
+               f"(estimated ${cost['estimated_dollars']:.5f}, {cost['profile']})")
+    for c in result["citations"]:
+        mark = {True: "verified", False: "NOT verified", None: "no quote"}[c["verified"]]
+        click.echo(f"  {c['label']} {mark}{' - ' + c['note'] if c['note'] else ''}")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--doc", "doc_ids", multiple=True, help="Restrict the scope to this document (repeatable).")
+@click.option("--mode", type=click.Choice(["auto", "rag", "full"]), default="auto", show_default=True)
+@click.option("--reasoning", type=click.Choice(["none", "high", "max"]), default="none", show_default=True)
+@click.option("--max-cost", "max_cost", type=float, default=None, help="Budget for this question in USD.")
+@click.option("--cascade", is_flag=True, help="Self-Route: retrieval first, whole documents if it cannot answer.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handles_errors
+def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, reasoning: str,
+        max_cost: float | None, cascade: bool, as_json: bool) -> None:
+    """Ask a question of the indexed documents; prints the answer, route, cost and citations.
+
+    \b
+    Examples:
+      folio ask "What is the liability cap?"
+      folio ask "Compare the termination rights in these contracts" --mode full --json
+    """
+    from service.answer import QueryRequest
+    from service.runtime import build_runtime
+
+    settings = _settings(ctx)
+    runtime = build_runtime(settings)
+    try:
+        request = QueryRequest(question=question, documents=list(doc_ids) or None, mode=mode,  # type: ignore[arg-type]
+                               reasoning=reasoning, max_cost_usd=max_cost, cascade=cascade)  # type: ignore[arg-type]
+        result = runtime.answerer.answer(request)
+    finally:
+        runtime.close()
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+    else:
+        _print_answer(result)
+
+
+def main() -> None:
+    cli(prog_name="folio")
+
+
+if __name__ == "__main__":
+    main()

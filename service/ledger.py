@@ -1,0 +1,153 @@
+"""The ledger: one record per provider request (question, warm-up, cascade step), kept in Qdrant.
+
+It is both the bill (tokens and dollars, by document and by scope) and the memory of the provider's cache:
+what the provider reported for recent requests on a prefix, and when, gives the probability that the prefix
+is still cached and how many follow-up questions a scope tends to get.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ingest.store import Store
+from service.plan import CacheState
+
+# DeepSeek: caches are cleared "within a few hours to a few days" of disuse. Full confidence for an hour,
+# then an exponential decay with a six-hour time constant.
+CACHE_SURE_S = 3600.0
+CACHE_DECAY_S = 6 * 3600.0
+SESSION_WINDOW_S = 6 * 3600.0
+
+
+@dataclass
+class Usage:
+    """A provider's usage, normalised: input split into cache hits and misses, output incl. reasoning."""
+
+    hit_tokens: int = 0
+    miss_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.hit_tokens + self.miss_tokens
+
+    def add(self, other: Usage) -> Usage:
+        return Usage(self.hit_tokens + other.hit_tokens, self.miss_tokens + other.miss_tokens,
+                     self.output_tokens + other.output_tokens, self.reasoning_tokens + other.reasoning_tokens)
+
+
+@dataclass
+class LedgerEntry:
+    kind: str  # "question", "warmup", "cascade_rag"
+    route: str
+    prefix_hash: str | None
+    doc_ids: list[str]
+    doc_tokens: list[int]
+    usage: Usage
+    dollars: float
+    estimated_dollars: float | None
+    model: str
+    profile: str
+    prefix_tokens: int = 0
+    tenant: str = "default"
+    ts: float = field(default_factory=time.time)
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Ledger:
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time,
+                 prior_followups: float = 2.0) -> None:
+        self.store = store
+        self.collection = store.record_collection("ledger")
+        self.clock = clock
+        self.prior_followups = prior_followups
+
+    def record(self, entry: LedgerEntry) -> None:
+        self.store.put_record(self.collection, entry.id, entry.to_payload())
+
+    def entries(self, *, prefix_hash: str | None = None) -> list[dict[str, Any]]:
+        if prefix_hash is None:
+            return self.store.records(self.collection)
+        return self.store.records(self.collection, key="prefix_hash", value=prefix_hash)
+
+    def cache_state(self, prefix_hash: str) -> CacheState:
+        """P(prefix cached now) and expected follow-ups, from what the provider reported on this prefix."""
+        history = sorted(self.entries(prefix_hash=prefix_hash), key=lambda e: e["ts"])
+        if not history:
+            return CacheState(h=0.0, followups=self.prior_followups)
+        now = self.clock()
+        last = history[-1]
+        age = max(0.0, now - last["ts"])
+        decay = 1.0 if age <= CACHE_SURE_S else math.exp(-(age - CACHE_SURE_S) / CACHE_DECAY_S)
+        prefix = max(1, int(last.get("prefix_tokens") or 0))
+        observed = min(1.0, last["usage"]["hit_tokens"] / prefix) if last.get("prefix_tokens") else None
+        # The provider persists a unit at the end of each request's input. After a warm-up ([system,
+        # documents]) every question on the prefix hits. Without one, a question's unit includes the
+        # question, and only the second request lets the provider notice the common prefix, which may end
+        # inside the questions' shared first words (DESIGN.md): likely, not certain. What the provider
+        # reported for the last request overrides both.
+        questions = sum(e["kind"] == "question" for e in history)
+        if any(e["kind"] == "warmup" for e in history) or (observed is not None and observed >= 0.5):
+            h = 0.95 * decay
+        elif questions >= 2 and observed is None:
+            h = 0.5 * decay
+        else:
+            h = 0.0
+        recent = [e for e in history if now - e["ts"] <= SESSION_WINDOW_S and e["kind"] == "question"]
+        followups = max(self.prior_followups, float(len(recent)))
+        return CacheState(h=h, followups=followups, last_seen_s=age, observed_hit_ratio=observed,
+                          requests=len(history))
+
+    def summary(self) -> dict[str, Any]:
+        """Spend so far: totals, by document (shared by token share of the scope) and by scope."""
+        totals = _Totals()
+        by_document: dict[str, _Totals] = defaultdict(_Totals)
+        by_scope: dict[str, _Totals] = defaultdict(_Totals)
+        by_route: dict[str, _Totals] = defaultdict(_Totals)
+        for e in self.entries():
+            usage = Usage(**e["usage"])
+            totals.add(usage, e["dollars"])
+            by_route[e["route"]].add(usage, e["dollars"])
+            scope_key = ",".join(sorted(d[:12] for d in e["doc_ids"])) or "(none)"
+            by_scope[scope_key].add(usage, e["dollars"])
+            weights = e.get("doc_tokens") or [1] * len(e["doc_ids"])
+            total_weight = sum(weights) or 1
+            for doc_id, weight in zip(e["doc_ids"], weights, strict=False):
+                by_document[doc_id].add(usage, e["dollars"], share=weight / total_weight)
+        return {
+            "totals": totals.to_dict(),
+            "by_route": {k: v.to_dict() for k, v in sorted(by_route.items())},
+            "by_document": {k: v.to_dict() for k, v in sorted(by_document.items())},
+            "by_scope": {k: v.to_dict() for k, v in sorted(by_scope.items())},
+        }
+
+
+@dataclass
+class _Totals:
+    requests: float = 0
+    hit_tokens: float = 0
+    miss_tokens: float = 0
+    output_tokens: float = 0
+    dollars: float = 0.0
+
+    def add(self, usage: Usage, dollars: float, share: float = 1.0) -> None:
+        self.requests += share
+        self.hit_tokens += usage.hit_tokens * share
+        self.miss_tokens += usage.miss_tokens * share
+        self.output_tokens += usage.output_tokens * share
+        self.dollars += dollars * share
+
+    def to_dict(self) -> dict[str, float]:
+        return {"requests": round(self.requests, 3), "hit_tokens": round(self.hit_tokens),
+                "miss_tokens": round(self.miss_tokens), "output_tokens": round(self.output_tokens),
+                "dollars": round(self.dollars, 8)}

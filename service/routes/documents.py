@@ -1,0 +1,126 @@
+"""Documents: upload (background ingestion with a status to poll), list, read pages, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ingest.errors import DocumentNotFound, FileTooLarge, FolioError, InvalidRequest, PageNotFound
+from ingest.parse import detect_format
+from ingest.pipeline import Source
+from service.context import scope_tokens
+from service.deps import RuntimeDep
+from service.runtime import Runtime
+
+router = APIRouter(prefix="/v1", tags=["documents"])
+MAX_FILES_PER_REQUEST = 50
+
+
+def _safe_name(name: str | None) -> str:
+    base = (name or "upload").replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
+    return cleaned[:200] or "upload"
+
+
+def _document(runtime: Runtime, record: Any) -> dict[str, Any]:
+    data: dict[str, Any] = record.model_dump(exclude={"pages", "source"})
+    prices = runtime.answerer.prices
+    tokens = scope_tokens([record], runtime.answerer.counter)
+    data["scope_tokens"] = tokens
+    data["question_cost_usd"] = {
+        "full_cold": round(prices.dollars(hit_tokens=0, miss_tokens=tokens, output_tokens=500), 6),
+        "full_cached": round(prices.dollars(hit_tokens=tokens, miss_tokens=0, output_tokens=500), 6),
+        "rag": round(prices.dollars(hit_tokens=0, miss_tokens=runtime.settings.top_k * 230, output_tokens=500), 6),
+        "profile": prices.name,
+    }
+    return data
+
+
+@router.post("/documents", status_code=202, summary="Upload one or many files for ingestion")
+async def upload(runtime: RuntimeDep, files: Annotated[list[UploadFile], File(description="PDF, DOCX, HTML, MD, TXT")],
+                 wait: Annotated[bool, Query(description="Answer when ingestion has finished")] = False
+                 ) -> JSONResponse:
+    if not files:
+        raise InvalidRequest("no files in the upload")
+    if len(files) > MAX_FILES_PER_REQUEST:
+        raise InvalidRequest(f"at most {MAX_FILES_PER_REQUEST} files per request")
+    limit = int(runtime.settings.max_file_mb * 1_000_000)
+    jobs = []
+    for upload_file in files:
+        name = _safe_name(upload_file.filename)
+        data = await upload_file.read(limit + 1)
+        try:
+            if len(data) > limit:
+                raise FileTooLarge(f"file is over the {runtime.settings.max_file_mb:g} MB limit (FOLIO_MAX_FILE_MB)",
+                                   file=name)
+            detect_format(name, data)
+        except FolioError as exc:
+            jobs.append(runtime.jobs.fail(name, len(data), exc))
+            continue
+        jobs.append(runtime.jobs.submit(Source(name=name, key=f"upload:{name}", data=data), len(data)))
+    if wait:
+        for job in jobs:
+            await run_in_threadpool(job.done_event.wait)
+    body = {"jobs": [j.to_dict() for j in jobs]}
+    if len(jobs) == 1 and jobs[0].status == "failed" and jobs[0].error is not None:
+        # one file that failed: the failure is the answer
+        status = _status_for(jobs[0].error["code"])
+        return JSONResponse({"error": {**jobs[0].error, "file": jobs[0].file_name}, **body}, status_code=status)
+    return JSONResponse(body, status_code=200 if wait else 202)
+
+
+def _status_for(code: str) -> int:
+    return {"file_too_large": 413, "unsupported_format": 415, "empty_file": 422, "corrupt_file": 422,
+            "encrypted_file": 422, "no_text": 422}.get(code, 400 if code != "internal_error" else 500)
+
+
+@router.get("/jobs", summary="Recent ingestion jobs")
+def list_jobs(runtime: RuntimeDep) -> dict[str, Any]:
+    return {"jobs": [j.to_dict() for j in runtime.jobs.all()]}
+
+
+@router.get("/jobs/{job_id}", summary="One ingestion job's status")
+def get_job(runtime: RuntimeDep, job_id: str) -> dict[str, Any]:
+    job = runtime.jobs.get(job_id)
+    if job is None:
+        raise InvalidRequest(f"no job {job_id}")
+    return job.to_dict()
+
+
+@router.get("/documents", summary="Indexed documents, in canonical order")
+def list_documents(runtime: RuntimeDep) -> dict[str, Any]:
+    return {"documents": [_document(runtime, r) for r in runtime.store.list_documents()]}
+
+
+def _resolve(runtime: Runtime, doc_id: str) -> str:
+    try:
+        return runtime.store.resolve_id(doc_id)
+    except DocumentNotFound:
+        raise DocumentNotFound(f"no document with id {doc_id}", document_id=doc_id) from None
+
+
+@router.get("/documents/{doc_id}", summary="One document's record")
+def get_document(runtime: RuntimeDep, doc_id: str) -> dict[str, Any]:
+    return _document(runtime, runtime.store.require_document(_resolve(runtime, doc_id)))
+
+
+@router.get("/documents/{doc_id}/pages/{n}", summary="The stored text of page n (counted from 1)")
+def get_page(runtime: RuntimeDep, doc_id: str, n: int) -> dict[str, Any]:
+    record = runtime.store.require_document(_resolve(runtime, doc_id), with_pages=True)
+    if not 1 <= n <= record.n_pages:
+        raise PageNotFound(f"document {record.id[:12]} has pages 1 to {record.n_pages}, not {n}",
+                           document_id=record.id)
+    assert record.pages is not None
+    return {"document_id": record.id, "title": record.title, "page": n, "pages": record.n_pages,
+            "tokens": record.page_tokens[n - 1], "text": record.pages[n - 1]}
+
+
+@router.delete("/documents/{doc_id}", summary="Delete a document and all of its chunks")
+def delete_document(runtime: RuntimeDep, doc_id: str) -> dict[str, Any]:
+    full_id = _resolve(runtime, doc_id)
+    record = runtime.store.require_document(full_id)
+    runtime.store.delete_document(full_id)
+    return {"deleted": full_id, "title": record.title}

@@ -1,0 +1,73 @@
+"""Questions: plan (no model call), query (answer, optionally streamed as server-sent events), ledger."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from ingest.errors import FolioError
+from ingest.store import Hit
+from service.answer import QueryRequest, hit_dict
+from service.deps import RuntimeDep
+
+router = APIRouter(prefix="/v1", tags=["questions"])
+logger = logging.getLogger("folio.service")
+
+
+@router.post("/plan", summary="The route, the reason and both estimates, without calling the model")
+def plan(runtime: RuntimeDep, request: QueryRequest) -> dict[str, Any]:
+    result = runtime.answerer.plan(request)
+    titles = {r.id: r.title for r in result.records}
+    hits: list[Hit] = result.hits
+    return {"plan": result.to_dict(), "route": result.decision.route, "reason": result.decision.reason,
+            "retrieved": [hit_dict(h, titles) for h in hits], "model_configured": runtime.llm is not None}
+
+
+def _sse(kind: str, data: dict[str, Any]) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+@router.post("/query", summary="Answer a question: route, answer, citations, usage and cost",
+             responses={200: {"content": {"text/event-stream": {}}}})
+def query(runtime: RuntimeDep, request: QueryRequest) -> Any:
+    if not request.stream:
+        return runtime.answerer.answer(request)
+    runtime.answerer.scope(request.documents)  # a bad scope is a 4xx, not an event in a 200 stream
+    events: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+
+    def work() -> None:
+        try:
+            runtime.answerer.answer(request, emit=lambda kind, data: events.put((kind, data)))
+        except FolioError as exc:
+            events.put(("error", {"error": exc.to_dict()}))
+        except Exception as exc:
+            logger.exception("query failed")
+            events.put(("error", {"error": {"code": "internal_error", "message": type(exc).__name__}}))
+        finally:
+            events.put(None)
+
+    threading.Thread(target=work, name="folio-query", daemon=True).start()
+
+    def stream() -> Iterator[str]:
+        while (item := events.get()) is not None:
+            yield _sse(*item)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/ledger", summary="Spend so far: cache-hit, cache-miss and output tokens and dollars")
+def ledger(runtime: RuntimeDep) -> dict[str, Any]:
+    summary = runtime.ledger.summary()
+    prices = runtime.answerer.prices
+    summary["pricing"] = {"profile": prices.name, "model": prices.model, "as_of": prices.as_of.isoformat(),
+                          "usd_per_million": {"input_miss": prices.input_miss, "input_hit": prices.input_hit,
+                                              "output": prices.output}}
+    return summary
