@@ -1,0 +1,103 @@
+"""The routing model's arithmetic, the need classifier and the pricing profiles."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.errors import ConfigError
+from service.need import classify
+from service.plan import CacheState, PlanInputs, decide, estimate_full, estimate_rag
+from service.pricing import PROFILES, get_profile
+
+SEED = get_profile("deepseek-v4-flash-compat")
+DEEPSEEK = get_profile("deepseek-api")
+
+
+def _inputs(**kw) -> PlanInputs:
+    base = dict(system_tokens=200, scope_tokens=50_000, question_tokens=20, retrieved_tokens=2_000,
+                output_tokens=500, output_reserve=8_192, window=1_000_000, cache=CacheState())
+    base.update(kw)
+    return PlanInputs(**base)
+
+
+def test_profiles_are_dated_and_priced():
+    assert SEED.input_miss == 0.18 and SEED.input_hit == 0.04 and SEED.output == 0.36
+    assert DEEPSEEK.hit_ratio == pytest.approx(0.02)
+    assert PROFILES["self-hosted"].dollars(hit_tokens=10**6, miss_tokens=10**6, output_tokens=10**6) == 0
+    assert all(p.as_of.year >= 2026 and p.source for p in PROFILES.values())
+    with pytest.raises(ConfigError, match="known"):
+        get_profile("nope")
+
+
+def test_rag_and_full_follow_the_design_formulas():
+    x = _inputs(cache=CacheState(h=0.5, followups=3))
+    rag = estimate_rag(x, SEED)
+    assert rag.dollars == pytest.approx((200 * 0.04 + 2_020 * 0.18 + 500 * 0.36) / 1e6)
+    full = estimate_full(x, SEED)
+    prefix = 50_200
+    assert full.dollars == pytest.approx((prefix * (0.5 * 0.04 + 0.5 * 0.18) + 20 * 0.18 + 500 * 0.36) / 1e6)
+    amortised = (prefix * (0.18 + 3 * (0.5 * 0.04 + 0.5 * 0.18)) / 4 + 20 * 0.18 + 500 * 0.36) / 1e6
+    assert full.amortised_dollars == pytest.approx(amortised)
+
+
+def test_break_even_ratio_matches_design():
+    # DESIGN.md: with the seed's prices full costs no more than rag (fully cached) when T/R <= 4.5
+    for ratio, cheaper in ((4.0, True), (5.0, False)):
+        x = _inputs(scope_tokens=int(2_000 * ratio), system_tokens=0, question_tokens=0, output_tokens=0,
+                    cache=CacheState(h=1.0, followups=1000))
+        assert (estimate_full(x, SEED).dollars <= estimate_rag(x, SEED).dollars) is cheaper
+    # and at DeepSeek's own 2% ratio the break-even is 50
+    x = _inputs(scope_tokens=2_000 * 49, system_tokens=0, question_tokens=0, output_tokens=0,
+                cache=CacheState(h=1.0))
+    assert estimate_full(x, DEEPSEEK).dollars <= estimate_rag(x, DEEPSEEK).dollars
+
+
+def test_window_check_includes_the_output_reserve():
+    x = _inputs(scope_tokens=995_000)  # fits without the 8,192-token output reserve, not with it
+    full = estimate_full(x, SEED)
+    assert not full.feasible and "window" in full.note
+    decision = decide(x, classify("Summarise all the contracts"), SEED)
+    assert decision.route == "rag" and "does not fit" in decision.reason
+
+
+def test_decisions():
+    lookup = classify("What is the governing law?")
+    exhaustive = classify("List every termination right in the contract")
+    assert decide(_inputs(), lookup, SEED).route == "rag"
+    assert decide(_inputs(), exhaustive, SEED).route == "full"
+    over_budget = decide(_inputs(), exhaustive, SEED, max_cost_usd=0.001)
+    assert over_budget.route == "rag" and "max_cost_usd" in over_budget.reason
+    small_scope = decide(_inputs(scope_tokens=1_500), lookup, SEED)
+    assert small_scope.route == "full" and "no more than retrieval" in small_scope.reason
+    assert decide(_inputs(), exhaustive, SEED, mode="rag").route == "rag"
+    assert decide(_inputs(), lookup, SEED, mode="full").route == "full"
+
+
+def test_warmup_is_priced_as_one_miss_then_hits():
+    x = _inputs(warmup=True)
+    full = estimate_full(x, SEED)
+    assert full.hit_tokens == 50_200 and full.miss_tokens == 50_220
+    assert "warm-up" in full.note
+
+
+@pytest.mark.parametrize(("question", "label"), [
+    ("What is the governing law?", "lookup"),
+    ("When does the initial term end?", "lookup"),
+    ("List all termination rights", "exhaustive"),
+    ("How many contracts have a non-compete clause?", "exhaustive"),
+    ("Compare the liability caps of the two agreements", "comparative"),
+    ("How did revenue change from 2024 to 2025?", "comparative"),
+    ("Summarize the main obligations of the supplier", "summary"),
+    ("Give me a timeline of the amendments", "timeline"),
+])
+def test_need_classes(question, label):
+    need = classify(question, n_documents=1)
+    assert need.label == label
+    assert (need.cues == []) == (label == "lookup")
+    assert need.explain().startswith(label)
+
+
+def test_multi_document_cue_needs_several_documents():
+    question = "What do these contracts say about assignment?"
+    assert classify(question, n_documents=1).label == "lookup"
+    assert classify(question, n_documents=3).label == "multi_document"
