@@ -87,6 +87,8 @@ def test_upload_poll_stream_and_secrets_stay_out_of_logs(server):
         ledger = http.get("/v1/ledger").json()
         assert ledger["totals"]["dollars"] == pytest.approx(done["cost"]["dollars"])
         assert "sk-test-secret-123" not in json.dumps(ledger)
+        # every provider request carries the tenant's cache-isolation id, never a person's
+        assert {r["user"] for r in double.requests()} == {"folio"}
         assert http.get("/docs").status_code == 200
         assert http.get("/openapi.json").json()["paths"]["/v1/query"]
     assert "sk-test-secret-123" not in log_path.read_text()
