@@ -111,3 +111,21 @@ def test_self_route_respects_the_budget(client, double):
     assert result["route"] == "rag"
     assert result["events"][0]["kind"] == "no_escalation" and "budget" in result["events"][0]["reason"]
     assert len(double.requests()) == 1
+
+
+def test_a_cut_connection_before_any_text_is_retried(client, double):
+    double.add_faults("cut_stream")
+    response = _ask(client, mode="rag")
+    assert response.status_code == 200, response.text
+    assert [r["fault"] for r in double.requests()] == ["cut_stream", None]
+
+
+def test_a_stream_cut_mid_answer_ends_with_an_error_event(client, double):
+    double.add_faults("cut_stream")
+    with client.stream("POST", "/v1/query", json={"question": "Which state's laws govern the agreement?",
+                                                  "mode": "rag", "stream": True}) as response:
+        body = response.read().decode()
+    kinds = [line.removeprefix("event: ") for line in body.splitlines() if line.startswith("event: ")]
+    assert kinds[0] == "plan" and kinds[-1] == "error" and "done" not in kinds
+    assert "delta" in kinds  # part of the answer had been shown: it is not silently replaced
+    assert '"provider_error"' in body
