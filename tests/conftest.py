@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,3 +60,19 @@ def require_shared_data(*parts: str) -> Path:
 
 
 from tests.provider_double.fixture import provider_double  # noqa: E402, F401  (the provider test double)
+
+
+@contextmanager
+def store_held_elsewhere(qdrant_path: Path) -> Iterator[None]:
+    """Another process holds the local Qdrant store at ``qdrant_path`` for the duration."""
+    qdrant_path.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from qdrant_client import QdrantClient; "
+         f"c = QdrantClient(path={str(qdrant_path)!r}); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()

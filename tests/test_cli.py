@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ingest.cli import cli
+from tests.conftest import store_held_elsewhere
 from tests.pdfs import CONTRACT_PAGES, text_pdf, write
 
 
@@ -87,18 +88,9 @@ def test_unknown_document_is_one_line(run):
 
 def test_locked_store_is_one_clear_line(tmp_path):
     data = tmp_path / "data"
-    (data / "qdrant").mkdir(parents=True)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from qdrant_client import QdrantClient; "
-         f"c = QdrantClient(path={str(data / 'qdrant')!r}); print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with store_held_elsewhere(data / "qdrant"):
         proc = subprocess.run([sys.executable, "-m", "ingest.cli", "--data-dir", str(data), "documents"],
                               capture_output=True, text=True, timeout=120)
-    finally:
-        holder.kill()
-        holder.wait()
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0
     assert "another Folio process" in proc.stderr and "[store_locked]" in proc.stderr

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -11,6 +8,7 @@ from ingest.config import Settings
 from ingest.errors import ConfigError, DocumentNotFound, StoreLocked
 from ingest.sparse import document_vector, query_vector
 from ingest.store import DocumentRecord, Store
+from tests.conftest import store_held_elsewhere
 
 
 def _record(doc_id: str, **kw) -> DocumentRecord:
@@ -100,14 +98,5 @@ def test_dimension_mismatch_is_a_clear_error(store):
 def test_store_held_by_another_process_is_reported(settings: Settings, tmp_path):
     store = Store.open(settings)
     store.close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys,time; from qdrant_client import QdrantClient; "
-         f"c = QdrantClient(path={str(settings.qdrant_path)!r}); print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(StoreLocked, match="another Folio process"):
-            Store.open(settings)
-    finally:
-        holder.kill()
-        holder.wait()
+    with store_held_elsewhere(settings.qdrant_path), pytest.raises(StoreLocked, match="another Folio process"):
+        Store.open(settings)
