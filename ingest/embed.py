@@ -127,11 +127,15 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
         vectors = self._model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=False,
+            texts, batch_size=self.batch_size, normalize_embeddings=False, convert_to_numpy=False,
             convert_to_tensor=True, show_progress_bar=False,
         )
-        out: np.ndarray = np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
+        # normalise in fp32: normalising in bf16 leaves vectors up to 0.3% off unit length
+        unit = torch.nn.functional.normalize(vectors.float(), dim=-1)
+        out: np.ndarray = np.asarray(unit.cpu().numpy(), dtype=np.float32)
         return out
 
     def embed_query(self, text: str) -> np.ndarray:

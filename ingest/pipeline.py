@@ -188,7 +188,7 @@ class Ingestor:
             results[position] = result
             progress.file_done(result)
 
-        todo: list[tuple[Source, bytes, str, float]] = []
+        todo: list[tuple[Source, bytes | None, str, float]] = []
         positions: list[int] = []
         for position, source in enumerate(sources):
             started = time.perf_counter()
@@ -211,7 +211,8 @@ class Ingestor:
                                           pages=existing.n_pages, chunks=existing.n_chunks,
                                           tokens=existing.total_tokens, seconds=time.perf_counter() - started))
                 continue
-            todo.append((source, data, doc_id, started))
+            # files on disk are read again when their parse job starts: memory holds only the files in flight
+            todo.append((source, None if source.path is not None and source.data is None else data, doc_id, started))
             positions.append(position)
         for position, result in zip(positions, self._ingest_prepared(todo, progress), strict=False):
             done(position, result)
@@ -230,7 +231,7 @@ class Ingestor:
                                    "limit (FOLIO_MAX_FILE_MB)", file=source.name)
         return source.read()
 
-    def _prepared(self, todo: list[tuple[Source, bytes, str, float]], before_wait: Callable[[], object]
+    def _prepared(self, todo: list[tuple[Source, bytes | None, str, float]], before_wait: Callable[[], object]
                   ) -> Iterator[tuple[Source, str, float, PreparedDocument | FolioError]]:
         """Prepared documents in input order, with up to two files prepared ahead of the consumer.
 
@@ -241,22 +242,32 @@ class Ingestor:
         if self._workers == 0:  # inline: no process start-up (tests, tiny uploads)
             for source, data, doc_id, started in todo:
                 try:
-                    yield source, doc_id, started, prepare(source.name, data, self.params, self.max_bytes)
+                    payload = data if data is not None else source.read()
+                    yield source, doc_id, started, prepare(source.name, payload, self.params, self.max_bytes)
                 except FolioError as exc:
                     yield source, doc_id, started, exc
             return
         pool = self._get_pool()
         ahead = 2
         futures: list[cf.Future[PreparedDocument]] = []
-        for i, (source, data, _, _) in enumerate(todo):
-            if i < ahead:
-                futures.append(pool.submit(_prepare_job, source.name, data, self.params, self.max_bytes))
+
+        def submit(source: Source, data: bytes | None) -> cf.Future[PreparedDocument]:
+            try:
+                payload = data if data is not None else source.read()
+            except FolioError as exc:
+                failed: cf.Future[PreparedDocument] = cf.Future()
+                failed.set_exception(exc)
+                return failed
+            return pool.submit(_prepare_job, source.name, payload, self.params, self.max_bytes)
+
+        for source, data, _, _ in todo[:ahead]:
+            futures.append(submit(source, data))
         before_wait()
         for i, (source, _, doc_id, started) in enumerate(todo):
             nxt = i + ahead
             if nxt < len(todo):
                 s, d, _, _ = todo[nxt]
-                futures.append(pool.submit(_prepare_job, s.name, d, self.params, self.max_bytes))
+                futures.append(submit(s, d))
             try:
                 yield source, doc_id, started, futures[i].result()
             except FolioError as exc:
@@ -267,11 +278,10 @@ class Ingestor:
                     "the parser crashed on this file (worker process died)", file=source.name)
                 # the rest of the queue was lost with the pool: resubmit it
                 pool = self._get_pool()
-                futures[i + 1:] = [pool.submit(_prepare_job, s.name, d, self.params, self.max_bytes)
-                                   for s, d, _, _ in todo[i + 1 : i + 1 + ahead]]
-            todo[i] = (source, b"", doc_id, started)  # free the bytes early
+                futures[i + 1:] = [submit(s, d) for s, d, _, _ in todo[i + 1 : i + 1 + ahead]]
+            todo[i] = (source, None, doc_id, started)  # free the bytes early
 
-    def _ingest_prepared(self, todo: list[tuple[Source, bytes, str, float]],
+    def _ingest_prepared(self, todo: list[tuple[Source, bytes | None, str, float]],
                          progress: Progress) -> Iterator[FileResult]:
         # the model loads while the worker parses the first files
         for source, doc_id, started, prepared in self._prepared(todo, before_wait=lambda: self.embedder):

@@ -238,7 +238,11 @@ class Store:
         return matches[0]
 
     def find_by_source(self, source: str) -> list[DocumentRecord]:
-        return [r for r in self.list_documents(status=None) if r.source == source]
+        from qdrant_client import models
+
+        flt = models.Filter(must=[models.FieldCondition(key="source", match=models.MatchValue(value=source))])
+        return [DocumentRecord.model_validate(p.payload)
+                for p in self._scroll(self.documents, flt, _payload_selector(["pages"]))]
 
     def page_text(self, doc_id: str, page: int) -> str:
         record = self.require_document(doc_id, with_pages=True)

@@ -49,6 +49,14 @@ def test_bundled_model_loads_offline_and_embeds_unit_vectors(embedder):
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
 
 
+def test_bf16_vectors_are_unit_length_and_match_fp32(embedder):
+    bf16 = SentenceTransformerEmbedder(dtype="bf16")
+    texts = ["termination for convenience", "the liability cap is twelve months of fees"]
+    low, full = bf16.embed(texts), embedder.embed(texts)
+    assert np.allclose(np.linalg.norm(low, axis=1), 1.0, atol=1e-5)
+    assert float(np.min(np.sum(low * full, axis=1))) > 0.999
+
+
 def test_samples_are_indexed_in_every_format(indexed):
     store, _ = indexed
     formats = {r.file_name: r.format for r in store.list_documents()}
