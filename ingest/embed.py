@@ -142,6 +142,13 @@ class SentenceTransformerEmbedder:
         vector: np.ndarray = self.embed([text])[0]
         return vector
 
+    def set_threads(self, n: int) -> None:
+        """torch's intra-op threads for the next calls (the pipeline lends a core to its parser)."""
+        import torch
+
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
 
 _WORD = re.compile(r"\w+")
 

@@ -29,8 +29,9 @@ from ingest.store import DocumentRecord, Store
 
 Status = Literal["ingested", "replaced", "skipped", "failed"]
 # Chunks per encode call: large enough that length-sorted batches waste little on padding, small enough
-# that progress moves and the writer thread overlaps with the next call.
-EMBED_BATCH = 256
+# that progress moves, the writer thread overlaps with the next call, and the model's thread count can
+# follow the parser (``Ingestor._share_cores``).
+EMBED_BATCH = 128
 
 
 @dataclass
@@ -132,10 +133,10 @@ def collect_paths(paths: Iterable[Path], *, recursive: bool = False, glob: str |
 
 
 def _lower_priority() -> None:
-    """Parser workers yield the CPU to the embedder: on 2 cores, an equal-priority parser makes torch's
-    threads wait on each other and halves encoding speed; at nice 19 parsing fills the embedder's gaps."""
+    """Parser workers yield a little to the embedder, for the moments before ``_share_cores`` hands the
+    model fewer threads; a much lower priority starves the parser when other processes load the machine."""
     with contextlib.suppress(OSError):  # not permitted: run at normal priority
-        os.nice(19)
+        os.nice(5)
 
 
 def _prepare_job(name: str, data: bytes, params: ChunkParams, max_bytes: int) -> PreparedDocument:
@@ -153,6 +154,7 @@ class Ingestor:
         self._embedder: Embedder | None = None
         self._workers = settings.ingest_workers if workers is None else workers
         self._pool: cf.ProcessPoolExecutor | None = None
+        self._inflight: list[cf.Future[PreparedDocument]] = []
         self.params = ChunkParams(model=settings.embed_model, chunk_tokens=settings.chunk_tokens,
                                   overlap=settings.chunk_overlap, heading_tokens=settings.heading_tokens)
 
@@ -262,6 +264,7 @@ class Ingestor:
 
         for source, data, _, _ in todo[:ahead]:
             futures.append(submit(source, data))
+        self._inflight = futures
         before_wait()
         for i, (source, _, doc_id, started) in enumerate(todo):
             nxt = i + ahead
@@ -303,6 +306,19 @@ class Ingestor:
                              tokens=prepared.total_tokens, seconds=time.perf_counter() - started,
                              replaced=replaced)
 
+    def _share_cores(self, embedder: Embedder) -> None:
+        """While the parser worker has a file to parse, the model leaves it one core; otherwise it takes all.
+
+        On 2 cores a parser and a 2-thread model running together make torch's threads wait on each other
+        (encoding ran at half speed); splitting the cores keeps both busy without that contention.
+        """
+        set_threads = getattr(embedder, "set_threads", None)
+        if set_threads is None or self._workers == 0:
+            return
+        parsing = any(not f.done() for f in self._inflight)
+        cores = os.cpu_count() or 1
+        set_threads(max(1, cores - self._workers) if parsing else cores)
+
     def _write(self, source: Source, doc: PreparedDocument, progress: Progress) -> list[str]:
         embedder = self.embedder
         self.store.ensure_chunks_collection(embedder.dim)
@@ -319,6 +335,7 @@ class Ingestor:
             for i in range(0, len(doc.chunks), EMBED_BATCH):
                 batch = doc.chunks[i : i + EMBED_BATCH]
                 texts = [c.embed_text for c in batch]
+                self._share_cores(embedder)
                 dense = embedder.embed(texts)
                 sparse = [document_vector(t) for t in texts]
                 if pending is not None:
