@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ingest.progress import PlainProgress
+
 REPO = Path(__file__).resolve().parents[1]
 SET_FOLDER = "financebench-dev"
 WINDOW_TOKENS = 1_000_000
@@ -252,28 +254,17 @@ def select_pdfs(folder: Path, questions: list[Question], n: int | None) -> list[
 # -- ingestion -------------------------------------------------------------------------------------------------
 
 
-class LogProgress:
+class LogProgress(PlainProgress):
+    """Folio's plain progress lines, through this script's log with the elapsed time."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.start_time = time.perf_counter()
-        self.total = 0
-        self.done = 0
-
-    def start(self, total_files: int) -> None:
-        self.total = total_files
-
-    def file_prepared(self, name: str, pages: int, chunks: int) -> None:
-        pass
-
-    def chunks_done(self, name: str, n: int) -> None:
-        pass
 
     def file_done(self, result: Any) -> None:
         self.done += 1
         log(f"  [{self.done}/{self.total}] {result.status} {Path(result.name).name}: {result.pages} pages, "
             f"{result.chunks} chunks, {result.seconds:.1f} s (elapsed {time.perf_counter() - self.start_time:.0f} s)")
-
-    def finish(self, results: list[Any]) -> None:
-        pass
 
 
 def make_settings(data_dir: Path) -> Any:

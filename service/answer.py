@@ -209,9 +209,10 @@ class Answerer:
         dollars = 0.0
         route = plan.decision.route
         completion: Completion | None = None
+        loaded: dict[str, DocumentRecord] = {}  # records with their pages, loaded once per question
         if route == "full":
             try:
-                completion, spent = self._ask_full(request, plan, emit)
+                completion, spent = self._ask_full(request, plan, emit, loaded)
                 total, dollars = total.add(spent[0]), dollars + spent[1]
             except ContextTooLong as exc:
                 result["events"].append({"kind": "fallback", "from": "full", "to": "rag", "reason": exc.message})
@@ -234,12 +235,12 @@ class Answerer:
                          "reason": "the retrieved chunks did not hold the answer (Self-Route)"}
                 result["events"].append(event)
                 emit("escalation", event)
-                completion, spent = self._ask_full(request, plan, emit)
+                completion, spent = self._ask_full(request, plan, emit, loaded)
                 total, dollars = total.add(spent[0]), dollars + spent[1]
                 route = "full"
         assert completion is not None
         cited_ids = {r.id for r in (plan.full_records if route == "full" else plan.records)}
-        with_pages = [self.store.require_document(r.id, with_pages=True) for r in plan.records if r.id in cited_ids]
+        with_pages = [self._with_pages(r.id, loaded) for r in plan.records if r.id in cited_ids]
         result.update(
             route=route, answer=completion.text, model=completion.model,
             citations=[c.to_dict() for c in cite.extract(completion.text, with_pages)],
@@ -278,8 +279,14 @@ class Answerer:
             prefix_tokens=prefix_tokens, tenant=self.settings.llm_user_id))
         return dollars
 
-    def _ask_full(self, request: QueryRequest, plan: Plan, emit: Event) -> tuple[Completion, tuple[Usage, float]]:
-        records = [self.store.require_document(r.id, with_pages=True) for r in plan.full_records]
+    def _with_pages(self, doc_id: str, loaded: dict[str, DocumentRecord]) -> DocumentRecord:
+        if doc_id not in loaded:
+            loaded[doc_id] = self.store.require_document(doc_id, with_pages=True)
+        return loaded[doc_id]
+
+    def _ask_full(self, request: QueryRequest, plan: Plan, emit: Event,
+                  loaded: dict[str, DocumentRecord]) -> tuple[Completion, tuple[Usage, float]]:
+        records = [self._with_pages(r.id, loaded) for r in plan.full_records]
         block = render_documents(records)
         prefix_tokens = plan.decision.inputs.system_tokens + plan.decision.inputs.scope_tokens
         usage = Usage()

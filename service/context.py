@@ -84,14 +84,26 @@ def render_documents(records: Sequence[DocumentRecord]) -> str:
     return DOCUMENTS_OPEN + "".join(render_document(r) for r in canonical_order(records)) + DOCUMENTS_CLOSE
 
 
+_PAGE_TAG_TOTALS: dict[int, list[int]] = {}
+
+
+def _page_tags_tokens(counter: TokenCounter, n_pages: int) -> int:
+    """Tokens of the page tags of pages 1..n_pages, from running totals kept per counter (planning is hot)."""
+    totals = _PAGE_TAG_TOTALS.setdefault(id(counter), [0])
+    if len(totals) <= n_pages:
+        counts = counter.count_many([page_open(n) + PAGE_CLOSE for n in range(len(totals), n_pages + 1)])
+        for count in counts:
+            totals.append(totals[-1] + count)
+    return totals[n_pages]
+
+
 def layout_overhead_tokens(records: Sequence[DocumentRecord], counter: TokenCounter) -> int:
     """Tokens the layout adds around the stored page texts (headers, tags), counted on the small strings."""
     strings = [DOCUMENTS_OPEN, DOCUMENTS_CLOSE]
     for record in records:
         strings.append(document_header(record))
         strings.append(DOCUMENT_FOOTER)
-        strings.extend(page_open(n) + PAGE_CLOSE for n in range(1, record.n_pages + 1))
-    return sum(counter.count_many(strings))
+    return sum(counter.count_many(strings)) + sum(_page_tags_tokens(counter, r.n_pages) for r in records)
 
 
 def scope_tokens(records: Sequence[DocumentRecord], counter: TokenCounter) -> int:
