@@ -215,6 +215,7 @@ def search(ctx: click.Context, query: str, doc_ids: tuple[str, ...], limit: int,
 
     settings = _settings(ctx)
     with _open_store(settings) as store:
+        store.memory_index = False  # one search: cheaper to ask Qdrant than to load the in-memory index
         ids = [store.resolve_id(d) for d in doc_ids] or None
         titles = {r.id: r.title for r in store.list_documents()}
         embedder = load_embedder(settings.embed_model, dtype=settings.embed_dtype)

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from ingest.chunk import Chunk
 from ingest.config import Settings
 from ingest.errors import ConfigError, DocumentNotFound, StoreError, StoreLocked, StoreUnavailable
+from ingest.local_index import LocalChunkIndex
 from ingest.sparse import SparseVector
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,14 @@ class Store:
         self._lock = threading.RLock()
         self.local = type(client).__name__ == "QdrantClient" and getattr(client, "_client", None) is not None \
             and type(client._client).__name__ == "QdrantLocal"
+        # Local mode only: this process holds the index's file lock and makes every write, so it keeps the
+        # document records and a searchable copy of the chunks in memory (see ingest/local_index.py).
+        self._records: list[DocumentRecord] | None = None
+        self._index: LocalChunkIndex | None = None
+        self._plain: dict[str, dict[str, dict[str, Any]]] = {}
+        # A long-running process reads the chunks into memory once (seconds for ~25k chunks) to make every
+        # search take milliseconds; a one-shot command (``folio search``) asks Qdrant directly instead.
+        self.memory_index = True
 
     # -- opening -------------------------------------------------------------------------------------
 
@@ -219,6 +228,12 @@ class Store:
         """Documents in canonical order: ingest time, then id."""
         from qdrant_client import models
 
+        if self.local:
+            with self._lock:
+                if self._records is None:
+                    self._records = sorted((DocumentRecord.model_validate(p.payload) for p in self._scroll(
+                        self.documents, None, _payload_selector(["pages"]))), key=lambda r: (r.ingested_at, r.id))
+                return [r for r in self._records if status is None or r.status == status]
         flt = None
         if status is not None:
             flt = models.Filter(must=[models.FieldCondition(key="status", match=models.MatchValue(value=status))])
@@ -240,6 +255,8 @@ class Store:
     def find_by_source(self, source: str) -> list[DocumentRecord]:
         from qdrant_client import models
 
+        if self.local:
+            return [r for r in self.list_documents(status=None) if r.source == source]
         flt = models.Filter(must=[models.FieldCondition(key="source", match=models.MatchValue(value=source))])
         return [DocumentRecord.model_validate(p.payload)
                 for p in self._scroll(self.documents, flt, _payload_selector(["pages"]))]
@@ -258,10 +275,15 @@ class Store:
         payload = record.model_dump()
         payload["status"] = "writing"
         point = models.PointStruct(id=document_point_id(record.id), vector={}, payload=payload)
-        self._call("write", lambda: self.client.upsert(self.documents, [point], wait=True))
+        self._write_documents(lambda: self.client.upsert(self.documents, [point], wait=True))
+
+    def _write_documents(self, fn: Callable[[], Any]) -> None:
+        with self._lock:
+            self._records = None  # re-read after any write, even a failed one
+            self._call("write", fn)
 
     def _set_status(self, doc_id: str, status: str, **extra: Any) -> None:
-        self._call("write", lambda: self.client.set_payload(
+        self._write_documents(lambda: self.client.set_payload(
             self.documents, {"status": status, **extra}, points=[document_point_id(doc_id)], wait=True))
 
     def finish_document(self, doc_id: str, n_chunks: int) -> None:
@@ -282,7 +304,12 @@ class Store:
             )
             for i, c in enumerate(chunks)
         ]
-        self._call("write", lambda: self.client.upsert(self.chunks, points, wait=True), retries=4)
+        with self._lock:
+            self._call("write", lambda: self.client.upsert(self.chunks, points, wait=True), retries=4)
+            if self._index is not None:
+                self._index.upsert(doc_id, [LocalChunkIndex.chunk(str(p.id), dense[i], sparse[i].indices,
+                                                                  sparse[i].values, p.payload or {})
+                                            for i, p in enumerate(points)])
 
     def _delete_chunks(self, doc_id: str) -> None:
         from qdrant_client import models
@@ -290,8 +317,11 @@ class Store:
         if not self.has_chunks_collection():
             return
         flt = models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))])
-        self._call("delete", lambda: self.client.delete(
-            self.chunks, points_selector=models.FilterSelector(filter=flt), wait=True))
+        with self._lock:
+            if self._index is not None:
+                self._index.remove(doc_id)  # first: a failed delete must not leave stale search results
+            self._call("delete", lambda: self.client.delete(
+                self.chunks, points_selector=models.FilterSelector(filter=flt), wait=True))
 
     def delete_document(self, doc_id: str) -> None:
         """Remove a document and all of its chunks; invisible to queries from the first write on."""
@@ -301,7 +331,7 @@ class Store:
             raise DocumentNotFound(f"no document with id {doc_id}", document_id=doc_id)
         self._set_status(doc_id, "deleting")
         self._delete_chunks(doc_id)
-        self._call("delete", lambda: self.client.delete(
+        self._write_documents(lambda: self.client.delete(
             self.documents, points_selector=models.PointIdsList(points=[document_point_id(doc_id)]), wait=True))
 
     def recover(self) -> list[str]:
@@ -338,12 +368,21 @@ class Store:
         from qdrant_client import models
 
         point = models.PointStruct(id=record_id, vector={}, payload=payload)
-        self._call("write", lambda: self.client.upsert(collection, [point], wait=True), retries=4)
+        with self._lock:
+            self._call("write", lambda: self.client.upsert(collection, [point], wait=True), retries=4)
+            if collection in self._plain:
+                self._plain[collection][str(uuid.UUID(record_id))] = dict(payload)
 
     def records(self, collection: str, *, key: str | None = None, value: str = "") -> list[dict[str, Any]]:
         """Every record's payload, or those whose ``key`` equals ``value``."""
         from qdrant_client import models
 
+        if self.local:
+            with self._lock:
+                if collection not in self._plain:
+                    self._plain[collection] = {str(p.id): dict(p.payload or {})
+                                               for p in self._scroll(collection, None, True)}
+                return [dict(p) for p in self._plain[collection].values() if key is None or p.get(key) == value]
         flt = None
         if key is not None:
             flt = models.Filter(must=[models.FieldCondition(key=key, match=models.MatchValue(value=value))])
@@ -354,16 +393,28 @@ class Store:
     def search(self, *, dense: np.ndarray | None, sparse: SparseVector | None, doc_ids: Sequence[str],
                limit: int = 10, mode: SearchMode = "hybrid", candidates: int | None = None) -> list[Hit]:
         """Top chunks of the given (ready) documents: dense, BM25, or both fused by reciprocal rank."""
-        from qdrant_client import models
-
         if not doc_ids or not self.has_chunks_collection():
             return []
+        pool = candidates or max(limit * 4, 20)
+        if self.local and (self.memory_index or self._index is not None):
+            with self._lock:
+                index = self.local_index()
+                found = index.search(dense=dense, sparse=(sparse.indices, sparse.values) if sparse else None,
+                                     doc_ids=doc_ids, limit=limit, mode=mode, pool=pool)
+            return [_hit(payload, score) for payload, score in found]
+        return self.search_qdrant(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode, pool=pool)
+
+    def search_qdrant(self, *, dense: np.ndarray | None, sparse: SparseVector | None, doc_ids: Sequence[str],
+                      limit: int, mode: SearchMode, pool: int) -> list[Hit]:
+        """The same search as Qdrant's Query API runs it (prefetch both, fuse): the server-mode path, and
+        in local mode the reference that tests and benchmarks hold the in-memory index to."""
+        from qdrant_client import models
+
         flt = models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids)))])
         dense_q = dense.tolist() if dense is not None else None
         sparse_q = models.SparseVector(indices=sparse.indices, values=sparse.values) if sparse else None
         if mode == "bm25" and (sparse_q is None or not sparse.indices):  # type: ignore[union-attr]
             return []
-        pool = candidates or max(limit * 4, 20)
         if mode == "dense" or (mode == "hybrid" and (sparse_q is None or not sparse_q.indices)):
             response = self._call("search", lambda: self.client.query_points(
                 self.chunks, query=dense_q, using=DENSE, query_filter=flt, limit=limit, with_payload=True))
@@ -376,13 +427,39 @@ class Store:
                 prefetch=[models.Prefetch(query=dense_q, using=DENSE, filter=flt, limit=pool),
                           models.Prefetch(query=sparse_q, using=SPARSE, filter=flt, limit=pool)],
                 query=models.FusionQuery(fusion=models.Fusion.RRF), limit=limit, with_payload=True))
-        hits = []
-        for point in response.points:
-            p = point.payload or {}
-            hits.append(Hit(doc_id=p["doc_id"], chunk_index=p["chunk_index"], first_page=p["first_page"],
-                            last_page=p["last_page"], start=p["start"], end=p["end"], heading=p.get("heading"),
-                            text=p["text"], score=float(point.score)))
-        return hits
+        return [_hit(point.payload or {}, float(point.score)) for point in response.points]
+
+    def local_index(self) -> LocalChunkIndex:
+        """Local mode's in-memory copy of the chunks, read from the collection on first use."""
+        with self._lock:
+            if self._index is None:
+                info = self._call("collection info", lambda: self.client.get_collection(self.chunks))
+                vectors = info.config.params.vectors
+                index = LocalChunkIndex(dim=vectors[DENSE].size if isinstance(vectors, dict) else 0)
+                by_doc: dict[str, list[Any]] = {}
+                offset = None
+                while True:
+                    points, offset = self._call("scroll", lambda o=offset: self.client.scroll(  # type: ignore[misc]
+                        self.chunks, limit=4096, offset=o, with_payload=True, with_vectors=True))
+                    for p in points:
+                        vec = p.vector or {}
+                        sparse = vec.get(SPARSE)
+                        by_doc.setdefault(p.payload["doc_id"], []).append(LocalChunkIndex.chunk(
+                            str(p.id), vec[DENSE], sparse.indices if sparse else [], sparse.values if sparse else [],
+                            p.payload))
+                    if offset is None:
+                        break
+                for doc_id, chunks in by_doc.items():
+                    chunks.sort(key=lambda c: c.payload.get("chunk_index", 0))
+                    index.upsert(doc_id, chunks)
+                self._index = index
+            return self._index
+
+
+def _hit(p: dict[str, Any], score: float) -> Hit:
+    return Hit(doc_id=p["doc_id"], chunk_index=p["chunk_index"], first_page=p["first_page"],
+               last_page=p["last_page"], start=p["start"], end=p["end"], heading=p.get("heading"),
+               text=p["text"], score=score)
 
 
 def _payload_selector(exclude: list[str] | None) -> Any:

@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
         runtime = build_runtime(settings, **kwargs)
         app.state.runtime = runtime
         if preload_model:
-            runtime.embedder()
+            runtime.warm()
         model = runtime.llm.model if runtime.llm else "none configured"
         logger.info("folio ready: store %s, model %s, pricing %s", settings.qdrant_url or settings.qdrant_path,
                     model, settings.pricing_profile)

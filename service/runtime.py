@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,22 +24,41 @@ from service.pricing import get_profile
 
 
 class LockedEmbedder:
-    """One model shared by queries and uploads: calls are serialised (torch already uses every core)."""
+    """One model shared by queries and uploads: calls are serialised (torch already uses every core).
+
+    Query vectors are remembered (a plan and then the answer, or the same question asked again, embed once)."""
+
+    QUERY_CACHE = 512
+    UPLOAD_SLICE = 32
 
     def __init__(self, inner: Embedder) -> None:
         self._inner = inner
         self._lock = threading.Lock()
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self.name = inner.name
         self.dim = inner.dim
         self.max_tokens = inner.max_tokens
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            return self._inner.embed(texts)
+        # an upload's batch goes in slices, so that a question waits for one slice at most, not a whole batch
+        parts = []
+        for start in range(0, len(texts), self.UPLOAD_SLICE):
+            with self._lock:
+                parts.append(self._inner.embed(texts[start:start + self.UPLOAD_SLICE]))
+        return np.concatenate(parts) if parts else self._inner.embed(texts)
 
     def embed_query(self, text: str) -> np.ndarray:
         with self._lock:
-            return self._inner.embed_query(text)
+            vector = self._queries.get(text)
+            if vector is None:
+                vector = self._inner.embed_query(text)
+                vector.setflags(write=False)
+                self._queries[text] = vector
+                if len(self._queries) > self.QUERY_CACHE:
+                    self._queries.popitem(last=False)
+            else:
+                self._queries.move_to_end(text)
+            return vector
 
 
 @dataclass
@@ -62,6 +82,13 @@ class Runtime:
                     batch_size=self.settings.embed_batch_size))
                 self._embedder = LockedEmbedder(factory())
             return self._embedder
+
+    def warm(self) -> None:
+        """Load what the first question would otherwise wait for: the embedding model, and in local mode the
+        in-memory search index."""
+        self.embedder()
+        if self.store.local and self.store.has_chunks_collection():
+            self.store.local_index()
 
     @property
     def model_loaded(self) -> bool:

@@ -1,0 +1,176 @@
+"""In-process search over the chunk collection, for Qdrant's local mode.
+
+Local mode answers a filtered query by checking the payload filter of every stored point in Python and by
+scoring every sparse vector with a Python loop: seconds per query on a few thousand pages. A local index is
+open in one process only (Qdrant's file lock), and every write goes through ``Store``, so this process can
+keep its own copy of the vectors, in sync write by write, and search it with numpy.
+
+The scores are Qdrant's: cosine similarity of normalised vectors; the BM25 dot product with the query's
+weights multiplied by ``ln((N - df + 0.5) / (df + 0.5) + 1)`` over every point of the collection
+(``Modifier.IDF``), points with no shared term left out; and reciprocal-rank fusion with Qdrant's constant
+(``1 / (rank + 2)`` for 0-based ranks) over each list's candidates. ``tests/test_local_index.py`` checks
+them against Qdrant's own answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+RRF_K = 2  # qdrant_client.hybrid.fusion.DEFAULT_RANKING_CONSTANT_K, also the server's default
+
+
+@dataclass
+class IndexedChunk:
+    point_id: str
+    dense: np.ndarray  # normalised, float32
+    terms: np.ndarray  # sparse indices, int64, sorted
+    weights: np.ndarray  # sparse values, float32
+    payload: dict[str, Any]
+
+
+@dataclass
+class _Merged:
+    """Every chunk laid out in flat arrays; a document's chunks are one contiguous run of rows."""
+
+    dense: np.ndarray
+    payloads: list[dict[str, Any]]
+    ranges: dict[str, tuple[int, int]]
+    post_terms: np.ndarray  # postings sorted by term
+    post_rows: np.ndarray
+    post_weights: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return len(self.payloads)
+
+
+@dataclass
+class LocalChunkIndex:
+    dim: int
+    _docs: dict[str, dict[str, IndexedChunk]] = field(default_factory=dict)
+    _merged: _Merged | None = None
+
+    # -- writes (mirroring every write to the collection) ---------------------------------------------
+
+    def upsert(self, doc_id: str, chunks: Iterable[IndexedChunk]) -> None:
+        block = self._docs.setdefault(doc_id, {})
+        for chunk in chunks:
+            block[chunk.point_id] = chunk
+        self._merged = None
+
+    def remove(self, doc_id: str) -> None:
+        if self._docs.pop(doc_id, None) is not None:
+            self._merged = None
+
+    def __len__(self) -> int:
+        return sum(len(block) for block in self._docs.values())
+
+    @staticmethod
+    def chunk(point_id: str, dense: Sequence[float] | np.ndarray, indices: Sequence[int], values: Sequence[float],
+              payload: dict[str, Any]) -> IndexedChunk:
+        vector = np.asarray(dense, dtype=np.float32)
+        norm = float(np.linalg.norm(vector))
+        terms = np.asarray(indices, dtype=np.int64)
+        weights = np.asarray(values, dtype=np.float32)
+        if len(terms) > 1 and np.any(terms[1:] < terms[:-1]):
+            order = np.argsort(terms, kind="stable")
+            terms, weights = terms[order], weights[order]
+        return IndexedChunk(point_id=point_id, dense=vector / norm if norm > 0 else vector, terms=terms,
+                            weights=weights, payload=payload)
+
+    # -- search --------------------------------------------------------------------------------------
+
+    def _layout(self) -> _Merged:
+        if self._merged is not None:
+            return self._merged
+        chunks: list[IndexedChunk] = []
+        ranges: dict[str, tuple[int, int]] = {}
+        for doc_id, block in self._docs.items():
+            ranges[doc_id] = (len(chunks), len(chunks) + len(block))
+            chunks.extend(block.values())
+        dense = np.stack([c.dense for c in chunks]) if chunks else np.zeros((0, self.dim), dtype=np.float32)
+        lengths = np.array([len(c.terms) for c in chunks], dtype=np.int64)
+        terms = np.concatenate([c.terms for c in chunks]) if chunks else np.zeros(0, dtype=np.int64)
+        weights = np.concatenate([c.weights for c in chunks]) if chunks else np.zeros(0, dtype=np.float32)
+        rows = np.repeat(np.arange(len(chunks), dtype=np.int64), lengths)
+        order = np.argsort(terms, kind="stable")
+        self._merged = _Merged(dense=dense, payloads=[c.payload for c in chunks], ranges=ranges,
+                               post_terms=terms[order], post_rows=rows[order], post_weights=weights[order])
+        return self._merged
+
+    def _spans(self, merged: _Merged, doc_ids: Sequence[str]) -> list[tuple[int, int]]:
+        return sorted(merged.ranges[d] for d in dict.fromkeys(doc_ids) if d in merged.ranges)
+
+    def _dense_ranked(self, merged: _Merged, spans: list[tuple[int, int]], rows: np.ndarray, query: np.ndarray,
+                      limit: int) -> list[tuple[int, float]]:
+        q = np.asarray(query, dtype=np.float32)
+        norm = float(np.linalg.norm(q))
+        if norm > 0:
+            q = q / norm
+        # one product per document's run of rows: slices are views, a fancy index would copy the matrix
+        scores = np.concatenate([merged.dense[a:b] @ q for a, b in spans])
+        return _top(rows, scores, limit)
+
+    def _sparse_ranked(self, merged: _Merged, rows: np.ndarray, indices: Sequence[int], values: Sequence[float],
+                       limit: int) -> list[tuple[int, float]]:
+        n = merged.rows
+        hit_rows: list[np.ndarray] = []
+        contributions: list[np.ndarray] = []
+        for term, value in zip(indices, values, strict=True):
+            lo = int(np.searchsorted(merged.post_terms, term, side="left"))
+            hi = int(np.searchsorted(merged.post_terms, term, side="right"))
+            if hi == lo:
+                continue
+            df = hi - lo
+            idf = np.log((n - df + 0.5) / (df + 0.5) + 1.0)
+            hit_rows.append(merged.post_rows[lo:hi])
+            contributions.append(merged.post_weights[lo:hi].astype(np.float64) * (float(value) * idf))
+        if not hit_rows:
+            return []
+        all_rows = np.concatenate(hit_rows)
+        totals = np.bincount(all_rows, weights=np.concatenate(contributions), minlength=n)
+        matched = np.zeros(n, dtype=bool)
+        matched[all_rows] = True
+        candidates = rows[matched[rows]]
+        return _top(candidates, totals[candidates].astype(np.float32), limit)
+
+    def search(self, *, dense: np.ndarray | None, sparse: tuple[Sequence[int], Sequence[float]] | None,
+               doc_ids: Sequence[str], limit: int, mode: str, pool: int) -> list[tuple[dict[str, Any], float]]:
+        """``(payload, score)`` of the best chunks among ``doc_ids``, as Qdrant's query would rank them."""
+        merged = self._layout()
+        spans = self._spans(merged, doc_ids)
+        if not spans:
+            return []
+        rows = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in spans])
+        if mode == "bm25" or (mode == "hybrid" and dense is None):
+            if sparse is None:
+                return []
+            ranked = self._sparse_ranked(merged, rows, sparse[0], sparse[1], limit)
+        elif mode == "dense" or sparse is None or not sparse[0]:
+            assert dense is not None
+            ranked = self._dense_ranked(merged, spans, rows, dense, limit)
+        else:
+            assert dense is not None
+            ranked = _rrf([self._dense_ranked(merged, spans, rows, dense, pool),
+                           self._sparse_ranked(merged, rows, sparse[0], sparse[1], pool)], limit)
+        return [(merged.payloads[row], score) for row, score in ranked]
+
+
+def _top(rows: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    if len(rows) == 0 or limit <= 0:
+        return []
+    part = np.argpartition(-scores, limit - 1)[:limit] if len(rows) > limit else np.arange(len(rows))
+    order = part[np.lexsort((rows[part], -scores[part]))]  # best first; ties in row order
+    return [(int(rows[i]), float(scores[i])) for i in order]
+
+
+def _rrf(lists: list[list[tuple[int, float]]], limit: int) -> list[tuple[int, float]]:
+    scores: dict[int, float] = {}
+    for ranked in lists:
+        for rank, (row, _) in enumerate(ranked):
+            scores[row] = scores.get(row, 0.0) + 1.0 / (rank + RRF_K)
+    return sorted(scores.items(), key=lambda item: item[1], reverse=True)[:limit]

@@ -1,0 +1,67 @@
+"""The service's shared embedder: remembered query vectors, uploads embedded in slices."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from ingest.embed import HashEmbedder
+from service.runtime import LockedEmbedder
+
+
+class CountingEmbedder(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__(32)
+        self.batches: list[int] = []
+        self.queries = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.batches.append(len(texts))
+        return super().embed(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        self.queries += 1
+        return super().embed_query(text)
+
+
+def test_query_vectors_are_remembered_and_read_only() -> None:
+    inner = CountingEmbedder()
+    shared = LockedEmbedder(inner)
+    first = shared.embed_query("What is the liability cap?")
+    again = shared.embed_query("What is the liability cap?")
+    assert inner.queries == 1 and again is first and not first.flags.writeable
+    np.testing.assert_array_equal(first, HashEmbedder(32).embed_query("What is the liability cap?"))
+    for i in range(LockedEmbedder.QUERY_CACHE + 1):
+        shared.embed_query(f"question {i}")
+    shared.embed_query("What is the liability cap?")  # pushed out by newer questions: embedded again
+    assert inner.queries == LockedEmbedder.QUERY_CACHE + 3
+
+
+def test_uploads_go_in_slices_with_the_same_vectors() -> None:
+    inner = CountingEmbedder()
+    shared = LockedEmbedder(inner)
+    texts = [f"chunk number {i} of the agreement" for i in range(70)]
+    vectors = shared.embed(texts)
+    assert inner.batches == [32, 32, 6]
+    np.testing.assert_array_equal(vectors, HashEmbedder(32).embed(texts))
+    assert shared.embed([]).shape[0] == 0
+
+
+def test_a_question_waits_for_one_slice_not_the_whole_upload() -> None:
+    class Slow(CountingEmbedder):
+        def embed(self, texts: list[str]) -> np.ndarray:
+            time.sleep(0.05)
+            return super().embed(texts)
+
+    inner = Slow()
+    shared = LockedEmbedder(inner)
+    upload = threading.Thread(target=shared.embed, args=([f"t{i}" for i in range(32 * 20)],))
+    upload.start()
+    while not inner.batches:
+        time.sleep(0.001)
+    shared.embed_query("a question during an upload")
+    slices_before_the_question = len(inner.batches)
+    upload.join()
+    assert slices_before_the_question < 20  # answered while the upload still had slices to go
