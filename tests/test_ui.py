@@ -1,0 +1,254 @@
+"""The web UI end to end: Debian's Chromium, headless, driven by Playwright against a real `folio serve` process
+and the provider test double. Screenshots of the main screens land in the run's output and `test-output/ui/`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.provider_double.fixture import run_provider_double
+from tests.service_helpers import SAMPLES
+from tests.ui_helpers import Screenshots, chromium_executable, folio_server
+
+try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+except ImportError:  # chromium_executable() makes this a skip, or a failure under CI
+    sync_playwright = None
+
+pytestmark = pytest.mark.timeout(180)
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+MSA = SAMPLES / "northwind-brightwater-msa.pdf"
+MSA_TITLE = "Master Services Agreement - Northwind Analytics Ltd. and Brightwater Logistics Inc."
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = chromium_executable()
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, headless=True,
+                                              args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Screenshots:
+    return Screenshots(tmp_path_factory.mktemp("ui-screenshots"))
+
+
+@pytest.fixture(scope="module")
+def server(browser, tmp_path_factory) -> Iterator[str]:
+    """Folio with a model: the provider double behind FOLIO_LLM_BASE_URL."""
+    with run_provider_double() as double, folio_server(
+            tmp_path_factory.mktemp("ui-server"), FOLIO_LLM_BASE_URL=double.base_url,
+            FOLIO_LLM_API_KEY="sk-double", FOLIO_LLM_MODEL="deepseek-chat") as base:
+        yield base
+
+
+def _page(browser: Browser, base: str, viewport: dict[str, int]) -> Page:
+    context = browser.new_context(viewport=viewport)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: page.errors.append(str(error)))  # type: ignore[attr-defined]
+    page.goto(base)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    return page
+
+
+def _no_horizontal_scroll(page: Page) -> None:
+    width, client = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert width <= client, f"the page scrolls sideways: {width} > {client}"
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def test_upload_ask_open_the_cited_page_and_delete(browser, server, shots):
+    page = _page(browser, server, DESKTOP)
+    expect(page.locator("#model-status")).to_contain_text("Model: deepseek-chat")
+
+    # an API key for this tab only, sent with every API request from now on
+    page.locator("#key-details summary").click()
+    page.get_by_label("API key for this service").fill("sk-ui-session")
+    page.get_by_role("button", name="Use key").click()
+    expect(page.locator("#api-key-status")).to_have_text("A key is set for this tab.")
+    assert page.evaluate("sessionStorage.getItem('folio.apiKey')") == "sk-ui-session"
+    assert page.evaluate("localStorage.length") == 0
+    page.locator("#key-details summary").click()
+    sent: list[str | None] = []
+    page.on("request", lambda r: sent.append(r.headers.get("authorization")) if "/v1/" in r.url else None)
+
+    # three files at once: a real PDF, a PDF that breaks in ingestion, a format the service refuses
+    page.locator("#file-input").set_input_files([
+        {"name": MSA.name, "mimeType": "application/pdf", "buffer": MSA.read_bytes()},
+        {"name": "broken.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 garbage garbage"},
+        {"name": "sheet.xlsx", "mimeType": "application/octet-stream", "buffer": b"PK\x03\x04"},
+    ])
+    uploads = page.locator("#uploads li")
+    expect(uploads).to_have_count(3)
+    good = uploads.filter(has_text="northwind-brightwater-msa.pdf")
+    broken = uploads.filter(has_text="broken.pdf")
+    refused = uploads.filter(has_text="sheet.xlsx")
+    expect(good).to_have_attribute("data-state", "done", timeout=60_000)
+    expect(good).to_contain_text("ingested: 6 pages")
+    expect(broken).to_have_attribute("data-state", "failed")
+    expect(refused).to_have_attribute("data-state", "failed")
+    jobs = {j["file"]: j for j in httpx.get(f"{server}/v1/jobs").json()["jobs"]}
+    for row, name in ((broken, "broken.pdf"), (refused, "sheet.xlsx")):
+        error = jobs[name]["error"]
+        expect(row.get_by_role("alert")).to_contain_text(error["message"])  # the API's own words
+        expect(row.get_by_role("alert")).to_contain_text(error["code"])
+    expect(page.locator("progress").first).to_have_js_property("value", 1)
+
+    row = page.locator("#documents-body tr").filter(has_text=MSA_TITLE)
+    expect(row).to_have_count(1)
+    expect(row.locator("td[data-label=Pages]")).to_have_text("6")
+    expect(row.locator("td[data-label=Status]")).to_have_text("ready")
+    expect(row.locator("td.cost")).to_contain_text("whole, cold $")
+    expect(page.locator("#ask-scope")).to_contain_text("all 1 document")
+    shots(page, "desktop-1-documents")
+
+    # a question about whole documents: the plan shows before the answer streams, then the route card
+    page.evaluate("""() => {
+        window.__order = [];
+        const seen = (name) => { if (!window.__order.includes(name)) window.__order.push(name); };
+        new MutationObserver(() => { if (document.querySelector('#plan .route-badge:not(.pending)')) seen('plan'); })
+            .observe(document.querySelector('#plan'), {childList: true, subtree: true});
+        const answer = document.querySelector('#answer-text');
+        new MutationObserver(() => {
+            if (!answer.textContent || window.__order.includes('answer')) return;
+            seen('answer');
+            window.__answerTop = answer.getBoundingClientRect().top + window.scrollY;
+        }).observe(answer, {childList: true, subtree: true, characterData: true});
+    }""")
+    page.get_by_label("Question").fill("What is the liability cap?")
+    page.get_by_label("Route", exact=True).select_option("full")
+    page.get_by_role("button", name="Ask", exact=True).click()
+    card = page.locator("#route-card")
+    expect(card).to_have_attribute("data-state", "done")
+    assert page.evaluate("window.__order") == ["plan", "answer"]
+    # nothing above the answer changed size while it streamed in
+    assert page.evaluate("document.querySelector('#answer-text').getBoundingClientRect().top + window.scrollY"
+                         " - window.__answerTop") == 0
+    expect(page.locator("#plan .route-badge")).to_have_text("whole documents")
+    expect(page.locator("#plan")).to_contain_text("whole documents were requested")
+    estimates = page.locator("#plan table.estimates tbody tr")
+    expect(estimates.filter(has_text="retrieval")).to_have_count(1)
+    expect(estimates.filter(has_text="whole documents (chosen)")).to_have_count(1)
+    expect(card.locator(".route-badge")).to_have_text("whole documents")
+    expect(card).to_contain_text("Model: deepseek-chat")
+    dollars_row = card.locator("tr.total td")
+    expect(dollars_row.nth(0)).to_have_text(re.compile(r"^\$0\.\d+$"))  # estimate
+    expect(dollars_row.nth(1)).to_have_text(re.compile(r"^\$0\.\d+$"))  # actual
+    for label in ("cache-hit tokens", "cache-miss tokens", "output tokens"):
+        expect(card.locator("tr", has_text=label).locator("td").nth(1)).to_have_text(re.compile(r"^[\d,]+$"))
+
+    citation = page.locator("#answer-text a.cite.verified").first
+    expect(citation).to_contain_text(f"[{MSA_TITLE} p.")
+    expect(page.locator(".citation-list li").first).to_contain_text("✓ verified")
+    quote = page.locator(".citation-list blockquote").first.inner_text()
+    expect(page.locator("#spend-session .session-total")).to_have_text(re.compile(r"^\$0\.\d+$"))
+    expect(page.locator("#spend-ledger")).to_contain_text(MSA_TITLE)
+    shots(page, "desktop-2-answer")
+
+    # the cited page, with the quoted passage highlighted and marked verified
+    citation.click()
+    dialog = page.locator("#page-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#page-meta")).to_contain_text(re.compile(r"Page \d of 6"))
+    expect(page.locator("#page-verdict")).to_contain_text("Verified: the quoted passage is on this page.")
+    mark = page.locator("#page-text mark")
+    expect(mark).to_be_visible()
+    assert _squash(mark.inner_text()) == _squash(quote)
+    shots(page, "desktop-3-cited-page", full_page=False)
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    assert sent and all(value == "Bearer sk-ui-session" for value in sent), sent
+
+    # delete, with a confirmation first
+    row.get_by_role("button", name=f"Delete {MSA_TITLE}").click()
+    confirm = page.locator("#confirm-dialog")
+    expect(confirm).to_be_visible()
+    expect(confirm).to_contain_text(MSA_TITLE)
+    confirm.get_by_role("button", name="Keep it").click()
+    expect(row).to_have_count(1)
+    row.get_by_role("button", name=f"Delete {MSA_TITLE}").click()
+    confirm.get_by_role("button", name="Delete").click()
+    expect(page.locator("#documents-empty")).to_be_visible()
+    expect(page.locator("#documents-status")).to_contain_text(f"Deleted “{MSA_TITLE}”")
+    assert httpx.get(f"{server}/v1/documents").json()["documents"] == []
+    # an error is shown where it happened: under the question, in the API's words
+    page.get_by_role("button", name="Ask", exact=True).click()
+    expect(page.locator("#ask-error [role=alert]")).to_contain_text("no documents are indexed yet")
+    expect(page.locator("#result")).to_be_hidden()
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_phone_width_keyboard_and_labels(browser, server, shots):
+    response = httpx.post(f"{server}/v1/documents?wait=true", timeout=60,
+                          files=[("files", (MSA.name, MSA.read_bytes()))])
+    assert response.status_code == 200, response.text
+    page = _page(browser, server, PHONE)
+    expect(page.locator("#documents-body tr")).to_have_count(1)
+    unlabelled = page.evaluate("""[...document.querySelectorAll('input, select, textarea')]
+        .filter(el => el.type !== 'file' && !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+        .map(el => el.id || el.outerHTML)""")
+    assert unlabelled == []
+    _no_horizontal_scroll(page)
+    shots(page, "phone-1-documents")
+
+    # keyboard only: the question box, Ctrl+Enter asks
+    page.get_by_label("Question").focus()
+    page.keyboard.type("How much notice ends the agreement for convenience?")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#route-card")).to_have_attribute("data-state", "done")
+    expect(page.locator("#answer-text a.cite").first).to_be_visible()
+    _no_horizontal_scroll(page)
+    for table in ("#plan .table-scroll", "#route-card table"):  # the numbers fit without scrolling sideways
+        width, client = page.locator(table).evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert width <= client, (table, width, client)
+    shots(page, "phone-2-answer")
+
+    page.locator("#answer-text a.cite").first.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#page-dialog")).to_be_visible()
+    expect(page.locator("#page-text")).not_to_contain_text("Loading")
+    shots(page, "phone-3-cited-page", full_page=False)
+    page.keyboard.press("Escape")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_without_a_model_the_plan_retrieved_pages_and_how_to_add_one(browser, tmp_path_factory, shots):
+    with folio_server(tmp_path_factory.mktemp("ui-no-model")) as base:
+        response = httpx.post(f"{base}/v1/documents?wait=true", timeout=60,
+                              files=[("files", (MSA.name, MSA.read_bytes()))])
+        assert response.status_code == 200, response.text
+        page = _page(browser, base, DESKTOP)
+        expect(page.locator("#model-status")).to_contain_text("No model configured")
+        expect(page.locator("#no-model-hint")).to_be_visible()
+        page.get_by_label("Question").fill("Who may terminate the agreement for convenience?")
+        page.get_by_role("button", name="Estimate only").click()  # plans and prices, no model call
+        expect(page.locator("#route-card")).to_contain_text("Only estimated")
+        expect(page.locator("#plan .route-badge")).to_have_text(re.compile("retrieval|whole documents"))
+        page.get_by_role("button", name="Ask", exact=True).click()
+        expect(page.locator("#route-card")).to_have_attribute("data-state", "done")
+        note = page.locator(".no-model")
+        expect(note).to_contain_text("FOLIO_LLM_API_KEY")
+        expect(note).to_contain_text("FOLIO_LLM_BASE_URL")
+        expect(page.locator("#plan .route-badge")).not_to_have_class(re.compile("pending"))
+        expect(page.locator("#plan table.estimates tbody tr").filter(has_text="whole documents")).to_have_count(1)
+        expect(page.locator("#route-card")).to_contain_text("No model call was made")
+        passages = page.locator("details.retrieved li.passage")
+        expect(passages.first).to_be_visible()
+        assert passages.count() >= 1
+        expect(passages.first).to_contain_text(MSA_TITLE)
+        shots(page, "desktop-4-no-model")
+        page.context.close()

@@ -1,0 +1,92 @@
+"""For the browser tests: the system Chromium (or a clear skip / CI failure), a real `folio serve` process, and
+screenshots saved under the test run's output and `test-output/ui/`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOT_DIR = REPO / "test-output" / "ui"
+
+
+def chromium_executable() -> str:
+    """The system Chromium that Playwright drives; in CI its absence fails the test, elsewhere it skips."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing = "the playwright package (pip install -e '.[test]')"
+    else:
+        missing = "" if path else "Debian's chromium (apt-get install chromium)"
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"the browser tests need {missing}; scripts/test installs it")
+        pytest.skip(f"{missing} is not installed")
+    assert path is not None
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def folio_server(workdir: Path, **env_overrides: str) -> Iterator[str]:
+    """`folio serve` on a free loopback port with its own data dir; yields the base URL once it is ready."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
+    env.update(FOLIO_DATA_DIR=str(workdir / "data"), FOLIO_EMBED_MODEL="hash-384", FOLIO_INGEST_WORKERS="0",
+               HF_HUB_OFFLINE="1")
+    env.update(env_overrides)
+    port = _free_port()
+    log_path = workdir / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=REPO,
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "the server did not become ready"
+                time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+class Screenshots:
+    """Saves each screenshot twice: under the test run's temporary output, and in `test-output/ui/` (gitignored)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dirs = [run_dir, SCREENSHOT_DIR]
+        for d in self.dirs:
+            d.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, page: object, name: str, *, full_page: bool = True) -> None:
+        data = page.screenshot(full_page=full_page)  # type: ignore[attr-defined]
+        for d in self.dirs:
+            (d / f"{name}.png").write_bytes(data)

@@ -1,0 +1,147 @@
+// The documents list: what each costs to ask, its status, selection into the question's scope, delete.
+
+import { api } from "./api.js";
+import { $, dateTime, dollars, errorBox, fill, h, tokens } from "./dom.js";
+import { openPage } from "./viewer.js";
+
+const body = $("#documents-body");
+const table = $("#documents-table");
+const empty = $("#documents-empty");
+const status = $("#documents-status");
+const selectAll = $("#select-all");
+const confirmDialog = $("#confirm-dialog");
+const confirmText = $("#confirm-text");
+const confirmError = $("#confirm-error");
+const confirmYes = $("#confirm-yes");
+
+let documents = [];
+const selected = new Set();
+const listeners = [];
+
+/** `fn(scope)` whenever the list or the selection changes. */
+export function onScopeChange(fn) {
+  listeners.push(fn);
+}
+
+/** The question's scope: the selected documents, or every document when none is selected. */
+export function scope() {
+  const chosen = documents.filter((d) => selected.has(d.id));
+  return { all: chosen.length === 0, documents: chosen.length ? chosen : documents, total: documents.length };
+}
+
+export function titleOf(docId) {
+  const doc = documents.find((d) => d.id === docId);
+  return doc ? doc.title : null;
+}
+
+function changed() {
+  const s = scope();
+  selectAll.checked = documents.length > 0 && selected.size === documents.length;
+  selectAll.indeterminate = selected.size > 0 && selected.size < documents.length;
+  selectAll.disabled = documents.length === 0;
+  for (const fn of listeners) fn(s);
+}
+
+function costCell(doc) {
+  const c = doc.question_cost_usd || {};
+  return h("td.num.cost", { "data-label": "One question costs" },
+    h("span.cost-line", {}, h("span.cost-label", {}, "whole, cold "), dollars(c.full_cold)),
+    h("span.cost-line", {}, h("span.cost-label", {}, "whole, cached "), dollars(c.full_cached)),
+    h("span.cost-line", {}, h("span.cost-label", {}, "retrieval "), dollars(c.rag)));
+}
+
+function row(doc) {
+  const checkbox = h("input", {
+    type: "checkbox", id: `select-${doc.id}`, checked: selected.has(doc.id),
+    onchange: (event) => {
+      if (event.target.checked) selected.add(doc.id);
+      else selected.delete(doc.id);
+      changed();
+    },
+  });
+  const remove = h("button.danger.small", {
+    type: "button", "aria-label": `Delete ${doc.title}`, onclick: () => confirmDelete(doc, remove),
+  }, "Delete");
+  const rowError = h("div.row-error", { role: "status" });
+  return h("tr", { dataset: { id: doc.id } },
+    h("td.select", { "data-label": "In scope" }, checkbox,
+      h("label.visually-hidden", { for: `select-${doc.id}` }, `Ask about ${doc.title}`)),
+    h("td.title", { "data-label": "Document" },
+      h("a.doc-title", {
+        href: `#doc-${doc.id.slice(0, 12)}`,
+        onclick: (event) => {
+          event.preventDefault();
+          openPage(doc.id, 1, null, doc.title);
+        },
+      }, doc.title),
+      h("span.file-name", {}, doc.file_name), rowError),
+    h("td.num", { "data-label": "Pages" }, tokens(doc.n_pages)),
+    h("td.num", { "data-label": "Tokens" }, tokens(doc.total_tokens)),
+    h("td", { "data-label": "Status" }, h(`span.status.status-${doc.status}`, {}, doc.status)),
+    h("td.when", { "data-label": "Ingested" }, h("time", { datetime: doc.ingested_at }, dateTime(doc.ingested_at))),
+    costCell(doc),
+    h("td.row-actions", {}, remove));
+}
+
+function render() {
+  fill(body, documents.map(row));
+  table.hidden = documents.length === 0;
+  empty.hidden = documents.length !== 0;
+  changed();
+}
+
+export async function refresh() {
+  status.replaceChildren();
+  try {
+    const data = await api.documents();
+    documents = data.documents || [];
+  } catch (error) {
+    fill(status, errorBox(error, "The documents could not be listed:"));
+    return;
+  }
+  for (const id of [...selected]) if (!documents.some((d) => d.id === id)) selected.delete(id);
+  render();
+}
+
+let pending = null; // {doc, trigger}
+
+function confirmDelete(doc, trigger) {
+  pending = { doc, trigger };
+  confirmText.textContent = `Delete “${doc.title}” (${doc.file_name}) and all of its chunks? This cannot be undone.`;
+  confirmError.replaceChildren();
+  confirmYes.disabled = false;
+  confirmDialog.showModal();
+  $("#confirm-no").focus();
+}
+
+confirmYes.addEventListener("click", async () => {
+  if (!pending) return;
+  const { doc } = pending;
+  confirmYes.disabled = true;
+  try {
+    await api.deleteDocument(doc.id);
+  } catch (error) {
+    confirmYes.disabled = false;
+    fill(confirmError, errorBox(error, "Not deleted:"));
+    return;
+  }
+  selected.delete(doc.id);
+  pending = null;
+  confirmDialog.close();
+  await refresh();
+  fill(status, h("p.notice", { role: "status" }, `Deleted “${doc.title}”.`));
+  document.dispatchEvent(new CustomEvent("folio:documents-changed"));
+  selectAll.focus();
+});
+
+$("#confirm-no").addEventListener("click", () => confirmDialog.close());
+confirmDialog.addEventListener("close", () => {
+  if (pending && pending.trigger.isConnected) pending.trigger.focus();
+  pending = null;
+});
+
+selectAll.addEventListener("change", () => {
+  if (selectAll.checked) for (const d of documents) selected.add(d.id);
+  else selected.clear();
+  render();
+});

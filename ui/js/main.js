@@ -1,0 +1,63 @@
+// Start-up: the service's model and prices, the session's API key, and the wiring between the parts.
+
+import { api, apiKey, setApiKey } from "./api.js";
+import { $, errorBox, fill, h } from "./dom.js";
+import { initAsk, loadOptions, showScope } from "./ask.js";
+import { onScopeChange, refresh as refreshDocuments } from "./documents.js";
+import { recordAnswer, refreshSpend } from "./spend.js";
+import { initUploads } from "./upload.js";
+
+const modelNode = $("#model-status");
+const noModelNode = $("#no-model-hint");
+
+async function loadInfo() {
+  try {
+    const info = await api.info();
+    if (info.llm_configured) {
+      fill(modelNode, h("span.dot.ok", { "aria-hidden": "true" }), `Model: ${info.model}`,
+        h("span.muted", {}, ` · prices ${info.pricing_profile} (${info.prices_as_of})`));
+      noModelNode.hidden = true;
+    } else {
+      fill(modelNode, h("span.dot.off", { "aria-hidden": "true" }), "No model configured",
+        h("span.muted", {}, ` · prices ${info.pricing_profile}`));
+      noModelNode.hidden = false;
+    }
+  } catch (error) {
+    fill(modelNode, errorBox(error, "Service status unknown:"));
+  }
+}
+
+function initApiKey() {
+  const input = $("#api-key");
+  const status = $("#api-key-status");
+  const show = () => {
+    status.textContent = apiKey() ? "A key is set for this tab." : "No key set.";
+  };
+  input.value = apiKey();
+  show();
+  $("#api-key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    setApiKey(input.value.trim());
+    show();
+    loadInfo();
+    refreshDocuments();
+    refreshSpend();
+  });
+  $("#api-key-clear").addEventListener("click", () => {
+    input.value = "";
+    setApiKey("");
+    show();
+  });
+}
+
+initApiKey();
+onScopeChange(showScope);
+initUploads(() => refreshDocuments());
+initAsk((result) => {
+  if (result) recordAnswer(result);
+  refreshSpend();
+});
+document.addEventListener("folio:documents-changed", () => refreshSpend());
+await Promise.all([loadInfo(), loadOptions(), refreshDocuments()]);
+await refreshSpend();
+document.body.dataset.ready = "true";

@@ -1,0 +1,93 @@
+// Spend: the service ledger's totals (by document and by route) and this browser session's own questions.
+
+import { api } from "./api.js";
+import { $, dollars, errorBox, fill, h, routeName, shortId, tokens } from "./dom.js";
+import { titleOf } from "./documents.js";
+
+const SESSION_KEY = "folio.sessionSpend";
+const sessionNode = $("#spend-session");
+const ledgerNode = $("#spend-ledger");
+const statusNode = $("#spend-status");
+
+function loadSession() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
+    if (saved && Array.isArray(saved.questions)) return saved;
+  } catch {
+    // nothing saved, or unreadable: start over
+  }
+  return { questions: [] };
+}
+
+const session = loadSession();
+
+function totalsTable(caption, rows) {
+  return h("div.table-scroll", { role: "region", "aria-label": caption, tabindex: "0" },
+    h("table.spend-table", {},
+      h("caption", {}, caption),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, ""), h("th.num", { scope: "col" }, "requests"),
+        h("th.num", { scope: "col" }, "cache hit"), h("th.num", { scope: "col" }, "cache miss"),
+        h("th.num", { scope: "col" }, "output"), h("th.num", { scope: "col" }, "dollars"))),
+      h("tbody", {}, rows.map(([label, t, extra]) => h(`tr${extra ? `.${extra}` : ""}`, {},
+        h("th", { scope: "row" }, label),
+        h("td.num", {}, Number.isInteger(t.requests) ? tokens(t.requests) : Number(t.requests).toFixed(2)),
+        h("td.num", {}, tokens(t.hit_tokens)),
+        h("td.num", {}, tokens(t.miss_tokens)), h("td.num", {}, tokens(t.output_tokens)),
+        h("td.num", {}, dollars(t.dollars)))))));
+}
+
+function renderSession() {
+  const t = { requests: 0, hit_tokens: 0, miss_tokens: 0, output_tokens: 0, dollars: 0 };
+  for (const q of session.questions) {
+    t.requests += 1;
+    t.hit_tokens += q.usage.hit_tokens || 0;
+    t.miss_tokens += q.usage.miss_tokens || 0;
+    t.output_tokens += q.usage.output_tokens || 0;
+    t.dollars += q.dollars || 0;
+  }
+  if (!session.questions.length) {
+    fill(sessionNode, h("h3", {}, "This session"), h("p.muted", {}, "No questions answered in this browser tab yet."));
+    return;
+  }
+  fill(sessionNode, h("h3", {}, "This session"),
+    h("p.big", {}, h("span.session-total", {}, dollars(t.dollars)), ` for ${t.requests} question${t.requests === 1 ? "" : "s"}`),
+    h("ol.session-questions", {}, session.questions.slice(-10).reverse().map((q) => h("li", {},
+      h("span.q", {}, q.question), h("span.muted", {}, ` · ${routeName(q.route)} · ${dollars(q.dollars)}`)))));
+}
+
+/** Count one answered question in this session's spend. */
+export function recordAnswer(result) {
+  if (!result || !result.cost || !result.usage) return;
+  session.questions.push({ question: result.question, route: result.route, usage: result.usage,
+    dollars: result.cost.dollars });
+  try {
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  } catch {
+    // storage full or disabled: the totals still show until the tab is closed
+  }
+  renderSession();
+}
+
+export async function refreshSpend() {
+  renderSession();
+  let ledger;
+  try {
+    ledger = await api.ledger();
+  } catch (error) {
+    fill(statusNode, errorBox(error, "The ledger could not be read:"));
+    return;
+  }
+  statusNode.replaceChildren();
+  const byDoc = Object.entries(ledger.by_document || {}).map(([id, t]) => [titleOf(id) || `${shortId(id)} (deleted)`, t]);
+  const byRoute = Object.entries(ledger.by_route || {}).map(([route, t]) => [routeName(route), t]);
+  const pricing = ledger.pricing;
+  fill(ledgerNode,
+    h("h3", {}, "The service's ledger"),
+    h("p.big", {}, h("span.ledger-total", {}, dollars(ledger.totals?.dollars)), " spent in all"),
+    byDoc.length ? totalsTable("By document", [...byDoc, ["All documents", ledger.totals, "total"]])
+      : h("p.muted", {}, "Nothing spent yet."),
+    byRoute.length ? totalsTable("By route", byRoute) : null,
+    pricing ? h("p.muted", {}, `Prices: ${pricing.profile} (${pricing.model}, as of ${pricing.as_of}): `
+      + `$${pricing.usd_per_million.input_miss} miss, $${pricing.usd_per_million.input_hit} hit, `
+      + `$${pricing.usd_per_million.output} output per million tokens.`) : null);
+}
