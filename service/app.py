@@ -72,7 +72,8 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
         prices = runtime.answerer.prices
         return {"model": runtime.llm.model if runtime.llm else None, "llm_configured": runtime.llm is not None,
                 "pricing_profile": prices.name, "prices_as_of": prices.as_of.isoformat(),
-                "context_window": settings.context_window, "embed_model": settings.embed_model}
+                "context_window": settings.context_window, "embed_model": settings.embed_model,
+                "max_cost_usd": settings.max_cost_usd, "top_k": settings.top_k}
 
     if (UI_DIR / "index.html").exists():
         from fastapi.staticfiles import StaticFiles

@@ -194,3 +194,20 @@ def test_health(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["qdrant"] == "ok"
+
+
+def test_document_list_by_status_and_info(client):
+    job = upload(client, "supply.pdf", contract_pdf())
+    store = client.app.state.runtime.store
+    half = store.require_document(job["document_id"], with_pages=True).model_copy(
+        update={"id": "f" * 64, "file_name": "half.pdf", "ingested_at": "2099-01-01T00:00:00+00:00"})
+    store.begin_document(half)  # as a killed upload would leave it: status "writing", no chunks
+    assert [d["file_name"] for d in client.get("/v1/documents").json()["documents"]] == ["supply.pdf"]
+    every = client.get("/v1/documents?status=all").json()["documents"]
+    assert [(d["file_name"], d["status"]) for d in every] == [("supply.pdf", "ready"), ("half.pdf", "writing")]
+    writing = client.get("/v1/documents?status=writing").json()["documents"]
+    assert [d["file_name"] for d in writing] == ["half.pdf"]
+    bad = client.get("/v1/documents?status=gone")
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+    info = client.get("/v1/info").json()
+    assert info["max_cost_usd"] == 0.25 and info["top_k"] == 8 and info["llm_configured"] is True

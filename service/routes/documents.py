@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import JSONResponse
@@ -91,8 +91,12 @@ def get_job(runtime: RuntimeDep, job_id: str) -> dict[str, Any]:
 
 
 @router.get("/documents", summary="Indexed documents, in canonical order")
-def list_documents(runtime: RuntimeDep) -> dict[str, Any]:
-    return {"documents": [_document(runtime, r) for r in runtime.store.list_documents()]}
+def list_documents(runtime: RuntimeDep, status: Annotated[
+        Literal["ready", "writing", "deleting", "all"],
+        Query(description="ready (default: what questions can use), one other status, or all")] = "ready",
+        ) -> dict[str, Any]:
+    records = runtime.store.list_documents(status=None if status == "all" else status)
+    return {"documents": [_document(runtime, r) for r in records]}
 
 
 def _resolve(runtime: Runtime, doc_id: str) -> str:

@@ -79,7 +79,7 @@ async function request(method, path, { body, signal } = {}) {
 export const api = {
   info: () => request("GET", "/v1/info"),
   openapi: () => request("GET", "/openapi.json"),
-  documents: () => request("GET", "/v1/documents"),
+  documents: () => request("GET", "/v1/documents?status=all"),
   page: (docId, n) => request("GET", `/v1/documents/${encodeURIComponent(docId)}/pages/${n}`),
   deleteDocument: (docId) => request("DELETE", `/v1/documents/${encodeURIComponent(docId)}`),
   job: (jobId) => request("GET", `/v1/jobs/${encodeURIComponent(jobId)}`),

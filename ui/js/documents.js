@@ -25,8 +25,9 @@ export function onScopeChange(fn) {
 
 /** The question's scope: the selected documents, or every document when none is selected. */
 export function scope() {
-  const chosen = documents.filter((d) => selected.has(d.id));
-  return { all: chosen.length === 0, documents: chosen.length ? chosen : documents, total: documents.length };
+  const ready = documents.filter((d) => d.status === "ready");
+  const chosen = ready.filter((d) => selected.has(d.id));
+  return { all: chosen.length === 0, documents: chosen.length ? chosen : ready, total: ready.length };
 }
 
 export function titleOf(docId) {
@@ -36,9 +37,9 @@ export function titleOf(docId) {
 
 function changed() {
   const s = scope();
-  selectAll.checked = documents.length > 0 && selected.size === documents.length;
-  selectAll.indeterminate = selected.size > 0 && selected.size < documents.length;
-  selectAll.disabled = documents.length === 0;
+  selectAll.checked = s.total > 0 && selected.size === s.total;
+  selectAll.indeterminate = selected.size > 0 && selected.size < s.total;
+  selectAll.disabled = s.total === 0;
   for (const fn of listeners) fn(s);
 }
 
@@ -51,8 +52,9 @@ function costCell(doc) {
 }
 
 function row(doc) {
+  const ready = doc.status === "ready";
   const checkbox = h("input", {
-    type: "checkbox", id: `select-${doc.id}`, checked: selected.has(doc.id),
+    type: "checkbox", id: `select-${doc.id}`, checked: selected.has(doc.id), disabled: !ready,
     onchange: (event) => {
       if (event.target.checked) selected.add(doc.id);
       else selected.delete(doc.id);
@@ -99,7 +101,7 @@ export async function refresh() {
     fill(status, errorBox(error, "The documents could not be listed:"));
     return;
   }
-  for (const id of [...selected]) if (!documents.some((d) => d.id === id)) selected.delete(id);
+  for (const id of [...selected]) if (!documents.some((d) => d.id === id && d.status === "ready")) selected.delete(id);
   render();
 }
 
@@ -141,7 +143,7 @@ confirmDialog.addEventListener("close", () => {
 });
 
 selectAll.addEventListener("change", () => {
-  if (selectAll.checked) for (const d of documents) selected.add(d.id);
+  if (selectAll.checked) for (const d of documents) if (d.status === "ready") selected.add(d.id);
   else selected.clear();
   render();
 });

@@ -13,6 +13,7 @@ const noModelNode = $("#no-model-hint");
 async function loadInfo() {
   try {
     const info = await api.info();
+    if (typeof info.max_cost_usd === "number") $("#cost-limit").placeholder = `service default $${info.max_cost_usd}`;
     if (info.llm_configured) {
       fill(modelNode, h("span.dot.ok", { "aria-hidden": "true" }), `Model: ${info.model}`,
         h("span.muted", {}, ` · prices ${info.pricing_profile} (${info.prices_as_of})`));
