@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     max_cost_usd: float = Field(default=0.25, ge=0, description="Default per-question budget in auto mode.")
     warm_cache: Literal["auto", "always", "never"] = "auto"
     expected_followups: float = Field(default=2.0, ge=0)
+    coverage_window_tokens: int | None = Field(
+        default=None, gt=0, description="Documents tokens per coverage window; unset: the most the context holds."
+    )
+    coverage_concurrency: int = Field(default=4, ge=1, le=64, description="Coverage windows asked at once.")
+    coverage_reduce_tokens: int | None = Field(
+        default=None, gt=0, description="Findings tokens per reduce call; unset: the most the context holds."
+    )
 
     @property
     def llm_configured(self) -> bool:

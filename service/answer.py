@@ -7,7 +7,7 @@ Progress is reported as events, which the API streams as server-sent events.
 
 from __future__ import annotations
 
-import hashlib
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -27,19 +27,20 @@ from service.context import (
     SYSTEM_PROMPT,
     WARM_REPLY,
     full_prompt,
+    prefix_key,
     rag_prompt,
     render_documents,
     render_excerpts,
     scope_tokens,
     warmup_messages,
 )
+from service.coverage import CoveragePlan, CoverageRunner, plan_coverage
 from service.ledger import Ledger, LedgerEntry, Usage
 from service.llm import Completion, LLMClient, Reasoning
 from service.need import classify
-from service.plan import Decision, Mode, PlanInputs, decide
+from service.plan import Decision, Mode, PlanInputs, decide, decide_coverage
 from service.pricing import PricingProfile
 
-RENDER_VERSION = "folio-layout-1"
 # Role markers and BOS the chat template adds around the system prompt and the turns.
 TEMPLATE_TOKENS = 8
 REASONING_OUTPUT = {"none": 0, "high": 1500, "max": 4000}
@@ -53,7 +54,9 @@ Event = Callable[[str, dict[str, Any]], None]
 class QueryRequest(BaseModel):
     question: str = Field(min_length=1, max_length=20_000)
     documents: list[str] | None = Field(default=None, description="Document ids (or unique prefixes); default: all")
-    mode: Literal["auto", "rag", "full"] = "auto"
+    mode: Literal["auto", "rag", "full", "coverage"] = Field(
+        default="auto", description="coverage: every page, read in cached windows (map-reduce) when the scope is "
+        "larger than one context")
     max_cost_usd: float | None = Field(default=None, ge=0)
     reasoning: Literal["none", "high", "max"] = "none"
     stream: bool = False
@@ -70,12 +73,15 @@ class Plan:
     prefix_hash: str
     warmup: bool
     notes: list[str] = field(default_factory=list)
+    coverage: CoveragePlan | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = self.decision.to_dict()
         data.update(prefix_hash=self.prefix_hash, warmup=self.warmup, notes=self.notes,
                     scope=[_doc_summary(r) for r in self.records],
                     full_scope=[r.id for r in self.full_records])
+        if self.coverage is not None:
+            data["coverage"] = {**self.coverage.to_dict(), "decision": self.decision.coverage_reason}
         return data
 
 
@@ -86,16 +92,6 @@ def _doc_summary(record: DocumentRecord) -> dict[str, Any]:
 def hit_dict(hit: Hit, titles: dict[str, str]) -> dict[str, Any]:
     return {"document_id": hit.doc_id, "title": titles.get(hit.doc_id), "first_page": hit.first_page,
             "last_page": hit.last_page, "heading": hit.heading, "score": hit.score, "text": hit.text}
-
-
-def prefix_key(model: str, reasoning: str, doc_ids: Sequence[str]) -> str:
-    """Identity of a full-context prefix. Rendering is a pure function of immutable, content-addressed
-    records, so the ids in canonical order (with the model, the settings and the layout version) name the
-    exact bytes without rendering them."""
-    digest = hashlib.sha256()
-    for part in (RENDER_VERSION, model, reasoning, SYSTEM_PROMPT, *doc_ids):
-        digest.update(part.encode() + b"\x00")
-    return digest.hexdigest()
 
 
 class Answerer:
@@ -138,7 +134,8 @@ class Answerer:
         notes: list[str] = []
         full_records = records
         decision, prefix, warmup = self._decide(request, records, need, retrieved)
-        if not decision.full.feasible and len(records) > 1 and request.mode != "rag":
+        scope_fits = decision.full.feasible
+        if not decision.full.feasible and len(records) > 1 and request.mode not in ("rag", "coverage"):
             subset = self._fitting_subset(records, hits)
             if subset:
                 decision, prefix, warmup = self._decide(request, subset, need, retrieved)
@@ -148,14 +145,34 @@ class Answerer:
                              "documents that fit")
                 decision = replace(decision, reason=decision.reason + f" (over the {len(subset)} of "
                                    f"{len(records)} documents that fit, ranked by retrieval)")
+        coverage = self._plan_coverage(request, records, hits, decision)
+        forced = request.mode == "coverage"
+        decision = decide_coverage(decision, coverage.estimate if forced else coverage.total, mode=request.mode,
+                                   max_cost_usd=self._budget(request), scope_fits=scope_fits,
+                                   windows=len(coverage.windows))
         return Plan(decision=decision, records=records, full_records=full_records, hits=hits, prefix_hash=prefix,
-                    warmup=warmup and decision.route == "full", notes=notes)
+                    warmup=warmup and decision.route == "full", notes=notes, coverage=coverage)
+
+    def _budget(self, request: QueryRequest) -> float:
+        return request.max_cost_usd if request.max_cost_usd is not None else self.settings.max_cost_usd
+
+    def _warm_setting(self, request: QueryRequest) -> str:
+        return self.settings.warm_cache if request.warm is None else ("always" if request.warm else "never")
+
+    def _plan_coverage(self, request: QueryRequest, records: list[DocumentRecord], hits: list[Hit],
+                       decision: Decision) -> CoveragePlan:
+        """Coverage priced beside rag and full; within the budget (its windows cut to it when forced)."""
+        return plan_coverage(records, hits, request.question, reasoning=request.reasoning, settings=self.settings,
+                             counter=self.counter, ledger=self.ledger, prices=self.prices,
+                             system_tokens=decision.inputs.system_tokens,
+                             output_tokens=decision.inputs.output_tokens, warm_setting=self._warm_setting(request),
+                             budget=self._budget(request))
 
     def _decide(self, request: QueryRequest, records: list[DocumentRecord], need: Any,
                 retrieved: int) -> tuple[Decision, str, bool]:
         prefix = prefix_key(self.settings.llm_model, request.reasoning, [r.id for r in records])
         cache = self.ledger.cache_state(prefix)
-        warm_setting = self.settings.warm_cache if request.warm is None else ("always" if request.warm else "never")
+        warm_setting = self._warm_setting(request)
         warmup = cache.h < 0.5 and (warm_setting == "always" or (warm_setting == "auto" and cache.followups >= 1))
         inputs = PlanInputs(
             system_tokens=self.counter.count(SYSTEM_PROMPT) + TEMPLATE_TOKENS,
@@ -168,9 +185,8 @@ class Answerer:
             cache=cache,
             warmup=warmup,
         )
-        budget = request.max_cost_usd if request.max_cost_usd is not None else self.settings.max_cost_usd
-        mode: Mode = request.mode
-        return decide(inputs, need, self.prices, mode=mode, max_cost_usd=budget), prefix, warmup
+        mode: Mode = "auto" if request.mode == "coverage" else request.mode
+        return decide(inputs, need, self.prices, mode=mode, max_cost_usd=self._budget(request)), prefix, warmup
 
     def _fitting_subset(self, records: list[DocumentRecord], hits: list[Hit]) -> list[DocumentRecord]:
         """The most relevant whole documents (by their best retrieval rank) that fit the window together."""
@@ -210,6 +226,8 @@ class Answerer:
         route = plan.decision.route
         completion: Completion | None = None
         loaded: dict[str, DocumentRecord] = {}  # records with their pages, loaded once per question
+        if route == "coverage":
+            return self._answer_coverage(request, plan, result, emit, loaded)
         if route == "full":
             try:
                 completion, spent = self._ask_full(request, plan, emit, loaded)
@@ -251,6 +269,28 @@ class Answerer:
                   "profile": self.prices.name, "prices_as_of": self.prices.as_of.isoformat()},
         )
         if completion.finish_reason == "length":
+            result["events"].append({"kind": "truncated", "reason": "the answer hit the output limit"})
+        emit("done", result)
+        return result
+
+    def _answer_coverage(self, request: QueryRequest, plan: Plan, result: dict[str, Any], emit: Event,
+                         loaded: dict[str, DocumentRecord]) -> dict[str, Any]:
+        """Map over the planned windows, reduce the findings, report what was covered (``service/coverage.py``)."""
+        assert self.llm is not None and plan.coverage is not None
+        runner = CoverageRunner(llm=self.llm, store=self.store, ledger=self.ledger, settings=self.settings,
+                                prices=self.prices, counter=self.counter, loaded=loaded)
+        outcome = runner.run(plan.coverage, question=request.question, reasoning=request.reasoning,
+                             stream=request.stream, emit=emit, query_id=str(uuid.uuid4()))
+        usage = outcome.usage
+        result["events"].extend(outcome.events)
+        result.update(
+            answer=outcome.answer, model=outcome.model, citations=outcome.citations, coverage=outcome.report,
+            usage={"hit_tokens": usage.hit_tokens, "miss_tokens": usage.miss_tokens,
+                   "output_tokens": usage.output_tokens, "reasoning_tokens": usage.reasoning_tokens},
+            cost={"dollars": round(outcome.dollars, 8), "estimated_dollars": round(plan.coverage.estimate.dollars, 8),
+                  "profile": self.prices.name, "prices_as_of": self.prices.as_of.isoformat()},
+        )
+        if outcome.finish_reason == "length":
             result["events"].append({"kind": "truncated", "reason": "the answer hit the output limit"})
         emit("done", result)
         return result

@@ -49,12 +49,39 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         raise
 
 
+def _print_coverage(report: dict[str, Any]) -> None:
+    """The coverage report: pages read, windows that found nothing or failed, cache hits and the bill per window."""
+    click.echo(f"coverage: {report['pages_sent']:,} of {report['pages_in_scope']:,} pages read "
+               f"({report['pages_sent_percent']}%) in {report['windows_read']} of {report['windows']} windows; "
+               f"cache hits {report['cache_hit_tokens']:,} tokens"
+               + (f" ({report['cache_hit_ratio']:.0%})" if report["cache_hit_ratio"] is not None else ""))
+    nothing = report["windows_found_nothing"]
+    if nothing:
+        click.echo(f"  nothing relevant in window(s) {', '.join(str(n) for n in nothing)}")
+    for failed in report["windows_failed"]:
+        click.echo(f"  window {failed['window']} FAILED after {failed['attempts']} attempt(s): {failed['error']}")
+    for doc in report["documents_left_out"]:
+        click.echo(f"  not covered: {doc['title']} ({doc['pages_left_out']} of {doc['pages']} pages: {doc['ranges']})")
+    for w in report["per_window"]:
+        docs = ", ".join(f"{d['title']} pp.{d['pages']}" for d in w["documents"])
+        ratio = f"{w['cache_hit_ratio']:.0%}" if w["cache_hit_ratio"] is not None else "-"
+        click.echo(f"  window {w['window']}/{w['of']}: {w['status']:<8} {w['tokens']:>9,} tokens  hits {ratio:>4}  "
+                   f"${w['dollars']:.5f}  {docs}")
+    reduce = report["reduce"]
+    click.echo(f"  reduce: {reduce['calls']} call(s) in {reduce['rounds']} round(s), ${reduce['dollars']:.5f}; "
+               f"total ${report['dollars']:.5f} (estimated ${report['estimated_dollars']:.5f})")
+
+
 def _print_answer(result: dict[str, Any]) -> None:
     plan = result["plan"]
     click.echo(f"route: {result['route']}  ({result['reason']})")
     rag, full = plan["estimates"]["rag"], plan["estimates"]["full"]
+    coverage = plan["estimates"].get("coverage")
+    windows = plan.get("coverage", {}).get("windows")
     click.echo(f"estimates: rag ${rag['dollars']:.5f} · full ${full['dollars']:.5f}"
-               + ("" if full["feasible"] else " (does not fit)"))
+               + ("" if full["feasible"] else " (does not fit)")
+               + (f" · coverage ${coverage['dollars']:.5f} ({windows} window{'s' if windows != 1 else ''})"
+                  if coverage else ""))
     for event in result.get("events", []):
         click.echo(f"{event['kind']}: {event.get('reason', '')}")
     if result["answer"] is None:
@@ -67,6 +94,8 @@ def _print_answer(result: dict[str, Any]) -> None:
     click.echo("")
     click.echo(result["answer"])
     click.echo("")
+    if result.get("coverage"):
+        _print_coverage(result["coverage"])
     usage, cost = result["usage"], result["cost"]
     click.echo(f"tokens: {usage['hit_tokens']:,} cache hit · {usage['miss_tokens']:,} miss · "
                f"{usage['output_tokens']:,} output   cost: ${cost['dollars']:.5f} "
@@ -79,7 +108,8 @@ def _print_answer(result: dict[str, Any]) -> None:
 @cli.command()
 @click.argument("question")
 @click.option("--doc", "doc_ids", multiple=True, help="Restrict the scope to this document (repeatable).")
-@click.option("--mode", type=click.Choice(["auto", "rag", "full"]), default="auto", show_default=True)
+@click.option("--mode", type=click.Choice(["auto", "rag", "full", "coverage"]), default="auto", show_default=True,
+              help="coverage: every page of a scope larger than the context, in cached windows (map-reduce).")
 @click.option("--reasoning", type=click.Choice(["none", "high", "max"]), default="none", show_default=True)
 @click.option("--max-cost", "max_cost", type=float, default=None, help="Budget for this question in USD.")
 @click.option("--cascade", is_flag=True, help="Self-Route: retrieval first, whole documents if it cannot answer.")

@@ -52,9 +52,11 @@ def canonical_order(records: Sequence[DocumentRecord]) -> list[DocumentRecord]:
     return sorted(records, key=lambda r: (r.ingested_at, r.id))
 
 
-def document_header(record: DocumentRecord) -> str:
+def document_header(record: DocumentRecord, part: tuple[int, int] | None = None) -> str:
+    """The document's opening tag; ``part`` (first, last page, 0-based) marks a window's slice of it."""
+    slice_ = f' part="{part[0] + 1}-{part[1] + 1}"' if part is not None else ""
     return (f'<document id="{record.id[:12]}" title="{_escape_attr(record.title)}" '
-            f'file="{_escape_attr(record.file_name)}" pages="{record.n_pages}">\n')
+            f'file="{_escape_attr(record.file_name)}" pages="{record.n_pages}"{slice_}>\n')
 
 
 DOCUMENT_FOOTER = "</document>\n"
@@ -79,9 +81,28 @@ def render_document(record: DocumentRecord) -> str:
     return "".join(parts)
 
 
+def render_pages(record: DocumentRecord, first: int, last: int) -> str:
+    """Pages ``first..last`` (0-based, inclusive) of a document, tagged with their own page numbers; the whole
+    document renders exactly as ``render_document``."""
+    if first == 0 and last == record.n_pages - 1:
+        return render_document(record)
+    if record.pages is None:
+        raise ValueError(f"document {record.id} was loaded without its pages")
+    parts = [document_header(record, (first, last))]
+    for n in range(first, last + 1):
+        parts.append(page_open(n + 1) + _fence(record.pages[n]) + PAGE_CLOSE)
+    parts.append(DOCUMENT_FOOTER)
+    return "".join(parts)
+
+
 def render_documents(records: Sequence[DocumentRecord]) -> str:
     """The documents block of a scope, byte-identical for the same set of documents."""
     return DOCUMENTS_OPEN + "".join(render_document(r) for r in canonical_order(records)) + DOCUMENTS_CLOSE
+
+
+def render_block(rendered: Sequence[str]) -> str:
+    """A documents block around already rendered documents (or slices), in the order given."""
+    return DOCUMENTS_OPEN + "".join(rendered) + DOCUMENTS_CLOSE
 
 
 _PAGE_TAG_TOTALS: dict[int, list[int]] = {}
@@ -97,6 +118,11 @@ def _page_tags_tokens(counter: TokenCounter, n_pages: int) -> int:
     return totals[n_pages]
 
 
+def page_tags_tokens(counter: TokenCounter, first: int, last: int) -> int:
+    """Tokens of the page tags of pages ``first..last`` (0-based, inclusive)."""
+    return _page_tags_tokens(counter, last + 1) - _page_tags_tokens(counter, first)
+
+
 def layout_overhead_tokens(records: Sequence[DocumentRecord], counter: TokenCounter) -> int:
     """Tokens the layout adds around the stored page texts (headers, tags), counted on the small strings."""
     strings = [DOCUMENTS_OPEN, DOCUMENTS_CLOSE]
@@ -109,6 +135,19 @@ def layout_overhead_tokens(records: Sequence[DocumentRecord], counter: TokenCoun
 def scope_tokens(records: Sequence[DocumentRecord], counter: TokenCounter) -> int:
     """The documents block's size from stored per-page counts plus the layout: no re-tokenising of pages."""
     return sum(r.total_tokens for r in records) + layout_overhead_tokens(records, counter)
+
+
+RENDER_VERSION = "folio-layout-1"
+
+
+def prefix_key(model: str, reasoning: str, doc_ids: Sequence[str]) -> str:
+    """Identity of a full-context prefix. Rendering is a pure function of immutable, content-addressed
+    records, so the ids in canonical order (with the model, the settings and the layout version) name the
+    exact bytes without rendering them. A coverage window's slice of a document is named ``id:first-last``."""
+    digest = hashlib.sha256()
+    for part in (RENDER_VERSION, model, reasoning, SYSTEM_PROMPT, *doc_ids):
+        digest.update(part.encode() + b"\x00")
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from service.plan import CacheState
 CACHE_SURE_S = 3600.0
 CACHE_DECAY_S = 6 * 3600.0
 SESSION_WINDOW_S = 6 * 3600.0
+# Requests that ask a question on a prefix: a full-context question, or a coverage window's map question.
+QUESTION_KINDS = ("question", "map")
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Usage:
 
 @dataclass
 class LedgerEntry:
-    kind: str  # "question", "warmup", "cascade_rag"
+    kind: str  # "question", "warmup", "cascade_rag"; coverage: "map" (a window's question), "reduce"
     route: str
     prefix_hash: str | None
     doc_ids: list[str]
@@ -57,6 +59,9 @@ class LedgerEntry:
     profile: str
     prefix_tokens: int = 0
     tenant: str = "default"
+    query_id: str | None = None  # coverage: the calls of one question (windows, warm-ups, reduce)
+    window: int | None = None  # coverage: the window's number, of ``windows``
+    windows: int | None = None
     ts: float = field(default_factory=time.time)
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
@@ -95,15 +100,20 @@ class Ledger:
         # documents]) every question on the prefix hits. Without one, a question's unit includes the
         # question, and only the second request lets the provider notice the common prefix, which may end
         # inside the questions' shared first words (DESIGN.md): likely, not certain. What the provider
-        # reported for the last request overrides both.
-        questions = sum(e["kind"] == "question" for e in history)
-        if any(e["kind"] == "warmup" for e in history) or (observed is not None and observed >= 0.5):
+        # reported for the last request overrides both: a question that missed after a warm-up means the
+        # provider dropped the prefix, so the next question warms it again.
+        questions = sum(e["kind"] in QUESTION_KINDS for e in history)
+        if last["kind"] == "warmup" or (observed is not None and observed >= 0.5):
+            h = 0.95 * decay
+        elif observed is not None:
+            h = 0.0
+        elif any(e["kind"] == "warmup" for e in history):
             h = 0.95 * decay
         elif questions >= 2 and observed is None:
             h = 0.5 * decay
         else:
             h = 0.0
-        recent = [e for e in history if now - e["ts"] <= SESSION_WINDOW_S and e["kind"] == "question"]
+        recent = [e for e in history if now - e["ts"] <= SESSION_WINDOW_S and e["kind"] in QUESTION_KINDS]
         followups = max(self.prior_followups, float(len(recent)))
         return CacheState(h=h, followups=followups, last_seen_s=age, observed_hit_ratio=observed,
                           requests=len(history))

@@ -9,19 +9,28 @@ window and O_max the output reserve.
     C_full     = (S + T)(h p_h + (1 - h) w p_m) + q p_m + O p_o
     C_full_avg = (S + T)(w p_m + N (h p_h + (1 - h) w p_m)) / (N + 1) + q p_m + O p_o
     full is feasible only if S + T + q + O_max <= W
+
+Coverage (map-reduce over windows of whole documents, ``service/coverage.py``): each window w is priced like a
+full-context question on its own prefix P_w = S + T_w, with its own cache state h_w and the map question q_c;
+the reduce reads the findings (F tokens, O per window that found something) in as many calls as it takes:
+
+    C_cov = sum_w [P_w (h_w p_h + (1 - h_w) w p_m) + q_c p_m + O p_o]  (a cold window warmed: P_w (p_m + p_h))
+            + sum_reduce_calls [(S + F_call + q) p_m + O p_o]
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from service.need import Need
 from service.pricing import PER_MILLION, PricingProfile
 
-Route = Literal["rag", "full"]
+Route = Literal["rag", "full", "coverage"]
 WARMUP_OUTPUT_TOKENS = 3
-Mode = Literal["auto", "rag", "full"]
+Mode = Literal["auto", "rag", "full", "coverage"]
+# Need classes for which auto mode reads every page of a scope too large for one context (issue 9).
+COVERAGE_NEEDS = ("exhaustive",)
 
 
 @dataclass(frozen=True)
@@ -78,15 +87,30 @@ class Decision:
     need: Need
     inputs: PlanInputs
     alternatives: list[str] = field(default_factory=list)
+    coverage: Estimate | None = None
+    coverage_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        estimates = {"rag": asdict(self.rag), "full": asdict(self.full)}
+        if self.coverage is not None:
+            estimates["coverage"] = asdict(self.coverage)
+        data = {
             "route": self.route, "reason": self.reason,
             "need": {"class": self.need.label, "cues": self.need.cues, "explanation": self.need.explain()},
-            "estimates": {"rag": asdict(self.rag), "full": asdict(self.full)},
+            "estimates": estimates,
             "inputs": {**asdict(self.inputs), "cache": {**asdict(self.inputs.cache),
                                                         "explanation": self.inputs.cache.explain()}},
         }
+        if self.coverage is not None:
+            data["coverage_reason"] = self.coverage_reason
+        return data
+
+    def estimate(self, route: Route) -> Estimate:
+        if route == "coverage":
+            if self.coverage is None:
+                raise ValueError("coverage was not priced")
+            return self.coverage
+        return self.rag if route == "rag" else self.full
 
 
 def _dollars(hit: float, miss: float, output: float, prices: PricingProfile) -> float:
@@ -157,3 +181,104 @@ def decide(x: PlanInputs, need: Need, prices: PricingProfile, *, mode: Mode = "a
                         f"(amortised over {x.cache.followups:.1f} follow-ups) and cover every page",
                         rag, full, need, x)
     return Decision("rag", f"{need.explain()}; retrieval is cheaper by ${extra:.5f}", rag, full, need, x)
+
+
+@dataclass(frozen=True)
+class WindowInputs:
+    """One coverage window: its cacheable prefix (system + its documents block), cache state and warm-up."""
+
+    prefix_tokens: int
+    cache: CacheState
+    warmup: bool = False
+
+
+def estimate_window(w: WindowInputs, *, question_tokens: int, output_tokens: int,
+                    prices: PricingProfile) -> Estimate:
+    """A map question on one window: C_full on the window's prefix (with its warm-up when cold)."""
+    output = output_tokens
+    if w.warmup:
+        hit = float(w.prefix_tokens)
+        miss = float(w.prefix_tokens + question_tokens)
+        output += WARMUP_OUTPUT_TOKENS
+    else:
+        hit = w.prefix_tokens * w.cache.h
+        miss = w.prefix_tokens * (1 - w.cache.h) + question_tokens
+    n, h, wm = w.cache.followups, w.cache.h, prices.cache_write_multiplier
+    per_prefix_token = (wm * prices.input_miss
+                        + n * (h * prices.input_hit + (1 - h) * wm * prices.input_miss)) / (n + 1)
+    amortised = (w.prefix_tokens * per_prefix_token + question_tokens * prices.input_miss
+                 + output_tokens * prices.output) / PER_MILLION
+    return Estimate(route="coverage", hit_tokens=hit, miss_tokens=miss, output_tokens=output,
+                    dollars=_dollars(hit, miss, output, prices), amortised_dollars=amortised)
+
+
+def estimate_reduce(*, windows: int, output_tokens: int, system_tokens: int, question_tokens: int,
+                    capacity: int, prices: PricingProfile) -> tuple[Estimate, int]:
+    """The reduce, assuming every window finds something (O tokens each): (estimate, number of calls)."""
+    findings = [output_tokens] * windows
+    hit = miss = 0.0
+    output = 0
+    calls = 0
+    while findings:
+        if sum(findings) <= capacity or len(findings) <= 2:
+            batches = [sum(findings)]
+        else:
+            batches = [sum(c) for c in pack_findings(findings, capacity)]
+        for size in batches:
+            miss += system_tokens + size + question_tokens
+            output += output_tokens
+            calls += 1
+        findings = [] if len(batches) == 1 else [output_tokens] * len(batches)
+    return Estimate(route="coverage", hit_tokens=hit, miss_tokens=miss, output_tokens=output,
+                    dollars=_dollars(hit, miss, output, prices)), calls
+
+
+def pack_findings(sizes: list[int], capacity: int) -> list[list[int]]:
+    """Consecutive groups of sizes for one reduce round: at most ``capacity`` tokens a group (unless one finding
+    alone is larger) and at least two findings a group, so every round shrinks the findings."""
+    groups: list[list[int]] = [[]]
+    for size in sizes:
+        if len(groups[-1]) >= 2 and sum(groups[-1]) + size > capacity:
+            groups.append([])
+        groups[-1].append(size)
+    if len(groups) > 1 and len(groups[-1]) == 1:
+        groups[-2].extend(groups.pop())
+    return groups
+
+
+def sum_estimates(parts: list[Estimate], *, note: str = "", feasible: bool = True) -> Estimate:
+    amortised = [p.amortised_dollars if p.amortised_dollars is not None else p.dollars for p in parts]
+    return Estimate(route="coverage", hit_tokens=sum(p.hit_tokens for p in parts),
+                    miss_tokens=sum(p.miss_tokens for p in parts),
+                    output_tokens=sum(p.output_tokens for p in parts), dollars=sum(p.dollars for p in parts),
+                    feasible=feasible, amortised_dollars=sum(amortised), note=note)
+
+
+def decide_coverage(base: Decision, coverage: Estimate, *, mode: Mode, max_cost_usd: float | None,
+                    scope_fits: bool, windows: int) -> Decision:
+    """Put coverage beside ``base`` (the rag/full decision): forced by ``mode``, or chosen in auto mode for a
+    question that needs every page of a scope too large for one context, within ``max_cost_usd``."""
+    decision = replace(base, coverage=coverage)
+    if mode == "coverage":
+        if not coverage.feasible:
+            return replace(decision, coverage_reason=coverage.note,
+                           reason=f"every page was requested (mode=coverage) but {coverage.note}; {base.reason}")
+        return replace(decision, route="coverage", coverage_reason="requested (mode=coverage)",
+                       reason=f"every page was requested (mode=coverage): {coverage.note}")
+    if mode != "auto":
+        return replace(decision, coverage_reason=f"not chosen: mode={mode} was requested")
+    if scope_fits:
+        return replace(decision, coverage_reason="not needed: the scope fits one context, so full context reads "
+                       "every page in one request")
+    if base.need.label not in COVERAGE_NEEDS:
+        return replace(decision, coverage_reason=f"not chosen: auto mode reads every page of a scope this large "
+                       f"only for exhaustive questions, this one is {base.need.label} (ask with mode=coverage)")
+    if not coverage.feasible:
+        return replace(decision, coverage_reason=f"not possible: {coverage.note}")
+    if max_cost_usd is not None and coverage.dollars > max_cost_usd:
+        why = (f"coverage of every page would cost ${coverage.dollars:.5f} in {windows} windows, over the "
+               f"max_cost_usd ${max_cost_usd:.5f}")
+        return replace(decision, coverage_reason=f"not chosen: {why}", reason=f"{base.reason}; {why}")
+    return replace(decision, route="coverage", coverage_reason="chosen",
+                   reason=f"{base.need.explain()}; the scope does not fit one context, so coverage reads every page "
+                   f"in {windows} windows for ${coverage.dollars:.5f} (map-reduce: {coverage.note})")

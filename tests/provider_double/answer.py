@@ -13,7 +13,14 @@ Folio's layout, as parsed here (attribute order is free, values may be XML-escap
     </excerpts>
 
 An excerpt may hold ``<page n="K">`` tags of its own; then each tagged part is a passage on page K, otherwise the
-excerpt is one passage on the first page of its range. The question is the text after the last ``Question:`` of the
+excerpt is one passage on the first page of its range. Folio's coverage reduce sends earlier answers as findings::
+
+    <findings>
+    <finding source="window 2 of 5">According to TITLE, "SENTENCE" [TITLE p.N].</finding> ...
+    </findings>
+
+and each citation ``[TITLE p.N]`` in a finding makes a passage on page N of TITLE: the double-quoted text right
+before it, else the text since the previous citation. The question is the text after the last ``Question:`` of the
 last user message, outside its ``<documents>``/``<excerpts>`` blocks.
 
 Answers, exactly:
@@ -46,7 +53,11 @@ _ATTR = re.compile(r'([\w-]+)\s*=\s*"([^"]*)"')
 _DOCUMENT = re.compile(r"<document\b([^>]*)>(.*?)</document>", re.DOTALL)
 _EXCERPT = re.compile(r"<excerpt\b([^>]*)>(.*?)</excerpt>", re.DOTALL)
 _PAGE = re.compile(r'<page\s+n="(\d+)"[^>]*>(.*?)</page>', re.DOTALL)
-_BLOCKS = re.compile(r"<documents>.*?</documents>|<excerpts>.*?</excerpts>|<document\b.*?</document>", re.DOTALL)
+_BLOCKS = re.compile(r"<documents>.*?</documents>|<excerpts>.*?</excerpts>|<document\b.*?</document>"
+                     r"|<findings>.*?</findings>", re.DOTALL)
+_FINDING = re.compile(r"<finding\b[^>]*>(.*?)</finding>", re.DOTALL)
+_CITED = re.compile(r"\[([^\[\]]{1,300}?)\s+pp?\.\s*(\d{1,5})[^\]]*\]")
+_QUOTED = re.compile(r'"([^"]+)"[\s,.;:]*$')
 _WORD = re.compile(r"[^\W_]+")
 _LETTERS = re.compile(r"[^\W\d_]+")
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -136,6 +147,16 @@ def parse_passages(text: str) -> list[Passage]:
                 found.append((excerpt.start(2) + page.start(), Passage(title, int(page.group(1)), page.group(2))))
         else:
             found.append((excerpt.start(), Passage(title, int(first.group()) if first else 1, body)))
+    for finding in _FINDING.finditer(text):
+        body, done = finding.group(1), 0
+        for cited in _CITED.finditer(body):
+            before = body[done : cited.start()]
+            quoted = _QUOTED.search(before)
+            passage = (quoted.group(1) if quoted else before).strip().lstrip(".;,: ").strip()
+            if passage:
+                found.append((finding.start(1) + cited.start(), Passage(cited.group(1).strip(), int(cited.group(2)),
+                                                                        passage)))
+            done = cited.end()
     return [p for _, p in sorted(found, key=lambda item: item[0])]
 
 
