@@ -104,8 +104,14 @@ class Answerer:
         self.llm = llm
         self.counter = counter
         self.prices = prices
+        self._system_count: int | None = None
 
     # -- planning ------------------------------------------------------------------------------------
+
+    def _system_tokens(self) -> int:
+        if self._system_count is None:
+            self._system_count = self.counter.count(SYSTEM_PROMPT) + TEMPLATE_TOKENS
+        return self._system_count
 
     def scope(self, doc_ids: Sequence[str] | None) -> list[DocumentRecord]:
         ready = self.store.list_documents()
@@ -175,7 +181,7 @@ class Answerer:
         warm_setting = self._warm_setting(request)
         warmup = cache.h < 0.5 and (warm_setting == "always" or (warm_setting == "auto" and cache.followups >= 1))
         inputs = PlanInputs(
-            system_tokens=self.counter.count(SYSTEM_PROMPT) + TEMPLATE_TOKENS,
+            system_tokens=self._system_tokens(),
             scope_tokens=scope_tokens(records, self.counter),
             question_tokens=self.counter.count(QUESTION_PREFIX + request.question) + 2,
             retrieved_tokens=retrieved,

@@ -123,13 +123,30 @@ def page_tags_tokens(counter: TokenCounter, first: int, last: int) -> int:
     return _page_tags_tokens(counter, last + 1) - _page_tags_tokens(counter, first)
 
 
+_LAYOUT_COUNTS: dict[tuple[int, str], int] = {}
+_LAYOUT_COUNTS_MAX = 50_000
+
+
+def _count_layout(counter: TokenCounter, strings: list[str]) -> int:
+    """Token count of small layout strings (headers, tags), remembered: a plan over 40 documents counts the
+    same 80 strings for every question otherwise."""
+    key = id(counter)
+    missing = list(dict.fromkeys(s for s in strings if (key, s) not in _LAYOUT_COUNTS))
+    if missing:
+        if len(_LAYOUT_COUNTS) + len(missing) > _LAYOUT_COUNTS_MAX:
+            _LAYOUT_COUNTS.clear()
+            missing = list(dict.fromkeys(strings))
+        _LAYOUT_COUNTS.update(((key, s), n) for s, n in zip(missing, counter.count_many(missing), strict=True))
+    return sum(_LAYOUT_COUNTS[(key, s)] for s in strings)
+
+
 def layout_overhead_tokens(records: Sequence[DocumentRecord], counter: TokenCounter) -> int:
     """Tokens the layout adds around the stored page texts (headers, tags), counted on the small strings."""
     strings = [DOCUMENTS_OPEN, DOCUMENTS_CLOSE]
     for record in records:
         strings.append(document_header(record))
         strings.append(DOCUMENT_FOOTER)
-    return sum(counter.count_many(strings)) + sum(_page_tags_tokens(counter, r.n_pages) for r in records)
+    return _count_layout(counter, strings) + sum(_page_tags_tokens(counter, r.n_pages) for r in records)
 
 
 def scope_tokens(records: Sequence[DocumentRecord], counter: TokenCounter) -> int:
