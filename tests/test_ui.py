@@ -171,6 +171,17 @@ def test_upload_ask_open_the_cited_page_and_delete(browser, server, shots):
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 
+    # the coverage route: every page, window by window, and its report
+    page.get_by_label("Question").fill("List every obligation of the Provider")
+    page.get_by_label("Route", exact=True).select_option("coverage")
+    page.get_by_role("button", name="Ask", exact=True).click()
+    expect(card).to_have_attribute("data-state", "done")
+    expect(card.locator(".route-badge")).to_have_text("coverage")
+    headline = page.locator("#coverage .coverage-headline")
+    expect(headline).to_contain_text(re.compile(r"Read 6 of 6 pages \(100(\.0)?%\) · 1 of 1 windows"))
+    expect(page.locator("#coverage details.coverage")).to_have_attribute("open", "")
+    shots(page, "desktop-2b-coverage")
+
     assert sent and all(value == "Bearer sk-ui-session" for value in sent), sent
 
     # delete, with a confirmation first

@@ -55,7 +55,20 @@ function showCoverage(coverage, title, open) {
     return;
   }
   coverageNode.hidden = false;
-  fill(coverageNode, h("details.coverage", { open }, h("summary", {}, title), keyValues(coverage)));
+  fill(coverageNode, h("details.coverage", { open }, h("summary", {}, title), coverageHeadline(coverage),
+    keyValues(coverage)));
+}
+
+/** The report's gist in one line: pages read of pages in scope, windows, cache hits, dollars. */
+function coverageHeadline(c) {
+  if (typeof c.pages_sent !== "number" || typeof c.pages_in_scope !== "number") return null;
+  const parts = [`Read ${tokens(c.pages_sent)} of ${tokens(c.pages_in_scope)} pages (${c.pages_sent_percent}%)`];
+  if (typeof c.windows === "number") parts.push(`${c.windows_read ?? c.windows} of ${c.windows} windows`);
+  if (typeof c.cache_hit_ratio === "number") parts.push(`cache hits ${Math.round(c.cache_hit_ratio * 100)}%`);
+  if (typeof c.dollars === "number") parts.push(dollars(c.dollars));
+  const left = (c.documents_left_out || []).map((d) => d.title).filter(Boolean);
+  return h(`p.coverage-headline${c.complete === false ? ".incomplete" : ""}`, { role: "status" }, parts.join(" · "),
+    left.length ? h("span.left-out", {}, ` — not covered: ${left.join(", ")}`) : null);
 }
 
 /** The plan: route, reason, need, cache state, both (or all) estimates. */
