@@ -1,5 +1,8 @@
 """The ``folio`` command line: ingest folders of documents, list, inspect, search and delete them.
 
+Every command works on the local index, or with ``--server URL`` (or ``FOLIO_SERVER``) on a running Folio
+server through its REST API (``ingest.remote``): same arguments, same output, same exit codes.
+
 Exit codes: 0 success, 1 some input failed or the index could not be used, 2 usage error.
 """
 
@@ -28,6 +31,7 @@ Examples:
   folio ingest samples/
   folio ingest contracts/ --recursive --glob '*.pdf'
   folio ingest "Master Services Agreement.pdf" report.docx --json
+  folio --server http://folio.internal:8000 ingest contracts/   # upload to a running server
 """
 
 
@@ -61,14 +65,29 @@ def handles_errors(fn: F) -> F:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Folder of the local index (default: FOLIO_DATA_DIR or ./data).")
+@click.option("--server", metavar="URL", envvar="FOLIO_SERVER", default=None,
+              help="Use a running Folio server (e.g. http://127.0.0.1:8000) instead of the local index "
+              "(env: FOLIO_SERVER).")
 @click.version_option(package_name="folio")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: Path | None) -> None:
+def cli(ctx: click.Context, data_dir: Path | None, server: str | None) -> None:
     """Folio: ask long contracts and reports, by retrieval or in full, and see the bill."""
     logging.basicConfig(level=os.environ.get("FOLIO_LOG_LEVEL", "WARNING").upper(),
                         format="%(levelname)s %(name)s: %(message)s")
+    if server and data_dir is not None:
+        raise click.UsageError("--server and --data-dir exclude each other: the server has its own index")
     overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir is not None else {}
-    ctx.obj = {"settings": Settings(**overrides)}
+    ctx.obj = {"settings": Settings(**overrides), "server": server or None}
+
+
+def remote_server(ctx: click.Context) -> Any:
+    """A client for ``--server URL`` (``ingest.remote.RemoteFolio``), or None for the local index."""
+    url = (ctx.obj or {}).get("server")
+    if not url:
+        return None
+    from ingest.remote import RemoteFolio
+
+    return RemoteFolio(url)
 
 
 def _open_store(settings: Settings) -> Any:
@@ -109,14 +128,19 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
     if not sources:
         _fail("no supported files found in " + ", ".join(map(str, paths)), 2)
     stream = sys.stderr if as_json else sys.stdout
-    progress = RichProgress() if stream.isatty() and not as_json else PlainProgress(stream)
+    remote = remote_server(ctx)
     started = time.perf_counter()
-    with _open_store(settings) as store:
-        ingestor = Ingestor(store, _embedder_factory(settings), settings)
-        try:
-            results = ingestor.run(sources, progress)
-        finally:
-            ingestor.close()
+    if remote is not None:
+        with remote:
+            results = _ingest_remote(remote, sources, PlainProgress(stream))
+    else:
+        progress = RichProgress() if stream.isatty() and not as_json else PlainProgress(stream)
+        with _open_store(settings) as store:
+            ingestor = Ingestor(store, _embedder_factory(settings), settings)
+            try:
+                results = ingestor.run(sources, progress)
+            finally:
+                ingestor.close()
     elapsed = time.perf_counter() - started
     failed = sum(r.status == "failed" for r in results)
     if as_json:
@@ -127,6 +151,56 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
     sys.exit(1 if failed else 0)
 
 
+def _ingest_remote(remote: Any, sources: list[Any], progress: Any) -> list[Any]:
+    """Upload each file to the server, then follow the jobs until every file has finished."""
+    from ingest.pipeline import FileResult
+
+    progress.start(len(sources))
+    results: dict[int, FileResult] = {}
+    queued: dict[str, int] = {}
+
+    def finished(index: int, job: dict[str, Any]) -> None:
+        results[index] = _job_result(remote, sources[index].name, job)
+        progress.file_done(results[index])
+
+    for index, source in enumerate(sources):
+        try:
+            data = source.read()
+        except FolioError as exc:
+            results[index] = FileResult(name=source.name, status="failed", error=exc)
+            progress.file_done(results[index])
+            continue
+        job = remote.upload(Path(source.name).name, data)
+        if job.get("finished") is not None:  # refused at once (too large, not a supported format)
+            finished(index, job)
+        else:
+            queued[job["id"]] = index
+    remote.wait(list(queued), on_update=lambda job: finished(queued[job["id"]], job))
+    return [results[i] for i in range(len(sources))]
+
+
+def _job_result(remote: Any, name: str, job: dict[str, Any]) -> Any:
+    """A finished upload job as the pipeline's ``FileResult`` (the same lines and ``--json`` as local)."""
+    from ingest.pipeline import FileResult, Status
+    from ingest.remote import RemoteError
+
+    statuses: dict[str, Status] = {"ingested": "ingested", "replaced": "replaced", "skipped": "skipped"}
+    result_status: Status = statuses.get(job.get("stage") or "", "ingested") if job["status"] == "done" else \
+        statuses.get(job["status"], "failed")
+    error = job.get("error")
+    seconds = (job["finished"] - job["created"]) if job.get("finished") and job.get("created") else 0.0
+    result = FileResult(name=name, status=result_status, doc_id=job.get("document_id"), pages=job.get("pages", 0),
+                        chunks=job.get("chunks_total", 0), seconds=max(0.0, seconds),
+                        error=RemoteError(error["code"], error["message"], status=0, file=name) if error else None)
+    if result.doc_id and result_status != "failed":
+        try:
+            record = remote.document(result.doc_id)
+            result.title, result.tokens, result.chunks = record["title"], record["total_tokens"], record["n_chunks"]
+        except FolioError:  # deleted meanwhile: the job's own numbers stand
+            pass
+    return result
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @click.option("--all", "show_all", is_flag=True, help="Include documents still being written or deleted.")
@@ -134,23 +208,29 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
 @handles_errors
 def documents(ctx: click.Context, as_json: bool, show_all: bool) -> None:
     """List indexed documents (in canonical order: ingest time, then id)."""
-    with _open_store(_settings(ctx)) as store:
-        records = store.list_documents(status=None if show_all else "ready")
+    remote = remote_server(ctx)
+    if remote is not None:
+        with remote:
+            rows = remote.documents(show_all=show_all)
+    else:
+        with _open_store(_settings(ctx)) as store:
+            rows = [r.model_dump(exclude={"pages"})
+                    for r in store.list_documents(status=None if show_all else "ready")]
     if as_json:
-        click.echo(json.dumps([r.model_dump(exclude={"pages"}) for r in records], indent=2))
+        click.echo(json.dumps(rows, indent=2))
         return
-    if not records:
+    if not rows:
         click.echo("no documents indexed yet; try: folio ingest samples/")
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(records)} document(s)", title_justify="left")
+    table = Table(title=f"{len(rows)} document(s)", title_justify="left")
     for column in ("id", "title", "file", "pages", "tokens", "chunks", "status", "ingested (UTC)"):
         table.add_column(column, justify="right" if column in ("pages", "tokens", "chunks") else "left")
-    for r in records:
-        table.add_row(r.id[:12], r.title[:48], r.file_name[:40], str(r.n_pages), f"{r.total_tokens:,}",
-                      str(r.n_chunks), r.status, r.ingested_at[:19].replace("T", " "))
+    for r in rows:
+        table.add_row(r["id"][:12], r["title"][:48], r["file_name"][:40], str(r["n_pages"]), f"{r['total_tokens']:,}",
+                      str(r["n_chunks"]), r["status"], r["ingested_at"][:19].replace("T", " "))
     Console(width=max(120, Console().width)).print(table)
 
 
@@ -163,15 +243,24 @@ def documents(ctx: click.Context, as_json: bool, show_all: bool) -> None:
 @handles_errors
 def show(ctx: click.Context, doc_id: str, page: int | None, as_json: bool) -> None:
     """Show one document's record, or the stored text of one of its pages."""
-    with _open_store(_settings(ctx)) as store:
-        full_id = store.resolve_id(doc_id)
-        if page is not None:
-            text = store.page_text(full_id, page - 1)
-            payload = {"document_id": full_id, "page_index": page - 1, "text": text}
-            click.echo(json.dumps(payload) if as_json else text)
-            return
-        record = store.require_document(full_id)
-    data = record.model_dump(exclude={"pages"})
+    remote = remote_server(ctx)
+    if remote is not None:
+        with remote:
+            if page is not None:
+                found = remote.page(doc_id, page)
+                payload = {"document_id": found["document_id"], "page_index": page - 1, "text": found["text"]}
+                click.echo(json.dumps(payload) if as_json else found["text"])
+                return
+            data = remote.document(doc_id)
+    else:
+        with _open_store(_settings(ctx)) as store:
+            full_id = store.resolve_id(doc_id)
+            if page is not None:
+                text = store.page_text(full_id, page - 1)
+                payload = {"document_id": full_id, "page_index": page - 1, "text": text}
+                click.echo(json.dumps(payload) if as_json else text)
+                return
+            data = store.require_document(full_id).model_dump(exclude={"pages"})
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
@@ -186,6 +275,14 @@ def show(ctx: click.Context, doc_id: str, page: int | None, as_json: bool) -> No
 @handles_errors
 def delete(ctx: click.Context, doc_ids: tuple[str, ...]) -> None:
     """Delete documents (by id or a unique id prefix of 6+ characters) and all of their chunks."""
+    remote = remote_server(ctx)
+    if remote is not None:
+        with remote:
+            for doc_id in doc_ids:
+                data = remote.document(doc_id)
+                remote.delete(data["id"])
+                click.echo(f"deleted {data['id'][:12]} {data['title']} ({data['n_chunks']} chunks)")
+        return
     with _open_store(_settings(ctx)) as store:
         for doc_id in doc_ids:
             full_id = store.resolve_id(doc_id)
@@ -210,26 +307,32 @@ def search(ctx: click.Context, query: str, doc_ids: tuple[str, ...], limit: int,
     Example:
       folio search "who may terminate the agreement and how much notice is needed" -k 3
     """
-    from ingest.embed import load_embedder
-    from ingest.search import search as run_search
+    remote = remote_server(ctx)
+    if remote is not None:
+        with remote:
+            hits = remote.search(query, documents=doc_ids, limit=limit, mode=mode)["hits"]
+    else:
+        from ingest.embed import load_embedder
+        from ingest.search import search as run_search
 
-    settings = _settings(ctx)
-    with _open_store(settings) as store:
-        store.memory_index = False  # one search: cheaper to ask Qdrant than to load the in-memory index
-        ids = [store.resolve_id(d) for d in doc_ids] or None
-        titles = {r.id: r.title for r in store.list_documents()}
-        embedder = load_embedder(settings.embed_model, dtype=settings.embed_dtype)
-        hits = run_search(store, embedder, query, doc_ids=ids, limit=limit, mode=mode)  # type: ignore[arg-type]
+        settings = _settings(ctx)
+        with _open_store(settings) as store:
+            store.memory_index = False  # one search: cheaper to ask Qdrant than to load the in-memory index
+            ids = [store.resolve_id(d) for d in doc_ids] or None
+            titles = {r.id: r.title for r in store.list_documents()}
+            embedder = load_embedder(settings.embed_model, dtype=settings.embed_dtype)
+            found = run_search(store, embedder, query, doc_ids=ids, limit=limit, mode=mode)  # type: ignore[arg-type]
+        hits = [{**h.__dict__, "title": titles.get(h.doc_id)} for h in found]
     if as_json:
-        click.echo(json.dumps([{**h.__dict__, "title": titles.get(h.doc_id)} for h in hits], indent=2))
+        click.echo(json.dumps(hits, indent=2))
         return
     if not hits:
         click.echo("no matching chunks (is anything ingested? folio documents)")
     for rank, h in enumerate(hits, 1):
-        first, last = h.first_page + 1, h.last_page + 1
+        first, last = h["first_page"] + 1, h["last_page"] + 1
         pages = f"p.{first}" if first == last else f"pp.{first}-{last}"
-        click.echo(f"{rank}. [{titles.get(h.doc_id, h.doc_id[:12])} {pages}] {h.heading or ''}")
-        click.echo("   " + " ".join(h.text.split())[:300])
+        click.echo(f"{rank}. [{h['title'] or h['doc_id'][:12]} {pages}] {h['heading'] or ''}")
+        click.echo("   " + " ".join(h["text"].split())[:300])
 
 
 def main() -> None:

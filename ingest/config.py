@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     qdrant_url: str | None = Field(default=None, description="Qdrant server URL; unset: local mode on disk.")
     qdrant_api_key: SecretStr | None = None
     collection_prefix: str = "folio"
+    # Server mode only (local mode has one shard): collections are created with these; a Qdrant cluster
+    # spreads the shards over its nodes and keeps ``qdrant_replicas`` copies of each.
+    qdrant_shards: int = Field(default=1, ge=1, description="Shards per collection, set when it is created.")
+    qdrant_replicas: int = Field(default=1, ge=1, description="Copies of each shard (Qdrant's replication factor).")
     max_file_mb: float = Field(default=100.0, gt=0)
 
     embed_model: str = Field(
@@ -62,6 +66,14 @@ class Settings(BaseSettings):
     coverage_concurrency: int = Field(default=4, ge=1, le=64, description="Coverage windows asked at once.")
     coverage_reduce_tokens: int | None = Field(
         default=None, gt=0, description="Findings tokens per reduce call; unset: the most the context holds."
+    )
+
+    # -- operations -----------------------------------------------------------------------------------
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="'json': one JSON object a line with the request id (what containers ship)."
+    )
+    log_level: str | None = Field(
+        default=None, description="Log level; unset: INFO for `folio serve`, WARNING for the other commands."
     )
 
     @property

@@ -130,7 +130,8 @@ class Store:
             raise
         except Exception as exc:
             raise _translate(exc, "connection") from exc
-        store = cls(client, prefix=settings.collection_prefix)
+        store = cls(client, prefix=settings.collection_prefix, shards=settings.qdrant_shards,
+                    replicas=settings.qdrant_replicas)
         store.ensure_documents_collection()
         return store
 
@@ -161,10 +162,18 @@ class Store:
 
     # -- schema --------------------------------------------------------------------------------------
 
+    def _create_collection(self, name: str, create: Callable[[], Any]) -> None:
+        """Create a collection; another replica creating it at the same moment is not an error."""
+        try:
+            self._call("create collection", create)
+        except StoreError:
+            if not self._call("collection check", lambda: self.client.collection_exists(name)):
+                raise
+
     def ensure_documents_collection(self) -> None:
         if self._call("collection check", lambda: self.client.collection_exists(self.documents)):
             return
-        self._call("create collection", lambda: self.client.create_collection(
+        self._create_collection(self.documents, lambda: self.client.create_collection(
             self.documents, vectors_config={}, shard_number=self.shards, replication_factor=self.replicas))
         if not self.local:
             from qdrant_client import models
@@ -186,7 +195,7 @@ class Store:
                     "use the model the index was built with (FOLIO_EMBED_MODEL) or a new FOLIO_DATA_DIR"
                 )
             return
-        self._call("create collection", lambda: self.client.create_collection(
+        self._create_collection(self.chunks, lambda: self.client.create_collection(
             self.chunks,
             vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
             sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
@@ -354,15 +363,31 @@ class Store:
         result = self._call("count", lambda: self.client.count(self.chunks, count_filter=flt, exact=True))
         return int(result.count)
 
-    # -- plain records (the service's ledger) ---------------------------------------------------------
+    # -- plain records (the service's ledger and upload jobs) ---------------------------------------------
 
     def record_collection(self, suffix: str) -> str:
         """A vector-less collection for plain records, created on first use: ``{prefix}_{suffix}``."""
         name = f"{self.chunks.rsplit('_', 1)[0]}_{suffix}"
         if not self._call("collection check", lambda: self.client.collection_exists(name)):
-            self._call("create collection", lambda: self.client.create_collection(
+            self._create_collection(name, lambda: self.client.create_collection(
                 name, vectors_config={}, shard_number=self.shards, replication_factor=self.replicas))
         return name
+
+    def get_record(self, collection: str, record_id: str) -> dict[str, Any] | None:
+        """One plain record's payload by its id (a UUID), or None; read from Qdrant in both modes."""
+        points = self._call("read", lambda: self.client.retrieve(collection, [record_id], with_payload=True))
+        return dict(points[0].payload or {}) if points else None
+
+    def delete_records(self, collection: str, record_ids: Sequence[str]) -> None:
+        from qdrant_client import models
+
+        if not record_ids:
+            return
+        with self._lock:
+            self._call("delete", lambda: self.client.delete(
+                collection, points_selector=models.PointIdsList(points=list(record_ids)), wait=True))
+            for record_id in record_ids:
+                self._plain.get(collection, {}).pop(str(uuid.UUID(record_id)), None)
 
     def put_record(self, collection: str, record_id: str, payload: dict[str, Any]) -> None:
         from qdrant_client import models

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ingest.config import Settings, get_settings
 from ingest.embed import Embedder
@@ -17,21 +17,32 @@ from ingest.errors import StoreError
 from service import errors
 from service.deps import RuntimeDep
 from service.llm import LLMClient
-from service.routes import documents, query
+from service.logs import ASGIApp, RequestIdMiddleware
+from service.metrics import Metrics, MetricsMiddleware
+from service.routes import documents, openai_compat, query, search
 from service.runtime import build_runtime
 
 UI_DIR = Path(__file__).resolve().parents[1] / "ui"
 logger = logging.getLogger("folio.service")
 
 
+class FolioApp(FastAPI):
+    """FastAPI with the request id outside everything, Starlette's error middleware included: a 500 carries
+    ``X-Request-ID`` too, and the unexpected error's log line has the id."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestIdMiddleware(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[], Embedder] | None = None,
                llm: LLMClient | None = None, clock: Callable[[], float] | None = None,
                preload_model: bool = True) -> FastAPI:
     settings = settings or get_settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        kwargs: dict[str, Any] = {"embedder_factory": embedder_factory, "llm": llm}
+        kwargs: dict[str, Any] = {"embedder_factory": embedder_factory, "llm": llm, "metrics": metrics}
         if clock is not None:
             kwargs["clock"] = clock
         runtime = build_runtime(settings, **kwargs)
@@ -39,6 +50,9 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
         if preload_model:
             runtime.warm()
         model = runtime.llm.model if runtime.llm else "none configured"
+        metrics.info.info({"version": app.version, "model": runtime.llm.model if runtime.llm else "",
+                           "pricing_profile": settings.pricing_profile, "embed_model": settings.embed_model,
+                           "store": "server" if settings.qdrant_url else "local"})
         logger.info("folio ready: store %s, model %s, pricing %s", settings.qdrant_url or settings.qdrant_path,
                     model, settings.pricing_profile)
         try:
@@ -46,11 +60,15 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
         finally:
             runtime.close()
 
-    app = FastAPI(title="Folio", version="0.1.0", lifespan=lifespan,
-                  description="Ask long contracts and reports: retrieval or whole documents, by cost and need.")
+    app = FolioApp(title="Folio", version="0.1.0", lifespan=lifespan,
+                   description="Ask long contracts and reports: retrieval or whole documents, by cost and need.")
     errors.install(app)
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(documents.router)
     app.include_router(query.router)
+    app.include_router(search.router)
+    app.include_router(openai_compat.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -66,6 +84,11 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
             checks["qdrant"] = exc.message
         ready = checks["qdrant"] == "ok" and runtime.model_loaded
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics of this replica")
+    def prometheus_metrics() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
 
     @app.get("/v1/info", tags=["health"])
     def info(runtime: RuntimeDep) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ingest.cli import _settings, cli, handles_errors
+from ingest.cli import _settings, cli, handles_errors, remote_server
 
 
 @cli.command()
@@ -30,16 +30,28 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     import uvicorn
 
     from service.app import create_app
+    from service.logs import configure_logging
 
+    if (ctx.obj or {}).get("server"):
+        raise click.UsageError("serve runs a server; --server is for the other commands")
     settings = _settings(ctx)
+    # one handler for every line, uvicorn's included (FOLIO_LOG_FORMAT=json: JSON lines with the request id);
+    # the service writes its own access lines, with the request id and the time to the last byte
+    configure_logging(settings.log_format, settings.log_level or "INFO")
     logging.getLogger("folio.service").setLevel(logging.INFO)
+
+    def say(message: str) -> None:  # JSON logs stay JSON lines only
+        if settings.log_format == "json":
+            logging.getLogger("folio.service").info(message)
+        else:
+            click.echo(message, err=True)
+
     if not settings.llm_configured:
-        click.echo("note: no language model configured (FOLIO_LLM_API_KEY / FOLIO_LLM_BASE_URL): questions "
-                   "return the plan and the retrieved pages only", err=True)
-    click.echo(f"Folio on http://{host}:{port}/  (API docs: /docs; data: {settings.qdrant_url or settings.data_dir})",
-               err=True)
+        say("note: no language model configured (FOLIO_LLM_API_KEY / FOLIO_LLM_BASE_URL): questions "
+            "return the plan and the retrieved pages only")
+    say(f"Folio on http://{host}:{port}/  (API docs: /docs; data: {settings.qdrant_url or settings.data_dir})")
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=None, access_log=False)
     except Exception as exc:  # e.g. the store is locked: uvicorn reports lifespan failures as exceptions
         from ingest.errors import FolioError
 
@@ -124,18 +136,26 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
     Examples:
       folio ask "What is the liability cap?"
       folio ask "Compare the termination rights in these contracts" --mode full --json
+      folio ask "List every termination right in these contracts" --mode coverage --max-cost 1.50
+      folio --server http://folio.internal:8000 ask "What is the liability cap?"
     """
-    from service.answer import QueryRequest
-    from service.runtime import build_runtime
+    remote = remote_server(ctx)
+    if remote is not None:  # folio --server URL ask ...: the server's POST /v1/query
+        with remote:
+            result = remote.query({"question": question, "documents": list(doc_ids) or None, "mode": mode,
+                                   "reasoning": reasoning, "max_cost_usd": max_cost, "cascade": cascade})
+    else:
+        from service.answer import QueryRequest
+        from service.runtime import build_runtime
 
-    settings = _settings(ctx)
-    runtime = build_runtime(settings)
-    try:
-        request = QueryRequest(question=question, documents=list(doc_ids) or None, mode=mode,  # type: ignore[arg-type]
-                               reasoning=reasoning, max_cost_usd=max_cost, cascade=cascade)  # type: ignore[arg-type]
-        result = runtime.answerer.answer(request)
-    finally:
-        runtime.close()
+        runtime = build_runtime(_settings(ctx))
+        try:
+            request = QueryRequest(question=question, documents=list(doc_ids) or None,
+                                   mode=mode, reasoning=reasoning,  # type: ignore[arg-type]
+                                   max_cost_usd=max_cost, cascade=cascade)
+            result = runtime.answerer.answer(request)
+        finally:
+            runtime.close()
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
     else:

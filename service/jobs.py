@@ -1,17 +1,39 @@
-"""Background ingestion for uploads: one worker thread, jobs with a status to poll."""
+"""Background ingestion for uploads: jobs whose status lives in Qdrant, so that any replica can report any job.
+
+The work runs in the replica that received the upload: one worker thread, uploads in the order they came. The
+job's record (collection ``{prefix}_jobs``) is written when the upload is queued, at each stage, at most every
+``progress_every_s`` while its chunks are embedded, and when it ends; ``GET /v1/jobs/{id}`` on any replica
+reads it from there (the replica running the job answers from memory, which is the same or a moment newer).
+
+A replica that stops (a crash, a redeploy) leaves its unfinished jobs behind. While it runs, it rewrites their
+``heartbeat`` every ``heartbeat_s``; a job whose heartbeat is older than ``stale_after_s`` is reported as failed
+(``interrupted``) by whichever replica is asked, and the record says so from then on. With a local store only
+one process can hold the index, so at start-up every unfinished job is such a leftover. Finished records beyond
+the newest ``keep`` are deleted.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import queue
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ingest.errors import FolioError
+from ingest.errors import FolioError, StoreError
 from ingest.pipeline import FileResult, Source
+from ingest.store import Store
+from service.logs import current_request_id, request_id_context
+from service.metrics import Metrics
+
+logger = logging.getLogger("folio.service.jobs")
+_NAMESPACE = uuid.UUID("0d7bf5e4-9a43-4c2e-8f0b-5b7f3c1e2a90")
+UNFINISHED = ("queued", "parsing", "embedding")
 
 
 @dataclass
@@ -28,6 +50,8 @@ class Job:
     error: dict[str, Any] | None = None
     created: float = field(default_factory=time.time)
     finished: float | None = None
+    worker: str = ""  # the replica that runs it
+    request_id: str | None = None  # the upload's request id, also on the job's log lines
     done_event: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -35,24 +59,42 @@ class Job:
         return {"id": self.id, "file": self.file_name, "size_bytes": self.size_bytes, "status": self.status,
                 "stage": self.stage, "pages": self.pages, "chunks_total": self.chunks_total,
                 "chunks_done": self.chunks_done, "progress": round(progress, 3), "document_id": self.document_id,
-                "error": self.error, "created": self.created, "finished": self.finished}
+                "error": self.error, "created": self.created, "finished": self.finished, "worker": self.worker,
+                "request_id": self.request_id}
+
+    @classmethod
+    def from_record(cls, payload: dict[str, Any]) -> Job:
+        names = {f.name for f in fields(cls)} - {"done_event", "file_name"}
+        job = cls(file_name=payload.get("file", ""), **{k: v for k, v in payload.items() if k in names})
+        if job.finished is not None:
+            job.done_event.set()
+        return job
+
+
+def record_id(job_id: str) -> str:
+    """The Qdrant point id of a job's record."""
+    return str(uuid.uuid5(_NAMESPACE, job_id))
 
 
 class _JobProgress:
-    """The pipeline's progress events, written onto one job."""
+    """The pipeline's progress events, written onto one job (and, now and then, into its record)."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, jobs: JobQueue, job: Job) -> None:
+        self.jobs = jobs
         self.job = job
 
     def start(self, total_files: int) -> None:
         self.job.status, self.job.stage = "parsing", "parsing and chunking"
+        self.jobs.save(self.job, quiet=True)
 
     def file_prepared(self, name: str, pages: int, chunks: int) -> None:
         self.job.status, self.job.stage = "embedding", f"embedding {chunks} chunks"
         self.job.pages, self.job.chunks_total = pages, chunks
+        self.jobs.save(self.job, quiet=True)
 
     def chunks_done(self, name: str, n: int) -> None:
         self.job.chunks_done += n
+        self.jobs.save_progress(self.job)
 
     def file_done(self, result: FileResult) -> None:
         pass
@@ -62,38 +104,127 @@ class _JobProgress:
 
 
 class JobQueue:
-    def __init__(self, ingest: Callable[[Source, Any], FileResult], *, keep: int = 1000) -> None:
+    def __init__(self, ingest: Callable[[Source, Any], FileResult], store: Store, *, keep: int = 1000,
+                 metrics: Metrics | None = None, clock: Callable[[], float] = time.time,
+                 heartbeat_s: float = 15.0, stale_after_s: float = 120.0, progress_every_s: float = 0.5,
+                 trim_every: int = 25, worker: str | None = None) -> None:
         self._ingest = ingest
-        self._jobs: dict[str, Job] = {}
+        self.store = store
+        self.collection = store.record_collection("jobs")
+        self.metrics = metrics
+        self.clock = clock
+        self.keep = keep
+        self.heartbeat_s = heartbeat_s
+        self.stale_after_s = stale_after_s
+        self.progress_every_s = progress_every_s
+        self.trim_every = trim_every
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._live: dict[str, Job] = {}  # this replica's unfinished jobs
+        self._saved_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._save_lock = threading.Lock()  # a snapshot and its write go together, so an older one never wins
+        self._finished_since_trim = 0
         self._queue: queue.Queue[tuple[Job, Source] | None] = queue.Queue()
-        self._keep = keep
+        self._stop = threading.Event()
+        if metrics is not None:
+            metrics.queue_depth(lambda: float(len(self._live)))
+        if store.local:
+            self._interrupt_leftovers()
         self._thread = threading.Thread(target=self._work, name="folio-ingest", daemon=True)
         self._thread.start()
+        self._beat = threading.Thread(target=self._heartbeat, name="folio-jobs-heartbeat", daemon=True)
+        self._beat.start()
+
+    # -- the API's side --------------------------------------------------------------------------------
 
     def submit(self, source: Source, size: int) -> Job:
-        job = Job(id=uuid.uuid4().hex[:16], file_name=source.name, size_bytes=size)
-        self._jobs[job.id] = job
-        self._trim()
+        job = Job(id=uuid.uuid4().hex[:16], file_name=source.name, size_bytes=size, created=self.clock(),
+                  worker=self.worker, request_id=current_request_id())
+        self.save(job)  # before it is queued: a job nobody could poll must not run
+        with self._lock:
+            self._live[job.id] = job
         self._queue.put((job, source))
         return job
 
     def fail(self, file_name: str, size: int, error: FolioError) -> Job:
+        now = self.clock()
         job = Job(id=uuid.uuid4().hex[:16], file_name=file_name, size_bytes=size, status="failed",
-                  stage="refused", error=error.to_dict(), finished=time.time())
+                  stage="refused", error=error.to_dict(), created=now, finished=now, worker=self.worker,
+                  request_id=current_request_id())
         job.done_event.set()
-        self._jobs[job.id] = job
+        if self.metrics is not None:
+            self.metrics.observe_ingest(status="failed", error_code=error.code)
+        self.save(job)
         return job
 
     def get(self, job_id: str) -> Job | None:
-        return self._jobs.get(job_id)
+        with self._lock:
+            live = self._live.get(job_id)
+        if live is not None:
+            return live
+        payload = self.store.get_record(self.collection, record_id(job_id))
+        if payload is None or payload.get("id") != job_id:
+            return None
+        return self._checked(Job.from_record(payload), payload)
 
     def all(self) -> list[Job]:
-        return sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
+        with self._lock:
+            live = dict(self._live)
+        jobs = {p["id"]: self._checked(Job.from_record(p), p) for p in self.store.records(self.collection)
+                if p.get("id") not in live}
+        jobs.update(live)
+        return sorted(jobs.values(), key=lambda j: j.created, reverse=True)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._live)
+
+    # -- records ---------------------------------------------------------------------------------------
+
+    def save(self, job: Job, *, quiet: bool = False) -> None:
+        """Write the job's record; ``quiet``: a failed write is logged, not raised (the work goes on)."""
+        try:
+            with self._save_lock:
+                now = self.clock()
+                payload = {**job.to_dict(), "heartbeat": now}
+                self.store.put_record(self.collection, record_id(job.id), payload)
+                self._saved_at[job.id] = now
+        except StoreError:
+            if not quiet:
+                raise
+            logger.warning("could not write the status of job %s", job.id, exc_info=True)
+
+    def save_progress(self, job: Job) -> None:
+        if self.clock() - self._saved_at.get(job.id, 0.0) >= self.progress_every_s:
+            self.save(job, quiet=True)
+
+    def _checked(self, job: Job, payload: dict[str, Any]) -> Job:
+        """A job left unfinished by a replica that stopped is reported (and recorded) as interrupted."""
+        if job.finished is None and job.status in UNFINISHED:
+            beat = float(payload.get("heartbeat") or job.created)
+            if self.clock() - beat > self.stale_after_s:
+                self._interrupt(job, f"the replica running it ({job.worker or 'unknown'}) stopped sending "
+                                     f"heartbeats {self.clock() - beat:.0f} s ago")
+        return job
+
+    def _interrupt(self, job: Job, why: str) -> None:
+        job.status, job.stage, job.finished = "failed", "interrupted", self.clock()
+        job.error = {"code": "interrupted", "message": f"ingestion was interrupted: {why}; upload the file again"}
+        job.done_event.set()
+        self.save(job, quiet=True)
+
+    def _interrupt_leftovers(self) -> None:
+        for payload in self.store.records(self.collection):
+            if payload.get("finished") is None and payload.get("status") in UNFINISHED:
+                self._interrupt(Job.from_record(payload), "the service stopped before it finished")
 
     def _trim(self) -> None:
-        finished = [j for j in self._jobs.values() if j.finished]
-        for job in sorted(finished, key=lambda j: j.created)[: max(0, len(self._jobs) - self._keep)]:
-            self._jobs.pop(job.id, None)
+        finished = sorted((p for p in self.store.records(self.collection) if p.get("finished") is not None),
+                          key=lambda p: p.get("created") or 0.0)
+        excess = [record_id(p["id"]) for p in finished[: max(0, len(finished) - self.keep)]]
+        self.store.delete_records(self.collection, excess)
+
+    # -- the worker's side -----------------------------------------------------------------------------
 
     def _work(self) -> None:
         while True:
@@ -101,25 +232,60 @@ class JobQueue:
             if item is None:
                 return
             job, source = item
-            try:
-                result = self._ingest(source, _JobProgress(job))
-                job.document_id = result.doc_id
-                job.pages = result.pages or job.pages
-                if result.error is not None:
-                    job.status, job.stage, job.error = "failed", "failed", result.error.to_dict()
-                elif result.status == "skipped":
-                    job.status, job.stage = "skipped", "already indexed (same bytes)"
-                else:
-                    job.status, job.stage = "done", result.status
-            except FolioError as exc:
-                job.status, job.stage, job.error = "failed", "failed", exc.to_dict()
-            except Exception as exc:  # the worker must survive anything one file does
-                job.status, job.stage = "failed", "failed"
-                job.error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
-            finally:
-                job.finished = time.time()
-                job.done_event.set()
+            with request_id_context(job.request_id):
+                self._run(job, source)
+
+    def _run(self, job: Job, source: Source) -> None:
+        started = time.perf_counter()
+        try:
+            result = self._ingest(source, _JobProgress(self, job))
+            job.document_id = result.doc_id
+            job.pages = result.pages or job.pages
+            if result.error is not None:
+                job.status, job.stage, job.error = "failed", "failed", result.error.to_dict()
+            elif result.status == "skipped":
+                job.status, job.stage = "skipped", "already indexed (same bytes)"
+            else:
+                job.status, job.stage = "done", result.status
+        except FolioError as exc:
+            job.status, job.stage, job.error = "failed", "failed", exc.to_dict()
+        except Exception as exc:  # the worker must survive anything one file does
+            logger.exception("ingesting %s failed", job.file_name)
+            job.status, job.stage = "failed", "failed"
+            job.error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+        finally:
+            job.finished = self.clock()
+            self.save(job, quiet=True)
+            with self._lock:
+                self._live.pop(job.id, None)
+                self._saved_at.pop(job.id, None)
+            job.done_event.set()
+            seconds = time.perf_counter() - started
+            logger.info("ingested %s: %s in %.1f s", job.file_name, job.status, seconds,
+                        extra={"job_id": job.id, "status": job.status, "pages": job.pages,
+                               "chunks": job.chunks_total, "seconds": round(seconds, 3)})
+            if self.metrics is not None:
+                self.metrics.observe_ingest(status=job.status, error_code=(job.error or {}).get("code"),
+                                            pages=job.pages, chunks=job.chunks_total, size_bytes=job.size_bytes,
+                                            seconds=seconds)
+            self._finished_since_trim += 1
+            if self._finished_since_trim >= self.trim_every:
+                self._finished_since_trim = 0
+                try:
+                    self._trim()
+                except StoreError:
+                    logger.warning("could not delete old job records", exc_info=True)
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            with self._lock:
+                live = list(self._live.values())
+            for job in live:
+                if job.finished is None:
+                    self.save(job, quiet=True)
 
     def close(self) -> None:
+        self._stop.set()
         self._queue.put(None)
         self._thread.join(timeout=5)
+        self._beat.join(timeout=5)

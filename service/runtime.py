@@ -7,19 +7,22 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
 
 from ingest.config import Settings
 from ingest.embed import Embedder, load_embedder
+from ingest.errors import FolioError
 from ingest.pipeline import FileResult, Ingestor, Source
 from ingest.store import Store
 from ingest.tokens import deepseek_counter
-from service.answer import Answerer
+from service.answer import Answerer, Event, QueryRequest
 from service.jobs import JobQueue
-from service.ledger import Ledger
+from service.ledger import Ledger, LedgerEntry
 from service.llm import LLMClient
+from service.metrics import Metrics
 from service.pricing import get_profile
 
 
@@ -61,14 +64,75 @@ class LockedEmbedder:
             return vector
 
 
+class SharedServerStore:
+    """The store as uploads see it when replicas share a Qdrant server: the pipeline purges unfinished documents
+    (``recover``) before every batch, which in local mode (one process) removes only what a killed run left; on
+    a shared server it would remove the document another replica is writing at that moment. Here it purges
+    only documents left unfinished for longer than ``stale_after_s``. Everything else is the store itself."""
+
+    def __init__(self, store: Store, *, stale_after_s: float = 6 * 3600.0) -> None:
+        self._store = store
+        self.stale_after_s = stale_after_s
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def recover(self) -> list[str]:
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.stale_after_s)
+        purged = []
+        for record in self._store.list_documents(status=None):
+            started = datetime.fromisoformat(record.ingested_at)
+            if record.status != "ready" and (started if started.tzinfo else started.replace(tzinfo=UTC)) < cutoff:
+                self._store.delete_document(record.id)
+                purged.append(record.id)
+        return purged
+
+
+class MeteredLedger(Ledger):
+    """The ledger, counting every provider request's tokens and dollars in the metrics as it records them."""
+
+    def __init__(self, store: Store, *, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(store, **kwargs)
+        self.metrics = metrics
+
+    def record(self, entry: LedgerEntry) -> None:
+        super().record(entry)
+        self.metrics.observe_ledger(entry)
+
+
+class MeteredAnswerer(Answerer):
+    """The answerer, counting the route each question took (or the error it ended in) in the metrics."""
+
+    def __init__(self, *, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metrics = metrics
+
+    def answer(self, request: QueryRequest, emit: Event | None = None) -> dict[str, Any]:
+        try:
+            result = super().answer(request, emit)
+        except FolioError as exc:
+            self.metrics.observe_failure(exc.code)
+            raise
+        except Exception:
+            self.metrics.observe_failure("internal_error")
+            raise
+        self.metrics.observe_answer(request.mode, result)
+        return result
+
+
 @dataclass
 class Runtime:
+    """The service's parts. Everything that must outlive a request is in Qdrant (documents, chunks, ledger, job
+    records), so replicas on one Qdrant server or cluster are interchangeable; what is here is a cache
+    (the model, query vectors, and in local mode only, the store's copies) or the work in progress."""
+
     settings: Settings
     store: Store
     ledger: Ledger
     answerer: Answerer
     jobs: JobQueue
     llm: LLMClient | None
+    metrics: Metrics = field(default_factory=lambda: Metrics(process=False))
     started: float = field(default_factory=time.time)
     _embedder: Embedder | None = None
     _embedder_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -109,23 +173,28 @@ def make_llm(settings: Settings) -> LLMClient | None:
 
 
 def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder] | None = None,
-                  llm: LLMClient | None = None, clock: Callable[[], float] = time.time) -> Runtime:
+                  llm: LLMClient | None = None, clock: Callable[[], float] = time.time,
+                  metrics: Metrics | None = None) -> Runtime:
+    """``metrics``: the app's (its /metrics serves them); by default a registry of the runtime's own."""
     store = Store.open(settings)
-    ledger = Ledger(store, clock=clock, prior_followups=settings.expected_followups)
+    metrics = metrics if metrics is not None else Metrics(process=False)
+    ledger = MeteredLedger(store, metrics=metrics, clock=clock, prior_followups=settings.expected_followups)
     holder: dict[str, Runtime] = {}
 
     def embedder() -> Embedder:
         return holder["rt"].embedder()
 
     client = llm if llm is not None else make_llm(settings)
-    answerer = Answerer(store=store, embedder=embedder, settings=settings, ledger=ledger, llm=client,
-                        counter=deepseek_counter(), prices=get_profile(settings.pricing_profile))
-    ingestor = Ingestor(store, embedder, settings, workers=0)
+    answerer = MeteredAnswerer(metrics=metrics, store=store, embedder=embedder, settings=settings, ledger=ledger,
+                               llm=client, counter=deepseek_counter(), prices=get_profile(settings.pricing_profile))
+    upload_store = store if store.local else cast(Store, SharedServerStore(store))
+    ingestor = Ingestor(upload_store, embedder, settings, workers=0)
 
     def ingest(source: Source, progress: Any) -> FileResult:
         return ingestor.run([source], progress)[0]
 
-    runtime = Runtime(settings=settings, store=store, ledger=ledger, answerer=answerer,
-                      jobs=JobQueue(ingest), llm=client, embedder_factory=embedder_factory)
+    jobs = JobQueue(ingest, store, metrics=metrics)  # wall-clock time: a test's ledger clock may jump hours
+    runtime = Runtime(settings=settings, store=store, ledger=ledger, answerer=answerer, jobs=jobs, llm=client,
+                      metrics=metrics, embedder_factory=embedder_factory)
     holder["rt"] = runtime
     return runtime

@@ -1,0 +1,265 @@
+"""An OpenAI-compatible chat endpoint, so that the openai SDK and chat front-ends ask Folio unchanged.
+
+``POST /v1/chat/completions``: the last user message is the question and the model names the mode:
+
+=================  ==================================================================================
+``folio-auto``     Folio decides per question, by cost and need (``mode: auto``)
+``folio-rag``      retrieved chunks
+``folio-full``     the whole documents in a prefix-cached context
+``folio-coverage`` every page, window by window (when the service offers coverage)
+=================  ==================================================================================
+
+Folio's own options ride in an extra ``folio`` object (with the SDK: ``extra_body={"folio": {"documents":
+["3f9a2c1b"], "max_cost_usd": 0.10, "cascade": true, "warm": true}}``); ``reasoning_effort`` maps to Folio's
+reasoning (minimal/none: none; low, medium, high: high; max, xhigh: max). The answer is a chat completion, or
+``chat.completion.chunk`` events when ``stream`` is set, ending with ``data: [DONE]``. Its ``usage`` has the
+provider's cache hits as OpenAI reports them (``prompt_tokens_details.cached_tokens``) and as DeepSeek does
+(``prompt_cache_hit_tokens``, ``prompt_cache_miss_tokens``). An extra ``folio`` field carries the route and its
+reason, the estimates, the cost, the citations checked against the stored pages and any fallback or
+escalation (SDK: ``completion.model_extra["folio"]``); when streaming, the last chunk carries it, and progress
+(the plan, a warm-up, coverage windows) comes as chunks with an empty delta and a ``folio.event``.
+
+Not used: system messages and earlier turns (Folio's prompt layout is fixed so that the provider's prefix cache
+hits), ``temperature`` and the like (Folio asks at 0), ``max_tokens`` (the limit is ``FOLIO_OUTPUT_RESERVE``),
+and ``user`` (the provider's cache isolation id is the tenant's, ``FOLIO_LLM_USER_ID``, never a person's).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal, get_args
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ingest.errors import FolioError, InvalidRequest
+from service.answer import QueryRequest
+from service.deps import RuntimeDep
+from service.errors import error_body
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+logger = logging.getLogger("folio.service")
+
+_ALL_MODELS = {"folio-auto": "auto", "folio-rag": "rag", "folio-full": "full", "folio-coverage": "coverage"}
+# only the modes this service's QueryRequest accepts
+MODELS = {name: mode for name, mode in _ALL_MODELS.items()
+          if mode in get_args(QueryRequest.model_fields["mode"].annotation)}
+MODEL_CREATED = 1_764_288_000  # 2025-11-28: a fixed date, since the models are modes, not weights
+_REASONING = {"none": "none", "minimal": "none", "low": "high", "medium": "high", "high": "high", "max": "max",
+              "xhigh": "max"}
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class FolioOptions(BaseModel):
+    """Folio's options for one question, in the request's extra ``folio`` object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[str] | None = Field(default=None, description="Document ids (or unique prefixes); default: all")
+    max_cost_usd: float | None = Field(default=None, ge=0)
+    reasoning: Literal["none", "high", "max"] | None = Field(default=None, description="Overrides reasoning_effort")
+    cascade: bool = False
+    warm: bool | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    """OpenAI's chat request; fields Folio does not use are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    reasoning_effort: str | None = None
+    n: int = Field(default=1, ge=1)
+    folio: FolioOptions = Field(default_factory=FolioOptions)
+
+
+@router.get("/models", summary="The Folio modes, as OpenAI-compatible models")
+def list_models() -> dict[str, Any]:
+    return {"object": "list", "data": [_model(name) for name in MODELS]}
+
+
+@router.get("/models/{model_id}", summary="One Folio mode, as an OpenAI-compatible model")
+def get_model(model_id: str) -> Any:
+    if model_id not in MODELS:
+        return _unknown_model(model_id)
+    return _model(model_id)
+
+
+def _model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": "folio"}
+
+
+def _unknown_model(name: str) -> JSONResponse:
+    return JSONResponse(error_body("model_not_found", f"no model {name!r}; Folio offers {', '.join(MODELS)}",
+                                   type="invalid_request_error", param="model"), status_code=404)
+
+
+@router.post("/chat/completions", summary="Ask a question, OpenAI-style (models folio-auto, folio-rag, ...)",
+             responses={200: {"content": {"text/event-stream": {}}}})
+def chat_completions(runtime: RuntimeDep, request: ChatRequest) -> Any:
+    if request.model not in MODELS:
+        return _unknown_model(request.model)
+    if request.n != 1:
+        raise InvalidRequest("Folio gives one answer per question (n must be 1)")
+    query = _query(request)
+    meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": request.model}
+    if not request.stream:
+        return _completion(meta, query, runtime.answerer.answer(query))
+    runtime.answerer.scope(query.documents)  # a bad scope is a 4xx, not an error inside a 200 stream
+    include_usage = bool(request.stream_options and request.stream_options.include_usage)
+    return StreamingResponse(_stream(runtime, query, meta, include_usage=include_usage),
+                             media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _question(messages: list[ChatMessage]) -> str:
+    users = [m for m in messages if m.role == "user"]
+    if not users:
+        raise InvalidRequest("no user message: the last user message is the question")
+    content = users[-1].content
+    if isinstance(content, list):
+        content = "\n".join(str(part.get("text", "")) for part in content if part.get("type") in ("text", None))
+    text = (content or "").strip()
+    if not text:
+        raise InvalidRequest("the last user message has no text")
+    return text
+
+
+def _query(request: ChatRequest) -> QueryRequest:
+    options = request.folio
+    reasoning = options.reasoning or _REASONING.get((request.reasoning_effort or "none").lower())
+    if reasoning is None:
+        raise InvalidRequest(f"reasoning_effort {request.reasoning_effort!r} is not one of {', '.join(_REASONING)}")
+    try:
+        return QueryRequest(question=_question(request.messages), documents=options.documents,
+                            mode=MODELS[request.model], max_cost_usd=options.max_cost_usd,  # type: ignore[arg-type]
+                            reasoning=reasoning, stream=request.stream, cascade=options.cascade,  # type: ignore[arg-type]
+                            warm=options.warm)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise InvalidRequest(f"the question is not valid: {problems}") from None
+
+
+def _content(result: dict[str, Any]) -> str:
+    if result.get("answer") is not None:
+        return str(result["answer"])
+    lines = [str(result.get("message") or "No answer."), "", "Retrieved pages:"]
+    for hit in result.get("retrieved", [])[:8]:
+        first, last = hit["first_page"] + 1, hit["last_page"] + 1
+        pages = f"p.{first}" if first == last else f"pp.{first}-{last}"
+        lines.append(f"- [{hit.get('title') or hit['document_id'][:12]} {pages}] {' '.join(hit['text'].split())[:300]}")
+    return "\n".join(lines)
+
+
+def _usage(result: dict[str, Any]) -> dict[str, Any]:
+    usage = result.get("usage") or {}
+    hit, miss = int(usage.get("hit_tokens", 0)), int(usage.get("miss_tokens", 0))
+    output = int(usage.get("output_tokens", 0))
+    return {"prompt_tokens": hit + miss, "completion_tokens": output, "total_tokens": hit + miss + output,
+            "prompt_tokens_details": {"cached_tokens": hit},
+            "completion_tokens_details": {"reasoning_tokens": int(usage.get("reasoning_tokens", 0))},
+            "prompt_cache_hit_tokens": hit, "prompt_cache_miss_tokens": miss}
+
+
+def _finish_reason(result: dict[str, Any]) -> str:
+    return "length" if any(e.get("kind") == "truncated" for e in result.get("events", [])) else "stop"
+
+
+def _extra(query: QueryRequest, result: dict[str, Any]) -> dict[str, Any]:
+    """What the chat format has no place for: route, reason, estimates, cost, citations, events."""
+    plan = result.get("plan") or {}
+    extra: dict[str, Any] = {
+        "route": result.get("route"), "reason": result.get("reason"), "mode": query.mode,
+        "model": result.get("model"), "estimates": plan.get("estimates"), "cost": result.get("cost"),
+        "usage": result.get("usage"), "citations": result.get("citations", []), "events": result.get("events", []),
+        "scope": plan.get("scope", []), "answered": result.get("answer") is not None,
+    }
+    if result.get("coverage"):
+        extra["coverage"] = result["coverage"]
+    if result.get("answer") is None:
+        extra["message"] = result.get("message")
+        extra["retrieved"] = result.get("retrieved", [])
+    return extra
+
+
+def _completion(meta: dict[str, Any], query: QueryRequest, result: dict[str, Any]) -> dict[str, Any]:
+    return {**meta, "object": "chat.completion", "system_fingerprint": None,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": _content(result)},
+                         "finish_reason": _finish_reason(result), "logprobs": None}],
+            "usage": _usage(result), "folio": _extra(query, result)}
+
+
+def _chunk(meta: dict[str, Any], delta: dict[str, Any], *, finish_reason: str | None = None,
+           folio: dict[str, Any] | None = None) -> str:
+    body: dict[str, Any] = {**meta, "object": "chat.completion.chunk", "system_fingerprint": None,
+                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason,
+                                         "logprobs": None}]}
+    if folio is not None:
+        body["folio"] = folio
+    return f"data: {json.dumps(body, default=str)}\n\n"
+
+
+def _progress(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    if kind == "plan":
+        return {"event": "plan", "route": data.get("route"), "reason": data.get("reason"),
+                "estimates": data.get("estimates")}
+    return {"event": kind, **data}
+
+
+def _stream(runtime: Any, query: QueryRequest, meta: dict[str, Any], *, include_usage: bool) -> Iterator[str]:
+    events: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+
+    def work() -> None:
+        try:
+            runtime.answerer.answer(query, emit=lambda kind, data: events.put((kind, data)))
+        except FolioError as exc:
+            events.put(("error", {"error": exc.to_dict()}))
+        except Exception as exc:
+            logger.exception("chat completion failed")
+            events.put(("error", {"error": {"code": "internal_error", "message": type(exc).__name__}}))
+        finally:
+            events.put(None)
+
+    context = contextvars.copy_context()  # the request id goes with the work into its thread
+    threading.Thread(target=context.run, args=(work,), name="folio-chat", daemon=True).start()
+    yield _chunk(meta, {"role": "assistant", "content": ""})
+    while (item := events.get()) is not None:
+        kind, data = item
+        if kind == "delta":
+            yield _chunk(meta, {"content": data.get("text", "")})
+        elif kind == "done":
+            if data.get("answer") is None:
+                yield _chunk(meta, {"content": _content(data)})
+            yield _chunk(meta, {}, finish_reason=_finish_reason(data), folio=_extra(query, data))
+            if include_usage:
+                usage = {**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(data)}
+                yield f"data: {json.dumps(usage)}\n\n"
+        elif kind == "error":
+            error = data["error"]
+            yield f"data: {json.dumps({'error': {**error, 'type': 'folio_error'}})}\n\n"
+        else:
+            yield _chunk(meta, {}, folio=_progress(kind, data))
+    yield "data: [DONE]\n\n"

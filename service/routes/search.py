@@ -1,0 +1,31 @@
+"""Search: the chunks that best match a query, without a model (what ``folio --server URL search`` calls)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from ingest.search import search as run_search
+from service.deps import RuntimeDep
+
+router = APIRouter(prefix="/v1", tags=["questions"])
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=20_000)
+    documents: list[str] | None = Field(default=None, description="Document ids (or unique prefixes); default: all")
+    limit: int = Field(default=5, ge=1, le=100)
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+
+
+@router.post("/search", summary="The chunks that best match a query: hybrid, dense or BM25; no model call")
+def search(runtime: RuntimeDep, request: SearchRequest) -> dict[str, Any]:
+    store = runtime.store
+    ids = [store.resolve_id(d) for d in request.documents] if request.documents else None
+    titles = {r.id: r.title for r in store.list_documents()}
+    hits = run_search(store, runtime.embedder(), request.query, doc_ids=ids, limit=request.limit, mode=request.mode)
+    # the fields of ``folio search --json``: doc_id, chunk_index, pages (0-based), offsets, heading, text, score
+    return {"query": request.query, "mode": request.mode,
+            "hits": [{**h.__dict__, "title": titles.get(h.doc_id)} for h in hits]}

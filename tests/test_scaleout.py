@@ -1,0 +1,192 @@
+"""Scale-out: collections made with the configured shards and replicas, and replicas that keep nothing of their
+own, so any of them answers any request (jobs included). Two apps share one Qdrant engine in server mode
+(``tests/shared_qdrant.py`` says what that does and does not exercise)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.config import Settings
+from ingest.embed import HashEmbedder
+from ingest.pipeline import FileResult, Source
+from ingest.store import Store
+from service.app import create_app
+from service.jobs import JobQueue, record_id
+from tests.service_helpers import contract_pdf, service_settings, upload
+from tests.shared_qdrant import shared_qdrant
+
+URL = "http://qdrant.test:6333"
+
+
+def _server_settings(tmp_path, double=None, **overrides) -> Settings:
+    return service_settings(tmp_path, double, qdrant_url=URL, **overrides)
+
+
+def test_collections_get_the_configured_shards_and_replicas(tmp_path, monkeypatch):
+    with shared_qdrant(monkeypatch, tmp_path / "engine") as shared:
+        store = Store.open(_server_settings(tmp_path, qdrant_shards=6, qdrant_replicas=2))
+        assert not store.local and (store.shards, store.replicas) == (6, 2)
+        store.ensure_chunks_collection(64)
+        store.record_collection("ledger")
+        made = {c["name"]: c for c in shared.created}
+        assert set(made) == {"folio_documents", "folio_chunks", "folio_ledger"}
+        assert all((c["shard_number"], c["replication_factor"]) == (6, 2) for c in made.values())
+
+
+def test_two_replicas_creating_the_same_collection_at_once(tmp_path, monkeypatch):
+    with shared_qdrant(monkeypatch, tmp_path / "engine") as shared:
+        shared.race_on_create = True  # every create finds the collection made by "another replica"
+        store = Store.open(_server_settings(tmp_path))
+        assert store.record_collection("jobs") == "folio_jobs"
+        assert store.has_chunks_collection() is False
+
+
+def test_local_mode_ignores_shards_but_accepts_them(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", embed_model="hash-64", qdrant_shards=3, qdrant_replicas=2)
+    with Store.open(settings) as store:
+        assert store.local and store.record_collection("jobs") == "folio_jobs"
+
+
+def _app(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings, embedder_factory=lambda: HashEmbedder(64)))
+
+
+def test_any_replica_answers_for_jobs_documents_and_the_ledger(tmp_path, monkeypatch, provider_double):
+    double = provider_double()
+    with shared_qdrant(monkeypatch, tmp_path / "engine") as shared, \
+            _app(_server_settings(tmp_path / "a", double)) as a, _app(_server_settings(tmp_path / "b", double)) as b:
+        assert len(shared.clients) == 2  # each replica its own client, nothing shared but Qdrant
+        job = upload(a, "msa.pdf", contract_pdf())
+        seen = b.get(f"/v1/jobs/{job['id']}").json()
+        assert seen["status"] == "done" and seen["document_id"] == job["document_id"]
+        assert seen["worker"] == job["worker"] and seen["pages"] == job["pages"]
+        assert [j["id"] for j in b.get("/v1/jobs").json()["jobs"]] == [job["id"]]
+        assert [d["id"] for d in b.get("/v1/documents").json()["documents"]] == [job["document_id"]]
+        # a question asked on replica A is in the ledger replica B reads, and B's plan knows the cache is warm
+        answer = a.post("/v1/query", json={"question": "What is the liability cap?", "mode": "full"}).json()
+        assert answer["route"] == "full"
+        assert b.get("/v1/ledger").json()["totals"]["dollars"] == pytest.approx(answer["cost"]["dollars"])
+        plan = b.post("/v1/plan", json={"question": "What is the liability cap?", "mode": "full"}).json()
+        assert plan["plan"]["inputs"]["cache"]["h"] > 0.5 and plan["retrieved"]  # B searches through Qdrant
+        # a document deleted on B is gone from A at once (no copy of the list anywhere)
+        assert b.delete(f"/v1/documents/{job['document_id'][:8]}").status_code == 200
+        assert a.get("/v1/documents").json()["documents"] == []
+        assert b.get("/v1/jobs/ffffffffffffffff").status_code == 422
+
+
+def _result(source: Source) -> FileResult:
+    return FileResult(name=source.name, status="ingested", doc_id="d" * 64, pages=3, chunks=10)
+
+
+def test_a_running_job_is_visible_from_another_replica(tmp_path, monkeypatch):
+    release, embedding = threading.Event(), threading.Event()
+
+    def slow_ingest(source: Source, progress) -> FileResult:
+        progress.start(1)
+        progress.file_prepared(source.name, 3, 10)
+        progress.chunks_done(source.name, 4)
+        embedding.set()
+        assert release.wait(30)
+        return _result(source)
+
+    with shared_qdrant(monkeypatch, tmp_path / "engine"):
+        store_a, store_b = Store.open(_server_settings(tmp_path)), Store.open(_server_settings(tmp_path))
+        a = JobQueue(slow_ingest, store_a, progress_every_s=0.0, worker="replica-a")
+        b = JobQueue(_result, store_b, worker="replica-b")
+        try:
+            job = a.submit(Source(name="msa.pdf", key="upload:msa.pdf", data=b"x"), 1)
+            assert embedding.wait(30)
+            seen = b.get(job.id)
+            assert seen is not None and seen is not job
+            assert (seen.status, seen.chunks_total, seen.chunks_done, seen.worker) == ("embedding", 10, 4, "replica-a")
+            release.set()
+            assert job.done_event.wait(30)
+            done = b.get(job.id)
+            assert done is not None and done.status == "done" and done.document_id == "d" * 64
+            assert done.done_event.is_set()
+        finally:
+            release.set()
+            a.close()
+            b.close()
+
+
+def test_a_job_whose_replica_stopped_is_reported_interrupted(tmp_path, monkeypatch):
+    release, started = threading.Event(), threading.Event()
+
+    def stuck(source: Source, progress) -> FileResult:
+        progress.start(1)
+        started.set()
+        release.wait(30)
+        return _result(source)
+
+    now = [time.time()]
+    with shared_qdrant(monkeypatch, tmp_path / "engine"):
+        a = JobQueue(stuck, Store.open(_server_settings(tmp_path)), heartbeat_s=3600, worker="replica-a")
+        b = JobQueue(_result, Store.open(_server_settings(tmp_path)), clock=lambda: now[0], stale_after_s=120)
+        try:
+            job = a.submit(Source(name="big.pdf", key="upload:big.pdf", data=b"x"), 1)
+            assert started.wait(30)
+            assert b.get(job.id).status == "parsing"  # heartbeat fresh: still running
+            now[0] += 600  # ten minutes without a heartbeat: replica A is gone
+            lost = b.get(job.id)
+            assert lost.status == "failed" and lost.error["code"] == "interrupted"
+            assert "replica-a" in lost.error["message"]
+            assert b.store.get_record(b.collection, record_id(job.id))["status"] == "failed"  # recorded for everyone
+            assert [j.status for j in b.all()] == ["failed"]
+        finally:
+            release.set()
+            a.close()
+            b.close()
+
+
+def test_a_local_store_reopened_marks_leftover_jobs_interrupted(store):
+    release = threading.Event()
+    first = JobQueue(lambda source, progress: (release.wait(30), _result(source))[1], store)
+    try:
+        job = first.submit(Source(name="a.pdf", key="upload:a.pdf", data=b"x"), 1)
+        # a new process on the same local store (only one can hold it, so the first one is gone)
+        second = JobQueue(_result, store)
+        leftover = second.get(job.id)
+        assert leftover.status == "failed" and leftover.error["code"] == "interrupted"
+        second.close()
+    finally:
+        release.set()
+        first.close()
+
+
+def test_finished_job_records_beyond_keep_are_deleted(store):
+    jobs = JobQueue(lambda source, progress: _result(source), store, keep=2, trim_every=1)
+    try:
+        submitted = [jobs.submit(Source(name=f"{i}.pdf", key=f"upload:{i}.pdf", data=b"x"), 1) for i in range(4)]
+        for job in submitted:
+            assert job.done_event.wait(30)
+        deadline = time.monotonic() + 10
+        while len(store.records(jobs.collection)) > 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        kept = [j.id for j in jobs.all()]
+        assert kept == [submitted[3].id, submitted[2].id]
+    finally:
+        jobs.close()
+
+
+def test_an_upload_on_one_replica_leaves_another_replicas_unfinished_document_alone(tmp_path, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from ingest.store import DocumentRecord
+
+    def record(doc_id: str, age: timedelta) -> DocumentRecord:
+        return DocumentRecord(id=doc_id, file_name=f"{doc_id[:4]}.pdf", title="t", format="pdf", size_bytes=1,
+                              n_pages=1, total_tokens=1, page_tokens=[1], status="writing",
+                              ingested_at=(datetime.now(UTC) - age).isoformat(), embed_model="hash-64")
+
+    with shared_qdrant(monkeypatch, tmp_path / "engine"), _app(_server_settings(tmp_path / "a")) as a:
+        other = Store.open(_server_settings(tmp_path / "b"))
+        other.begin_document(record("a" * 64, timedelta(minutes=5)))  # replica B is writing it now
+        other.begin_document(record("b" * 64, timedelta(hours=7)))  # left by a replica that died hours ago
+        upload(a, "msa.pdf", contract_pdf())
+        statuses = {r.id: r.status for r in other.list_documents(status=None)}
+        assert statuses.get("a" * 64) == "writing" and "b" * 64 not in statuses
