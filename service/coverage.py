@@ -22,12 +22,13 @@ windows with the best retrieval hits first, as many as the budget holds, and nam
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ingest.config import Settings
 from ingest.errors import ContextTooLong, ProviderError
@@ -461,6 +462,20 @@ class CoverageOutcome:
     finish_reason: str
 
 
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _in_callers_context(fn: Callable[[T], R]) -> Callable[[T], R]:
+    """``fn`` run in a copy of the caller's context variables (the request id) from a pool's threads."""
+    context = contextvars.copy_context()
+
+    def run(arg: T) -> R:
+        return context.copy().run(fn, arg)
+
+    return run
+
+
 class CoverageRunner:
     """Reads the planned windows (map) and merges their findings (reduce), billing every call in the ledger."""
 
@@ -526,12 +541,13 @@ class CoverageRunner:
                 emit("window", result.progress(done, len(todo)))
 
         workers = max(1, min(self.settings.coverage_concurrency, len(todo) or 1))
+        run_one = _in_callers_context(one)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="folio-coverage") as pool:
-            list(pool.map(one, todo))
+            list(pool.map(run_one, todo))
             for _ in range(RETRY_ROUNDS):
                 again = [results[w.index].window for w in todo
                          if results[w.index].status == "failed" and results[w.index].retryable]
-                list(pool.map(one, again))
+                list(pool.map(run_one, again))
             read = [results[w.index] for w in plan.windows if results[w.index].status in ("found", "nothing")]
             if todo and not read:
                 errors = "; ".join(f"{r.window.label}: {r.error}" for r in results.values() if r.status == "failed")
@@ -659,7 +675,7 @@ class CoverageRunner:
             rounds += 1
             emit("reduce", {"round": rounds, "calls": len(groups), "findings": len(current), "final": False,
                             "message": f"reduce round {rounds}: {len(current)} findings in {len(groups)} calls"})
-            merged = list(pool.map(lambda g: call(g, live=False), groups))
+            merged = list(pool.map(_in_callers_context(lambda g: call(g, live=False)), groups))
             current = [(f"merged findings {i} of round {rounds}", c.text.strip(), None)
                        for i, c in enumerate(merged, 1) if c.text.strip() and not says_nothing(c.text)]
             if not current:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from ingest.errors import ContextTooLong, ProviderBadResponse, ProviderError, ProviderRateLimited, ProviderTimeout
 from service.ledger import Usage
+from service.logs import current_request_id
 
 Reasoning = Literal["none", "high", "max"]
 
@@ -74,6 +75,9 @@ class LLMClient:
                                   "temperature": 0.0, **reasoning_params(reasoning)}
         if self.user_id:
             params["user"] = self.user_id
+        request_id = current_request_id()
+        if request_id:  # the provider's logs and ours name the same request
+            params["extra_headers"] = {"X-Request-ID": request_id}
         return params
 
     def _retrying(self, call: Callable[[], Completion]) -> Completion:

@@ -118,3 +118,17 @@ def test_extra_fields_and_unserialisable_values_become_json(captured):
     line = _lines(buffer)[-1]
     assert line["message"] == "odd value" and line["n"] == 3 and line["thing"] == str(thing)
     assert "request_id" not in line
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_request_id_reaches_the_provider(tmp_path, provider_double, stream):
+    double = provider_double()
+    with service(service_settings(tmp_path, double)) as client:
+        job = client.post("/v1/documents?wait=true", files=[("files", ("supply.pdf", contract_pdf()))]).json()
+        assert job["jobs"][0]["status"] == "done"
+        response = client.post("/v1/query", headers={"X-Request-ID": "trace-me-42"},
+                               json={"question": "What law governs?", "mode": "full", "stream": stream})
+        assert response.status_code == 200
+        _ = response.text  # the streamed body to its end
+    seen = [r["request_id"] for r in double.requests()]
+    assert seen and set(seen) == {"trace-me-42"}, seen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import queue
@@ -53,7 +54,8 @@ def query(runtime: RuntimeDep, request: QueryRequest) -> Any:
         finally:
             events.put(None)
 
-    threading.Thread(target=work, name="folio-query", daemon=True).start()
+    context = contextvars.copy_context()  # the request id follows the work into its thread
+    threading.Thread(target=context.run, args=(work,), name="folio-query", daemon=True).start()
 
     def stream() -> Iterator[str]:
         while (item := events.get()) is not None:

@@ -65,6 +65,7 @@ class LogEntry:
     completion_tokens: int = 0
     reasoning_tokens: int = 0
     finish_reason: str | None = None
+    request_id: str | None = None  # the client's X-Request-ID header, if it sent one
     persisted: list[int] = field(default_factory=list)
 
 
@@ -165,6 +166,7 @@ def create_app(config: DoubleConfig | None = None) -> FastAPI:
             prompt_tokens=len(ids),
             prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
             fault=fault.kind if fault else None,
+            request_id=request.headers.get("x-request-id"),
         )
         refused = _refusal(fault, cfg, len(ids), max_tokens)
         if refused is not None:
