@@ -1,7 +1,8 @@
 # Folio's query service: the REST API, the OpenAI-compatible endpoint, /metrics and the web UI on port 8000.
 #
 #   docker build -t folio:local .
-#   docker run --rm -p 127.0.0.1:8000:8000 -e FOLIO_QDRANT_URL=http://qdrant:6333 folio:local
+#   docker run --rm -p 127.0.0.1:8000:8000 -e FOLIO_QDRANT_URL=http://qdrant:6333 -e FOLIO_API_KEYS=KEY:TENANT folio:local
+#   (without FOLIO_API_KEYS the service refuses to listen beyond loopback unless FOLIO_ALLOW_NO_AUTH=true)
 #
 # docker-compose.yml builds it for one replica or two behind a load balancer (docs/deployment.md).
 # What is inside: Python 3.11, CPU-only torch (pinned; an unpinned torch pulls a multi-GB CUDA build),

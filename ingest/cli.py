@@ -67,7 +67,7 @@ def handles_errors(fn: F) -> F:
               help="Folder of the local index (default: FOLIO_DATA_DIR or ./data).")
 @click.option("--server", metavar="URL", envvar="FOLIO_SERVER", default=None,
               help="Use a running Folio server (e.g. http://127.0.0.1:8000) instead of the local index "
-              "(env: FOLIO_SERVER).")
+              "(env: FOLIO_SERVER; its API key, if it needs one: FOLIO_API_KEY).")
 @click.version_option(package_name="folio")
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path | None, server: str | None) -> None:
@@ -87,7 +87,7 @@ def remote_server(ctx: click.Context) -> Any:
         return None
     from ingest.remote import RemoteFolio
 
-    return RemoteFolio(url)
+    return RemoteFolio(url, api_key=os.environ.get("FOLIO_API_KEY") or None)
 
 
 def _open_store(settings: Settings) -> Any:

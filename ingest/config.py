@@ -38,6 +38,25 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(
         default=1, ge=0, description="Worker processes that parse ahead of the embedder; 0 parses inline."
     )
+    ocr: Literal["auto", "off"] = Field(
+        default="auto",
+        description="'auto': OCR the PDF pages whose text layer is missing or too thin for their ink (needs "
+        "Tesseract); 'off': text layers only, and a scanned PDF is refused (no_text).",
+    )
+    ocr_min_confidence: float = Field(
+        default=60.0, ge=0, le=100,
+        description="OCR'd pages under this mean word confidence are flagged and their text is not indexed.",
+    )
+    ocr_dpi: int = Field(
+        default=300, ge=72, le=600,
+        description="Resolution pages are rendered at for OCR; a scan of lower resolution is read at its own (>= 150).",
+    )
+    ocr_workers: int = Field(default=0, ge=0, description="Tesseract processes per document; 0: one per core.")
+    ocr_lang: str = Field(default="eng", description="Tesseract language(s), e.g. 'eng' or 'eng+deu'.")
+    ocr_tesseract_cmd: str = Field(default="tesseract", description="The tesseract program: a name on PATH or a path.")
+    ocr_page_timeout_s: float = Field(
+        default=120.0, gt=0, description="Longest Tesseract may read one page (a page past it is flagged)."
+    )
 
     chunk_tokens: int = Field(default=200, ge=32, description="Chunk size in the embedding model's tokens.")
     chunk_overlap: int = Field(default=24, ge=0)
@@ -67,6 +86,25 @@ class Settings(BaseSettings):
     coverage_reduce_tokens: int | None = Field(
         default=None, gt=0, description="Findings tokens per reduce call; unset: the most the context holds."
     )
+
+    # -- access (service/access.py) -------------------------------------------------------------------
+    api_keys: SecretStr | None = Field(
+        default=None, description="API keys, each bound to a tenant: 'KEY:TENANT,KEY:TENANT'; unset (and no "
+        "keys file): no keys, every request is tenant 'default' and `folio serve` listens on loopback only.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None, description="A file of API keys: one 'KEY:TENANT' a line, '#' comments and blank lines ignored.",
+    )
+    allow_no_auth: bool = Field(
+        default=False, description="Let `folio serve` listen on a non-loopback interface without API keys (a "
+        "container whose port is published on loopback only).",
+    )
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="Requests per minute per API key (a token bucket per replica); 0: no limit.",
+    )
+    max_pages: int = Field(default=10_000, gt=0, description="Pages per document; a longer one is refused.")
+    max_files_per_request: int = Field(default=50, gt=0, description="Files per upload request.")
+    max_question_chars: int = Field(default=20_000, gt=0, description="Characters per question or search query.")
 
     # -- operations -----------------------------------------------------------------------------------
     log_format: Literal["text", "json"] = Field(

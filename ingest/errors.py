@@ -24,6 +24,7 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   ├── ContextTooLong          context_too_long (the service falls back to retrieval)
     │   └── ProviderBadResponse     provider_bad_response
     └── ConfigError                 configuration is invalid (HTTP 500)
+        └── OcrUnavailable          ocr_unavailable: a PDF needs OCR and Tesseract is missing (HTTP 503)
 
 Foreign exceptions (pypdf, python-docx, qdrant-client, openai) are translated where they are raised, in
 ``ingest.parse``, ``ingest.store`` and ``service.llm``; nothing else catches them. The service maps this tree
@@ -159,3 +160,10 @@ class ProviderBadResponse(ProviderError):
 class ConfigError(FolioError):
     code = "config_error"
     http_status = 500
+
+
+class OcrUnavailable(ConfigError):
+    """A PDF page needs OCR and Tesseract (or its language data) is not installed; the message says how."""
+
+    code = "ocr_unavailable"
+    http_status = 503

@@ -1,9 +1,10 @@
 """Parse a file into page texts: PDF with pypdf, DOCX, HTML, Markdown and plain text.
 
-PDF pages are the PDF's own pages (0-based). Other formats get stable virtual pages: explicit page breaks
-(form feeds, DOCX page breaks) where the file has them, otherwise pages of about ``VIRTUAL_PAGE_CHARS``
-characters cut at paragraph boundaries, so the same bytes always give the same pages and citations still
-point somewhere.
+PDF pages are the PDF's own pages (0-based); pages without a usable text layer are read by OCR
+(``ingest.ocr``, unless ``FOLIO_OCR=off``) in place, so page numbers never move. Other formats get stable
+virtual pages: explicit page breaks (form feeds, DOCX page breaks) where the file has them, otherwise pages
+of about ``VIRTUAL_PAGE_CHARS`` characters cut at paragraph boundaries, so the same bytes always give the
+same pages and citations still point somewhere.
 """
 
 from __future__ import annotations
@@ -13,10 +14,19 @@ import logging
 import re
 import zipfile
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from ingest.errors import CorruptFile, EmptyFile, EncryptedFile, FileTooLarge, NoText, UnsupportedFormat
+from ingest.errors import (
+    CorruptFile,
+    EmptyFile,
+    EncryptedFile,
+    FileTooLarge,
+    NoText,
+    OcrUnavailable,
+    UnsupportedFormat,
+)
+from ingest.ocr import OcrOptions, OcrReport, current_run, default_options, ocr_pdf
 
 VIRTUAL_PAGE_CHARS = 3000
 # Fewer letters and digits than this in a whole PDF: there is no text layer to index (a scan).
@@ -30,7 +40,6 @@ TEXT_SUFFIXES = {".txt", ".text"}
 SUPPORTED_SUFFIXES = PDF_SUFFIXES | DOCX_SUFFIXES | HTML_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES
 
 
-
 @dataclass
 class ParsedDocument:
     """A file's text, page by page, before normalisation."""
@@ -41,6 +50,7 @@ class ParsedDocument:
     title: str | None = None
     virtual_pages: bool = False
     warnings: list[str] = field(default_factory=list)
+    ocr: OcrReport | None = None  # PDFs with pages that needed OCR
 
 
 def detect_format(name: str, data: bytes) -> str:
@@ -65,8 +75,13 @@ def detect_format(name: str, data: bytes) -> str:
     raise UnsupportedFormat(f"unsupported file type {shown}; Folio reads {supported}", file=name)
 
 
-def parse_bytes(name: str, data: bytes, *, max_bytes: int | None = None) -> ParsedDocument:
-    """Parse ``data`` (the bytes of the file called ``name``) into pages."""
+def parse_bytes(name: str, data: bytes, *, max_bytes: int | None = None, ocr: OcrOptions | None = None
+                ) -> ParsedDocument:
+    """Parse ``data`` (the bytes of the file called ``name``) into pages.
+
+    ``ocr``: how PDF pages without a text layer are read; by default the current ``ingest.ocr.ocr_run``'s
+    options, else the settings' (``FOLIO_OCR*``).
+    """
     if max_bytes is not None and len(data) > max_bytes:
         raise FileTooLarge(
             f"file is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit (FOLIO_MAX_FILE_MB)",
@@ -76,7 +91,7 @@ def parse_bytes(name: str, data: bytes, *, max_bytes: int | None = None) -> Pars
         raise EmptyFile("file is empty", file=name)
     fmt = detect_format(name, data)
     if fmt == "pdf":
-        return _parse_pdf(name, data)
+        return _parse_pdf(name, data, ocr or default_options())
     if fmt == "docx":
         return _parse_docx(name, data)
     text = decode_text(data)
@@ -85,27 +100,31 @@ def parse_bytes(name: str, data: bytes, *, max_bytes: int | None = None) -> Pars
     return _paginate(name, fmt, text, title=_first_heading(text, markdown=fmt == "markdown"))
 
 
-def parse_file(path: Path, *, max_bytes: int | None = None) -> ParsedDocument:
+def parse_file(path: Path, *, max_bytes: int | None = None, ocr: OcrOptions | None = None) -> ParsedDocument:
     """Read and parse one file."""
-    return parse_bytes(path.name, path.read_bytes(), max_bytes=max_bytes)
+    return parse_bytes(path.name, path.read_bytes(), max_bytes=max_bytes, ocr=ocr)
 
 
 # -- PDF ------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _configure_pypdf() -> None:
-    """Raise pypdf's safety limits to what large real filings need (10-Qs with huge arrays)."""
+# pypdf's safety limits raised to what large real filings need (10-Qs with huge arrays). pypdf keeps its
+# configuration in a context variable, so it is applied around every parse: a setting made once would hold
+# only in the thread (context) that made it, and an upload parsed in the service's job thread would fail.
+ARRAY_LIMIT = 5_000_000
+DICTIONARY_LIMIT = 1_000_000
+
+
+def _parse_pdf(name: str, data: bytes, options: OcrOptions) -> ParsedDocument:
     import pypdf
 
-    pypdf.overwrite_configuration(
-        array_maximum_element_count=5_000_000, dictionary_maximum_element_count=1_000_000
-    )
     logging.getLogger("pypdf").setLevel(logging.ERROR)
+    with pypdf.apply_configuration(array_maximum_element_count=ARRAY_LIMIT,
+                                   dictionary_maximum_element_count=DICTIONARY_LIMIT):
+        return _parse_pdf_with_limits(name, data, options)
 
 
-def _parse_pdf(name: str, data: bytes) -> ParsedDocument:
-    _configure_pypdf()
+def _parse_pdf_with_limits(name: str, data: bytes, options: OcrOptions) -> ParsedDocument:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PyPdfError
 
@@ -120,6 +139,8 @@ def _parse_pdf(name: str, data: bytes) -> ParsedDocument:
                 raise EncryptedFile("the PDF is protected by a password; remove it and try again", file=name)
         pages = [(page.extract_text() or "") for page in reader.pages]
         title = _pdf_title(reader)
+        with_images = {i for i, page in enumerate(reader.pages) if _has_images(page.get("/Resources"))} \
+            if options.mode != "off" else set()
     except (EncryptedFile, NoText):  # ours, raised inside the try
         raise
     except FileNotDecryptedError as exc:
@@ -129,15 +150,61 @@ def _parse_pdf(name: str, data: bytes) -> ParsedDocument:
         raise CorruptFile(f"the PDF could not be read ({type(exc).__name__}: {exc})", file=name) from exc
     if not pages:
         raise CorruptFile("the PDF has no pages", file=name)
-    if sum(len(_ALNUM.findall(p)) for p in pages) < MIN_DOCUMENT_CHARS:
+    if options.mode == "off":
+        if _chars(pages) < MIN_DOCUMENT_CHARS:
+            raise NoText(f"no extractable text in {len(pages)} page(s): the PDF looks scanned and OCR is off "
+                         "(FOLIO_OCR=off)", file=name)
+        return ParsedDocument(file_name=name, format="pdf", pages=pages, title=title)
+    run = current_run()
+    try:
+        pages, report, warnings = ocr_pdf(data, pages, options, run.on_page if run is not None else None,
+                                          with_images=with_images)
+    except (CorruptFile, OcrUnavailable) as exc:
+        exc.file = name
+        raise
+    if run is not None:
+        run.report = report
+    if _chars(pages) < MIN_DOCUMENT_CHARS:
+        if report is None:
+            raise NoText(f"no extractable text in {len(pages)} page(s), and no page has ink for OCR to read",
+                         file=name)
+        confidence = report.mean_confidence
         raise NoText(
-            f"no extractable text in {len(pages)} page(s): the PDF looks scanned (OCR is not available yet)",
-            file=name,
-        )
-    return ParsedDocument(file_name=name, format="pdf", pages=pages, title=title)
+            f"no text: the PDF looks scanned, and OCR of {report.pages_read} page(s) found "
+            + ("no words" if confidence is None else
+               f"nothing above the confidence floor (mean {confidence:.0f}, floor {options.min_confidence:g})"),
+            file=name)
+    return ParsedDocument(file_name=name, format="pdf", pages=pages, title=title, warnings=warnings, ocr=report)
+
+
+def _chars(pages: list[str]) -> int:
+    return sum(len(_ALNUM.findall(p)) for p in pages)
 
 
 _ALNUM = re.compile(r"[^\W_]")
+
+
+def _has_images(resources: Any, depth: int = 0) -> bool:
+    """Whether a page's resources (or a form's, 3 deep) hold an image: a page that may need OCR.
+
+    Read from the dictionaries pypdf has already parsed, in microseconds; asking PDFium instead meant
+    walking every object of every page (33 ms a page on a 10-K). Unreadable resources count as an image,
+    so the page's ink decides.
+    """
+    from pypdf.errors import PyPdfError
+
+    try:
+        xobjects = resources.get_object().get("/XObject") if resources is not None else None
+        for ref in (xobjects.get_object().values() if xobjects is not None else ()):
+            xobject = ref.get_object()
+            subtype = xobject.get("/Subtype")
+            if subtype == "/Image":
+                return True
+            if subtype == "/Form" and depth < 3 and _has_images(xobject.get("/Resources"), depth + 1):
+                return True
+    except (PyPdfError, AttributeError, KeyError, TypeError, ValueError, RecursionError):
+        return True
+    return False
 
 
 def _pdf_title(reader: object) -> str | None:

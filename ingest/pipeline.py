@@ -1,9 +1,13 @@
 """Batch ingestion: files in, ready documents in the index out, with progress events.
 
-Per file: read and hash (an unchanged file is skipped at once), prepare (parse, normalise, count tokens,
-chunk) in a worker process that runs ahead of the embedder, embed in batches while a writer thread stores
-the previous batch, then mark the document ready. A new version of a file at the same source replaces
-the old one only once the new one is fully written.
+Per file: read and hash (an unchanged file is skipped at once), prepare (parse, OCR the pages that need it,
+normalise, count tokens, chunk) in a worker process that runs ahead of the embedder, embed in batches while
+a writer thread stores the previous batch, then mark the document ready. A new version of a file at the
+same source replaces the old one only once the new one is fully written.
+
+OCR runs in parallel with embedding: a scanned file is read by Tesseract processes that the parser worker
+starts (``ingest.ocr``) while the embedder works through the files before it; the worker sends "page k of
+n" events back through a queue, and the embedding loop passes them on to the progress object.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
+import queue
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +28,7 @@ from ingest.chunk import document_text
 from ingest.config import Settings
 from ingest.embed import Embedder
 from ingest.errors import CorruptFile, FileNotFound, FileTooLarge, FolioError, InputError
+from ingest.ocr import OcrOptions, OcrReport, ocr_run
 from ingest.prepare import ChunkParams, PreparedDocument, content_id, prepare
 from ingest.sparse import document_vector
 from ingest.store import DocumentRecord, Store
@@ -32,6 +38,8 @@ Status = Literal["ingested", "replaced", "skipped", "failed"]
 # that progress moves, the writer thread overlaps with the next call, and the model's thread count can
 # follow the parser (``Ingestor._share_cores``).
 EMBED_BATCH = 128
+# How often the embedder looks for OCR progress while it waits for the parser worker.
+EVENT_POLL_S = 0.25
 
 
 @dataclass
@@ -42,6 +50,7 @@ class Source:
     key: str
     path: Path | None = None
     data: bytes | None = None
+    tenant: str = "default"  # who owns the document (the service's API key; the CLI's is "default")
 
     def read(self) -> bytes:
         if self.data is not None:
@@ -71,6 +80,7 @@ class FileResult:
     seconds: float = 0.0
     replaced: list[str] = field(default_factory=list)
     error: FolioError | None = None
+    ocr: OcrReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"file": self.name, "status": self.status, "document_id": self.doc_id,
@@ -78,9 +88,32 @@ class FileResult:
                                "tokens": self.tokens, "seconds": round(self.seconds, 3)}
         if self.replaced:
             out["replaced"] = self.replaced
+        if self.ocr is not None and self.ocr.pages:
+            out["ocr"] = self.ocr.to_dict()
         if self.error is not None:
             out["error"] = self.error.to_dict()
         return out
+
+
+class TooManyPages(InputError):
+    code = "too_many_pages"
+    http_status = 413
+
+
+class DocumentConflict(InputError):
+    """The document's id is taken by another tenant's document (only crafted bytes can do that)."""
+
+    code = "document_conflict"
+    http_status = 409
+
+
+def document_id(data: bytes, tenant: str = "default") -> str:
+    """The id of ``tenant``'s document of these bytes: for tenant "default" the SHA-256 of the bytes (as the CLI
+    has always made them); for any other tenant the SHA-256 of a tenant prefix and the bytes, so that the same
+    file uploaded by two tenants is two documents, with their own chunks and cached prefixes."""
+    if tenant == "default":
+        return content_id(data)
+    return content_id(b"folio-tenant\x00" + tenant.encode() + b"\x00" + data)
 
 
 class Progress(Protocol):
@@ -97,6 +130,18 @@ class Progress(Protocol):
     def finish(self, results: list[FileResult]) -> None: ...
 
 
+class OcrProgress(Protocol):
+    """Optional: a progress object with this method also hears of each OCR'd page ("OCR page 12/40")."""
+
+    def ocr_page(self, name: str, done: int, total: int) -> None: ...
+
+
+def report_ocr_page(progress: Progress, name: str, done: int, total: int) -> None:
+    ocr_page = getattr(progress, "ocr_page", None)
+    if ocr_page is not None:
+        ocr_page(name, done, total)
+
+
 class NullProgress:
     def start(self, total_files: int) -> None:
         pass
@@ -111,6 +156,9 @@ class NullProgress:
         pass
 
     def finish(self, results: list[FileResult]) -> None:
+        pass
+
+    def ocr_page(self, name: str, done: int, total: int) -> None:
         pass
 
 
@@ -132,15 +180,28 @@ def collect_paths(paths: Iterable[Path], *, recursive: bool = False, glob: str |
     return out
 
 
-def _lower_priority() -> None:
+_WORKER: dict[str, Any] = {}  # in a parser worker: "events", the queue its OCR progress goes back through
+
+
+def _init_worker(events: Any = None) -> None:
     """Parser workers yield a little to the embedder, for the moments before ``_share_cores`` hands the
-    model fewer threads; a much lower priority starves the parser when other processes load the machine."""
+    model fewer threads; a much lower priority starves the parser when other processes load the machine.
+    Their OCR processes inherit the priority."""
+    _WORKER["events"] = events
     with contextlib.suppress(OSError):  # not permitted: run at normal priority
         os.nice(5)
 
 
-def _prepare_job(name: str, data: bytes, params: ChunkParams, max_bytes: int) -> PreparedDocument:
-    return prepare(name, data, params, max_bytes)
+def _prepare_job(name: str, data: bytes, params: ChunkParams, max_bytes: int,
+                 ocr: OcrOptions) -> tuple[PreparedDocument, OcrReport | None]:
+    def on_page(done: int, total: int) -> None:
+        events = _WORKER.get("events")
+        if events is not None:
+            events.put((name, done, total))
+
+    with ocr_run(ocr, on_page) as run:
+        prepared = prepare(name, data, params, max_bytes)
+    return prepared, run.report
 
 
 class Ingestor:
@@ -154,9 +215,11 @@ class Ingestor:
         self._embedder: Embedder | None = None
         self._workers = settings.ingest_workers if workers is None else workers
         self._pool: cf.ProcessPoolExecutor | None = None
-        self._inflight: list[cf.Future[PreparedDocument]] = []
+        self._events: Any = None
+        self._inflight: list[cf.Future[tuple[PreparedDocument, OcrReport | None]]] = []
         self.params = ChunkParams(model=settings.embed_model, chunk_tokens=settings.chunk_tokens,
                                   overlap=settings.chunk_overlap, heading_tokens=settings.heading_tokens)
+        self.ocr = OcrOptions.from_settings(settings)
 
     @property
     def embedder(self) -> Embedder:
@@ -168,12 +231,38 @@ class Ingestor:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+        if self._events is not None:
+            self._events.close()
+            self._events = None
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = cf.ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=_lower_priority)
+            context = multiprocessing.get_context("spawn")
+            if self._events is None:
+                self._events = context.Queue()
+            self._pool = cf.ProcessPoolExecutor(self._workers, mp_context=context, initializer=_init_worker,
+                                                initargs=(self._events,))
         return self._pool
+
+    def _drain_events(self, progress: Progress) -> None:
+        """Pass the parser worker's OCR progress events on to ``progress``."""
+        while self._events is not None:
+            try:
+                name, done, total = self._events.get_nowait()
+            except queue.Empty:
+                return
+            report_ocr_page(progress, name, done, total)
+
+    def _wait(self, future: cf.Future[tuple[PreparedDocument, OcrReport | None]], progress: Progress
+              ) -> tuple[PreparedDocument, OcrReport | None]:
+        while True:
+            try:
+                result = future.result(timeout=EVENT_POLL_S)
+            except cf.TimeoutError:
+                self._drain_events(progress)
+                continue
+            self._drain_events(progress)
+            return result
 
     @property
     def max_bytes(self) -> int:
@@ -196,8 +285,10 @@ class Ingestor:
             started = time.perf_counter()
             try:
                 data = self._read_checked(source)
-                doc_id = content_id(data)
+                doc_id = document_id(data, source.tenant)
                 existing = self.store.get_document(doc_id)
+                if existing is not None and existing.tenant != source.tenant:
+                    raise DocumentConflict("another tenant's document has this file's id", file=source.name)
             except FolioError as exc:
                 done(position, FileResult(name=source.name, status="failed", error=exc))
                 continue
@@ -233,34 +324,40 @@ class Ingestor:
                                    "limit (FOLIO_MAX_FILE_MB)", file=source.name)
         return source.read()
 
-    def _prepared(self, todo: list[tuple[Source, bytes | None, str, float]], before_wait: Callable[[], object]
-                  ) -> Iterator[tuple[Source, str, float, PreparedDocument | FolioError]]:
-        """Prepared documents in input order, with up to two files prepared ahead of the consumer.
+    def _prepared(self, todo: list[tuple[Source, bytes | None, str, float]], before_wait: Callable[[], object],
+                  progress: Progress
+                  ) -> Iterator[tuple[Source, str, float, tuple[PreparedDocument, OcrReport | None] | FolioError]]:
+        """Prepared documents (with what OCR did) in input order, up to two files prepared ahead.
 
         ``before_wait`` runs once the first jobs are submitted, before waiting for them (model loading).
         """
         if not todo:
             return
-        if self._workers == 0:  # inline: no process start-up (tests, tiny uploads)
+        if self._workers == 0:  # inline: no process start-up (tests, uploads to the service)
             for source, data, doc_id, started in todo:
+                def on_page(done: int, total: int, name: str = source.name) -> None:
+                    report_ocr_page(progress, name, done, total)
+
                 try:
                     payload = data if data is not None else source.read()
-                    yield source, doc_id, started, prepare(source.name, payload, self.params, self.max_bytes)
+                    with ocr_run(self.ocr, on_page) as run:
+                        prepared = prepare(source.name, payload, self.params, self.max_bytes)
+                    yield source, doc_id, started, (prepared, run.report)
                 except FolioError as exc:
                     yield source, doc_id, started, exc
             return
         pool = self._get_pool()
         ahead = 2
-        futures: list[cf.Future[PreparedDocument]] = []
+        futures: list[cf.Future[tuple[PreparedDocument, OcrReport | None]]] = []
 
-        def submit(source: Source, data: bytes | None) -> cf.Future[PreparedDocument]:
+        def submit(source: Source, data: bytes | None) -> cf.Future[tuple[PreparedDocument, OcrReport | None]]:
             try:
                 payload = data if data is not None else source.read()
             except FolioError as exc:
-                failed: cf.Future[PreparedDocument] = cf.Future()
+                failed: cf.Future[tuple[PreparedDocument, OcrReport | None]] = cf.Future()
                 failed.set_exception(exc)
                 return failed
-            return pool.submit(_prepare_job, source.name, payload, self.params, self.max_bytes)
+            return pool.submit(_prepare_job, source.name, payload, self.params, self.max_bytes, self.ocr)
 
         for source, data, _, _ in todo[:ahead]:
             futures.append(submit(source, data))
@@ -272,7 +369,7 @@ class Ingestor:
                 s, d, _, _ = todo[nxt]
                 futures.append(submit(s, d))
             try:
-                yield source, doc_id, started, futures[i].result()
+                yield source, doc_id, started, self._wait(futures[i], progress)
             except FolioError as exc:
                 yield source, doc_id, started, exc
             except cf.process.BrokenProcessPool:
@@ -287,14 +384,22 @@ class Ingestor:
     def _ingest_prepared(self, todo: list[tuple[Source, bytes | None, str, float]],
                          progress: Progress) -> Iterator[FileResult]:
         # the model loads while the worker parses the first files
-        for source, doc_id, started, prepared in self._prepared(todo, before_wait=lambda: self.embedder):
-            if isinstance(prepared, FolioError):
-                yield FileResult(name=source.name, status="failed", error=prepared,
+        for source, doc_id, started, item in self._prepared(todo, lambda: self.embedder, progress):
+            if isinstance(item, FolioError):
+                yield FileResult(name=source.name, status="failed", error=item,
                                  seconds=time.perf_counter() - started)
+                continue
+            prepared, ocr = item
+            prepared.id = doc_id  # the tenant's id for these bytes (``document_id``)
+            if len(prepared.pages) > self.settings.max_pages:
+                yield FileResult(name=source.name, status="failed", seconds=time.perf_counter() - started,
+                                 error=TooManyPages(f"the document has {len(prepared.pages):,} pages, over the "
+                                                    f"{self.settings.max_pages:,} limit (FOLIO_MAX_PAGES)",
+                                                    file=source.name))
                 continue
             progress.file_prepared(source.name, len(prepared.pages), len(prepared.chunks))
             try:
-                replaced = self._write(source, prepared, progress)
+                replaced = self._write(source, prepared, progress, ocr)
             except FolioError as exc:
                 yield FileResult(name=source.name, status="failed", doc_id=doc_id, error=exc,
                                  seconds=time.perf_counter() - started)
@@ -304,7 +409,7 @@ class Ingestor:
             yield FileResult(name=source.name, status="replaced" if replaced else "ingested", doc_id=doc_id,
                              title=prepared.title, pages=len(prepared.pages), chunks=len(prepared.chunks),
                              tokens=prepared.total_tokens, seconds=time.perf_counter() - started,
-                             replaced=replaced)
+                             replaced=replaced, ocr=ocr)
 
     def _share_cores(self, embedder: Embedder) -> None:
         """While the parser worker has a file to parse, the model leaves it one core; otherwise it takes all.
@@ -319,15 +424,19 @@ class Ingestor:
         cores = os.cpu_count() or 1
         set_threads(max(1, cores - self._workers) if parsing else cores)
 
-    def _write(self, source: Source, doc: PreparedDocument, progress: Progress) -> list[str]:
+    def _write(self, source: Source, doc: PreparedDocument, progress: Progress, ocr: OcrReport | None = None
+               ) -> list[str]:
         embedder = self.embedder
         self.store.ensure_chunks_collection(embedder.dim)
+        ocr = ocr or OcrReport()
         record = DocumentRecord(
             id=doc.id, file_name=Path(source.name).name, source=source.key, title=doc.title, format=doc.format,
             size_bytes=doc.size_bytes, n_pages=len(doc.pages), n_chunks=len(doc.chunks),
             total_tokens=doc.total_tokens, page_tokens=doc.page_tokens, status="writing",
             ingested_at=datetime.now(UTC).isoformat(timespec="microseconds"), embed_model=embedder.name,
             virtual_pages=doc.virtual_pages, page_starts=document_text(doc.pages)[1], pages=doc.pages,
+            ocr_pages=ocr.page_indexes, ocr_confidence=ocr.confidences, ocr_mean_confidence=ocr.mean_confidence,
+            ocr_low_confidence_pages=ocr.low_confidence_pages, tenant=source.tenant,
         )
         self.store.begin_document(record)
         with cf.ThreadPoolExecutor(1) as writer:
@@ -342,10 +451,11 @@ class Ingestor:
                     pending.result()
                 pending = writer.submit(self.store.upsert_chunks, doc.id, batch, dense, sparse)
                 progress.chunks_done(source.name, len(batch))
+                self._drain_events(progress)  # the next file's OCR, meanwhile
             if pending is not None:
                 pending.result()
         self.store.finish_document(doc.id, len(doc.chunks))
-        replaced = [old.id for old in self.store.find_by_source(source.key) if old.id != doc.id]
+        replaced = [old.id for old in self.store.find_by_source(source.key, tenant=source.tenant) if old.id != doc.id]
         for old_id in replaced:
             self.store.delete_document(old_id)
         return replaced

@@ -18,7 +18,25 @@ def _describe(result: FileResult) -> str:
         return f"skipped {result.name} ({why}, {result.doc_id[:12] if result.doc_id else ''})"
     extra = f", replaced {len(result.replaced)} older version(s)" if result.replaced else ""
     return (f"{result.status} {result.name}: {result.pages} pages, {result.chunks} chunks, "
-            f"{result.tokens:,} tokens in {result.seconds:.1f}s{extra}")
+            f"{result.tokens:,} tokens in {result.seconds:.1f}s{extra}{_describe_ocr(result)}")
+
+
+def _describe_ocr(result: FileResult) -> str:
+    ocr = result.ocr
+    if ocr is None or not ocr.pages:
+        return ""
+    text = f"; OCR {len(ocr.pages)} page(s)"
+    if ocr.mean_confidence is not None:
+        text += f", mean confidence {ocr.mean_confidence:.0f}"
+    low = ocr.low_confidence_pages
+    if low:
+        shown = ", ".join(str(p + 1) for p in low[:10]) + (", ..." if len(low) > 10 else "")
+        text += f", under the confidence floor and not indexed: page(s) {shown}"
+    return text
+
+
+def ocr_line(name: str, done: int, total: int) -> str:
+    return f"OCR page {done}/{total} of {name.rsplit('/', 1)[-1]}"
 
 
 def summary_line(results: list[FileResult], seconds: float) -> str:
@@ -33,7 +51,9 @@ def summary_line(results: list[FileResult], seconds: float) -> str:
 
 
 class PlainProgress:
-    """One line per finished file, for logs and pipes."""
+    """One line per finished file, for logs and pipes; a scan's OCR adds a line every ``OCR_EVERY`` pages."""
+
+    OCR_EVERY = 10
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stdout
@@ -55,6 +75,10 @@ class PlainProgress:
 
     def finish(self, results: list[FileResult]) -> None:
         pass
+
+    def ocr_page(self, name: str, done: int, total: int) -> None:
+        if done in (1, total) or done % self.OCR_EVERY == 0:
+            print(ocr_line(name, done, total), file=self.stream, flush=True)
 
 
 class RichProgress:
@@ -99,6 +123,9 @@ class RichProgress:
     def chunks_done(self, name: str, n: int) -> None:
         self._chunks += n
         self._update()
+
+    def ocr_page(self, name: str, done: int, total: int) -> None:
+        self._update(description=ocr_line(name, done, total)[:60])
 
     def file_done(self, result: FileResult) -> None:
         self._progress.console.print(_describe(result), markup=False, highlight=False)

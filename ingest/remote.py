@@ -30,13 +30,16 @@ class RemoteError(FolioError):
 
 
 class RemoteFolio:
-    def __init__(self, url: str, *, timeout_s: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 30.0, transport: httpx.BaseTransport | None = None,
+                 api_key: str | None = None) -> None:
         base = url.rstrip("/")
         if not base.startswith(("http://", "https://")):
             raise InvalidRequest(f"--server wants a URL such as http://127.0.0.1:8000, not {url!r}")
         self.url = base
-        self._http = httpx.Client(base_url=base, timeout=timeout_s, transport=transport,
-                                  headers={"User-Agent": "folio-cli"})
+        headers = {"User-Agent": "folio-cli"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.Client(base_url=base, timeout=timeout_s, transport=transport, headers=headers)
 
     def close(self) -> None:
         self._http.close()

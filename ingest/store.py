@@ -56,6 +56,14 @@ class DocumentRecord(BaseModel):
     embed_model: str
     virtual_pages: bool = False
     page_starts: list[int] = []
+    # OCR (ingest/ocr.py): 0-based pages whose text was read by OCR, each one's mean word confidence (0-100),
+    # the word-weighted mean over them, and the pages under the confidence floor, whose text is not indexed.
+    ocr_pages: list[int] = []
+    ocr_confidence: list[float] = []
+    ocr_mean_confidence: float | None = None
+    ocr_low_confidence_pages: list[int] = []
+    # The tenant that owns it (service/access.py); records written before tenants existed are "default".
+    tenant: str = "default"
     pages: list[str] | None = None
 
 
@@ -210,16 +218,22 @@ class Store:
 
     # -- documents -----------------------------------------------------------------------------------
 
-    def get_document(self, doc_id: str, *, with_pages: bool = False) -> DocumentRecord | None:
+    def get_document(self, doc_id: str, *, with_pages: bool = False,
+                     tenant: str | None = None) -> DocumentRecord | None:
+        """The document's record; with ``tenant``, only if that tenant owns it (else None, as if absent)."""
         exclude = None if with_pages else ["pages"]
         points = self._call("read", lambda: self.client.retrieve(
             self.documents, [document_point_id(doc_id)], with_payload=_payload_selector(exclude)))
         if not points or not points[0].payload or points[0].payload.get("id") != doc_id:
             return None
-        return DocumentRecord.model_validate(points[0].payload)
+        record = DocumentRecord.model_validate(points[0].payload)
+        if tenant is not None and record.tenant != tenant:
+            return None
+        return record
 
-    def require_document(self, doc_id: str, *, with_pages: bool = False) -> DocumentRecord:
-        record = self.get_document(doc_id, with_pages=with_pages)
+    def require_document(self, doc_id: str, *, with_pages: bool = False,
+                         tenant: str | None = None) -> DocumentRecord:
+        record = self.get_document(doc_id, with_pages=with_pages, tenant=tenant)
         if record is None:
             raise DocumentNotFound(f"no document with id {doc_id}", document_id=doc_id)
         return record
@@ -233,8 +247,8 @@ class Store:
             if offset is None:
                 return
 
-    def list_documents(self, *, status: str | None = "ready") -> list[DocumentRecord]:
-        """Documents in canonical order: ingest time, then id."""
+    def list_documents(self, *, status: str | None = "ready", tenant: str | None = None) -> list[DocumentRecord]:
+        """Documents in canonical order: ingest time, then id; with ``tenant``, only that tenant's."""
         from qdrant_client import models
 
         if self.local:
@@ -242,18 +256,22 @@ class Store:
                 if self._records is None:
                     self._records = sorted((DocumentRecord.model_validate(p.payload) for p in self._scroll(
                         self.documents, None, _payload_selector(["pages"]))), key=lambda r: (r.ingested_at, r.id))
-                return [r for r in self._records if status is None or r.status == status]
+                return [r for r in self._records if (status is None or r.status == status)
+                        and (tenant is None or r.tenant == tenant)]
         flt = None
         if status is not None:
             flt = models.Filter(must=[models.FieldCondition(key="status", match=models.MatchValue(value=status))])
-        records = [DocumentRecord.model_validate(p.payload)
-                   for p in self._scroll(self.documents, flt, _payload_selector(["pages"]))]
+        # the tenant is checked here, not in the filter: records from before tenants lack the field
+        records = [r for r in (DocumentRecord.model_validate(p.payload)
+                               for p in self._scroll(self.documents, flt, _payload_selector(["pages"])))
+                   if tenant is None or r.tenant == tenant]
         return sorted(records, key=lambda r: (r.ingested_at, r.id))
 
-    def resolve_id(self, prefix: str) -> str:
-        """The full id of the one document whose id starts with ``prefix`` (at least 6 characters)."""
+    def resolve_id(self, prefix: str, *, tenant: str | None = None) -> str:
+        """The full id of the one document (of ``tenant``'s, if given) whose id starts with ``prefix`` (at
+        least 6 characters)."""
         prefix = prefix.strip().lower()
-        matches = [r.id for r in self.list_documents(status=None) if r.id.startswith(prefix)]
+        matches = [r.id for r in self.list_documents(status=None, tenant=tenant) if r.id.startswith(prefix)]
         if len(prefix) < 6 and prefix not in matches:
             matches = []
         if len(matches) != 1:
@@ -261,17 +279,19 @@ class Store:
             raise DocumentNotFound(f"{reason} with an id starting {prefix!r}", document_id=prefix)
         return matches[0]
 
-    def find_by_source(self, source: str) -> list[DocumentRecord]:
+    def find_by_source(self, source: str, *, tenant: str | None = None) -> list[DocumentRecord]:
+        """The documents ingested from ``source`` (a path, or ``upload:NAME``), of ``tenant`` if given."""
         from qdrant_client import models
 
         if self.local:
-            return [r for r in self.list_documents(status=None) if r.source == source]
+            return [r for r in self.list_documents(status=None, tenant=tenant) if r.source == source]
         flt = models.Filter(must=[models.FieldCondition(key="source", match=models.MatchValue(value=source))])
-        return [DocumentRecord.model_validate(p.payload)
-                for p in self._scroll(self.documents, flt, _payload_selector(["pages"]))]
+        records = [DocumentRecord.model_validate(p.payload)
+                   for p in self._scroll(self.documents, flt, _payload_selector(["pages"]))]
+        return [r for r in records if tenant is None or r.tenant == tenant]
 
-    def page_text(self, doc_id: str, page: int) -> str:
-        record = self.require_document(doc_id, with_pages=True)
+    def page_text(self, doc_id: str, page: int, *, tenant: str | None = None) -> str:
+        record = self.require_document(doc_id, with_pages=True, tenant=tenant)
         assert record.pages is not None
         if not 0 <= page < len(record.pages):
             raise DocumentNotFound(f"document {doc_id} has no page {page} (it has {record.n_pages})",

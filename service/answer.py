@@ -7,6 +7,7 @@ Progress is reported as events, which the API streams as server-sent events.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -51,8 +52,13 @@ NO_MODEL_MESSAGE = ("No language model is configured, so here are the plan and t
 Event = Callable[[str, dict[str, Any]], None]
 
 
+class QuestionTooLong(InvalidRequest):
+    code = "question_too_long"
+    http_status = 413
+
+
 class QueryRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=20_000)
+    question: str = Field(min_length=1, max_length=1_000_000, description="At most FOLIO_MAX_QUESTION_CHARS")
     documents: list[str] | None = Field(default=None, description="Document ids (or unique prefixes); default: all")
     mode: Literal["auto", "rag", "full", "coverage"] = Field(
         default="auto", description="coverage: every page, read in cached windows (map-reduce) when the scope is "
@@ -104,7 +110,24 @@ class Answerer:
         self.llm = llm
         self.counter = counter
         self.prices = prices
+        self.tenant = "default"
         self._system_count: int | None = None
+
+    def for_tenant(self, tenant: str, *, ledger: Ledger, llm: LLMClient | None) -> Answerer:
+        """This answerer as one tenant sees it: its documents only, its ledger view (bill and cache memory),
+        and a model client with its own cache isolation id."""
+        self._system_tokens()  # counted once, for every view
+        view = copy.copy(self)
+        view.tenant, view.ledger, view.llm = tenant, ledger, llm
+        return view
+
+    def validate(self, request: QueryRequest) -> list[DocumentRecord]:
+        """What makes a request a 4xx before any work: the question's length and the scope."""
+        limit = self.settings.max_question_chars
+        if len(request.question) > limit:
+            raise QuestionTooLong(f"the question has {len(request.question):,} characters, over the {limit:,} "
+                                  "limit (FOLIO_MAX_QUESTION_CHARS)")
+        return self.scope(request.documents)
 
     # -- planning ------------------------------------------------------------------------------------
 
@@ -114,7 +137,7 @@ class Answerer:
         return self._system_count
 
     def scope(self, doc_ids: Sequence[str] | None) -> list[DocumentRecord]:
-        ready = self.store.list_documents()
+        ready = self.store.list_documents(tenant=self.tenant)
         if not doc_ids:
             if not ready:
                 raise InvalidRequest("no documents are indexed yet: upload or ingest some first")
@@ -131,7 +154,7 @@ class Answerer:
         return sorted(chosen, key=lambda r: (r.ingested_at, r.id))
 
     def plan(self, request: QueryRequest) -> Plan:
-        records = self.scope(request.documents)
+        records = self.validate(request)
         titles = {r.id: r.title for r in records}
         need = classify(request.question, n_documents=len(records))
         hits = search(self.store, self._embedder(), request.question, doc_ids=[r.id for r in records],
@@ -322,12 +345,12 @@ class Answerer:
             kind=kind, route=route, prefix_hash=plan.prefix_hash if route == "full" else None,
             doc_ids=[r.id for r in records], doc_tokens=[r.total_tokens for r in records], usage=completion.usage,
             dollars=dollars, estimated_dollars=estimated, model=completion.model, profile=self.prices.name,
-            prefix_tokens=prefix_tokens, tenant=self.settings.llm_user_id))
+            prefix_tokens=prefix_tokens, tenant=self.tenant))
         return dollars
 
     def _with_pages(self, doc_id: str, loaded: dict[str, DocumentRecord]) -> DocumentRecord:
         if doc_id not in loaded:
-            loaded[doc_id] = self.store.require_document(doc_id, with_pages=True)
+            loaded[doc_id] = self.store.require_document(doc_id, with_pages=True, tenant=self.tenant)
         return loaded[doc_id]
 
     def _ask_full(self, request: QueryRequest, plan: Plan, emit: Event,

@@ -15,6 +15,7 @@ from ingest.config import Settings, get_settings
 from ingest.embed import Embedder
 from ingest.errors import StoreError
 from service import errors
+from service.access import AccessMiddleware, ApiKeys, RateLimiter
 from service.deps import RuntimeDep
 from service.llm import LLMClient
 from service.logs import ASGIApp, RequestIdMiddleware
@@ -39,10 +40,12 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
                preload_model: bool = True) -> FastAPI:
     settings = settings or get_settings()
     metrics = Metrics()
+    keys = ApiKeys.from_settings(settings)  # a bad key list stops the start, before anything listens
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        kwargs: dict[str, Any] = {"embedder_factory": embedder_factory, "llm": llm, "metrics": metrics}
+        kwargs: dict[str, Any] = {"embedder_factory": embedder_factory, "llm": llm, "metrics": metrics,
+                                  "tenants": keys.tenants}
         if clock is not None:
             kwargs["clock"] = clock
         runtime = build_runtime(settings, **kwargs)
@@ -55,6 +58,11 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
                            "store": "server" if settings.qdrant_url else "local"})
         logger.info("folio ready: store %s, model %s, pricing %s", settings.qdrant_url or settings.qdrant_path,
                     model, settings.pricing_profile)
+        if keys:
+            logger.info("access: API keys for %d tenant(s), at most %s requests a minute per key", len(keys.tenants),
+                        settings.rate_limit_per_minute or "unlimited")
+        else:
+            logger.info("access: no API keys configured (FOLIO_API_KEYS): every request is tenant 'default'")
         try:
             yield
         finally:
@@ -64,6 +72,7 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
                    description="Ask long contracts and reports: retrieval or whole documents, by cost and need.")
     errors.install(app)
     app.state.metrics = metrics
+    app.add_middleware(AccessMiddleware, keys=keys, limiter=RateLimiter(settings.rate_limit_per_minute))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(documents.router)
     app.include_router(query.router)

@@ -46,6 +46,23 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         else:
             click.echo(message, err=True)
 
+    from ingest.errors import ConfigError
+    from service.access import ApiKeys, is_loopback
+
+    try:
+        keys = ApiKeys.from_settings(settings)
+    except ConfigError as exc:
+        raise click.UsageError(exc.message) from None
+    if not keys:
+        if not is_loopback(host) and not settings.allow_no_auth:
+            raise click.UsageError(
+                f"no API keys are configured, so Folio listens on loopback only, not on {host}: set FOLIO_API_KEYS "
+                "(KEY:TENANT,...) or FOLIO_API_KEYS_FILE, or FOLIO_ALLOW_NO_AUTH=true when only a trusted network "
+                "can reach it")
+        say("note: no API keys configured (FOLIO_API_KEYS): no authentication, one tenant"
+            + (", loopback only" if is_loopback(host) else f", listening on {host} (FOLIO_ALLOW_NO_AUTH)"))
+    else:
+        say(f"access: API keys for {len(keys.tenants)} tenant(s)")
     if not settings.llm_configured:
         say("note: no language model configured (FOLIO_LLM_API_KEY / FOLIO_LLM_BASE_URL): questions "
             "return the plan and the retrieved pages only")

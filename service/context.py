@@ -36,7 +36,8 @@ QUESTION_PREFIX = "Question: "
 
 Layout = Literal["single", "warm"]
 
-_FENCE = re.compile(r"<(/?)(documents?|page|excerpts?)\b", re.IGNORECASE)
+# The tags of the prompt's fences, also with blanks inside ("< /documents>"), which a model may read as tags.
+_FENCE = re.compile(r"<\s*(/?)\s*(documents?|page|excerpts?|findings?)\b", re.IGNORECASE)
 
 
 def _escape_attr(value: str) -> str:
@@ -46,6 +47,11 @@ def _escape_attr(value: str) -> str:
 def _fence(text: str) -> str:
     """Neutralise tags that would end or fake a fence inside document text."""
     return _FENCE.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}", text)
+
+
+def fence(text: str) -> str:
+    """Text from documents, or from a model that read them, made safe to place inside a fence."""
+    return _fence(text)
 
 
 def canonical_order(records: Sequence[DocumentRecord]) -> list[DocumentRecord]:

@@ -45,6 +45,7 @@ from service.context import (
     WARM_REPLY,
     canonical_order,
     document_header,
+    fence,
     page_tags_tokens,
     prefix_key,
     render_block,
@@ -95,7 +96,7 @@ def findings_block(findings: Sequence[tuple[str, str]]) -> str:
     """Findings as the reduce reads them: ``(source label, text)`` pairs in order."""
     parts = ["<findings>\n"]
     for label, text in findings:
-        parts.append(f'<finding source="{label}">\n{text.strip()}\n</finding>\n')
+        parts.append(f'<finding source="{label}">\n{fence(text.strip())}\n</finding>\n')  # text from the documents
     parts.append("</findings>")
     return "".join(parts)
 

@@ -52,6 +52,7 @@ class Job:
     finished: float | None = None
     worker: str = ""  # the replica that runs it
     request_id: str | None = None  # the upload's request id, also on the job's log lines
+    tenant: str = "default"  # who uploaded it: only that tenant sees the job
     done_event: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,7 +61,7 @@ class Job:
                 "stage": self.stage, "pages": self.pages, "chunks_total": self.chunks_total,
                 "chunks_done": self.chunks_done, "progress": round(progress, 3), "document_id": self.document_id,
                 "error": self.error, "created": self.created, "finished": self.finished, "worker": self.worker,
-                "request_id": self.request_id}
+                "request_id": self.request_id, "tenant": self.tenant}
 
     @classmethod
     def from_record(cls, payload: dict[str, Any]) -> Job:
@@ -139,41 +140,45 @@ class JobQueue:
 
     def submit(self, source: Source, size: int) -> Job:
         job = Job(id=uuid.uuid4().hex[:16], file_name=source.name, size_bytes=size, created=self.clock(),
-                  worker=self.worker, request_id=current_request_id())
+                  worker=self.worker, request_id=current_request_id(), tenant=source.tenant)
         self.save(job)  # before it is queued: a job nobody could poll must not run
         with self._lock:
             self._live[job.id] = job
         self._queue.put((job, source))
         return job
 
-    def fail(self, file_name: str, size: int, error: FolioError) -> Job:
+    def fail(self, file_name: str, size: int, error: FolioError, *, tenant: str = "default") -> Job:
         now = self.clock()
         job = Job(id=uuid.uuid4().hex[:16], file_name=file_name, size_bytes=size, status="failed",
                   stage="refused", error=error.to_dict(), created=now, finished=now, worker=self.worker,
-                  request_id=current_request_id())
+                  request_id=current_request_id(), tenant=tenant)
         job.done_event.set()
         if self.metrics is not None:
             self.metrics.observe_ingest(status="failed", error_code=error.code)
         self.save(job)
         return job
 
-    def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str, *, tenant: str | None = None) -> Job | None:
+        """The job, or None; with ``tenant``, None too when another tenant's."""
         with self._lock:
             live = self._live.get(job_id)
         if live is not None:
-            return live
+            return live if tenant is None or live.tenant == tenant else None
         payload = self.store.get_record(self.collection, record_id(job_id))
         if payload is None or payload.get("id") != job_id:
             return None
+        if tenant is not None and (payload.get("tenant") or "default") != tenant:
+            return None
         return self._checked(Job.from_record(payload), payload)
 
-    def all(self) -> list[Job]:
+    def all(self, *, tenant: str | None = None) -> list[Job]:
         with self._lock:
             live = dict(self._live)
         jobs = {p["id"]: self._checked(Job.from_record(p), p) for p in self.store.records(self.collection)
                 if p.get("id") not in live}
         jobs.update(live)
-        return sorted(jobs.values(), key=lambda j: j.created, reverse=True)
+        return sorted((j for j in jobs.values() if tenant is None or j.tenant == tenant),
+                      key=lambda j: j.created, reverse=True)
 
     def pending(self) -> int:
         with self._lock:

@@ -7,6 +7,7 @@ is still cached and how many follow-up questions a scope tends to get.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import uuid
@@ -70,20 +71,40 @@ class LedgerEntry:
 
 
 class Ledger:
+    """The ledger of every tenant, or, from ``for_tenant``, one tenant's view: its entries only (bill and cache
+    memory alike), and every entry it records stamped with that tenant."""
+
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.time,
-                 prior_followups: float = 2.0) -> None:
+                 prior_followups: float = 2.0, legacy_tenant: str | None = None) -> None:
         self.store = store
         self.collection = store.record_collection("ledger")
         self.clock = clock
         self.prior_followups = prior_followups
+        self.tenant: str | None = None
+        # entries recorded before tenants existed carry the provider cache id (FOLIO_LLM_USER_ID) as their
+        # tenant: they belong to tenant "default"
+        self.legacy_tenant = legacy_tenant
+
+    def for_tenant(self, tenant: str) -> Ledger:
+        view = copy.copy(self)
+        view.tenant = tenant
+        return view
+
+    def _tenant_of(self, entry: dict[str, Any]) -> str:
+        tenant = str(entry.get("tenant") or "default")
+        return "default" if tenant == self.legacy_tenant else tenant
 
     def record(self, entry: LedgerEntry) -> None:
+        if self.tenant is not None:
+            entry.tenant = self.tenant
         self.store.put_record(self.collection, entry.id, entry.to_payload())
 
     def entries(self, *, prefix_hash: str | None = None) -> list[dict[str, Any]]:
         if prefix_hash is None:
-            return self.store.records(self.collection)
-        return self.store.records(self.collection, key="prefix_hash", value=prefix_hash)
+            found = self.store.records(self.collection)
+        else:
+            found = self.store.records(self.collection, key="prefix_hash", value=prefix_hash)
+        return found if self.tenant is None else [e for e in found if self._tenant_of(e) == self.tenant]
 
     def cache_state(self, prefix_hash: str) -> CacheState:
         """P(prefix cached now) and expected follow-ups, from what the provider reported on this prefix."""

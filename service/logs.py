@@ -159,7 +159,10 @@ class RequestIdMiddleware:
                               "%s %s %s %.1f ms", scope.get("method"), path, status, elapsed_ms,
                               extra={"method": scope.get("method"), "path": path, "status": status,
                                      "duration_ms": elapsed_ms,
-                                     "client": (scope.get("client") or ("-",))[0]})
+                                     "client": (scope.get("client") or ("-",))[0],
+                                     # service.access: the caller's tenant and key (a digest's prefix, never the key)
+                                     "tenant": (scope.get("state") or {}).get("tenant"),
+                                     "key_id": (scope.get("state") or {}).get("key_id")})
             _request_id.reset(token)
 
 

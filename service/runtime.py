@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import OrderedDict
@@ -138,6 +139,26 @@ class Runtime:
     _embedder_lock: threading.Lock = field(default_factory=threading.Lock)
     embedder_factory: Callable[[], Embedder] | None = None
 
+    _tenant_llms: dict[str, LLMClient] = field(default_factory=dict)
+    _tenant_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def llm_for(self, tenant: str) -> LLMClient | None:
+        """The model client with ``tenant``'s cache isolation id: FOLIO_LLM_USER_ID for tenant "default" (as
+        before tenants), ``{FOLIO_LLM_USER_ID}-{tenant}`` for the others. One client underneath."""
+        if self.llm is None or tenant == "default":
+            return self.llm
+        with self._tenant_lock:
+            client = self._tenant_llms.get(tenant)
+            if client is None:
+                client = copy.copy(self.llm)
+                client.user_id = f"{self.settings.llm_user_id}-{tenant}"
+                self._tenant_llms[tenant] = client
+            return client
+
+    def answerer_for(self, tenant: str) -> Answerer:
+        """The answerer as ``tenant`` sees it: its documents, its ledger, its provider cache."""
+        return self.answerer.for_tenant(tenant, ledger=self.ledger.for_tenant(tenant), llm=self.llm_for(tenant))
+
     def embedder(self) -> Embedder:
         with self._embedder_lock:
             if self._embedder is None:
@@ -174,11 +195,14 @@ def make_llm(settings: Settings) -> LLMClient | None:
 
 def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder] | None = None,
                   llm: LLMClient | None = None, clock: Callable[[], float] = time.time,
-                  metrics: Metrics | None = None) -> Runtime:
-    """``metrics``: the app's (its /metrics serves them); by default a registry of the runtime's own."""
+                  metrics: Metrics | None = None, tenants: set[str] | None = None) -> Runtime:
+    """``metrics``: the app's (its /metrics serves them); by default a registry of the runtime's own.
+    ``tenants``: those the API keys name (the ledger's entries from before tenants are tenant "default")."""
     store = Store.open(settings)
     metrics = metrics if metrics is not None else Metrics(process=False)
-    ledger = MeteredLedger(store, metrics=metrics, clock=clock, prior_followups=settings.expected_followups)
+    legacy = settings.llm_user_id if settings.llm_user_id not in (tenants or set()) else None
+    ledger = MeteredLedger(store, metrics=metrics, clock=clock, prior_followups=settings.expected_followups,
+                           legacy_tenant=legacy)
     holder: dict[str, Runtime] = {}
 
     def embedder() -> Embedder:

@@ -101,3 +101,16 @@ def test_errors_and_exit_codes(server, tmp_path):
 def test_the_server_can_come_from_the_environment(server):
     listed = _run("documents", "--json", env={"FOLIO_SERVER": server.url})
     assert listed.exit_code == 0 and json.loads(listed.stdout) == []
+
+
+def test_a_server_with_keys_takes_the_key_from_the_environment(tmp_path, provider_double):
+    from pydantic import SecretStr
+
+    key = "cli-key-0123456789abcdef"
+    settings = service_settings(tmp_path / "keyed", provider_double(), api_keys=SecretStr(f"{key}:acme"))
+    with live_folio(settings) as live:
+        refused = _run("--server", live.url, "documents")
+        assert refused.exit_code == 1 and "unauthorized" in refused.output
+        assert key not in refused.output
+        listed = _run("--server", live.url, "documents", "--json", env={"FOLIO_API_KEY": key})
+        assert listed.exit_code == 0 and json.loads(listed.stdout) == []

@@ -5,8 +5,10 @@ import io
 import pytest
 
 from ingest.errors import CorruptFile, EmptyFile, EncryptedFile, FileTooLarge, NoText, UnsupportedFormat
+from ingest.ocr import OcrOptions
 from ingest.parse import VIRTUAL_PAGE_CHARS, parse_bytes
 from tests.pdfs import CONTRACT_PAGES, image_only_pdf, text_pdf
+from tests.scans import require_tesseract
 
 
 def test_pdf_pages_and_title():
@@ -34,10 +36,19 @@ def test_pdf_with_a_real_password_is_refused():
     assert "password" in err.value.message
 
 
-def test_scanned_pdf_has_no_text():
+def test_scan_without_words_has_no_text():
+    # pages of ruled lines only: OCR reads them and finds nothing (tests/test_ocr.py reads real scans)
+    require_tesseract()
     with pytest.raises(NoText) as err:
-        parse_bytes("scan.pdf", image_only_pdf(2))
-    assert "scanned" in err.value.message
+        parse_bytes("scan.pdf", image_only_pdf(1))
+    assert "scanned" in err.value.message and "OCR" in err.value.message
+    assert err.value.code == "no_text"
+
+
+def test_scanned_pdf_with_ocr_off_has_no_text():
+    with pytest.raises(NoText) as err:
+        parse_bytes("scan.pdf", image_only_pdf(2), ocr=OcrOptions(mode="off"))
+    assert "scanned" in err.value.message and "FOLIO_OCR=off" in err.value.message
     assert err.value.code == "no_text"
 
 

@@ -70,3 +70,16 @@ def test_filings_that_need_relaxed_limits_and_an_empty_password(tmp_path):
     doc = parse_file(huge)
     assert len(doc.pages) == 74
     assert "microsoft" in " ".join(doc.pages[:2]).lower()
+
+
+def test_relaxed_limits_hold_in_every_thread():
+    """pypdf keeps its limits in a context variable: a parse in another thread (the service's job thread, a
+    worker) must get the relaxed limits too, not only the thread that parsed first."""
+    import threading
+
+    huge = require_shared_data("sec10q", "pdfs", "2023 Q2 MSFT.pdf")
+    pages: list[int] = []
+    worker = threading.Thread(target=lambda: pages.append(len(parse_file(huge).pages)))
+    worker.start()
+    worker.join()
+    assert pages == [74]

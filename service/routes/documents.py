@@ -11,12 +11,12 @@ from starlette.concurrency import run_in_threadpool
 from ingest.errors import DocumentNotFound, FileTooLarge, FolioError, InvalidRequest, PageNotFound
 from ingest.parse import detect_format
 from ingest.pipeline import Source
+from service.access import TenantDep
 from service.context import scope_tokens
 from service.deps import RuntimeDep
 from service.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["documents"])
-MAX_FILES_PER_REQUEST = 50
 
 
 def _safe_name(name: str | None) -> str:
@@ -26,7 +26,7 @@ def _safe_name(name: str | None) -> str:
 
 
 def _document(runtime: Runtime, record: Any) -> dict[str, Any]:
-    data: dict[str, Any] = record.model_dump(exclude={"pages", "source"})
+    data: dict[str, Any] = record.model_dump(exclude={"pages", "source", "tenant"})
     prices = runtime.answerer.prices
     tokens = scope_tokens([record], runtime.answerer.counter)
     data["scope_tokens"] = tokens
@@ -40,13 +40,15 @@ def _document(runtime: Runtime, record: Any) -> dict[str, Any]:
 
 
 @router.post("/documents", status_code=202, summary="Upload one or many files for ingestion")
-async def upload(runtime: RuntimeDep, files: Annotated[list[UploadFile], File(description="PDF, DOCX, HTML, MD, TXT")],
+async def upload(runtime: RuntimeDep, tenant: TenantDep,
+                 files: Annotated[list[UploadFile], File(description="PDF, DOCX, HTML, MD, TXT")],
                  wait: Annotated[bool, Query(description="Answer when ingestion has finished")] = False
                  ) -> JSONResponse:
     if not files:
         raise InvalidRequest("no files in the upload")
-    if len(files) > MAX_FILES_PER_REQUEST:
-        raise InvalidRequest(f"at most {MAX_FILES_PER_REQUEST} files per request")
+    most = runtime.settings.max_files_per_request
+    if len(files) > most:
+        raise TooManyFiles(f"{len(files)} files in one request, over the limit of {most} (FOLIO_MAX_FILES_PER_REQUEST)")
     limit = int(runtime.settings.max_file_mb * 1_000_000)
     jobs = []
     for upload_file in files:
@@ -58,9 +60,9 @@ async def upload(runtime: RuntimeDep, files: Annotated[list[UploadFile], File(de
                                    file=name)
             detect_format(name, data)
         except FolioError as exc:
-            jobs.append(runtime.jobs.fail(name, len(data), exc))
+            jobs.append(runtime.jobs.fail(name, len(data), exc, tenant=tenant))
             continue
-        jobs.append(runtime.jobs.submit(Source(name=name, key=f"upload:{name}", data=data), len(data)))
+        jobs.append(runtime.jobs.submit(Source(name=name, key=f"upload:{name}", data=data, tenant=tenant), len(data)))
     if wait:
         for job in jobs:
             await run_in_threadpool(job.done_event.wait)
@@ -74,46 +76,52 @@ async def upload(runtime: RuntimeDep, files: Annotated[list[UploadFile], File(de
 
 def _status_for(code: str) -> int:
     return {"file_too_large": 413, "unsupported_format": 415, "empty_file": 422, "corrupt_file": 422,
-            "encrypted_file": 422, "no_text": 422}.get(code, 400 if code != "internal_error" else 500)
+            "encrypted_file": 422, "no_text": 422, "too_many_pages": 413,
+            "document_conflict": 409}.get(code, 400 if code != "internal_error" else 500)
+
+
+class TooManyFiles(InvalidRequest):
+    code = "too_many_files"
+    http_status = 413
 
 
 @router.get("/jobs", summary="Recent ingestion jobs")
-def list_jobs(runtime: RuntimeDep) -> dict[str, Any]:
-    return {"jobs": [j.to_dict() for j in runtime.jobs.all()]}
+def list_jobs(runtime: RuntimeDep, tenant: TenantDep) -> dict[str, Any]:
+    return {"jobs": [j.to_dict() for j in runtime.jobs.all(tenant=tenant)]}
 
 
 @router.get("/jobs/{job_id}", summary="One ingestion job's status")
-def get_job(runtime: RuntimeDep, job_id: str) -> dict[str, Any]:
-    job = runtime.jobs.get(job_id)
+def get_job(runtime: RuntimeDep, tenant: TenantDep, job_id: str) -> dict[str, Any]:
+    job = runtime.jobs.get(job_id, tenant=tenant)
     if job is None:
         raise InvalidRequest(f"no job {job_id}")
     return job.to_dict()
 
 
 @router.get("/documents", summary="Indexed documents, in canonical order")
-def list_documents(runtime: RuntimeDep, status: Annotated[
+def list_documents(runtime: RuntimeDep, tenant: TenantDep, status: Annotated[
         Literal["ready", "writing", "deleting", "all"],
         Query(description="ready (default: what questions can use), one other status, or all")] = "ready",
         ) -> dict[str, Any]:
-    records = runtime.store.list_documents(status=None if status == "all" else status)
+    records = runtime.store.list_documents(status=None if status == "all" else status, tenant=tenant)
     return {"documents": [_document(runtime, r) for r in records]}
 
 
-def _resolve(runtime: Runtime, doc_id: str) -> str:
+def _resolve(runtime: Runtime, tenant: str, doc_id: str) -> str:
     try:
-        return runtime.store.resolve_id(doc_id)
+        return runtime.store.resolve_id(doc_id, tenant=tenant)
     except DocumentNotFound:
         raise DocumentNotFound(f"no document with id {doc_id}", document_id=doc_id) from None
 
 
 @router.get("/documents/{doc_id}", summary="One document's record")
-def get_document(runtime: RuntimeDep, doc_id: str) -> dict[str, Any]:
-    return _document(runtime, runtime.store.require_document(_resolve(runtime, doc_id)))
+def get_document(runtime: RuntimeDep, tenant: TenantDep, doc_id: str) -> dict[str, Any]:
+    return _document(runtime, runtime.store.require_document(_resolve(runtime, tenant, doc_id), tenant=tenant))
 
 
 @router.get("/documents/{doc_id}/pages/{n}", summary="The stored text of page n (counted from 1)")
-def get_page(runtime: RuntimeDep, doc_id: str, n: int) -> dict[str, Any]:
-    record = runtime.store.require_document(_resolve(runtime, doc_id), with_pages=True)
+def get_page(runtime: RuntimeDep, tenant: TenantDep, doc_id: str, n: int) -> dict[str, Any]:
+    record = runtime.store.require_document(_resolve(runtime, tenant, doc_id), with_pages=True, tenant=tenant)
     if not 1 <= n <= record.n_pages:
         raise PageNotFound(f"document {record.id[:12]} has pages 1 to {record.n_pages}, not {n}",
                            document_id=record.id)
@@ -123,8 +131,8 @@ def get_page(runtime: RuntimeDep, doc_id: str, n: int) -> dict[str, Any]:
 
 
 @router.delete("/documents/{doc_id}", summary="Delete a document and all of its chunks")
-def delete_document(runtime: RuntimeDep, doc_id: str) -> dict[str, Any]:
-    full_id = _resolve(runtime, doc_id)
-    record = runtime.store.require_document(full_id)
+def delete_document(runtime: RuntimeDep, tenant: TenantDep, doc_id: str) -> dict[str, Any]:
+    full_id = _resolve(runtime, tenant, doc_id)
+    record = runtime.store.require_document(full_id, tenant=tenant)
     runtime.store.delete_document(full_id)
     return {"deleted": full_id, "title": record.title}

@@ -21,7 +21,7 @@ escalation (SDK: ``completion.model_extra["folio"]``); when streaming, the last 
 
 Not used: system messages and earlier turns (Folio's prompt layout is fixed so that the provider's prefix cache
 hits), ``temperature`` and the like (Folio asks at 0), ``max_tokens`` (the limit is ``FOLIO_OUTPUT_RESERVE``),
-and ``user`` (the provider's cache isolation id is the tenant's, ``FOLIO_LLM_USER_ID``, never a person's).
+and ``user`` (the provider's cache isolation id is the API key's tenant's, never a person's).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ingest.errors import FolioError, InvalidRequest
-from service.answer import QueryRequest
+from service.access import TenantDep
+from service.answer import Answerer, QueryRequest
 from service.deps import RuntimeDep
 from service.errors import error_body
 
@@ -119,18 +120,19 @@ def _unknown_model(name: str) -> JSONResponse:
 
 @router.post("/chat/completions", summary="Ask a question, OpenAI-style (models folio-auto, folio-rag, ...)",
              responses={200: {"content": {"text/event-stream": {}}}})
-def chat_completions(runtime: RuntimeDep, request: ChatRequest) -> Any:
+def chat_completions(runtime: RuntimeDep, tenant: TenantDep, request: ChatRequest) -> Any:
     if request.model not in MODELS:
         return _unknown_model(request.model)
     if request.n != 1:
         raise InvalidRequest("Folio gives one answer per question (n must be 1)")
     query = _query(request)
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": request.model}
+    answerer = runtime.answerer_for(tenant)
     if not request.stream:
-        return _completion(meta, query, runtime.answerer.answer(query))
-    runtime.answerer.scope(query.documents)  # a bad scope is a 4xx, not an error inside a 200 stream
+        return _completion(meta, query, answerer.answer(query))
+    answerer.validate(query)  # a long question or a bad scope is a 4xx, not an error inside a 200 stream
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
-    return StreamingResponse(_stream(runtime, query, meta, include_usage=include_usage),
+    return StreamingResponse(_stream(answerer, query, meta, include_usage=include_usage),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -229,12 +231,12 @@ def _progress(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     return {"event": kind, **data}
 
 
-def _stream(runtime: Any, query: QueryRequest, meta: dict[str, Any], *, include_usage: bool) -> Iterator[str]:
+def _stream(answerer: Answerer, query: QueryRequest, meta: dict[str, Any], *, include_usage: bool) -> Iterator[str]:
     events: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
 
     def work() -> None:
         try:
-            runtime.answerer.answer(query, emit=lambda kind, data: events.put((kind, data)))
+            answerer.answer(query, emit=lambda kind, data: events.put((kind, data)))
         except FolioError as exc:
             events.put(("error", {"error": exc.to_dict()}))
         except Exception as exc:

@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from ingest.errors import FolioError
 from ingest.store import Hit
+from service.access import TenantDep
 from service.answer import QueryRequest, hit_dict
 from service.deps import RuntimeDep
 
@@ -23,8 +24,8 @@ logger = logging.getLogger("folio.service")
 
 
 @router.post("/plan", summary="The route, the reason and both estimates, without calling the model")
-def plan(runtime: RuntimeDep, request: QueryRequest) -> dict[str, Any]:
-    result = runtime.answerer.plan(request)
+def plan(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> dict[str, Any]:
+    result = runtime.answerer_for(tenant).plan(request)
     titles = {r.id: r.title for r in result.records}
     hits: list[Hit] = result.hits
     return {"plan": result.to_dict(), "route": result.decision.route, "reason": result.decision.reason,
@@ -37,15 +38,16 @@ def _sse(kind: str, data: dict[str, Any]) -> str:
 
 @router.post("/query", summary="Answer a question: route, answer, citations, usage and cost",
              responses={200: {"content": {"text/event-stream": {}}}})
-def query(runtime: RuntimeDep, request: QueryRequest) -> Any:
+def query(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> Any:
+    answerer = runtime.answerer_for(tenant)
     if not request.stream:
-        return runtime.answerer.answer(request)
-    runtime.answerer.scope(request.documents)  # a bad scope is a 4xx, not an event in a 200 stream
+        return answerer.answer(request)
+    answerer.validate(request)  # a long question or a bad scope is a 4xx, not an event in a 200 stream
     events: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
 
     def work() -> None:
         try:
-            runtime.answerer.answer(request, emit=lambda kind, data: events.put((kind, data)))
+            answerer.answer(request, emit=lambda kind, data: events.put((kind, data)))
         except FolioError as exc:
             events.put(("error", {"error": exc.to_dict()}))
         except Exception as exc:
@@ -66,8 +68,8 @@ def query(runtime: RuntimeDep, request: QueryRequest) -> Any:
 
 
 @router.get("/ledger", summary="Spend so far: cache-hit, cache-miss and output tokens and dollars")
-def ledger(runtime: RuntimeDep) -> dict[str, Any]:
-    summary = runtime.ledger.summary()
+def ledger(runtime: RuntimeDep, tenant: TenantDep) -> dict[str, Any]:
+    summary = runtime.ledger.for_tenant(tenant).summary()
     prices = runtime.answerer.prices
     summary["pricing"] = {"profile": prices.name, "model": prices.model, "as_of": prices.as_of.isoformat(),
                           "usd_per_million": {"input_miss": prices.input_miss, "input_hit": prices.input_hit,

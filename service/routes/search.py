@@ -7,24 +7,35 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from ingest.errors import DocumentNotFound
 from ingest.search import search as run_search
+from service.access import TenantDep
+from service.answer import QuestionTooLong
 from service.deps import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["questions"])
 
 
 class SearchRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=20_000)
+    query: str = Field(min_length=1, max_length=1_000_000, description="At most FOLIO_MAX_QUESTION_CHARS")
     documents: list[str] | None = Field(default=None, description="Document ids (or unique prefixes); default: all")
     limit: int = Field(default=5, ge=1, le=100)
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
 
 
 @router.post("/search", summary="The chunks that best match a query: hybrid, dense or BM25; no model call")
-def search(runtime: RuntimeDep, request: SearchRequest) -> dict[str, Any]:
+def search(runtime: RuntimeDep, tenant: TenantDep, request: SearchRequest) -> dict[str, Any]:
     store = runtime.store
-    ids = [store.resolve_id(d) for d in request.documents] if request.documents else None
-    titles = {r.id: r.title for r in store.list_documents()}
+    limit = runtime.settings.max_question_chars
+    if len(request.query) > limit:
+        raise QuestionTooLong(f"the query has {len(request.query):,} characters, over the {limit:,} limit "
+                              "(FOLIO_MAX_QUESTION_CHARS)")
+    ready = store.list_documents(tenant=tenant)
+    titles = {r.id: r.title for r in ready}
+    ids = [store.resolve_id(d, tenant=tenant) for d in request.documents] if request.documents else list(titles)
+    for doc_id in ids:  # the tenant's ready documents only, always an explicit list
+        if doc_id not in titles:
+            raise DocumentNotFound(f"no ready document with id {doc_id[:12]}", document_id=doc_id)
     hits = run_search(store, runtime.embedder(), request.query, doc_ids=ids, limit=request.limit, mode=request.mode)
     # the fields of ``folio search --json``: doc_id, chunk_index, pages (0-based), offsets, heading, text, score
     return {"query": request.query, "mode": request.mode,
