@@ -167,3 +167,15 @@ class OcrUnavailable(ConfigError):
 
     code = "ocr_unavailable"
     http_status = 503
+
+
+def http_status_for(code: str) -> int:
+    """The HTTP status of an error known only by its code (a failed upload job keeps the code, not the error):
+    the status its class in this tree declares; 500 for an unknown code."""
+    pending: list[type[FolioError]] = [FolioError]
+    while pending:
+        cls = pending.pop()
+        if cls.__dict__.get("code") == code:
+            return int(cls.http_status)
+        pending.extend(cls.__subclasses__())
+    return 500

@@ -93,6 +93,10 @@ class _JobProgress:
         self.job.pages, self.job.chunks_total = pages, chunks
         self.jobs.save(self.job, quiet=True)
 
+    def ocr_page(self, name: str, done: int, total: int) -> None:
+        self.job.status, self.job.stage = "ocr", f"OCR page {done}/{total}"
+        self.jobs.save_progress(self.job)
+
     def chunks_done(self, name: str, n: int) -> None:
         self.job.chunks_done += n
         self.jobs.save_progress(self.job)

@@ -65,3 +65,12 @@ def test_a_question_waits_for_one_slice_not_the_whole_upload() -> None:
     slices_before_the_question = len(inner.batches)
     upload.join()
     assert slices_before_the_question < 20  # answered while the upload still had slices to go
+
+
+def test_a_failed_jobs_code_maps_to_its_errors_http_status() -> None:
+    import ingest.pipeline  # noqa: F401  (errors defined beside the pipeline join the tree)
+    from ingest.errors import http_status_for
+
+    assert [http_status_for(c) for c in ("file_too_large", "unsupported_format", "no_text", "too_many_pages",
+                                         "document_conflict", "ocr_unavailable", "no_such_code")] == \
+        [413, 415, 422, 413, 409, 503, 500]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ingest.errors import DocumentNotFound, FileTooLarge, FolioError, InvalidRequest, PageNotFound
+from ingest.errors import DocumentNotFound, FileTooLarge, FolioError, InvalidRequest, PageNotFound, http_status_for
 from ingest.parse import detect_format
 from ingest.pipeline import Source
 from service.access import TenantDep
@@ -75,9 +75,7 @@ async def upload(runtime: RuntimeDep, tenant: TenantDep,
 
 
 def _status_for(code: str) -> int:
-    return {"file_too_large": 413, "unsupported_format": 415, "empty_file": 422, "corrupt_file": 422,
-            "encrypted_file": 422, "no_text": 422, "too_many_pages": 413,
-            "document_conflict": 409}.get(code, 400 if code != "internal_error" else 500)
+    return http_status_for(code)
 
 
 class TooManyFiles(InvalidRequest):
