@@ -18,7 +18,7 @@ from ingest.errors import NoText, OcrUnavailable
 from ingest.normalize import normalize_pages
 from ingest.ocr import OcrOptions, OcrReport
 from ingest.parse import parse_bytes
-from ingest.pipeline import FileResult, Ingestor, Source
+from ingest.pipeline import FileResult, Ingestor, NullProgress, Source
 from ingest.progress import PlainProgress
 from ingest.search import search
 from ingest.store import DocumentRecord, Store
@@ -36,26 +36,11 @@ def _fresh_tesseract_lookup():
     ocr.tesseract_languages.cache_clear()
 
 
-class Recorder:
+class Recorder(NullProgress):
     """A progress object that keeps the OCR events."""
 
     def __init__(self) -> None:
         self.ocr: list[tuple[str, int, int]] = []
-
-    def start(self, total_files: int) -> None:
-        pass
-
-    def file_prepared(self, name: str, pages: int, chunks: int) -> None:
-        pass
-
-    def chunks_done(self, name: str, n: int) -> None:
-        pass
-
-    def file_done(self, result: FileResult) -> None:
-        pass
-
-    def finish(self, results: list[FileResult]) -> None:
-        pass
 
     def ocr_page(self, name: str, done: int, total: int) -> None:
         self.ocr.append((name, done, total))

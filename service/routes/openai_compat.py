@@ -26,11 +26,8 @@ and ``user`` (the provider's cache isolation id is the API key's tenant's, never
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
-import queue
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,11 +37,12 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ingest.errors import FolioError, InvalidRequest
+from ingest.errors import InvalidRequest
 from service.access import TenantDep
 from service.answer import Answerer, QueryRequest
 from service.deps import RuntimeDep
 from service.errors import error_body
+from service.streaming import answer_events
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 logger = logging.getLogger("folio.service")
@@ -232,24 +230,8 @@ def _progress(kind: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stream(answerer: Answerer, query: QueryRequest, meta: dict[str, Any], *, include_usage: bool) -> Iterator[str]:
-    events: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
-
-    def work() -> None:
-        try:
-            answerer.answer(query, emit=lambda kind, data: events.put((kind, data)))
-        except FolioError as exc:
-            events.put(("error", {"error": exc.to_dict()}))
-        except Exception as exc:
-            logger.exception("chat completion failed")
-            events.put(("error", {"error": {"code": "internal_error", "message": type(exc).__name__}}))
-        finally:
-            events.put(None)
-
-    context = contextvars.copy_context()  # the request id goes with the work into its thread
-    threading.Thread(target=context.run, args=(work,), name="folio-chat", daemon=True).start()
     yield _chunk(meta, {"role": "assistant", "content": ""})
-    while (item := events.get()) is not None:
-        kind, data = item
+    for kind, data in answer_events(answerer, query, name="folio-chat"):
         if kind == "delta":
             yield _chunk(meta, {"content": data.get("text", "")})
         elif kind == "done":

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
-import queue
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from ingest.errors import FolioError
 from ingest.store import Hit
 from service.access import TenantDep
 from service.answer import QueryRequest, hit_dict
 from service.deps import RuntimeDep
+from service.streaming import answer_events
 
 router = APIRouter(prefix="/v1", tags=["questions"])
 logger = logging.getLogger("folio.service")
@@ -43,27 +39,8 @@ def query(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> Any:
     if not request.stream:
         return answerer.answer(request)
     answerer.validate(request)  # a long question or a bad scope is a 4xx, not an event in a 200 stream
-    events: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
-
-    def work() -> None:
-        try:
-            answerer.answer(request, emit=lambda kind, data: events.put((kind, data)))
-        except FolioError as exc:
-            events.put(("error", {"error": exc.to_dict()}))
-        except Exception as exc:
-            logger.exception("query failed")
-            events.put(("error", {"error": {"code": "internal_error", "message": type(exc).__name__}}))
-        finally:
-            events.put(None)
-
-    context = contextvars.copy_context()  # the request id follows the work into its thread
-    threading.Thread(target=context.run, args=(work,), name="folio-query", daemon=True).start()
-
-    def stream() -> Iterator[str]:
-        while (item := events.get()) is not None:
-            yield _sse(*item)
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
+    events = answer_events(answerer, request, name="folio-query")  # starts when the response is read
+    return StreamingResponse((_sse(kind, data) for kind, data in events), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 

@@ -1,0 +1,40 @@
+"""An answer's progress events, from a worker thread to a streaming response (SSE or OpenAI chunks)."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ingest.errors import FolioError
+from service.answer import Answerer, QueryRequest
+
+logger = logging.getLogger("folio.service")
+Event = tuple[str, dict[str, Any]]
+
+
+def answer_events(answerer: Answerer, request: QueryRequest, *, name: str) -> Iterator[Event]:
+    """``(kind, data)`` events of one answer as they happen, ending with ``done`` or ``error``.
+
+    The answer runs in its own thread, in a copy of the caller's context (the request id goes with it); a
+    failure becomes an ``error`` event with its code, never an exception in the middle of a 200 stream."""
+    events: queue.Queue[Event | None] = queue.Queue()
+
+    def work() -> None:
+        try:
+            answerer.answer(request, emit=lambda kind, data: events.put((kind, data)))
+        except FolioError as exc:
+            events.put(("error", {"error": exc.to_dict()}))
+        except Exception as exc:
+            logger.exception("%s failed", name)
+            events.put(("error", {"error": {"code": "internal_error", "message": type(exc).__name__}}))
+        finally:
+            events.put(None)
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(work,), name=name, daemon=True).start()
+    while (item := events.get()) is not None:
+        yield item
