@@ -111,8 +111,10 @@ class LocalChunkIndex:
         norm = float(np.linalg.norm(q))
         if norm > 0:
             q = q / norm
-        # one product per document's run of rows: slices are views, a fancy index would copy the matrix
-        scores = np.concatenate([merged.dense[a:b] @ q for a, b in spans])
+        if 2 * len(rows) >= merged.rows:  # most of the index: one product over it all, then pick the rows
+            scores = (merged.dense @ q)[rows]
+        else:  # one product per document's run of rows (slices are views; a fancy index would copy them)
+            scores = np.concatenate([merged.dense[a:b] @ q for a, b in spans])
         return _top(rows, scores, limit)
 
     def _sparse_ranked(self, merged: _Merged, rows: np.ndarray, indices: Sequence[int], values: Sequence[float],

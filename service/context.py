@@ -133,6 +133,11 @@ _LAYOUT_COUNTS: dict[tuple[int, str], int] = {}
 _LAYOUT_COUNTS_MAX = 50_000
 
 
+def count_layout(counter: TokenCounter, *strings: str) -> int:
+    """Tokens of small, repeating layout strings (headers, footers, fixed instructions), remembered."""
+    return _count_layout(counter, list(strings))
+
+
 def _count_layout(counter: TokenCounter, strings: list[str]) -> int:
     """Token count of small layout strings (headers, tags), remembered: a plan over 40 documents counts the
     same 80 strings for every question otherwise."""

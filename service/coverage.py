@@ -44,6 +44,7 @@ from service.context import (
     SYSTEM_PROMPT,
     WARM_REPLY,
     canonical_order,
+    count_layout,
     document_header,
     fence,
     page_tags_tokens,
@@ -158,7 +159,7 @@ def split_windows(records: Sequence[DocumentRecord], counter: TokenCounter, capa
     boundaries. A single page larger than a window gets a window of its own (over the limit: the plan says so).
     """
     base = sum(counter.count_many([DOCUMENTS_OPEN, DOCUMENTS_CLOSE]))
-    footer = counter.count(DOCUMENT_FOOTER)
+    footer = count_layout(counter, DOCUMENT_FOOTER)
     windows: list[list[Segment]] = []
     current: list[Segment] = []
     used = base
@@ -171,7 +172,7 @@ def split_windows(records: Sequence[DocumentRecord], counter: TokenCounter, capa
 
     for record in canonical_order(records):
         n = record.n_pages
-        whole = (record.total_tokens + counter.count(document_header(record)) + footer
+        whole = (record.total_tokens + count_layout(counter, document_header(record)) + footer
                  + page_tags_tokens(counter, 0, n - 1))
         segment = Segment(record.id, record.title, 0, n - 1, n, whole)
         if used + whole <= capacity or base + whole <= capacity:
@@ -180,7 +181,7 @@ def split_windows(records: Sequence[DocumentRecord], counter: TokenCounter, capa
             current.append(segment)
             used += whole
             continue
-        head = counter.count(document_header(record, (n - 1, n - 1))) + footer  # the longest slice header
+        head = count_layout(counter, document_header(record, (n - 1, n - 1))) + footer  # the longest slice header
         page = 0
         while page < n:
             size, last = head, page - 1
@@ -195,8 +196,9 @@ def split_windows(records: Sequence[DocumentRecord], counter: TokenCounter, capa
                     close()
                     continue
                 last = page  # one page larger than a window
+            span = None if (page, last) == (0, n - 1) else (page, last)
             exact = (sum(record.page_tokens[page:last + 1]) + page_tags_tokens(counter, page, last) + footer
-                     + counter.count(document_header(record, None if (page, last) == (0, n - 1) else (page, last))))
+                     + count_layout(counter, document_header(record, span)))
             current.append(Segment(record.id, record.title, page, last, n, exact))
             used += exact
             page = last + 1
@@ -328,7 +330,7 @@ def plan_coverage(records: Sequence[DocumentRecord], hits: Sequence[Hit], questi
         estimate = estimate_window(WindowInputs(system_tokens + tokens, cache, warmup),
                                    question_tokens=question_tokens, output_tokens=output_tokens, prices=prices)
         windows.append(WindowPlan(i, n, segments, tokens, key, cache, warmup, estimate, _rank(segments, hits)))
-    reduce_question = counter.count(QUESTION_PREFIX + question) + 2 + counter.count(REDUCE_INSTRUCTIONS)
+    reduce_question = counter.count(QUESTION_PREFIX + question) + 2 + count_layout(counter, REDUCE_INSTRUCTIONS)
     reduce_capacity = reduce_room(settings, system_tokens=system_tokens, question_tokens=reduce_question)
 
     def reduce_for(k: int) -> tuple[Estimate, int]:
