@@ -179,6 +179,12 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
         _print_answer(result)
 
 
+# ``folio eval`` (retrieval quality and routing economics): service/evaluation/, heavy imports only when it runs.
+from service.evaluation.command import eval_command  # noqa: E402
+
+cli.add_command(eval_command)
+
+
 def main() -> None:
     cli(prog_name="folio")
 

@@ -1,0 +1,403 @@
+"""The evaluation run: which sets and parts, in which order, and the targets judged on the results."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from service.evaluation.command import ALL_PARTS, ALL_SETS
+from service.evaluation.data import EvalQuestion, data_root, load_questions, set_files
+from service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
+from service.evaluation.indexes import DEFAULT_CONFIG, BuiltIndex, ChunkConfig, build_index
+from service.evaluation.metrics import KS, summarize, summarize_groups
+
+REPO = Path(__file__).resolve().parents[2]
+EMBED_MODEL = "all-MiniLM-L6-v2"
+# Chunking variants, run on cuad-dev only (each is a full embedding pass; financebench's would take an hour each).
+CUAD_VARIANTS = (ChunkConfig(128, 24, 32), ChunkConfig(200, 24, 0))
+# CI's quick evaluation: four small contracts of cuad-dev, fixed by name so that the subset never moves.
+QUICK_CONTRACTS = (
+    "DUOSTECHNOLOGIESGROUP,INC_04_21_2009-EX-10.1-STRATEGIC ALLIANCE AGREEMENT.PDF",
+    "STAMPSCOMINC_06_24_1999-EX-10.18-SPONSORSHIP AGREEMENT.PDF",
+    "Zounds Hearing, Inc. - MANUFACTURING DESIGN MARKETING AGREEMENT.PDF",
+    "OASYSMOBILE,INC_07_05_2001-EX-10.17-OUTSOURCING AGREEMENT.PDF",
+)
+OVER_WINDOW_TOKENS = 131_072
+TARGETS = {"cuad_recall5": 0.90, "financebench_recall5": 0.75, "over_baseline": 0.15,
+           "auto_cost_share": 0.35, "auto_coverage_share": 0.97, "auto_over_rag": 0.20}
+
+
+@dataclass
+class EvalOptions:
+    sets: tuple[str, ...] = ALL_SETS
+    parts: tuple[str, ...] = ALL_PARTS
+    quick: bool = False
+    configs: str = "all"  # "all": cuad's chunking variants too; "default": Folio's defaults only
+    baseline: bool = True
+    out_dir: Path = REPO / "bench" / "results"
+    cache_dir: Path = REPO / "bench" / ".cache" / "eval"
+    data: Path | None = None
+    tag: str = ""
+    sessions: int | None = None
+    per_session: int | None = None
+    embed_model: str = EMBED_MODEL
+    command: str = ""
+    log: Callable[[str], None] = field(default=lambda message: None)
+
+
+def _quick_questions(questions: Sequence[EvalQuestion]) -> list[EvalQuestion]:
+    return [q for q in questions if q.docs[0] in QUICK_CONTRACTS]
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {"cpu_model": cpu, "cpu_count": os.cpu_count(), "python": platform.python_version()}
+    try:
+        info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                                        text=True, check=True).stdout.strip()
+        info["dirty"] = bool(subprocess.run(["git", "status", "--porcelain", "ingest", "service"], cwd=REPO,
+                                            capture_output=True, text=True, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        info["commit"] = "unknown"
+    return info
+
+
+def command_line() -> str:
+    args = sys.argv[1:]
+    return "folio " + shlex.join(args) if args else "folio eval"
+
+
+class Evaluation:
+    def __init__(self, options: EvalOptions) -> None:
+        self.o = options
+        self.root = data_root(options.data)
+        self.cache = EmbeddingCache(options.cache_dir / "embeddings.sqlite")
+        self.questions: dict[str, list[EvalQuestion]] = {}
+        self.indexes: dict[tuple[str, ChunkConfig], BuiltIndex] = {}
+        self._embedder: CachedEmbedder | None = None
+
+    @property
+    def embedder(self) -> CachedEmbedder:
+        """One model for the whole run, loaded only when the cache lacks a vector."""
+        if self._embedder is None:
+            from ingest.embed import load_embedder
+
+            self._embedder = CachedEmbedder(self.o.embed_model, self.cache,
+                                            partial(load_embedder, self.o.embed_model))
+        return self._embedder
+
+    def log(self, message: str) -> None:
+        self.o.log(f"[{time.strftime('%H:%M:%S')}] {message}")
+
+    def set_questions(self, set_name: str) -> list[EvalQuestion]:
+        if set_name not in self.questions:
+            qs = load_questions(self.root, set_name)
+            self.questions[set_name] = _quick_questions(qs) if self.o.quick else qs
+        return self.questions[set_name]
+
+    def index(self, set_name: str, config: ChunkConfig = DEFAULT_CONFIG) -> BuiltIndex:
+        key = (set_name, config)
+        if key not in self.indexes:
+            qs = self.set_questions(set_name)
+            paths = set_files(self.root, set_name, None if set_name == "sec10q" else qs)
+            self.log(f"index {set_name} {config.key}: {len(paths)} PDFs")
+            built = build_index(set_name, paths, config, cache_root=self.o.cache_dir, cache=self.cache,
+                                embed_model=self.o.embed_model, tag="quick" if self.o.quick else "", log=self.log,
+                                embedder=self.embedder, workers=0 if self.o.quick else 1)
+            self.log(f"  {built.chunks:,} chunks, {built.embedded:,} embedded now, {built.seconds:.0f}s")
+            self.indexes[key] = built
+        return self.indexes[key]
+
+    # -- retrieval -----------------------------------------------------------------------------------------
+
+    def retrieval(self, set_name: str) -> dict[str, Any]:
+        from service.evaluation.diagnosis import evidence_found, fusion_and_depth
+        from service.evaluation.retrieval import run_retrieval
+
+        qs = self.set_questions(set_name)
+        configs = [DEFAULT_CONFIG]
+        if set_name == "cuad" and self.o.configs == "all" and not self.o.quick:
+            configs += list(CUAD_VARIANTS)
+        table: list[tuple[str, dict[str, Any]]] = []
+        indexes: dict[str, Any] = {}
+        per_question: dict[str, Any] = {}
+        groups: dict[str, Any] = {}
+        diagnosis: dict[str, Any] = {}
+        for config in configs:
+            built = self.index(set_name, config)
+            indexes[config.key] = built.summary()
+            default = config == DEFAULT_CONFIG
+            result = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, deep=default,
+                                   keep_top=default, log=self.log, embedder=self.embedder)
+            label = f"Folio {'default: ' if default else ''}{config.label}"
+            table.append((label, {m: self._entries(set_name, rows) for m, rows in result["rows"].items()}))
+            if default:
+                per_question["folio"] = result["rows"]
+                groups = {m: summarize_groups(rows) for m, rows in result["rows"].items()}
+                nontrivial = {q.id for q in qs if not q.trivial} if set_name == "cuad" else None
+                diagnosis["fusion_and_depth"] = fusion_and_depth(result["rows"], nontrivial)
+                diagnosis["parsing"] = evidence_found(set_name, self.root, built, qs, self.o.embed_model)
+        baseline_note = ""
+        if self.o.baseline and set_name in ("cuad", "financebench") and not self.o.quick:
+            baseline = self._baseline(set_name, qs)
+            if baseline is not None:
+                table.append(("llama-index VectorStoreIndex defaults (1024-token chunks)",
+                              {m: self._entries(set_name, rows) for m, rows in baseline["rows"].items()}))
+                per_question["llamaindex"] = baseline["rows"]
+                diagnosis["baseline"] = {k: v for k, v in baseline.items() if k != "rows"}
+                baseline_note = (f"Baseline: {baseline['pages']:,} page documents, {baseline['chunks']:,} chunks "
+                                 f"(SentenceSplitter {baseline['splitter']['chunk_size']}/"
+                                 f"{baseline['splitter']['chunk_overlap']}; mean {baseline['mean_chunk_wordpieces']} "
+                                 f"word pieces, {baseline['chunks_over_model_window']:,} chunks longer than the "
+                                 "model's 256-word-piece window, embedded truncated). dense = the index's retriever, "
+                                 "the target's reference; bm25 and hybrid (RRF) for reference.")
+            else:
+                baseline_note = "Baseline skipped: " + self._baseline_error
+        return {"questions": len(qs), "documents": len(self.index(set_name).ids), "indexes": indexes,
+                "table": table, "groups": groups, "diagnosis_data": diagnosis,
+                "diagnosis": describe_diagnosis(set_name, table, diagnosis), "baseline_note": baseline_note,
+                "per_question": per_question}
+
+    _baseline_error = ""
+
+    def _baseline(self, set_name: str, qs: list[EvalQuestion]) -> dict[str, Any] | None:
+        from ingest.embed import resolve_model_path
+        from service.evaluation.baseline import BaselineUnavailable, run_baseline
+
+        paths = set_files(self.root, set_name, qs)
+        self.log(f"llama-index baseline on {set_name}: {len(paths)} PDFs")
+        try:
+            return run_baseline(paths, qs, cache=self.cache, model_path=str(resolve_model_path(self.o.embed_model)),
+                                log=self.log, cache_dir=self.o.cache_dir)
+        except BaselineUnavailable as exc:
+            self._baseline_error = str(exc)
+            self.log(f"  skipped: {exc}")
+            return None
+
+    @staticmethod
+    def _entries(set_name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        entry = {"all": summarize(rows)}
+        if set_name == "cuad":
+            entry["nontrivial"] = summarize([r for r in rows if not r["trivial"]])
+        return entry
+
+    # -- routing -------------------------------------------------------------------------------------------
+
+    def routing(self) -> dict[str, Any]:
+        from ingest.store import Store
+        from service.evaluation.routing import (
+            OVER_WINDOW_STRATEGIES,
+            PROFILES,
+            Replayer,
+            Scenario,
+            sessions_for,
+            summarize_run,
+        )
+
+        out: dict[str, Any] = {}
+        per_session = self.o.per_session or (6 if self.o.quick else None)
+        n_sessions = self.o.sessions or (2 if self.o.quick else None)
+        plans: list[tuple[str, Scenario]] = []
+        descriptions = {
+            "cuad": "one contract per session (its questions in file order)",
+            "financebench": "one filing per session (its questions in file order)",
+            "sec10q": "a company's four 10-Q filings per session (its questions in file order)",
+        }
+        for set_name in self.o.sets:
+            sessions = sessions_for(set_name, self.set_questions(set_name), per_session=per_session,
+                                    limit_sessions=n_sessions)
+            n_q = sum(len(s.questions) for s in sessions)
+            plans.append((set_name, Scenario(name=f"{set_name}: {descriptions[set_name]}", set_name=set_name,
+                                             description=f"{len(sessions)} sessions, {n_q} questions; "
+                                             f"{descriptions[set_name]}.", sessions=sessions)))
+            if set_name == "sec10q" and not self.o.quick:
+                plans.append((set_name, Scenario(
+                    name=f"sec10q over the window: four filings, {OVER_WINDOW_TOKENS // 1024}k-token context",
+                    set_name=set_name, context_window=OVER_WINDOW_TOKENS, strategies=OVER_WINDOW_STRATEGIES,
+                    description=f"{len(sessions)} sessions, {n_q} questions; the same sessions with a "
+                    f"{OVER_WINDOW_TOKENS:,}-token context window, so a company's four filings do not fit: "
+                    "always-full falls back to the filings that fit (ranked by retrieval), auto can only use "
+                    "those or retrieval (or coverage, for exhaustive questions), always-coverage reads every page "
+                    "window by window.", sessions=sessions)))
+        for set_name, scenario in plans:
+            built = self.index(set_name)
+            settings = built.config.settings(built.data_dir, self.o.embed_model)
+            runs = []
+            with Store.open(settings) as store:
+                replayer = Replayer(store=store, embedder=self.embedder, ids=built.ids, base_settings=settings)
+                for strategy in scenario.strategies:
+                    profiles = PROFILES[:1] if strategy.startswith("always") else PROFILES
+                    for profile in profiles:
+                        run = replayer.run(scenario, strategy, profile)
+                        summary = summarize_run(run)
+                        self.log(f"  routing {scenario.name[:40]} {strategy} ({profile}): "
+                                 f"${summary['dollars'][profile]:.4f}, coverage {summary['coverage']}, "
+                                 f"hit rate {summary['cache_hit_rate']}, {summary['seconds']}s")
+                        runs.append((summary, run.rows))
+            out[scenario.name] = {"set": set_name, "description": scenario.description,
+                                  "context_window": scenario.context_window or settings.context_window,
+                                  "runs": [s for s, _ in runs], "per_question": {
+                                      f"{s['strategy']}|{s['profile']}": rows for s, rows in runs},
+                                  "notes": routing_notes([s for s, _ in runs])}
+        return out
+
+    # -- everything ----------------------------------------------------------------------------------------
+
+    def run(self) -> tuple[dict[str, Any], list[Path]]:
+        from service.evaluation.report import write_report
+
+        started = time.perf_counter()
+        sets = ("cuad",) if self.o.quick else self.o.sets
+        self.o.sets = sets
+        report: dict[str, Any] = {
+            "date": date.today().isoformat(), "command": self.o.command or command_line(),
+            "options": {"sets": list(sets), "parts": list(self.o.parts), "quick": self.o.quick,
+                        "configs": self.o.configs, "baseline": self.o.baseline, "sessions": self.o.sessions,
+                        "per_session": self.o.per_session},
+            "machine": machine(), "embed_model": self.o.embed_model, "data_root": str(self.root), "ks": list(KS),
+        }
+        if self.o.quick:
+            report["quick_subset"] = list(QUICK_CONTRACTS)
+        if "retrieval" in self.o.parts:
+            report["retrieval"] = {}
+            for set_name in sets:
+                self.log(f"retrieval: {set_name}")
+                report["retrieval"][set_name] = self.retrieval(set_name)
+        if "routing" in self.o.parts:
+            from service.evaluation.routing import __doc__ as routing_doc
+
+            report["routing_note"] = _first_paragraphs(routing_doc or "", 3)
+            report["routing"] = self.routing()
+        report["targets"] = judge_targets(report)
+        report["embedding_cache"] = {"hits": self.cache.hits, "embedded": self.cache.misses,
+                                     "entries": len(self.cache)}
+        report["seconds"] = round(time.perf_counter() - started, 1)
+        stem = f"eval-{report['date']}{'-quick' if self.o.quick else ''}{'-' + self.o.tag if self.o.tag else ''}"
+        written = write_report(report, self.o.out_dir, stem)
+        self.cache.close()
+        return report, written
+
+
+def _first_paragraphs(text: str, n: int) -> str:
+    return " ".join(" ".join(p.split()) for p in text.strip().split("\n\n")[:n])
+
+
+def routing_notes(runs: list[dict[str, Any]]) -> list[str]:
+    notes = []
+    rag = next((r for r in runs if r["strategy"] == "always-rag"), None)
+    if rag is not None:
+        notes.append(f"The double itself answered 'not found' to {rag['double_not_found']} of {rag['questions']} "
+                     "retrieval-only questions (it does so only when no passage shares a word with the question); "
+                     "self-route's escalations come from the oracle.")
+    for r in runs:
+        if r["strategy"] == "self-route":
+            notes.append(f"self-route ({PROFILE_LABEL.get(r['profile'], r['profile'])} prices): the oracle said "
+                         f"'not found' to {r['oracle_not_found']} retrieval answers; {r['escalations']} escalated"
+                         + (" (the rest were over the budget or did not fit)."
+                            if r["escalations"] < r["oracle_not_found"] else "."))
+    return notes
+
+
+PROFILE_LABEL = {"deepseek-v4-flash-compat": "seed", "deepseek-api": "DeepSeek"}
+
+
+def describe_diagnosis(set_name: str, table: list[tuple[str, dict[str, Any]]], diagnosis: dict[str, Any]) -> list[str]:
+    """Plain sentences, with the numbers, about where recall@5 is lost."""
+    from service.evaluation.report import headline
+
+    lines: list[str] = []
+    parsing = diagnosis.get("parsing") or {}
+    if parsing.get("questions"):
+        lines.append(f"parsing: the gold evidence is on its stated page of Folio's stored text for "
+                     f"{parsing['evidence_on_stored_page']} of {parsing['questions']} questions "
+                     f"({parsing['share']:.0%}; the rest differ in extraction or normalisation)")
+    fd = diagnosis.get("fusion_and_depth") or {}
+    if "recall5_dense_or_bm25" in fd:
+        lines.append(f"fusion: dense or BM25 alone hits at 5 for {fd['recall5_dense_or_bm25']:.2f} of the questions "
+                     f"(an oracle choosing per question); hybrid misses {fd['hybrid_misses_found_by_one']} questions "
+                     f"that one of them hits, and hits {fd['hybrid_hits_found_by_neither']} that neither does")
+    for mode in ("hybrid", "dense", "bm25"):
+        depth = fd.get(f"{mode}_recall_at")
+        if depth:
+            what = "a chunk of an evidence filing" if set_name == "sec10q" else "a gold page"
+            lines.append(f"k ({mode}): {what} in the top 5 for {depth[5]:.2f} of the questions, top 10 "
+                         f"{depth[10]:.2f}, top 20 {depth[20]:.2f}, top 50 {depth[50]:.2f} (one ranking 50 deep)")
+    if len(table) > 1 and set_name == "cuad":
+        best = max(((label, mode, headline(set_name, entry)["recall"][5]) for label, modes in table
+                    for mode, entry in modes.items() if label.startswith("Folio")), key=lambda t: t[2] or 0)
+        lines.append(f"chunking: the best Folio configuration at 5 is {best[0]} · {best[1]} ({best[2]:.2f})")
+    return lines
+
+
+def _recall5(report: dict[str, Any], set_name: str, label_prefix: str, mode: str) -> float | None:
+    from service.evaluation.report import headline
+
+    data = (report.get("retrieval") or {}).get(set_name)
+    if not data:
+        return None
+    for label, modes in data["table"]:
+        if label.startswith(label_prefix) and mode in modes:
+            value = headline(set_name, modes[mode])["recall"][5]
+            return None if value is None else float(value)
+    return None
+
+
+def judge_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the measured numbers and whether it is met."""
+    out: list[dict[str, Any]] = []
+    for set_name, key, what in (("cuad", "cuad_recall5", "cuad-dev non-trivial"),
+                                ("financebench", "financebench_recall5", "financebench-dev")):
+        ours = _recall5(report, set_name, "Folio default", "hybrid")
+        if ours is None:
+            continue
+        out.append({"target": f"page-level recall@5 >= {TARGETS[key]:.2f} on {what} (Folio default, hybrid)",
+                    "measured": f"{ours:.3f}", "met": ours >= TARGETS[key]})
+        base = _recall5(report, set_name, "llama-index", "dense")
+        if base is not None:
+            out.append({"target": f"recall@5 at least {TARGETS['over_baseline'] * 100:.0f} points above the plain "
+                        f"llama-index baseline on {what}",
+                        "measured": f"{ours:.3f} vs {base:.3f}: {100 * (ours - base):+.1f} points",
+                        "met": ours - base >= TARGETS["over_baseline"] - 1e-9})
+    for name, scenario in (report.get("routing") or {}).items():
+        runs = scenario["runs"]
+        full = next((r for r in runs if r["strategy"] == "always-full"), None)
+        rag = next((r for r in runs if r["strategy"] == "always-rag"), None)
+        for auto in (r for r in runs if r["strategy"] == "auto"):
+            if full is None or rag is None:
+                continue
+            p = auto["profile"]
+            cost_share = auto["dollars"][p] / full["dollars"][p] if full["dollars"][p] else None
+            cov_share = auto["coverage"] / full["coverage"] if full["coverage"] else None
+            label = f"{name} ({PROFILE_LABEL.get(p, p)} prices)"
+            out.append({"target": f"auto costs <= {TARGETS['auto_cost_share']:.0%} of always-full: {label}",
+                        "measured": f"${auto['dollars'][p]:.4f} vs ${full['dollars'][p]:.4f}: "
+                        + (f"{cost_share:.1%}" if cost_share is not None else "—"),
+                        "met": cost_share is not None and cost_share <= TARGETS["auto_cost_share"]})
+            out.append({"target": f"auto keeps >= {TARGETS['auto_coverage_share']:.0%} of always-full's evidence "
+                        f"coverage: {label}",
+                        "measured": f"{auto['coverage']:.3f} vs {full['coverage']:.3f}: "
+                        + (f"{cov_share:.1%}" if cov_share is not None else "—"),
+                        "met": cov_share is not None and cov_share >= TARGETS["auto_coverage_share"]})
+            out.append({"target": f"auto covers >= {TARGETS['auto_over_rag'] * 100:.0f} points more evidence than "
+                        f"always-rag: {label}",
+                        "measured": f"{auto['coverage']:.3f} vs {rag['coverage']:.3f}: "
+                        f"{100 * (auto['coverage'] - rag['coverage']):+.1f} points",
+                        "met": auto["coverage"] - rag["coverage"] >= TARGETS["auto_over_rag"] - 1e-9})
+    return out

@@ -1,0 +1,71 @@
+"""Recall@k of Folio's own retrieval (``Store.search``: dense, BM25, hybrid) over one built index.
+
+Each question is searched within its scope: its own document for cuad and financebench, every filing of the set
+for sec10q (document level, so the ranking must find the right filings). One search per k, exactly as the service
+asks for its top-k; the query is embedded once (through the cache).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ingest.embed import load_embedder
+from ingest.sparse import query_vector
+from ingest.store import SearchMode, Store
+from service.evaluation.data import EvalQuestion
+from service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
+from service.evaluation.indexes import BuiltIndex
+from service.evaluation.metrics import KS, Span, score_question
+
+MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
+DEEP_K = 50  # the default configuration is also ranked this deep, to show what a larger k would recover
+
+
+def question_scope(q: EvalQuestion, ids: dict[str, str]) -> list[str]:
+    if q.set == "sec10q":
+        return sorted(ids.values())
+    return [ids[d] for d in q.docs if d in ids]
+
+
+def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache: EmbeddingCache, embed_model: str,
+                  modes: Sequence[SearchMode] = MODES, ks: Sequence[int] = KS, deep: bool = False,
+                  keep_top: bool = False, log: Callable[[str], None] | None = None,
+                  embedder: CachedEmbedder | None = None) -> dict[str, Any]:
+    """Per mode: one row per question (hits at each k, document recall, reciprocal rank), plus timings."""
+    settings = built.config.settings(built.data_dir, embed_model)
+    embedder = embedder or CachedEmbedder(embed_model, cache, lambda: load_embedder(embed_model,
+                                                                                    dtype=settings.embed_dtype))
+    by_id = {v: k for k, v in built.ids.items()}
+    rows: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    started = time.perf_counter()
+    skipped: list[str] = []
+    with Store.open(settings) as store:
+        for q in questions:
+            scope = question_scope(q, built.ids)
+            if not scope or any(d not in built.ids for d in q.docs):
+                skipped.append(q.id)
+                continue
+            dense = embedder.embed_query(q.text)
+            sparse = query_vector(q.text)
+            for mode in modes:
+                limits = sorted({*ks, DEEP_K} if deep else set(ks))
+                ranked: dict[int, list[Span]] = {}
+                for k in limits:
+                    hits = store.search(dense=dense, sparse=sparse, doc_ids=scope, limit=k, mode=mode)
+                    ranked[k] = [Span(by_id[h.doc_id], h.first_page, h.last_page) for h in hits]
+                row: dict[str, Any] = {"id": q.id, "group": q.group, "trivial": q.trivial,
+                                       **score_question(q.gold, {k: ranked[k] for k in ks}, ks)}
+                if deep:
+                    from service.evaluation.metrics import first_hit_rank
+
+                    row["deep_rank"] = first_hit_rank(q.gold, ranked[DEEP_K])
+                if keep_top:
+                    row["top"] = [[s.doc, s.first, s.last] for s in ranked[max(ks)]]
+                rows[mode].append(row)
+    seconds = time.perf_counter() - started
+    if log:
+        log(f"  {built.set_name} {built.config.key}: {len(questions) - len(skipped)} questions x {len(modes)} modes "
+            f"in {seconds:.1f}s")
+    return {"rows": rows, "skipped": skipped, "seconds": round(seconds, 2)}
