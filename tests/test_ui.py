@@ -263,3 +263,24 @@ def test_without_a_model_the_plan_retrieved_pages_and_how_to_add_one(browser, tm
         expect(passages.first).to_contain_text(MSA_TITLE)
         shots(page, "desktop-4-no-model")
         page.context.close()
+
+
+def test_ocr_facts_show_on_a_document(browser, server):
+    """A document's OCR record (pages read, mean confidence, pages too unsure to index) is shown with it;
+    the list is the real API's, with OCR fields added as a scanned upload would have them."""
+    response = httpx.post(f"{server}/v1/documents?wait=true", timeout=60,
+                          files=[("files", (MSA.name, MSA.read_bytes()))])
+    assert response.status_code == 200, response.text
+    listed = httpx.get(f"{server}/v1/documents?status=all").json()
+    listed["documents"][0].update(ocr_pages=[2, 3, 4], ocr_confidence=[91.0, 88.5, 41.0],
+                                  ocr_mean_confidence=86.2, ocr_low_confidence_pages=[4])
+    context = browser.new_context(viewport=DESKTOP)
+    context.route("**/v1/documents?status=all", lambda route: route.fulfill(json=listed))
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server)
+    note = page.locator("#documents-body .ocr-note")
+    expect(note).to_have_text("OCR: 3 of 6 pages, mean confidence 86 — not indexed, rescan: page 5")
+    assert errors == []
+    context.close()

@@ -51,6 +51,18 @@ function costCell(doc) {
     h("span.cost-line", {}, h("span.cost-label", {}, "retrieval "), dollars(c.rag)));
 }
 
+/** Which pages were read by OCR, how confidently, and which were too unsure to index. */
+function ocrNote(doc) {
+  const pages = doc.ocr_pages || [];
+  if (!pages.length) return null;
+  const mean = typeof doc.ocr_mean_confidence === "number" ? `, mean confidence ${Math.round(doc.ocr_mean_confidence)}` : "";
+  const low = (doc.ocr_low_confidence_pages || []).map((p) => p + 1);
+  return h("span.ocr-note", {},
+    `OCR: ${pages.length} of ${doc.n_pages} page${doc.n_pages === 1 ? "" : "s"}${mean}`,
+    low.length ? h("span.ocr-low", { role: "note" },
+      ` — not indexed, rescan: page${low.length === 1 ? "" : "s"} ${low.join(", ")}`) : null);
+}
+
 function row(doc) {
   const ready = doc.status === "ready";
   const checkbox = h("input", {
@@ -76,7 +88,7 @@ function row(doc) {
           openPage(doc.id, 1, null, doc.title);
         },
       }, doc.title),
-      h("span.file-name", {}, doc.file_name), rowError),
+      h("span.file-name", {}, doc.file_name), ocrNote(doc), rowError),
     h("td.num", { "data-label": "Pages" }, tokens(doc.n_pages)),
     h("td.num", { "data-label": "Tokens" }, tokens(doc.total_tokens)),
     h("td", { "data-label": "Status" }, h(`span.status.status-${doc.status}`, {}, doc.status)),
