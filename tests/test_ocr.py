@@ -272,6 +272,6 @@ def test_report_and_progress_lines():
 
 
 def test_tesseract_on_path_is_found_by_name():
-    if shutil.which("tesseract") is None:
-        pytest.skip("no tesseract on PATH")
+    require_tesseract()  # a failure under CI, a skip elsewhere
+    assert shutil.which("tesseract") is not None
     assert "eng" in ocr.tesseract_languages("tesseract")
