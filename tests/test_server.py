@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from service.cli import cli
 from tests.service_helpers import SAMPLES
+from tests.ui_helpers import wait_until_ready
 
 
 def _free_port() -> int:
@@ -40,16 +41,7 @@ def server(tmp_path, provider_double):
                             env=_env(tmp_path, double), stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.3)
+        wait_until_ready(base, proc, tmp_path / "server.log")
         yield base, double, tmp_path / "server.log"
     finally:
         proc.terminate()

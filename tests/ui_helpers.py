@@ -58,16 +58,7 @@ def folio_server(workdir: Path, **env_overrides: str) -> Iterator[str]:
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "the server did not become ready"
-                time.sleep(0.2)
+            wait_until_ready(base, proc, log_path)
             yield base
         finally:
             proc.terminate()
@@ -76,6 +67,20 @@ def folio_server(workdir: Path, **env_overrides: str) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def wait_until_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 90) -> None:
+    """Poll a `folio serve` process's /readyz until it answers 200; fail with its log if it dies or stalls."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, log_path.read_text()
+        assert time.monotonic() < deadline, "the server did not become ready"
+        time.sleep(0.2)
 
 
 class Screenshots:
