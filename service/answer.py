@@ -32,6 +32,7 @@ from service.context import (
     rag_prompt,
     render_documents,
     render_excerpts,
+    scope_key,
     scope_tokens,
     warmup_messages,
 )
@@ -80,6 +81,11 @@ class Plan:
     warmup: bool
     notes: list[str] = field(default_factory=list)
     coverage: CoveragePlan | None = None
+    query_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # its ledger entries, however many calls
+
+    @property
+    def scope_key(self) -> str:
+        return scope_key([r.id for r in self.records])
 
     def to_dict(self) -> dict[str, Any]:
         data = self.decision.to_dict()
@@ -162,12 +168,13 @@ class Answerer:
         retrieved = self.counter.count(render_excerpts(hits, titles, {r.id: r.page_starts for r in records}))
         notes: list[str] = []
         full_records = records
-        decision, prefix, warmup = self._decide(request, records, need, retrieved)
+        scope = scope_key([r.id for r in records])
+        decision, prefix, warmup = self._decide(request, records, need, retrieved, scope)
         scope_fits = decision.full.feasible
         if not decision.full.feasible and len(records) > 1 and request.mode not in ("rag", "coverage"):
             subset = self._fitting_subset(records, hits)
             if subset:
-                decision, prefix, warmup = self._decide(request, subset, need, retrieved)
+                decision, prefix, warmup = self._decide(request, subset, need, retrieved, scope)
                 full_records = subset
                 notes.append(f"the {len(records)} documents ({sum(r.total_tokens for r in records):,} tokens) do "
                              f"not fit the context; full context would cover the {len(subset)} most relevant "
@@ -198,9 +205,9 @@ class Answerer:
                              budget=self._budget(request))
 
     def _decide(self, request: QueryRequest, records: list[DocumentRecord], need: Any,
-                retrieved: int) -> tuple[Decision, str, bool]:
+                retrieved: int, scope: str) -> tuple[Decision, str, bool]:
         prefix = prefix_key(self.settings.llm_model, request.reasoning, [r.id for r in records])
-        cache = self.ledger.cache_state(prefix)
+        cache = self.ledger.cache_state(prefix, scope_key=scope)
         warm_setting = self._warm_setting(request)
         warmup = cache.h < 0.5 and (warm_setting == "always" or (warm_setting == "auto" and cache.followups >= 1))
         inputs = PlanInputs(
@@ -309,7 +316,7 @@ class Answerer:
         runner = CoverageRunner(llm=self.llm, store=self.store, ledger=self.ledger, settings=self.settings,
                                 prices=self.prices, counter=self.counter, loaded=loaded)
         outcome = runner.run(plan.coverage, question=request.question, reasoning=request.reasoning,
-                             stream=request.stream, emit=emit, query_id=str(uuid.uuid4()))
+                             stream=request.stream, emit=emit, query_id=plan.query_id)
         usage = outcome.usage
         result["events"].extend(outcome.events)
         result.update(
@@ -345,7 +352,7 @@ class Answerer:
             kind=kind, route=route, prefix_hash=plan.prefix_hash if route == "full" else None,
             doc_ids=[r.id for r in records], doc_tokens=[r.total_tokens for r in records], usage=completion.usage,
             dollars=dollars, estimated_dollars=estimated, model=completion.model, profile=self.prices.name,
-            prefix_tokens=prefix_tokens, tenant=self.tenant))
+            prefix_tokens=prefix_tokens, tenant=self.tenant, query_id=plan.query_id, scope_key=plan.scope_key))
         return dollars
 
     def _with_pages(self, doc_id: str, loaded: dict[str, DocumentRecord]) -> DocumentRecord:

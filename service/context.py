@@ -168,6 +168,12 @@ def scope_tokens(records: Sequence[DocumentRecord], counter: TokenCounter) -> in
 RENDER_VERSION = "folio-layout-1"
 
 
+def scope_key(doc_ids: Sequence[str]) -> str:
+    """Identity of a question's scope (its documents, in any order), whatever route answers it: the ledger
+    counts a session's questions per scope."""
+    return hashlib.sha256("\x00".join(sorted(doc_ids)).encode()).hexdigest()
+
+
 def prefix_key(model: str, reasoning: str, doc_ids: Sequence[str]) -> str:
     """Identity of a full-context prefix. Rendering is a pure function of immutable, content-addressed
     records, so the ids in canonical order (with the model, the settings and the layout version) name the

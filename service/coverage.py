@@ -51,6 +51,7 @@ from service.context import (
     prefix_key,
     render_block,
     render_pages,
+    scope_key,
     warmup_messages,
 )
 from service.ledger import Ledger, LedgerEntry, Usage
@@ -307,6 +308,7 @@ def plan_coverage(records: Sequence[DocumentRecord], hits: Sequence[Hit], questi
     question_tokens = counter.count(MAP_INSTRUCTIONS + "\n\n" + QUESTION_PREFIX + question) + MAP_TEMPLATE_TOKENS
     capacity = window_capacity(settings, system_tokens=system_tokens, question_tokens=question_tokens)
     limit = settings.context_window - settings.output_reserve - system_tokens - question_tokens
+    scope = scope_key([r.id for r in records])
     notes: list[str] = []
     feasible = capacity > 0
     if not feasible:
@@ -325,7 +327,7 @@ def plan_coverage(records: Sequence[DocumentRecord], hits: Sequence[Hit], questi
             notes.append(f"window {i}: page {segments[0].first_page + 1} of {segments[0].title!r} alone is "
                          f"{tokens:,} tokens, more than a window holds ({limit:,})")
         key = prefix_key(settings.llm_model, reasoning, [s.key for s in segments])
-        cache = ledger.cache_state(key)
+        cache = ledger.cache_state(key, scope_key=scope)
         warmup = cache.h < 0.5 and (warm_setting == "always" or (warm_setting == "auto" and cache.followups >= 1))
         estimate = estimate_window(WindowInputs(system_tokens + tokens, cache, warmup),
                                    question_tokens=question_tokens, output_tokens=output_tokens, prices=prices)
@@ -496,6 +498,7 @@ class CoverageRunner:
         self._spent = 0.0
         self._reserved = 0.0
         self.query_id = ""
+        self.scope_key = ""
         self._system_tokens = 0
 
     def load(self, doc_id: str) -> DocumentRecord:
@@ -513,7 +516,8 @@ class CoverageRunner:
             doc_tokens=doc_tokens, usage=completion.usage, dollars=dollars, estimated_dollars=estimated,
             model=completion.model, profile=self.prices.name,
             prefix_tokens=(window.tokens + self._system_tokens) if window else 0, tenant=self.settings.llm_user_id,
-            query_id=self.query_id, window=window.index if window else None, windows=window.of if window else None)
+            query_id=self.query_id, window=window.index if window else None, windows=window.of if window else None,
+            scope_key=self.scope_key)
         with self._store_lock:
             self.ledger.record(entry)
         with self._money:
@@ -525,6 +529,7 @@ class CoverageRunner:
     def run(self, plan: CoveragePlan, *, question: str, reasoning: Reasoning, stream: bool, emit: Event,
             query_id: str) -> CoverageOutcome:
         self.query_id = query_id
+        self.scope_key = scope_key([r.id for r in plan.records])
         self._system_tokens = plan.system_tokens
         started = time.perf_counter()
         results = {w.index: WindowResult(w, error="over the budget") for w in plan.windows}

@@ -8,6 +8,7 @@ is still cached and how many follow-up questions a scope tends to get.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
 import uuid
@@ -26,6 +27,14 @@ CACHE_DECAY_S = 6 * 3600.0
 SESSION_WINDOW_S = 6 * 3600.0
 # Requests that ask a question on a prefix: a full-context question, or a coverage window's map question.
 QUESTION_KINDS = ("question", "map")
+# P(a prefix sent now is still cached for the next question) when a scope has no gaps to learn from yet: the
+# provider's caching is best effort, so never certain.
+PRIOR_RETENTION = 0.95
+
+
+def cache_survival(gap_s: float) -> float:
+    """P(a prefix persisted ``gap_s`` seconds ago is still cached): sure for an hour, then a decay."""
+    return 1.0 if gap_s <= CACHE_SURE_S else math.exp(-(gap_s - CACHE_SURE_S) / CACHE_DECAY_S)
 
 
 @dataclass
@@ -60,7 +69,8 @@ class LedgerEntry:
     profile: str
     prefix_tokens: int = 0
     tenant: str = "default"
-    query_id: str | None = None  # coverage: the calls of one question (windows, warm-ups, reduce)
+    query_id: str | None = None  # the calls of one question (a warm-up, a cascade's two steps, coverage windows)
+    scope_key: str | None = None  # the question's scope, whatever its route: follow-ups are counted per scope
     window: int | None = None  # coverage: the window's number, of ``windows``
     windows: int | None = None
     ts: float = field(default_factory=time.time)
@@ -99,22 +109,32 @@ class Ledger:
             entry.tenant = self.tenant
         self.store.put_record(self.collection, entry.id, entry.to_payload())
 
-    def entries(self, *, prefix_hash: str | None = None) -> list[dict[str, Any]]:
-        if prefix_hash is None:
-            found = self.store.records(self.collection)
-        else:
-            found = self.store.records(self.collection, key="prefix_hash", value=prefix_hash)
+    def entries(self, *, prefix_hash: str | None = None, key: str | None = None,
+                value: str = "") -> list[dict[str, Any]]:
+        """Entries of this view's tenant: all, those on one prefix, or those whose ``key`` equals ``value``."""
+        if prefix_hash is not None:
+            key, value = "prefix_hash", prefix_hash
+        found = self.store.records(self.collection, key=key, value=value)
         return found if self.tenant is None else [e for e in found if self._tenant_of(e) == self.tenant]
 
-    def cache_state(self, prefix_hash: str) -> CacheState:
-        """P(prefix cached now) and expected follow-ups, from what the provider reported on this prefix."""
+    def cache_state(self, prefix_hash: str, *, scope_key: str | None = None) -> CacheState:
+        """P(prefix cached now), P(it stays cached for the next question) and the expected follow-ups.
+
+        ``h`` comes from what the provider reported on this prefix. The follow-ups and the retention come
+        from the questions on the scope (``scope_key``), whatever their route: a session of retrieval questions
+        is as much a session as one of full-context questions, and it is the session that a warm-up would
+        serve from now on."""
         history = sorted(self.entries(prefix_hash=prefix_hash), key=lambda e: e["ts"])
-        if not history:
-            return CacheState(h=0.0, followups=self.prior_followups)
         now = self.clock()
+        session = self._session_questions(scope_key, now) if scope_key else []
+        followups = max(self.prior_followups, float(len(session)))
+        gaps = [b - a for a, b in itertools.pairwise(session)]
+        retention = PRIOR_RETENTION * (sum(map(cache_survival, gaps)) / len(gaps) if gaps else 1.0)
+        if not history:
+            return CacheState(h=0.0, followups=followups, retention=retention, session_questions=len(session))
         last = history[-1]
         age = max(0.0, now - last["ts"])
-        decay = 1.0 if age <= CACHE_SURE_S else math.exp(-(age - CACHE_SURE_S) / CACHE_DECAY_S)
+        decay = cache_survival(age)
         prefix = max(1, int(last.get("prefix_tokens") or 0))
         observed = min(1.0, last["usage"]["hit_tokens"] / prefix) if last.get("prefix_tokens") else None
         # The provider persists a unit at the end of each request's input. After a warm-up ([system,
@@ -125,19 +145,39 @@ class Ledger:
         # provider dropped the prefix, so the next question warms it again.
         questions = sum(e["kind"] in QUESTION_KINDS for e in history)
         if last["kind"] == "warmup" or (observed is not None and observed >= 0.5):
-            h = 0.95 * decay
+            h = PRIOR_RETENTION * decay
         elif observed is not None:
             h = 0.0
         elif any(e["kind"] == "warmup" for e in history):
-            h = 0.95 * decay
+            h = PRIOR_RETENTION * decay
         elif questions >= 2 and observed is None:
             h = 0.5 * decay
         else:
             h = 0.0
-        recent = [e for e in history if now - e["ts"] <= SESSION_WINDOW_S and e["kind"] in QUESTION_KINDS]
-        followups = max(self.prior_followups, float(len(recent)))
+        if not scope_key:  # no scope given: the questions on this prefix are the session
+            recent = [e for e in history if now - e["ts"] <= SESSION_WINDOW_S and e["kind"] in QUESTION_KINDS]
+            followups = max(self.prior_followups, float(len(recent)))
         return CacheState(h=h, followups=followups, last_seen_s=age, observed_hit_ratio=observed,
-                          requests=len(history))
+                          requests=len(history), retention=retention, session_questions=len(session))
+
+    def _session_questions(self, scope_key: str, now: float) -> list[float]:
+        """When each question of the scope's current session was asked (one time per question, however many
+        requests it took): the questions within ``SESSION_WINDOW_S`` of the one after them."""
+        first: dict[str, float] = {}
+        for e in self.entries(key="scope_key", value=scope_key):
+            if e["kind"] in ("warmup", "reduce"):
+                continue
+            qid = e.get("query_id") or e["id"]
+            first[qid] = min(first.get(qid, e["ts"]), e["ts"])
+        times = sorted(first.values())
+        session: list[float] = []
+        later = now
+        for ts in reversed(times):
+            if later - ts > SESSION_WINDOW_S:
+                break
+            session.append(ts)
+            later = ts
+        return session[::-1]
 
     def summary(self) -> dict[str, Any]:
         """Spend so far: totals, by document (shared by token share of the scope) and by scope."""

@@ -7,8 +7,16 @@ window and O_max the output reserve.
 
     C_rag      = S (h_S p_h + (1 - h_S) p_m) + (R + q) p_m + O p_o
     C_full     = (S + T)(h p_h + (1 - h) w p_m) + q p_m + O p_o
-    C_full_avg = (S + T)(w p_m + N (h p_h + (1 - h) w p_m)) / (N + 1) + q p_m + O p_o
+    C_full_avg = (S + T)(c_now + N (r p_h + (1 - r) w p_m)) / (N + 1) + q p_m + O p_o
     full is feasible only if S + T + q + O_max <= W
+
+The amortised cost is what this question and the N expected follow-ups pay for the prefix, per question:
+now c_now = h p_h + (1 - h) w p_m (or, with a warm-up, w p_m + p_h: the warm-up reads the prefix as a miss,
+the question as a hit), and then, for each follow-up, the hit price with probability r, the probability that
+the prefix sent now is still cached when the next question comes (the retention, learned from the gaps
+between the scope's questions). DESIGN.md writes the first request as a miss and the follow-ups with the
+current h; that prices a warm prefix as a cold one and a cold one's follow-ups as misses, although this very
+request persists the prefix for them.
 
 Coverage (map-reduce over windows of whole documents, ``service/coverage.py``): each window w is priced like a
 full-context question on its own prefix P_w = S + T_w, with its own cache state h_w and the map question q_c;
@@ -42,14 +50,17 @@ class CacheState:
     last_seen_s: float | None = None
     observed_hit_ratio: float | None = None
     requests: int = 0
+    retention: float = 0.95  # P(a prefix sent now is still cached for the next question)
+    session_questions: int = 0  # questions asked on the scope in its current session, any route
 
     def explain(self) -> str:
+        session = (f"{self.session_questions} question(s) on this scope so far, so {self.followups:.1f} "
+                   f"expected follow-up(s), each finding the prefix cached with P={self.retention:.2f}")
         if self.requests == 0:
-            return "never sent before: cold"
+            return f"never sent before: cold; {session}"
         age = f"{self.last_seen_s:.0f}s ago" if self.last_seen_s is not None else "at an unknown time"
         hit = f", last hit ratio {self.observed_hit_ratio:.0%}" if self.observed_hit_ratio is not None else ""
-        return (f"{self.requests} earlier request(s), last {age}{hit}: P(cached)={self.h:.2f}, "
-                f"expected follow-ups {self.followups:.1f}")
+        return f"{self.requests} earlier request(s), last {age}{hit}: P(cached)={self.h:.2f}; {session}"
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,17 @@ def estimate_rag(x: PlanInputs, prices: PricingProfile) -> Estimate:
                     dollars=_dollars(hit, miss, x.output_tokens, prices))
 
 
+def _prefix_price(cache: CacheState, *, warmup: bool, prices: PricingProfile) -> float:
+    """Dollars per million prefix tokens per question, over this question and its expected follow-ups."""
+    w = prices.cache_write_multiplier
+    now = (w * prices.input_miss + prices.input_hit if warmup
+           else cache.h * prices.input_hit + (1 - cache.h) * w * prices.input_miss)
+    r = cache.retention
+    later = r * prices.input_hit + (1 - r) * w * prices.input_miss
+    n = cache.followups
+    return (now + n * later) / (n + 1)
+
+
 def estimate_full(x: PlanInputs, prices: PricingProfile) -> Estimate:
     prefix = x.system_tokens + x.scope_tokens
     h = x.cache.h
@@ -139,11 +161,8 @@ def estimate_full(x: PlanInputs, prices: PricingProfile) -> Estimate:
         hit = prefix * h
         miss = prefix * (1 - h) + x.question_tokens
     dollars = _dollars(hit, miss, output, prices)
-    n = x.cache.followups
-    w = prices.cache_write_multiplier
-    per_prefix_token = (w * prices.input_miss + n * (h * prices.input_hit + (1 - h) * w * prices.input_miss)) / (n + 1)
-    amortised = (prefix * per_prefix_token + x.question_tokens * prices.input_miss
-                 + x.output_tokens * prices.output) / PER_MILLION
+    amortised = (prefix * _prefix_price(x.cache, warmup=x.warmup, prices=prices)
+                 + x.question_tokens * prices.input_miss + x.output_tokens * prices.output) / PER_MILLION
     needed = prefix + x.question_tokens + x.output_reserve
     feasible = needed <= x.window
     note = "" if feasible else f"needs {needed:,} tokens with the output reserve; the window is {x.window:,}"
@@ -169,16 +188,23 @@ def decide(x: PlanInputs, need: Need, prices: PricingProfile, *, mode: Mode = "a
         return Decision("rag", f"the scope does not fit in the context ({full.note})", rag, full, need, x)
     full_cost = full.amortised_dollars if full.amortised_dollars is not None else full.dollars
     extra = full_cost - rag.dollars
+    if max_cost_usd is not None and full.dollars > max_cost_usd:
+        # the budget caps what this question costs now, whatever the session would repay later
+        if need.wants_full:
+            why = (f"{need.explain()}; but whole documents (${full.dollars:.5f} now) exceed max_cost_usd "
+                   f"${max_cost_usd:.5f}")
+        elif extra <= 0:
+            why = (f"{need.explain()}; whole documents would cost no more than retrieval over the session "
+                   f"(${full_cost:.5f} amortised), but ${full.dollars:.5f} now, over max_cost_usd ${max_cost_usd:.5f}")
+        else:
+            why = f"{need.explain()}; retrieval is enough"
+        return Decision("rag", why, rag, full, need, x)
     if extra <= 0:
         return Decision("full", f"whole documents cost no more than retrieval here (${full_cost:.5f} amortised "
                         f"vs ${rag.dollars:.5f}), and cover every page", rag, full, need, x)
-    if max_cost_usd is not None and full.dollars > max_cost_usd:
-        why = (f"{need.explain()}; but whole documents (${full.dollars:.5f} now) exceed max_cost_usd "
-               f"${max_cost_usd:.5f}") if need.wants_full else f"{need.explain()}; retrieval is enough"
-        return Decision("rag", why, rag, full, need, x)
     if need.wants_full:
         return Decision("full", f"{need.explain()}; whole documents cost ${extra:.5f} more per question "
-                        f"(amortised over {x.cache.followups:.1f} follow-ups) and cover every page",
+                        f"(amortised over {x.cache.followups:.1f} expected follow-ups) and cover every page",
                         rag, full, need, x)
     return Decision("rag", f"{need.explain()}; retrieval is cheaper by ${extra:.5f}", rag, full, need, x)
 
@@ -203,11 +229,8 @@ def estimate_window(w: WindowInputs, *, question_tokens: int, output_tokens: int
     else:
         hit = w.prefix_tokens * w.cache.h
         miss = w.prefix_tokens * (1 - w.cache.h) + question_tokens
-    n, h, wm = w.cache.followups, w.cache.h, prices.cache_write_multiplier
-    per_prefix_token = (wm * prices.input_miss
-                        + n * (h * prices.input_hit + (1 - h) * wm * prices.input_miss)) / (n + 1)
-    amortised = (w.prefix_tokens * per_prefix_token + question_tokens * prices.input_miss
-                 + output_tokens * prices.output) / PER_MILLION
+    amortised = (w.prefix_tokens * _prefix_price(w.cache, warmup=w.warmup, prices=prices)
+                 + question_tokens * prices.input_miss + output_tokens * prices.output) / PER_MILLION
     return Estimate(route="coverage", hit_tokens=hit, miss_tokens=miss, output_tokens=output,
                     dollars=_dollars(hit, miss, output, prices), amortised_dollars=amortised)
 

@@ -36,8 +36,34 @@ def test_rag_and_full_follow_the_design_formulas():
     full = estimate_full(x, SEED)
     prefix = 50_200
     assert full.dollars == pytest.approx((prefix * (0.5 * 0.04 + 0.5 * 0.18) + 20 * 0.18 + 500 * 0.36) / 1e6)
-    amortised = (prefix * (0.18 + 3 * (0.5 * 0.04 + 0.5 * 0.18)) / 4 + 20 * 0.18 + 500 * 0.36) / 1e6
+    # this question reads the prefix at today's h; each of the 3 follow-ups at the retention r = 0.95
+    now, later = 0.5 * 0.04 + 0.5 * 0.18, 0.95 * 0.04 + 0.05 * 0.18
+    amortised = (prefix * (now + 3 * later) / 4 + 20 * 0.18 + 500 * 0.36) / 1e6
     assert full.amortised_dollars == pytest.approx(amortised)
+
+
+def test_a_warm_up_is_amortised_over_the_follow_ups_at_the_hit_price():
+    x = _inputs(warmup=True, cache=CacheState(h=0.0, followups=4, retention=0.9))
+    full = estimate_full(x, DEEPSEEK)
+    per_token = ((0.28 + 0.0056) + 4 * (0.9 * 0.0056 + 0.1 * 0.28)) / 5
+    assert full.amortised_dollars == pytest.approx((50_200 * per_token + 20 * 0.28 + 500 * 0.42) / 1e6)
+    # the more follow-ups, the closer a question's share of the prefix comes to the cached price
+    longer = estimate_full(_inputs(warmup=True, cache=CacheState(followups=40, retention=0.9)), DEEPSEEK)
+    assert longer.amortised_dollars is not None and longer.amortised_dollars < full.amortised_dollars
+
+
+def test_a_warm_prefix_is_priced_as_cached_not_as_a_first_miss():
+    # A contract-sized scope at DeepSeek's prices: cold, whole documents cost more than retrieval; once the
+    # prefix is cached, the whole contract is cheaper than five excerpts read at the miss price.
+    lookup = classify("What is the governing law?")
+    contract = dict(scope_tokens=15_000, retrieved_tokens=1_500)
+    cold = decide(_inputs(**contract, warmup=True, cache=CacheState(followups=2)), lookup, DEEPSEEK)
+    assert cold.route == "rag"
+    warm = decide(_inputs(**contract, cache=CacheState(h=0.95, followups=2, requests=3)), lookup, DEEPSEEK)
+    assert warm.route == "full" and "no more than retrieval" in warm.reason
+    assert warm.full.amortised_dollars is not None and warm.full.amortised_dollars < warm.rag.dollars
+    # at the seed's prices (hits at 22% of a miss) the same warm contract still costs more than retrieval
+    assert decide(_inputs(**contract, cache=CacheState(h=0.95, followups=2, requests=3)), lookup, SEED).route == "rag"
 
 
 def test_break_even_ratio_matches_design():

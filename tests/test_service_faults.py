@@ -95,8 +95,12 @@ def test_over_window_collection_uses_the_most_relevant_documents_that_fit(tmp_pa
 
 def test_self_route_escalates_when_the_chunks_cannot_answer(client, double):
     double.add_faults({"kind": "reply", "text": "The documents do not contain the answer."})
+    # a lookup over a scope several times the size of its retrieved chunks: retrieval is planned (over the
+    # short contract alone, whole documents would cost no more over a session, and auto would read it whole)
+    upload(client, "report.pdf", (SAMPLES / "brightwater-annual-report-2025.pdf").read_bytes())
+    upload(client, "msa.pdf", (SAMPLES / "northwind-brightwater-msa.pdf").read_bytes())
     result = _ask(client, cascade=True, mode="auto").json()
-    assert result["plan"]["route"] == "rag"  # a lookup: retrieval was planned
+    assert result["plan"]["route"] == "rag"
     assert [e["kind"] for e in result["events"]] == ["escalation"]
     assert result["route"] == "full" and "Oregon" in result["answer"]
     kinds = [r["fault"] for r in double.requests()]

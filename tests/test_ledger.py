@@ -1,0 +1,88 @@
+"""The ledger as the memory of a scope's session: follow-ups counted per scope, whatever the route, and the
+retention learned from the gaps between questions (local-mode Qdrant in memory)."""
+
+from __future__ import annotations
+
+import pytest
+from qdrant_client import QdrantClient
+
+from ingest.store import Store
+from service.context import scope_key
+from service.ledger import CACHE_SURE_S, PRIOR_RETENTION, SESSION_WINDOW_S, Ledger, LedgerEntry, Usage
+
+SCOPE = scope_key(["doc-a", "doc-b"])
+PREFIX = "prefix-of-doc-a-and-doc-b"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def ledger() -> tuple[Ledger, Clock]:
+    clock = Clock()
+    return Ledger(Store(QdrantClient(location=":memory:")), clock=clock, prior_followups=2.0), clock
+
+
+def _ask(ledger: Ledger, clock: Clock, *, route: str = "rag", kind: str = "question", query_id: str | None = None,
+         scope: str = SCOPE, hit: int = 0, prefix_tokens: int = 0) -> None:
+    ledger.record(LedgerEntry(
+        kind=kind, route=route, prefix_hash=PREFIX if route == "full" else None, doc_ids=["doc-a", "doc-b"],
+        doc_tokens=[10, 10], usage=Usage(hit_tokens=hit, miss_tokens=100), dollars=0.001, estimated_dollars=None,
+        model="m", profile="p", prefix_tokens=prefix_tokens, query_id=query_id, scope_key=scope, ts=clock.now))
+
+
+def test_retrieval_questions_count_as_the_scope_s_session(ledger):
+    book, clock = ledger
+    assert book.cache_state(PREFIX, scope_key=SCOPE).followups == 2.0  # the prior, with no history
+    for _ in range(5):
+        _ask(book, clock)
+        clock.now += 90
+    state = book.cache_state(PREFIX, scope_key=SCOPE)
+    # five retrieval questions: the prefix was never sent (cold), but the session expects five more questions
+    assert state.h == 0.0 and state.requests == 0
+    assert state.session_questions == 5 and state.followups == 5.0
+    assert state.retention == pytest.approx(PRIOR_RETENTION)  # every gap well inside the cache's lifetime
+    assert "5 question(s) on this scope" in state.explain()
+    # another scope's questions are not this session's
+    assert book.cache_state(PREFIX, scope_key=scope_key(["doc-c"])).session_questions == 0
+
+
+def test_one_question_is_counted_once_however_many_requests_it_took(ledger):
+    book, clock = ledger
+    # a Self-Route question: the retrieval step, then a warm-up and the full-context step, one query id
+    _ask(book, clock, query_id="q1")
+    _ask(book, clock, route="full", kind="warmup", query_id="q1", prefix_tokens=1_000)
+    _ask(book, clock, route="full", query_id="q1", hit=1_000, prefix_tokens=1_000)
+    clock.now += 60
+    state = book.cache_state(PREFIX, scope_key=SCOPE)
+    assert state.session_questions == 1
+    assert state.h == pytest.approx(PRIOR_RETENTION)  # the provider reported the prefix as cached a minute ago
+
+
+def test_long_gaps_lower_the_retention_and_a_day_ends_the_session(ledger):
+    book, clock = ledger
+    _ask(book, clock)
+    clock.now += 60
+    _ask(book, clock)
+    clock.now += CACHE_SURE_S + 3 * 3600  # a break that likely outlives the provider's cache
+    _ask(book, clock)
+    clock.now += 30
+    state = book.cache_state(PREFIX, scope_key=SCOPE)
+    assert state.session_questions == 3
+    assert 0.5 < state.retention < PRIOR_RETENTION
+    clock.now += SESSION_WINDOW_S + 1  # the next morning: a new session, the prior again
+    fresh = book.cache_state(PREFIX, scope_key=SCOPE)
+    assert fresh.session_questions == 0 and fresh.followups == 2.0 and fresh.retention == PRIOR_RETENTION
+
+
+def test_tenants_do_not_share_sessions(ledger):
+    book, clock = ledger
+    for _ in range(4):
+        _ask(book.for_tenant("acme"), clock)
+    assert book.for_tenant("acme").cache_state(PREFIX, scope_key=SCOPE).session_questions == 4
+    assert book.for_tenant("other").cache_state(PREFIX, scope_key=SCOPE).session_questions == 0
