@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     expected_output_tokens: int = Field(default=500, gt=0)
     top_k: int = Field(default=8, gt=0, le=100)
     max_cost_usd: float = Field(default=0.25, ge=0, description="Default per-question budget in auto mode.")
+    lookup_premium_usd: float = Field(
+        default=0.0, ge=0, description="How much more per question auto mode may spend to read whole documents for a "
+        "lookup question (retrieval may miss the evidence); 0: only when they cost no more than retrieval.")
     warm_cache: Literal["auto", "always", "never"] = "auto"
     expected_followups: float = Field(default=2.0, ge=0)
     coverage_window_tokens: int | None = Field(

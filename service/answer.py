@@ -65,6 +65,9 @@ class QueryRequest(BaseModel):
         default="auto", description="coverage: every page, read in cached windows (map-reduce) when the scope is "
         "larger than one context")
     max_cost_usd: float | None = Field(default=None, ge=0)
+    lookup_premium_usd: float | None = Field(
+        default=None, ge=0, description="Extra dollars per question worth paying for whole documents on a lookup "
+        "question (default FOLIO_LOOKUP_PREMIUM_USD)")
     reasoning: Literal["none", "high", "max"] = "none"
     stream: bool = False
     cascade: bool = Field(default=False, description="Self-Route: rag first, full when the chunks cannot answer")
@@ -222,7 +225,10 @@ class Answerer:
             warmup=warmup,
         )
         mode: Mode = "auto" if request.mode == "coverage" else request.mode
-        return decide(inputs, need, self.prices, mode=mode, max_cost_usd=self._budget(request)), prefix, warmup
+        premium = (request.lookup_premium_usd if request.lookup_premium_usd is not None
+                   else self.settings.lookup_premium_usd)
+        return (decide(inputs, need, self.prices, mode=mode, max_cost_usd=self._budget(request),
+                       lookup_premium_usd=premium), prefix, warmup)
 
     def _fitting_subset(self, records: list[DocumentRecord], hits: list[Hit]) -> list[DocumentRecord]:
         """The most relevant whole documents (by their best retrieval rank) that fit the window together."""

@@ -173,8 +173,12 @@ def estimate_full(x: PlanInputs, prices: PricingProfile) -> Estimate:
 
 
 def decide(x: PlanInputs, need: Need, prices: PricingProfile, *, mode: Mode = "auto",
-           max_cost_usd: float | None = None) -> Decision:
-    """Choose the route: forced by ``mode``, else by need and cost within ``max_cost_usd``."""
+           max_cost_usd: float | None = None, lookup_premium_usd: float = 0.0) -> Decision:
+    """Choose the route: forced by ``mode``, else by need and cost within ``max_cost_usd``.
+
+    A question that needs the whole scope reads it whenever the budget allows; a lookup reads it when it costs
+    (amortised) at most ``lookup_premium_usd`` more than retrieval: what the caller would pay per question for
+    not depending on the retrieved chunks holding the evidence."""
     rag = estimate_rag(x, prices)
     full = estimate_full(x, prices)
     if mode == "rag":
@@ -206,7 +210,12 @@ def decide(x: PlanInputs, need: Need, prices: PricingProfile, *, mode: Mode = "a
         return Decision("full", f"{need.explain()}; whole documents cost ${extra:.5f} more per question "
                         f"(amortised over {x.cache.followups:.1f} expected follow-ups) and cover every page",
                         rag, full, need, x)
-    return Decision("rag", f"{need.explain()}; retrieval is cheaper by ${extra:.5f}", rag, full, need, x)
+    if extra <= lookup_premium_usd:
+        return Decision("full", f"{need.explain()}; whole documents cost ${extra:.5f} more per question (amortised), "
+                        f"within the lookup premium ${lookup_premium_usd:.5f}, and cover every page",
+                        rag, full, need, x)
+    premium = f" (more than the lookup premium ${lookup_premium_usd:.5f})" if lookup_premium_usd else ""
+    return Decision("rag", f"{need.explain()}; retrieval is cheaper by ${extra:.5f}{premium}", rag, full, need, x)
 
 
 @dataclass(frozen=True)

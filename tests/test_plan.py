@@ -99,6 +99,21 @@ def test_decisions():
     assert decide(_inputs(), lookup, SEED, mode="full").route == "full"
 
 
+def test_a_lookup_premium_buys_whole_documents_when_they_cost_little_more():
+    lookup = classify("What is the governing law?")
+    x = _inputs(scope_tokens=15_000, retrieved_tokens=1_500, cache=CacheState(h=0.95, followups=4, requests=3))
+    plain = decide(x, lookup, SEED)
+    assert plain.route == "rag"
+    extra = plain.full.amortised_dollars - plain.rag.dollars
+    assert 0 < extra < 0.001
+    bought = decide(x, lookup, SEED, lookup_premium_usd=0.001)
+    assert bought.route == "full" and "within the lookup premium $0.00100" in bought.reason
+    short = decide(x, lookup, SEED, lookup_premium_usd=extra / 2)
+    assert short.route == "rag" and "more than the lookup premium" in short.reason
+    # the budget still caps what the question costs now
+    assert decide(x, lookup, SEED, lookup_premium_usd=1.0, max_cost_usd=plain.full.dollars / 2).route == "rag"
+
+
 def test_warmup_is_priced_as_one_miss_then_hits():
     x = _inputs(warmup=True)
     full = estimate_full(x, SEED)

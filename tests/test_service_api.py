@@ -80,6 +80,21 @@ def test_plan_prices_both_routes_without_calling_the_model(client, double):
     assert double.requests() == []
 
 
+def test_a_lookup_premium_turns_a_retrieval_plan_into_whole_documents(client, double):
+    upload(client, "supply.pdf", contract_pdf())
+    upload(client, "report.pdf", (SAMPLES / "brightwater-annual-report-2025.pdf").read_bytes())
+    question = {"question": "Which state's laws govern the agreement?"}
+    plain = client.post("/v1/plan", json=question).json()
+    assert plain["route"] == "rag" and "retrieval is cheaper" in plain["reason"]
+    estimates = plain["plan"]["estimates"]
+    extra = estimates["full"]["amortised_dollars"] - estimates["rag"]["dollars"]
+    bought = client.post("/v1/plan", json={**question, "lookup_premium_usd": extra * 1.01}).json()
+    assert bought["route"] == "full" and "within the lookup premium" in bought["reason"]
+    short = client.post("/v1/plan", json={**question, "lookup_premium_usd": extra * 0.99}).json()
+    assert short["route"] == "rag" and "more than the lookup premium" in short["reason"]
+    assert double.requests() == []
+
+
 def test_rag_answer_cites_a_verified_page_and_bills_the_ledger(client, double):
     upload(client, "supply.pdf", contract_pdf())
     result = client.post("/v1/query", json={"question": "Which state's laws govern the agreement?",

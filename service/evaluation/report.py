@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 SET_TITLES = {"cuad": "cuad-dev (page level, within the contract)",
               "financebench": "financebench-dev (page level, within the filing)",
               "sec10q": "sec10q (document level, across all 20 filings)"}
-STRATEGY_ORDER = ("always-rag", "always-full", "auto", "self-route", "always-coverage")
+STRATEGY_ORDER = ("always-rag", "always-full", "auto", "auto-premium", "self-route", "always-coverage")
 PROFILE_NAMES = {"deepseek-v4-flash-compat": "seed", "deepseek-api": "DeepSeek"}
 
 
@@ -217,8 +217,8 @@ def _routing_plot(plt: Any, report: dict[str, Any], path: Path) -> Path:
     if routing:
         fig, axes = plt.subplots(1, len(routing), figsize=(5.5 * len(routing), 4.5), squeeze=False)
         markers = {"deepseek-v4-flash-compat": "o", "deepseek-api": "s"}
-        colors = dict(zip(STRATEGY_ORDER, ("tab:blue", "tab:red", "tab:green", "tab:purple", "tab:orange"),
-                          strict=True))
+        colors = dict(zip(STRATEGY_ORDER, ("tab:blue", "tab:red", "tab:green", "tab:olive", "tab:purple",
+                                           "tab:orange"), strict=True))
         for ax, (name, scenario) in zip(axes[0], routing.items(), strict=True):
             for s in scenario["runs"]:
                 profiles = [s["profile"]] if not s["strategy"].startswith("always") else list(markers)

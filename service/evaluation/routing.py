@@ -7,8 +7,10 @@ clocks move together: the double's prefix cache (DeepSeek's documented rules, a 
 ledger, which estimates from what the provider reported whether a prefix is still cached.
 
 Strategies: ``always-rag`` (mode=rag), ``always-full`` (mode=full; a scope over the window falls back to the most
-relevant whole documents that fit), ``auto`` (Folio's router), ``self-route`` (auto with the cascade: retrieval
-first, whole documents when the model says the chunks cannot answer) and, for scopes over the window,
+relevant whole documents that fit), ``auto`` (Folio's router), ``auto-premium`` (auto with a lookup premium of a
+tenth of a cent: a lookup reads whole documents when they cost at most that much more), ``self-route`` (auto with
+the cascade: retrieval first, whole documents when the model says the chunks cannot answer) and, for scopes over
+the window,
 ``always-coverage`` (mode=coverage). The double is not a language model: it says "not found" only when no
 passage shares a word with the question, so Self-Route's judgment is played by an oracle, the best any model could
 do: the answer to the retrieval step is "not found" exactly when the retrieved chunks lack some gold evidence.
@@ -46,7 +48,10 @@ from service.llm import LLMClient
 from service.pricing import get_profile
 
 PROFILES = ("deepseek-v4-flash-compat", "deepseek-api")
-STRATEGIES = ("always-rag", "always-full", "auto", "self-route")
+STRATEGIES = ("always-rag", "always-full", "auto", "auto-premium", "self-route")
+# auto-premium: auto with a lookup premium (``lookup_premium_usd``): what a user who would rather not depend on
+# the retrieved chunks might pay per question for whole documents; a tenth of a cent.
+LOOKUP_PREMIUM_USD = 0.001
 OVER_WINDOW_STRATEGIES = (*STRATEGIES, "always-coverage")
 FORCED = {"always-rag": "rag", "always-full": "full", "always-coverage": "coverage"}
 SESSION_BREAK_S = 24 * 3600.0
@@ -260,7 +265,8 @@ class Replayer:
         doc_ids = [self.ids[f] for f in session.files]
         mode = FORCED.get(strategy, "auto")
         request = QueryRequest(question=q.text, documents=doc_ids, mode=mode,  # type: ignore[arg-type]
-                               cascade=strategy == "self-route")
+                               cascade=strategy == "self-route",
+                               lookup_premium_usd=LOOKUP_PREMIUM_USD if strategy == "auto-premium" else None)
         oracle_not_found = False
         if strategy == "self-route":
             plan = answerer.plan(request)

@@ -70,6 +70,7 @@ class FolioOptions(BaseModel):
 
     documents: list[str] | None = Field(default=None, description="Document ids (or unique prefixes); default: all")
     max_cost_usd: float | None = Field(default=None, ge=0)
+    lookup_premium_usd: float | None = Field(default=None, ge=0)
     reasoning: Literal["none", "high", "max"] | None = Field(default=None, description="Overrides reasoning_effort")
     cascade: bool = False
     warm: bool | None = None
@@ -157,7 +158,7 @@ def _query(request: ChatRequest) -> QueryRequest:
         return QueryRequest(question=_question(request.messages), documents=options.documents,
                             mode=MODELS[request.model], max_cost_usd=options.max_cost_usd,  # type: ignore[arg-type]
                             reasoning=reasoning, stream=request.stream, cascade=options.cascade,  # type: ignore[arg-type]
-                            warm=options.warm)
+                            warm=options.warm, lookup_premium_usd=options.lookup_premium_usd)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise InvalidRequest(f"the question is not valid: {problems}") from None
