@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=600, ge=0, description="Requests per minute per API key (a token bucket per replica); 0: no limit.",
     )
+    auth_failures_per_minute: int = Field(
+        default=10, ge=0, description="Unknown API keys per minute per client address before its keyed requests "
+        "get 429 (a token bucket per replica); 0: no limit.",
+    )
     max_pages: int = Field(default=10_000, gt=0, description="Pages per document; a longer one is refused.")
     max_files_per_request: int = Field(default=50, gt=0, description="Files per upload request.")
     max_question_chars: int = Field(default=20_000, gt=0, description="Characters per question or search query.")

@@ -12,6 +12,12 @@ open. The tenant goes into the request's state, where ``TenantDep`` reads it.
 
 Keys are held only as SHA-256 digests; logs and errors name a key by the first 8 hex digits of its digest.
 The rate limit is a token bucket per key in this process: with several replicas, each allows the rate.
+
+Guessing keys is limited too: each client address may present ``FOLIO_AUTH_FAILURES_PER_MINUTE`` unknown keys a
+minute (a token bucket per address). Past that, every keyed request from the address is answered 429
+(``too_many_failed_keys``) without looking at its key, so a guess that happens to be right during the lock-out
+tells the guesser nothing. The address is the connection's peer: behind a reverse proxy, run uvicorn with
+``--proxy-headers --forwarded-allow-ips`` set to the proxy's address so that it is the real client's.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from ingest.errors import ConfigError
 from service.logs import ASGIApp, Receive, Scope, Send
 
 DEFAULT_TENANT = "default"
+DEFAULT_FAILURES_PER_MINUTE = 10
 MIN_KEY_CHARS = 16
 OPEN_V1_PATHS = frozenset({"/v1/info"})
 _TENANT = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -95,6 +102,9 @@ class ApiKeys:
         return self._by_digest.get(_digest(key))
 
 
+MAX_BUCKETS = 10_000
+
+
 class RateLimiter:
     """A token bucket per key: ``per_minute`` requests in a burst, refilled at ``per_minute`` a minute."""
 
@@ -105,7 +115,14 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def take(self, key_id: str) -> float | None:
-        """None when the request may go on, else the seconds until it may."""
+        """None when the request may go on (one token taken), else the seconds until it may."""
+        return self._check(key_id, take=True)
+
+    def wait(self, key_id: str) -> float | None:
+        """Like ``take``, without taking a token: None when one is there."""
+        return self._check(key_id, take=False)
+
+    def _check(self, key_id: str, *, take: bool) -> float | None:
         if self.per_minute <= 0:
             return None
         rate = self.per_minute / 60.0
@@ -114,10 +131,19 @@ class RateLimiter:
             tokens, then = self._buckets.get(key_id, (float(self.per_minute), now))
             tokens = min(float(self.per_minute), tokens + (now - then) * rate)
             if tokens >= 1.0:
-                self._buckets[key_id] = (tokens - 1.0, now)
+                self._buckets[key_id] = (tokens - 1.0 if take else tokens, now)
+                if len(self._buckets) > MAX_BUCKETS:  # addresses that come and go: keep the memory bounded
+                    self._forget_full(now, rate)
                 return None
             self._buckets[key_id] = (tokens, now)
             return (1.0 - tokens) / rate
+
+    def _forget_full(self, now: float, rate: float) -> None:
+        """Drop the buckets that have refilled: forgetting them changes nothing."""
+        full = [k for k, (tokens, then) in self._buckets.items()
+                if tokens + (now - then) * rate >= self.per_minute]
+        for k in full:
+            del self._buckets[k]
 
 
 def is_loopback(host: str) -> bool:
@@ -146,10 +172,12 @@ class AccessMiddleware:
     """Every ``/v1/`` request but ``/v1/info`` names a known key (when keys are configured) and is within its
     key's rate; the tenant is put in the request's state."""
 
-    def __init__(self, app: ASGIApp, *, keys: ApiKeys, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, *, keys: ApiKeys, limiter: RateLimiter,
+                 failures: RateLimiter | None = None) -> None:
         self.app = app
         self.keys = keys
         self.limiter = limiter
+        self.failures = failures or RateLimiter(DEFAULT_FAILURES_PER_MINUTE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -162,8 +190,19 @@ class AccessMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         key = presented_key(headers)
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        locked = self.failures.wait(address)
+        if key is not None and locked is not None:
+            retry = max(1, math.ceil(locked))
+            await _refuse(send, 429, "too_many_failed_keys",
+                          f"too many unknown API keys from this address; retry in {retry} s",
+                          {"Retry-After": str(retry)})
+            return
         principal = self.keys.lookup(key) if key else None
         if principal is None:
+            if key is not None:
+                self.failures.take(address)
             message = ("this endpoint needs an API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
                        if key is None else "the API key is not valid")
             await _refuse(send, 401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})

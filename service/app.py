@@ -72,7 +72,8 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
                    description="Ask long contracts and reports: retrieval or whole documents, by cost and need.")
     errors.install(app)
     app.state.metrics = metrics
-    app.add_middleware(AccessMiddleware, keys=keys, limiter=RateLimiter(settings.rate_limit_per_minute))
+    app.add_middleware(AccessMiddleware, keys=keys, limiter=RateLimiter(settings.rate_limit_per_minute),
+                       failures=RateLimiter(settings.auth_failures_per_minute))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(documents.router)
     app.include_router(query.router)

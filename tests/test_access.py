@@ -15,7 +15,7 @@ from ingest.config import Settings
 from ingest.errors import ConfigError
 from ingest.pipeline import document_id
 from ingest.prepare import content_id
-from service.access import ApiKeys, RateLimiter, is_loopback
+from service.access import MAX_BUCKETS, ApiKeys, RateLimiter, is_loopback
 from tests.pdfs import text_pdf
 from tests.service_helpers import contract_pdf, service, service_settings
 
@@ -184,6 +184,39 @@ def test_requests_per_minute_per_key_get_429_with_retry_after(tmp_path):
         assert 1 <= int(refused.headers["Retry-After"]) <= 20
         assert client.get("/v1/documents", headers=B).status_code == 200  # another key's bucket
         assert client.get("/healthz").status_code == 200  # open paths are not counted
+
+
+def test_guessing_keys_locks_the_address_out_even_for_a_right_guess(tmp_path):
+    with service(keyed_settings(tmp_path, auth_failures_per_minute=3)) as client:
+        guesses = [client.get("/v1/documents", headers={"X-API-Key": f"guess-{n:02d}-0123456789abcdef"})
+                   for n in range(3)]
+        assert [g.status_code for g in guesses] == [401] * 3
+        locked = client.get("/v1/documents", headers={"X-API-Key": "guess-99-0123456789abcdef"})
+        assert locked.status_code == 429 and locked.json()["error"]["code"] == "too_many_failed_keys"
+        assert 1 <= int(locked.headers["Retry-After"]) <= 20
+        # the right key from the locked address is refused the same way: a lucky guess learns nothing
+        right = client.get("/v1/documents", headers=A)
+        assert right.status_code == 429 and right.json()["error"]["code"] == "too_many_failed_keys"
+        assert client.get("/healthz").status_code == 200 and client.get("/v1/info").status_code == 200
+        # no key at all is not a guess: still a plain 401
+        assert client.get("/v1/documents").status_code == 401
+
+
+def test_the_failure_bucket_refills_and_forgets_idle_addresses():
+    now = [0.0]
+    limiter = RateLimiter(2, clock=lambda: now[0])
+    assert limiter.take("10.0.0.1") is None and limiter.take("10.0.0.1") is None
+    assert limiter.wait("10.0.0.1") == pytest.approx(30.0)  # one token back in 30 s at 2 a minute
+    assert limiter.wait("10.0.0.2") is None  # another address
+    now[0] += 30.0
+    assert limiter.wait("10.0.0.1") is None and limiter.take("10.0.0.1") is None
+    assert limiter.wait("10.0.0.1") is not None
+    # addresses that come and go: once more than MAX_BUCKETS are held, the refilled ones are forgotten
+    for n in range(MAX_BUCKETS + 1):
+        limiter.take(f"192.0.2.{n}")
+    now[0] += 60.0
+    limiter.take("198.51.100.1")
+    assert len(limiter._buckets) == 1
 
 
 def test_files_pages_and_question_length_limits(tmp_path):
