@@ -31,7 +31,7 @@ from ingest.errors import CorruptFile, FileNotFound, FileTooLarge, FolioError, I
 from ingest.ocr import OcrOptions, OcrReport, ocr_run
 from ingest.prepare import ChunkParams, PreparedDocument, content_id, prepare
 from ingest.sparse import document_vector
-from ingest.store import DocumentRecord, Store
+from ingest.store import STALE_WRITE_S, DocumentRecord, Store
 
 Status = Literal["ingested", "replaced", "skipped", "failed"]
 # Chunks per encode call: large enough that length-sorted batches waste little on padding, small enough
@@ -272,7 +272,9 @@ class Ingestor:
         """Ingest every source; a failing file is reported and the batch goes on. Results keep input order."""
         progress = progress or NullProgress()
         progress.start(len(sources))
-        self.store.recover()
+        # local mode: this process is the only writer, so anything unfinished was left by a killed run; on a
+        # shared server another process may be writing right now, so only the long-abandoned goes
+        self.store.recover(older_than_s=None if self.store.local else STALE_WRITE_S)
         results: dict[int, FileResult] = {}
 
         def done(position: int, result: FileResult) -> None:

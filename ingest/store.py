@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 DENSE = "dense"
 SPARSE = "bm25"
+# On a shared server, a document left unfinished this long was abandoned by a killed writer (``recover``).
+STALE_WRITE_S = 6 * 3600.0
 _NAMESPACE = uuid.UUID("6f1c2b1e-2d3a-4c53-9d0e-6a9e6b8f0a11")
 SearchMode = Literal["hybrid", "dense", "bm25"]
 T = TypeVar("T")
@@ -363,13 +366,21 @@ class Store:
         self._write_documents(lambda: self.client.delete(
             self.documents, points_selector=models.PointIdsList(points=[document_point_id(doc_id)]), wait=True))
 
-    def recover(self) -> list[str]:
-        """Purge documents a killed process left in ``writing`` or ``deleting``; return their ids."""
+    def recover(self, *, older_than_s: float | None = None) -> list[str]:
+        """Purge documents a killed process left in ``writing`` or ``deleting``; return their ids.
+
+        ``older_than_s``: only those begun at least that long ago. On a shared Qdrant server another process may
+        be writing a document right now; only one left unfinished for hours was abandoned."""
+        cutoff = None if older_than_s is None else datetime.now(UTC) - timedelta(seconds=older_than_s)
         purged = []
         for record in self.list_documents(status=None):
-            if record.status != "ready":
-                self.delete_document(record.id)
-                purged.append(record.id)
+            if record.status == "ready":
+                continue
+            begun = datetime.fromisoformat(record.ingested_at)
+            if cutoff is not None and (begun if begun.tzinfo else begun.replace(tzinfo=UTC)) >= cutoff:
+                continue
+            self.delete_document(record.id)
+            purged.append(record.id)
         return purged
 
     def count_chunks(self, doc_id: str | None = None) -> int:

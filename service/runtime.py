@@ -8,8 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -63,30 +62,6 @@ class LockedEmbedder:
             else:
                 self._queries.move_to_end(text)
             return vector
-
-
-class SharedServerStore:
-    """The store as uploads see it when replicas share a Qdrant server: the pipeline purges unfinished documents
-    (``recover``) before every batch, which in local mode (one process) removes only what a killed run left; on
-    a shared server it would remove the document another replica is writing at that moment. Here it purges
-    only documents left unfinished for longer than ``stale_after_s``. Everything else is the store itself."""
-
-    def __init__(self, store: Store, *, stale_after_s: float = 6 * 3600.0) -> None:
-        self._store = store
-        self.stale_after_s = stale_after_s
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def recover(self) -> list[str]:
-        cutoff = datetime.now(UTC) - timedelta(seconds=self.stale_after_s)
-        purged = []
-        for record in self._store.list_documents(status=None):
-            started = datetime.fromisoformat(record.ingested_at)
-            if record.status != "ready" and (started if started.tzinfo else started.replace(tzinfo=UTC)) < cutoff:
-                self._store.delete_document(record.id)
-                purged.append(record.id)
-        return purged
 
 
 class MeteredLedger(Ledger):
@@ -211,8 +186,7 @@ def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder
     client = llm if llm is not None else make_llm(settings)
     answerer = MeteredAnswerer(metrics=metrics, store=store, embedder=embedder, settings=settings, ledger=ledger,
                                llm=client, counter=deepseek_counter(), prices=get_profile(settings.pricing_profile))
-    upload_store = store if store.local else cast(Store, SharedServerStore(store))
-    ingestor = Ingestor(upload_store, embedder, settings, workers=0)
+    ingestor = Ingestor(store, embedder, settings, workers=0)  # its recovery spares other writers
 
     def ingest(source: Source, progress: Any) -> FileResult:
         return ingestor.run([source], progress)[0]

@@ -190,3 +190,31 @@ def test_an_upload_on_one_replica_leaves_another_replicas_unfinished_document_al
         upload(a, "msa.pdf", contract_pdf())
         statuses = {r.id: r.status for r in other.list_documents(status=None)}
         assert statuses.get("a" * 64) == "writing" and "b" * 64 not in statuses
+
+
+def test_a_cli_batch_on_a_shared_server_leaves_another_writers_document_alone(tmp_path, monkeypatch):
+    """``folio ingest`` with FOLIO_QDRANT_URL runs the pipeline on a plain server-mode store (no service
+    around it): its recovery before the batch must spare what another process is writing now."""
+    from datetime import UTC, datetime, timedelta
+
+    from ingest.pipeline import Ingestor
+    from ingest.store import DocumentRecord
+
+    def record(doc_id: str, age: timedelta) -> DocumentRecord:
+        return DocumentRecord(id=doc_id, file_name=f"{doc_id[:4]}.pdf", title="t", format="pdf", size_bytes=1,
+                              n_pages=1, total_tokens=1, page_tokens=[1], status="writing",
+                              ingested_at=(datetime.now(UTC) - age).isoformat(), embed_model="hash-64")
+
+    settings = _server_settings(tmp_path / "cli")
+    with shared_qdrant(monkeypatch, tmp_path / "engine"):
+        service_store = Store.open(_server_settings(tmp_path / "service"))
+        service_store.begin_document(record("a" * 64, timedelta(seconds=30)))  # a replica is writing it now
+        service_store.begin_document(record("b" * 64, timedelta(hours=7)))  # abandoned hours ago
+        path = tmp_path / "msa.pdf"
+        path.write_bytes(contract_pdf())
+        cli_store = Store.open(settings)
+        source = Source(name=path.name, key=str(path), path=path)
+        results = Ingestor(cli_store, lambda: HashEmbedder(64), settings, workers=0).run([source])
+        assert [r.status for r in results] == ["ingested"]
+        statuses = {r.id: r.status for r in service_store.list_documents(status=None)}
+        assert statuses.get("a" * 64) == "writing" and "b" * 64 not in statuses

@@ -80,6 +80,18 @@ def test_recover_purges_half_written_documents(store):
     assert [r.id for r in store.list_documents(status=None)] == [B]
 
 
+def test_recover_on_a_shared_server_spares_a_document_being_written_now(store):
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    store.ensure_chunks_collection(4)
+    store.begin_document(_record(A, ingested_at=(now - timedelta(hours=7)).isoformat()))  # abandoned
+    store.begin_document(_record(B, ingested_at=(now - timedelta(seconds=5)).isoformat()))  # another writer's
+    assert store.recover(older_than_s=6 * 3600) == [A]
+    assert [r.id for r in store.list_documents(status=None)] == [B]
+    assert store.recover() == [B]  # one process alone: whatever is unfinished was left by a killed run
+
+
 def test_resolve_id_prefix(store):
     _write(store, A, ["x"])
     assert store.resolve_id(A[:8]) == A
