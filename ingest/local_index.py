@@ -10,6 +10,12 @@ weights multiplied by ``ln((N - df + 0.5) / (df + 0.5) + 1)`` over every point o
 (``Modifier.IDF``), points with no shared term left out; and reciprocal-rank fusion with Qdrant's constant
 (``1 / (rank + 2)`` for 0-based ranks) over each list's candidates. ``tests/test_local_index.py`` checks
 them against Qdrant's own answers.
+
+Both paths (this index and ``Store.search_qdrant``) then give the same page-diverse top k (``distinct_pages``):
+from a deeper ranking, a chunk takes a slot only when it adds a page not yet covered, so five results are five
+passages from different pages rather than three neighbouring chunks of one page. Measured on the evaluation sets
+(bench/results/eval-*-retrieval.md) this raised hybrid recall@5 on cuad-dev's non-trivial categories from 0.83
+to 0.89 and on financebench-dev from 0.58 to 0.63.
 """
 
 from __future__ import annotations
@@ -141,8 +147,13 @@ class LocalChunkIndex:
         return _top(candidates, totals[candidates].astype(np.float32), limit)
 
     def search(self, *, dense: np.ndarray | None, sparse: tuple[Sequence[int], Sequence[float]] | None,
-               doc_ids: Sequence[str], limit: int, mode: str, pool: int) -> list[tuple[dict[str, Any], float]]:
-        """``(payload, score)`` of the best chunks among ``doc_ids``, as Qdrant's query would rank them."""
+               doc_ids: Sequence[str], limit: int, mode: str, pool: int,
+               distinct: bool = True) -> list[tuple[dict[str, Any], float]]:
+        """``(payload, score)`` of the best chunks among ``doc_ids``, as Qdrant's query would rank them.
+
+        ``distinct``: the page-diverse top ``limit`` (``distinct_pages``) of a ranking ``candidate_depth`` deep;
+        otherwise the plain top ``limit``.
+        """
         merged = self._layout()
         spans = self._spans(merged, doc_ids)
         if not spans:
@@ -151,15 +162,52 @@ class LocalChunkIndex:
         if mode == "bm25" or (mode == "hybrid" and dense is None):
             if sparse is None:
                 return []
-            ranked = self._sparse_ranked(merged, rows, sparse[0], sparse[1], limit)
+            depth = candidate_depth("bm25", limit, pool) if distinct else limit
+            ranked = self._sparse_ranked(merged, rows, sparse[0], sparse[1], depth)
         elif mode == "dense" or sparse is None or not sparse[0]:
             assert dense is not None
-            ranked = self._dense_ranked(merged, spans, rows, dense, limit)
+            depth = candidate_depth("dense", limit, pool) if distinct else limit
+            ranked = self._dense_ranked(merged, spans, rows, dense, depth)
         else:
             assert dense is not None
+            depth = candidate_depth("hybrid", limit, pool) if distinct else limit
             ranked = _rrf([self._dense_ranked(merged, spans, rows, dense, pool),
-                           self._sparse_ranked(merged, rows, sparse[0], sparse[1], pool)], limit)
-        return [(merged.payloads[row], score) for row, score in ranked]
+                           self._sparse_ranked(merged, rows, sparse[0], sparse[1], pool)], depth)
+        found = [(merged.payloads[row], score) for row, score in ranked]
+        return distinct_pages(found, limit) if distinct else found
+
+
+def candidate_depth(mode: str, limit: int, pool: int) -> int:
+    """How deep a ranking the page-diverse top ``limit`` is picked from: ``pool`` chunks of one list, or every
+    candidate of the two fused lists (at most ``2 * pool``); never less than ``limit``."""
+    return max(limit, 2 * pool if mode == "hybrid" else pool)
+
+
+def distinct_pages(ranked: Sequence[tuple[dict[str, Any], float]], limit: int) -> list[tuple[dict[str, Any], float]]:
+    """The page-diverse top ``limit`` of ``ranked`` (``(payload, score)``, best first).
+
+    Going down the ranking, a chunk takes a slot only when it spans a page (of its document) that no chunk taken
+    before spans: the best chunk of each page, and a chunk across a page break counts for both of its pages. When
+    the ranking runs out of new pages before ``limit``, the chunks passed over fill the remaining slots, best first,
+    so a document of few pages still gets ``limit`` results. Chunks of equal score keep the ranking's order (in a
+    reciprocal-rank fusion, the dense list's candidate first).
+    """
+    if limit <= 0:
+        return []
+    taken: list[tuple[dict[str, Any], float]] = []
+    passed: list[tuple[dict[str, Any], float]] = []
+    covered: set[tuple[str, int]] = set()
+    for payload, score in ranked:
+        if len(taken) == limit:
+            break
+        first = int(payload["first_page"])
+        pages = {(str(payload["doc_id"]), p) for p in range(first, max(first, int(payload["last_page"])) + 1)}
+        if pages <= covered:
+            passed.append((payload, score))
+            continue
+        covered |= pages
+        taken.append((payload, score))
+    return taken + passed[:limit - len(taken)]
 
 
 def _top(rows: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[int, float]]:

@@ -1,4 +1,8 @@
-"""Retrieval over the index: the query embedded once, then dense, BM25 or hybrid search in Qdrant."""
+"""Retrieval over the index: the query embedded once, then dense, BM25 or hybrid search in Qdrant.
+
+Results are page-diverse by default: each of the top ``limit`` chunks spans a page the ones before it do not
+(``ingest.local_index.distinct_pages``); ``distinct=False`` gives the plain top ``limit`` chunks.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ from ingest.store import Hit, SearchMode, Store
 
 
 def search(store: Store, embedder: Embedder, query: str, *, doc_ids: Sequence[str] | None = None,
-           limit: int = 10, mode: SearchMode = "hybrid") -> list[Hit]:
+           limit: int = 10, mode: SearchMode = "hybrid", distinct: bool = True) -> list[Hit]:
     """Top ``limit`` chunks for ``query`` among ``doc_ids`` (default: every ready document), best first."""
     if doc_ids is None:
         doc_ids = [r.id for r in store.list_documents()]
     dense = embedder.embed_query(query) if mode != "bm25" else None
     sparse = query_vector(query) if mode != "dense" else None
-    return store.search(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode)
+    return store.search(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode, distinct=distinct)

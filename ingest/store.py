@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from ingest.chunk import Chunk
 from ingest.config import Settings
 from ingest.errors import ConfigError, DocumentNotFound, StoreError, StoreLocked, StoreUnavailable
-from ingest.local_index import LocalChunkIndex
+from ingest.local_index import LocalChunkIndex, candidate_depth, distinct_pages
 from ingest.sparse import SparseVector
 
 logger = logging.getLogger(__name__)
@@ -447,8 +447,13 @@ class Store:
     # -- search --------------------------------------------------------------------------------------
 
     def search(self, *, dense: np.ndarray | None, sparse: SparseVector | None, doc_ids: Sequence[str],
-               limit: int = 10, mode: SearchMode = "hybrid", candidates: int | None = None) -> list[Hit]:
-        """Top chunks of the given (ready) documents: dense, BM25, or both fused by reciprocal rank."""
+               limit: int = 10, mode: SearchMode = "hybrid", candidates: int | None = None,
+               distinct: bool = True) -> list[Hit]:
+        """Top chunks of the given (ready) documents: dense, BM25, or both fused by reciprocal rank.
+
+        ``distinct`` (the default): the page-diverse top ``limit``, each result adding a page the ones before it do
+        not span (``ingest.local_index.distinct_pages``); otherwise the plain top ``limit`` chunks.
+        """
         if not doc_ids or not self.has_chunks_collection():
             return []
         pool = candidates or max(limit * 4, 20)
@@ -456,14 +461,19 @@ class Store:
             with self._lock:
                 index = self.local_index()
                 found = index.search(dense=dense, sparse=(sparse.indices, sparse.values) if sparse else None,
-                                     doc_ids=doc_ids, limit=limit, mode=mode, pool=pool)
+                                     doc_ids=doc_ids, limit=limit, mode=mode, pool=pool, distinct=distinct)
             return [_hit(payload, score) for payload, score in found]
-        return self.search_qdrant(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode, pool=pool)
+        return self.search_qdrant(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode, pool=pool,
+                                  distinct=distinct)
 
     def search_qdrant(self, *, dense: np.ndarray | None, sparse: SparseVector | None, doc_ids: Sequence[str],
-                      limit: int, mode: SearchMode, pool: int) -> list[Hit]:
+                      limit: int, mode: SearchMode, pool: int, distinct: bool = True) -> list[Hit]:
         """The same search as Qdrant's Query API runs it (prefetch both, fuse): the server-mode path, and
-        in local mode the reference that tests and benchmarks hold the in-memory index to."""
+        in local mode the reference that tests and benchmarks hold the in-memory index to.
+
+        With ``distinct``, Qdrant ranks ``candidate_depth`` chunks and the page-diverse top ``limit`` is picked
+        from them here, by the same function as the in-memory index.
+        """
         from qdrant_client import models
 
         flt = models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids)))])
@@ -472,18 +482,24 @@ class Store:
         if mode == "bm25" and (sparse_q is None or not sparse.indices):  # type: ignore[union-attr]
             return []
         if mode == "dense" or (mode == "hybrid" and (sparse_q is None or not sparse_q.indices)):
+            mode = "dense"
+        depth = candidate_depth(mode, limit, pool) if distinct else limit
+        if mode == "dense":
             response = self._call("search", lambda: self.client.query_points(
-                self.chunks, query=dense_q, using=DENSE, query_filter=flt, limit=limit, with_payload=True))
+                self.chunks, query=dense_q, using=DENSE, query_filter=flt, limit=depth, with_payload=True))
         elif mode == "bm25":
             response = self._call("search", lambda: self.client.query_points(
-                self.chunks, query=sparse_q, using=SPARSE, query_filter=flt, limit=limit, with_payload=True))
+                self.chunks, query=sparse_q, using=SPARSE, query_filter=flt, limit=depth, with_payload=True))
         else:
             response = self._call("search", lambda: self.client.query_points(
                 self.chunks,
                 prefetch=[models.Prefetch(query=dense_q, using=DENSE, filter=flt, limit=pool),
                           models.Prefetch(query=sparse_q, using=SPARSE, filter=flt, limit=pool)],
-                query=models.FusionQuery(fusion=models.Fusion.RRF), limit=limit, with_payload=True))
-        return [_hit(point.payload or {}, float(point.score)) for point in response.points]
+                query=models.FusionQuery(fusion=models.Fusion.RRF), limit=depth, with_payload=True))
+        found = [(point.payload or {}, float(point.score)) for point in response.points]
+        if distinct:
+            found = distinct_pages(found, limit)
+        return [_hit(payload, score) for payload, score in found]
 
     def local_index(self) -> LocalChunkIndex:
         """Local mode's in-memory copy of the chunks, read from the collection on first use."""

@@ -61,6 +61,32 @@ def test_search_is_restricted_to_the_scope(store):
     assert store.search(dense=None, sparse=query_vector("zzz"), doc_ids=[], limit=5) == []
 
 
+def test_search_gives_the_best_chunk_of_each_page_on_both_paths(store):
+    """Chunks 0 and 1 share page 0, chunk 2 is on page 1: the page-diverse top 2 passes over chunk 1."""
+    store.ensure_chunks_collection(4)
+    store.begin_document(_record(A))
+    texts = ["notice of termination", "termination notice period", "termination fees"]
+    chunks = [Chunk(index=i, text=t, start=0, end=len(t), first_page=page, last_page=page, heading=None,
+                    embed_text=t, embed_tokens=3) for i, (t, page) in enumerate(zip(texts, [0, 0, 1], strict=True))]
+    dense = np.array([[1.0, 0.0, 0.0, 0.0], [0.9, 0.1, 0.0, 0.0], [0.6, 0.8, 0.0, 0.0]], dtype=np.float32)
+    store.upsert_chunks(A, chunks, dense, [document_vector(t) for t in texts])
+    store.finish_document(A, 3)
+    query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    for path in ("memory", "qdrant"):
+        def top(distinct: bool, path: str = path) -> list[int]:
+            if path == "memory":
+                hits = store.search(dense=query, sparse=None, doc_ids=[A], limit=2, mode="dense", distinct=distinct)
+            else:
+                hits = store.search_qdrant(dense=query, sparse=None, doc_ids=[A], limit=2, mode="dense", pool=20,
+                                           distinct=distinct)
+            return [h.chunk_index for h in hits]
+
+        assert top(distinct=True) == [0, 2], path
+        assert top(distinct=False) == [0, 1], path
+    hits = store.search(dense=query, sparse=None, doc_ids=[A], limit=3, mode="dense")
+    assert [h.chunk_index for h in hits] == [0, 2, 1]  # out of new pages: the chunk passed over fills the slot
+
+
 def test_delete_removes_every_point(store):
     _write(store, A, ["x"] * 5)
     _write(store, B, ["y"] * 3)

@@ -33,6 +33,8 @@ QUICK_CONTRACTS = (
     "OASYSMOBILE,INC_07_05_2001-EX-10.17-OUTSOURCING AGREEMENT.PDF",
 )
 OVER_WINDOW_TOKENS = 131_072
+# The default index ranked as before page diversity (ingest/local_index.py, distinct_pages): plain top-k chunks.
+PLAIN_LABEL = "Folio chunks without page diversity"
 TARGETS = {"cuad_recall5": 0.90, "financebench_recall5": 0.75, "over_baseline": 0.15,
            "auto_cost_share": 0.35, "auto_coverage_share": 0.97, "auto_over_rag": 0.20}
 
@@ -148,6 +150,11 @@ class Evaluation:
                                    keep_top=default, log=self.log, embedder=self.embedder)
             label = f"Folio {'default: ' if default else ''}{config.label}"
             table.append((label, {m: self._entries(set_name, rows) for m, rows in result["rows"].items()}))
+            if default and not self.o.quick:  # the same index ranked without page diversity, side by side
+                plain = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, log=self.log,
+                                      embedder=self.embedder, distinct=False)
+                table.append((f"{PLAIN_LABEL} ({config.label})",
+                              {m: self._entries(set_name, rows) for m, rows in plain["rows"].items()}))
             if default:
                 per_question["folio"] = result["rows"]
                 groups = {m: summarize_groups(rows) for m, rows in result["rows"].items()}
