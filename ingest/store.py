@@ -3,6 +3,14 @@
 Local mode on disk (``QdrantClient(path=...)``) by default; a Qdrant server when ``FOLIO_QDRANT_URL``
 is set. Every qdrant-client exception is translated here into ``StoreError``s.
 
+Availability: ``Store.open`` opens at once and raises ``StoreLocked`` / ``StoreUnavailable`` (the CLI);
+``Store.lazy`` (the service) opens on first use instead, so that a process can start while the local index is
+held by another one or the server is down. Either way, while the index cannot be used every call fails at once
+with the last ``StoreError`` and a new attempt is made only after a backoff (0.5 s, doubling to 5 s): the first
+call after it opens the store (or, in server mode, finds the server again) and everything works from there on.
+A server that stops answering mid-run (refused or reset connections, timeouts, a 502/503/504 from a proxy) puts
+the store in that state; other errors are translated as they come and leave it usable.
+
 Write protocol (crash-safe, idempotent): the document record is written first with status ``writing``,
 then its chunks (deterministic ids, so a re-run overwrites instead of duplicating), then the status flips
 to ``ready`` in one single-point write. Queries only ever see chunks of ``ready`` documents. Deletion
@@ -19,7 +27,9 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import numpy as np
 from pydantic import BaseModel
@@ -91,29 +101,92 @@ def chunk_point_id(doc_id: str, index: int) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{doc_id}:{index}"))
 
 
-def _translate(exc: Exception, what: str) -> StoreError:
+LOCKED_MESSAGE = ("the local index is open in another Folio process (a running `folio serve` or another "
+                  "`folio` command); stop it first, or point both at a Qdrant server with FOLIO_QDRANT_URL")
+# While the index cannot be used, calls fail at once; the next attempt to open it (or to reach the server) is
+# made this long after the last failure, doubling up to the maximum.
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 5.0
+
+
+def _is_outage(exc: Exception) -> bool:
+    """Whether a qdrant-client error means the server could not be reached (no answer at all, or a gateway's
+    502/503/504), as opposed to an answer that refused the request."""
+    import httpx
+    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+    if isinstance(exc, ResponseHandlingException):  # raised around httpx's send, and on a body it cannot parse
+        return isinstance(exc.source, httpx.TransportError)
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code in (502, 503, 504)
+    code = getattr(exc, "code", None)  # gRPC (prefer_grpc): grpc.RpcError.code() is a StatusCode
+    if callable(code) and type(exc).__module__.startswith("grpc"):
+        return getattr(code(), "name", "") in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+    return isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError)
+
+
+def _translate(exc: Exception, what: str, where: str | None = None) -> StoreError:
     text = str(exc)
     if "already accessed by another instance" in text:
-        return StoreLocked(
-            "the local index is open in another Folio process (a running `folio serve` or another "
-            "`folio` command); stop it first, or point both at a Qdrant server with FOLIO_QDRANT_URL"
-        )
+        return StoreLocked(LOCKED_MESSAGE)
+    if _is_outage(exc):
+        cause = getattr(exc, "source", None) or exc
+        return StoreUnavailable(f"Qdrant{f' at {where}' if where else ''} cannot be reached ({what}): "
+                                f"{type(cause).__name__}: {str(cause)[:300]}")
     return StoreUnavailable(f"Qdrant {what} failed: {type(exc).__name__}: {text[:300]}")
+
+
+def _shown_url(url: str) -> str:
+    """The server's URL as messages show it: scheme, host and port (never credentials or a query)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+
+
+def _is_local_client(client: Any) -> bool:
+    return type(client).__name__ == "QdrantClient" and getattr(client, "_client", None) is not None \
+        and type(client._client).__name__ == "QdrantLocal"
+
+
+def _open_local(path: Path) -> Any:
+    """A local-mode client on ``path``; ``StoreLocked`` at once when another process holds it.
+
+    The lock is tried first on its own: QdrantLocal reads every collection into memory before it tries the lock,
+    which for a large index would cost seconds on each attempt while another process holds it."""
+    from qdrant_client import QdrantClient
+
+    path.mkdir(parents=True, exist_ok=True)
+    lock_file = path / ".lock"
+    if lock_file.exists():
+        import portalocker  # what QdrantLocal locks with (flock on POSIX), so that both see the same lock
+
+        with lock_file.open("r+") as handle:
+            try:
+                portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+            except portalocker.exceptions.LockException:
+                raise StoreLocked(LOCKED_MESSAGE) from None
+            portalocker.unlock(handle)
+    return QdrantClient(path=str(path))
 
 
 class Store:
     """The document and chunk collections behind one Qdrant client."""
 
-    def __init__(self, client: Any, *, prefix: str = "folio", shards: int = 1, replicas: int = 1) -> None:
+    def __init__(self, client: Any = None, *, prefix: str = "folio", shards: int = 1, replicas: int = 1,
+                 connect: Callable[[], Any] | None = None, local: bool | None = None, where: str | None = None
+                 ) -> None:
+        """``client``: an open qdrant-client; or ``connect``, which makes one when the store is first used (and
+        ``local``, whether it will be local mode)."""
+        if client is None and connect is None:
+            raise ValueError("a Store needs a client or a way to connect one")
         self.client = client
         self.chunks = f"{prefix}_chunks"
         self.documents = f"{prefix}_documents"
         self.shards = shards
         self.replicas = replicas
+        self.where = where
         # local mode is not thread-safe, and the service calls from a thread pool: one call at a time
         self._lock = threading.RLock()
-        self.local = type(client).__name__ == "QdrantClient" and getattr(client, "_client", None) is not None \
-            and type(client._client).__name__ == "QdrantLocal"
+        self.local = _is_local_client(client) if local is None else local
         # Local mode only: this process holds the index's file lock and makes every write, so it keeps the
         # document records and a searchable copy of the chunks in memory (see ingest/local_index.py).
         self._records: list[DocumentRecord] | None = None
@@ -122,31 +195,128 @@ class Store:
         # A long-running process reads the chunks into memory once (seconds for ~25k chunks) to make every
         # search take milliseconds; a one-shot command (``folio search``) asks Qdrant directly instead.
         self.memory_index = True
+        # Availability (the module's docstring): open or not, why not, and when to try again (on ``clock``).
+        self.clock: Callable[[], float] = time.monotonic
+        self._connect = connect
+        self._usable = client is not None
+        self._down: StoreError | None = None
+        self._retry_at = 0.0
+        self._backoff = 0.0
+        self._closed = False
+        self._opening: int | None = None  # the thread opening the store: its own calls go straight through
+        self._record_names: list[str] = []  # record collections to make whenever the store is (re)opened
+        self._after_open: list[Callable[[], None]] = []
 
     # -- opening -------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, settings: Settings) -> Store:
+    def lazy(cls, settings: Settings) -> Store:
+        """A store that opens itself on first use, and again after the index was unavailable (the service)."""
         from qdrant_client import QdrantClient
 
+        url = settings.qdrant_url
+        if url:
+            key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+
+            def connect() -> Any:
+                return QdrantClient(url=url, api_key=key, timeout=30)
+
+            return cls(connect=connect, local=False, where=_shown_url(url), prefix=settings.collection_prefix,
+                       shards=settings.qdrant_shards, replicas=settings.qdrant_replicas)
+        path = settings.qdrant_path
+        return cls(connect=lambda: _open_local(path), local=True, where=str(path),
+                   prefix=settings.collection_prefix, shards=settings.qdrant_shards, replicas=settings.qdrant_replicas)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        """The store, opened now: ``StoreLocked`` or ``StoreUnavailable`` when it cannot be (the CLI)."""
+        store = cls.lazy(settings)
         try:
-            if settings.qdrant_url:
-                key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-                client = QdrantClient(url=settings.qdrant_url, api_key=key, timeout=30)
-                client.get_collections()
-            else:
-                settings.qdrant_path.mkdir(parents=True, exist_ok=True)
-                client = QdrantClient(path=str(settings.qdrant_path))
+            store.check()
         except StoreError:
+            store.close()
             raise
-        except Exception as exc:
-            raise _translate(exc, "connection") from exc
-        store = cls(client, prefix=settings.collection_prefix, shards=settings.qdrant_shards,
-                    replicas=settings.qdrant_replicas)
-        store.ensure_documents_collection()
         return store
 
+    def check(self) -> None:
+        """Raise the ``StoreError`` that stops the store from being used now (the service's readiness check);
+        opens the store, or tries the server again, when that is due."""
+        self._call("check", lambda: self.client.collection_exists(self.documents))
+
+    @property
+    def unavailable(self) -> StoreError | None:
+        """Why the store could not be used at its last attempt, or None (no attempt made, or it worked)."""
+        return self._down
+
+    def after_open(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` now if the store is open, and each time it is opened from now on (before any other call
+        is let through)."""
+        self._after_open.append(hook)
+        if self._usable:
+            hook()
+
+    def _available(self) -> None:
+        """Return when calls may go to Qdrant; else raise why not. Opens the store when that is due."""
+        if self._usable or self._opening == threading.get_ident():
+            return
+        if self._closed:
+            raise StoreUnavailable("the index was closed (the process is stopping)")
+        if self._down is not None and self.clock() < self._retry_at:
+            raise self._still_down()  # at once, without waiting for the calls in progress
+        with self._lock:  # the one lock every call holds: no other order of locks to get wrong
+            if self._usable:
+                return
+            if self._down is not None and self.clock() < self._retry_at:
+                raise self._still_down()
+            self._opening = threading.get_ident()
+            try:
+                self._establish()
+            except StoreError as exc:
+                self._mark_down(exc)
+                raise
+            finally:
+                self._opening = None
+            if self._down is not None:
+                logger.info("the index is available again (%s)", self.where or "Qdrant")
+            self._usable, self._down, self._backoff = True, None, 0.0
+
+    def _still_down(self) -> StoreError:
+        down = self._down or StoreUnavailable("the index is being opened")
+        wait = max(0.0, self._retry_at - self.clock())
+        return type(down)(f"{down.message} (next attempt in {wait:.1f} s)")
+
+    def _establish(self) -> None:
+        """Open the client if there is none, then make sure the collections are there (a round trip to Qdrant)."""
+        if self.client is None:
+            assert self._connect is not None
+            try:
+                client = self._connect()
+            except StoreError:
+                raise
+            except Exception as exc:
+                raise _translate(exc, "connection", self.where) from exc
+            with self._lock:
+                self.client = client
+                self._records, self._index, self._plain = None, None, {}
+        self.ensure_documents_collection()
+        for name in self._record_names:
+            self._ensure_record_collection(name)
+        for hook in self._after_open:
+            hook()
+
+    def _mark_down(self, error: StoreError) -> None:
+        with self._lock:
+            if self._usable:  # it was working (an attempt to open raises to its caller, who says so)
+                logger.warning("the index cannot be used: %s [%s]; trying again as requests come", error.message,
+                               error.code)
+            self._usable, self._down = False, error
+            self._backoff = min(RETRY_MAX_S, self._backoff * 2 or RETRY_FIRST_S)
+            self._retry_at = self.clock() + self._backoff
+
     def close(self) -> None:
+        self._closed, self._usable = True, False
+        if self.client is None:
+            return
         try:
             self.client.close()
         except Exception:  # closing a half-open client must not hide the error that got us here
@@ -159,6 +329,10 @@ class Store:
         self.close()
 
     def _call(self, what: str, fn: Callable[[], T], *, retries: int = 2) -> T:
+        self._available()
+        opening = self._opening == threading.get_ident()
+        if opening:
+            retries = 0  # an attempt to open: its backoff is the retry, and it marks the store down itself
         for attempt in range(retries + 1):
             try:
                 with self._lock:
@@ -167,7 +341,10 @@ class Store:
                 raise
             except Exception as exc:
                 if self.local or attempt == retries or "already accessed" in str(exc):
-                    raise _translate(exc, what) from exc
+                    error = _translate(exc, what, self.where)
+                    if not self.local and not opening and _is_outage(exc):
+                        self._mark_down(error)
+                    raise error from exc
                 time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -397,12 +574,24 @@ class Store:
     # -- plain records (the service's ledger and upload jobs) ---------------------------------------------
 
     def record_collection(self, suffix: str) -> str:
-        """A vector-less collection for plain records, created on first use: ``{prefix}_{suffix}``."""
+        """A vector-less collection for plain records, created on first use: ``{prefix}_{suffix}``. While the
+        index cannot be used, it is created when the store opens (or finds the server again)."""
         name = f"{self.chunks.rsplit('_', 1)[0]}_{suffix}"
+        if name not in self._record_names:
+            self._record_names.append(name)
+        if not self._usable:
+            try:
+                self._available()  # opening makes every record collection
+            except StoreError as exc:
+                logger.debug("%s: made when the index opens (%s)", name, exc.code)
+            return name
+        self._ensure_record_collection(name)
+        return name
+
+    def _ensure_record_collection(self, name: str) -> None:
         if not self._call("collection check", lambda: self.client.collection_exists(name)):
             self._create_collection(name, lambda: self.client.create_collection(
                 name, vectors_config={}, shard_number=self.shards, replication_factor=self.replicas))
-        return name
 
     def get_record(self, collection: str, record_id: str) -> dict[str, Any] | None:
         """One plain record's payload by its id (a UUID), or None; read from Qdrant in both modes."""

@@ -21,7 +21,7 @@ from service.llm import LLMClient
 from service.logs import ASGIApp, RequestIdMiddleware
 from service.metrics import Metrics, MetricsMiddleware
 from service.routes import documents, openai_compat, query, search
-from service.runtime import build_runtime
+from service.runtime import Runtime, build_runtime
 
 UI_DIR = Path(__file__).resolve().parents[1] / "ui"
 logger = logging.getLogger("folio.service")
@@ -33,6 +33,21 @@ class FolioApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return RequestIdMiddleware(super().build_middleware_stack())
+
+
+def readiness(runtime: Runtime) -> JSONResponse:
+    """Ready when the index can be used (opening it, or trying the server again, when that is due) and the model is
+    loaded; a 503 names what is missing, and a store that cannot be used as the API reports errors."""
+    checks: dict[str, Any] = {"model_loaded": runtime.model_loaded, "llm_configured": runtime.llm is not None}
+    body: dict[str, Any] = {}
+    try:
+        runtime.store.check()
+        checks["qdrant"] = "ok"
+    except StoreError as exc:
+        checks["qdrant"] = exc.message
+        body["error"] = exc.to_dict()
+    ready = checks["qdrant"] == "ok" and runtime.model_loaded
+    return JSONResponse({"ready": ready, "checks": checks, **body}, status_code=200 if ready else 503)
 
 
 def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[], Embedder] | None = None,
@@ -86,14 +101,7 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
 
     @app.get("/readyz", tags=["health"])
     def readyz(runtime: RuntimeDep) -> JSONResponse:
-        checks: dict[str, Any] = {"model_loaded": runtime.model_loaded, "llm_configured": runtime.llm is not None}
-        try:
-            runtime.store.list_documents(status=None)
-            checks["qdrant"] = "ok"
-        except StoreError as exc:
-            checks["qdrant"] = exc.message
-        ready = checks["qdrant"] == "ok" and runtime.model_loaded
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        return readiness(runtime)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics of this replica")
     def prometheus_metrics() -> Response:

@@ -9,7 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.errors import FolioError, ProviderRateLimited
+from ingest.errors import FolioError, ProviderRateLimited, StoreError
+from ingest.store import RETRY_MAX_S
 
 logger = logging.getLogger("folio.service")
 
@@ -24,6 +25,8 @@ def install(app: FastAPI) -> None:
         headers = {}
         if isinstance(exc, ProviderRateLimited) and exc.retry_after_s is not None:
             headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        elif isinstance(exc, StoreError):  # the index is tried again within this long (ingest/store.py)
+            headers["Retry-After"] = str(round(RETRY_MAX_S))
         if exc.http_status >= 500:
             logger.warning("%s %s: %s [%s]", request.method, request.url.path, exc, exc.code)
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status, headers=headers)

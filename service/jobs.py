@@ -8,8 +8,14 @@ reads it from there (the replica running the job answers from memory, which is t
 A replica that stops (a crash, a redeploy) leaves its unfinished jobs behind. While it runs, it rewrites their
 ``heartbeat`` every ``heartbeat_s``; a job whose heartbeat is older than ``stale_after_s`` is reported as failed
 (``interrupted``) by whichever replica is asked, and the record says so from then on. With a local store only
-one process can hold the index, so at start-up every unfinished job is such a leftover. Finished records beyond
-the newest ``keep`` are deleted.
+one process can hold the index, so when it opens the index every unfinished job but its own is such a leftover.
+Finished records beyond the newest ``keep`` are deleted.
+
+When the index cannot be used mid-upload (``StoreError``: a Qdrant server gone, a local index held by another
+process), the job waits for it, trying again with a backoff, for up to ``store_wait_s``, then runs the upload again
+from the start: ingestion is idempotent (the same document id, the same chunk ids; the half-written document is
+invisible until it is finished, and is overwritten). A job the index does not come back for fails with the
+store's code. Either way the document ends fully written or not visible at all.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from service.metrics import Metrics
 
 logger = logging.getLogger("folio.service.jobs")
 _NAMESPACE = uuid.UUID("0d7bf5e4-9a43-4c2e-8f0b-5b7f3c1e2a90")
-UNFINISHED = ("queued", "parsing", "embedding")
+UNFINISHED = ("queued", "parsing", "ocr", "embedding")
 
 
 @dataclass
@@ -112,7 +118,7 @@ class JobQueue:
     def __init__(self, ingest: Callable[[Source, Any], FileResult], store: Store, *, keep: int = 1000,
                  metrics: Metrics | None = None, clock: Callable[[], float] = time.time,
                  heartbeat_s: float = 15.0, stale_after_s: float = 120.0, progress_every_s: float = 0.5,
-                 trim_every: int = 25, worker: str | None = None) -> None:
+                 trim_every: int = 25, worker: str | None = None, store_wait_s: float = 300.0) -> None:
         self._ingest = ingest
         self.store = store
         self.collection = store.record_collection("jobs")
@@ -123,18 +129,24 @@ class JobQueue:
         self.stale_after_s = stale_after_s
         self.progress_every_s = progress_every_s
         self.trim_every = trim_every
+        self.store_wait_s = store_wait_s
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._live: dict[str, Job] = {}  # this replica's unfinished jobs
+        # finished jobs whose last record could not be written (the index was unavailable): answered from here,
+        # and written by the heartbeat once the index is back
+        self._unsaved: dict[str, Job] = {}
         self._saved_at: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._save_lock = threading.Lock()  # a snapshot and its write go together, so an older one never wins
+        # a snapshot and its write go together, so an older one never wins; re-entered when a write opens the
+        # index and its leftovers are marked interrupted
+        self._save_lock = threading.RLock()
         self._finished_since_trim = 0
         self._queue: queue.Queue[tuple[Job, Source] | None] = queue.Queue()
         self._stop = threading.Event()
         if metrics is not None:
             metrics.queue_depth(lambda: float(len(self._live)))
-        if store.local:
-            self._interrupt_leftovers()
+        if store.local:  # when the index opens (now, or once another process lets go of it)
+            store.after_open(self._interrupt_leftovers)
         self._thread = threading.Thread(target=self._work, name="folio-ingest", daemon=True)
         self._thread.start()
         self._beat = threading.Thread(target=self._heartbeat, name="folio-jobs-heartbeat", daemon=True)
@@ -165,7 +177,7 @@ class JobQueue:
     def get(self, job_id: str, *, tenant: str | None = None) -> Job | None:
         """The job, or None; with ``tenant``, None too when another tenant's."""
         with self._lock:
-            live = self._live.get(job_id)
+            live = self._live.get(job_id) or self._unsaved.get(job_id)
         if live is not None:
             return live if tenant is None or live.tenant == tenant else None
         payload = self.store.get_record(self.collection, record_id(job_id))
@@ -177,7 +189,7 @@ class JobQueue:
 
     def all(self, *, tenant: str | None = None) -> list[Job]:
         with self._lock:
-            live = dict(self._live)
+            live = {**self._unsaved, **self._live}
         jobs = {p["id"]: self._checked(Job.from_record(p), p) for p in self.store.records(self.collection)
                 if p.get("id") not in live}
         jobs.update(live)
@@ -190,18 +202,20 @@ class JobQueue:
 
     # -- records ---------------------------------------------------------------------------------------
 
-    def save(self, job: Job, *, quiet: bool = False) -> None:
-        """Write the job's record; ``quiet``: a failed write is logged, not raised (the work goes on)."""
+    def save(self, job: Job, *, quiet: bool = False) -> bool:
+        """Write the job's record; ``quiet``: a failed write is logged and False, not raised (the work goes on)."""
         try:
             with self._save_lock:
                 now = self.clock()
                 payload = {**job.to_dict(), "heartbeat": now}
                 self.store.put_record(self.collection, record_id(job.id), payload)
                 self._saved_at[job.id] = now
-        except StoreError:
+        except StoreError as exc:
             if not quiet:
                 raise
-            logger.warning("could not write the status of job %s", job.id, exc_info=True)
+            logger.warning("could not write the status of job %s: %s [%s]", job.id, exc.message, exc.code)
+            return False
+        return True
 
     def save_progress(self, job: Job) -> None:
         if self.clock() - self._saved_at.get(job.id, 0.0) >= self.progress_every_s:
@@ -223,8 +237,11 @@ class JobQueue:
         self.save(job, quiet=True)
 
     def _interrupt_leftovers(self) -> None:
+        with self._lock:
+            live = set(self._live) | set(self._unsaved)
         for payload in self.store.records(self.collection):
-            if payload.get("finished") is None and payload.get("status") in UNFINISHED:
+            unfinished = payload.get("finished") is None and payload.get("status") in UNFINISHED
+            if unfinished and payload.get("id") not in live:
                 self._interrupt(Job.from_record(payload), "the service stopped before it finished")
 
     def _trim(self) -> None:
@@ -247,7 +264,7 @@ class JobQueue:
     def _run(self, job: Job, source: Source) -> None:
         started = time.perf_counter()
         try:
-            result = self._ingest(source, _JobProgress(self, job))
+            result = self._ingest_when_possible(job, source)
             job.document_id = result.doc_id
             job.pages = result.pages or job.pages
             if result.error is not None:
@@ -264,10 +281,12 @@ class JobQueue:
             job.error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
         finally:
             job.finished = self.clock()
-            self.save(job, quiet=True)
+            saved = self.save(job, quiet=True)
             with self._lock:
                 self._live.pop(job.id, None)
                 self._saved_at.pop(job.id, None)
+                if not saved:
+                    self._unsaved[job.id] = job
             job.done_event.set()
             seconds = time.perf_counter() - started
             logger.info("ingested %s: %s in %.1f s", job.file_name, job.status, seconds,
@@ -285,13 +304,51 @@ class JobQueue:
                 except StoreError:
                     logger.warning("could not delete old job records", exc_info=True)
 
+    def _ingest_when_possible(self, job: Job, source: Source) -> FileResult:
+        """The upload, run again from the start when the index was unavailable and came back in time."""
+        deadline = time.monotonic() + self.store_wait_s
+        delay = 0.5
+        while True:
+            try:
+                result = self._ingest(source, _JobProgress(self, job))
+            except StoreError as exc:
+                error = exc
+            else:
+                if not isinstance(result.error, StoreError):
+                    return result
+                error = result.error
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop.is_set():
+                    raise error
+                job.status, job.stage = "queued", f"waiting for the index ({error.code}): {error.message}"
+                job.chunks_done = 0
+                logger.log(logging.WARNING if delay == 0.5 else logging.DEBUG,  # once, not on every try
+                           "%s: the index cannot be used (%s); waiting for it for up to %.0f s", job.file_name,
+                           error.code, left, extra={"job_id": job.id})
+                self.save(job, quiet=True)
+                if self._stop.wait(min(delay, left)):
+                    raise error
+                delay = min(delay * 2, 5.0)
+                try:
+                    self.store.check()
+                except StoreError as again:
+                    error = again
+                    continue
+                break
+
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
             with self._lock:
                 live = list(self._live.values())
+                unsaved = list(self._unsaved.values())
             for job in live:
                 if job.finished is None:
                     self.save(job, quiet=True)
+            for job in unsaved:
+                if self.save(job, quiet=True):
+                    with self._lock:
+                        self._unsaved.pop(job.id, None)
 
     def close(self) -> None:
         self._stop.set()

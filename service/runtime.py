@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -14,7 +15,7 @@ import numpy as np
 
 from ingest.config import Settings
 from ingest.embed import Embedder, load_embedder
-from ingest.errors import FolioError
+from ingest.errors import FolioError, StoreError
 from ingest.pipeline import FileResult, Ingestor, Source
 from ingest.store import Store
 from ingest.tokens import deepseek_counter
@@ -25,43 +26,79 @@ from service.llm import LLMClient
 from service.metrics import Metrics
 from service.pricing import get_profile
 
+logger = logging.getLogger("folio.service")
+
+class FairLock:
+    """A lock served in the order it was asked for. ``threading.Lock`` is not: a thread that releases it and asks
+    again at once (an upload's next slice) gets it back before the threads already waiting wake up, so a question
+    could wait for a whole batch of slices instead of one."""
+
+    def __init__(self) -> None:
+        self._turns = threading.Condition(threading.Lock())
+        self._next = 0
+        self._serving = 0
+
+    def __enter__(self) -> FairLock:
+        with self._turns:
+            ticket = self._next
+            self._next += 1
+            self._turns.wait_for(lambda: self._serving == ticket)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._turns:
+            self._serving += 1
+            self._turns.notify_all()
+
 
 class LockedEmbedder:
-    """One model shared by queries and uploads: calls are serialised (torch already uses every core).
+    """One model shared by queries and uploads: calls are serialised (torch already uses every core), in the
+    order they came (``FairLock``), an upload's in slices, so that a question waits for one slice at most.
 
-    Query vectors are remembered (a plan and then the answer, or the same question asked again, embed once)."""
+    Query vectors are remembered (a plan and then the answer, or the same question asked again, embed once), and
+    a remembered one is answered without waiting for the model."""
 
     QUERY_CACHE = 512
     UPLOAD_SLICE = 32
 
     def __init__(self, inner: Embedder) -> None:
         self._inner = inner
-        self._lock = threading.Lock()
+        self._lock = FairLock()
+        self._cache_lock = threading.Lock()
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self.name = inner.name
         self.dim = inner.dim
         self.max_tokens = inner.max_tokens
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        # an upload's batch goes in slices, so that a question waits for one slice at most, not a whole batch
         parts = []
         for start in range(0, len(texts), self.UPLOAD_SLICE):
             with self._lock:
                 parts.append(self._inner.embed(texts[start:start + self.UPLOAD_SLICE]))
         return np.concatenate(parts) if parts else self._inner.embed(texts)
 
-    def embed_query(self, text: str) -> np.ndarray:
-        with self._lock:
+    def _remembered(self, text: str) -> np.ndarray | None:
+        with self._cache_lock:
             vector = self._queries.get(text)
-            if vector is None:
-                vector = self._inner.embed_query(text)
-                vector.setflags(write=False)
+            if vector is not None:
+                self._queries.move_to_end(text)
+            return vector
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vector = self._remembered(text)
+        if vector is not None:
+            return vector
+        with self._lock:
+            vector = self._remembered(text)  # asked meanwhile by another request
+            if vector is not None:
+                return vector
+            vector = self._inner.embed_query(text)
+            vector.setflags(write=False)
+            with self._cache_lock:
                 self._queries[text] = vector
                 if len(self._queries) > self.QUERY_CACHE:
                     self._queries.popitem(last=False)
-            else:
-                self._queries.move_to_end(text)
-            return vector
+        return vector
 
 
 class MeteredLedger(Ledger):
@@ -100,7 +137,11 @@ class MeteredAnswerer(Answerer):
 class Runtime:
     """The service's parts. Everything that must outlive a request is in Qdrant (documents, chunks, ledger, job
     records), so replicas on one Qdrant server or cluster are interchangeable; what is here is a cache
-    (the model, query vectors, and in local mode only, the store's copies) or the work in progress."""
+    (the model, query vectors, and in local mode only, the store's copies) or the work in progress.
+
+    The store is opened on first use (``Store.lazy``), not here: the service starts, and answers what needs no
+    index, while the local index is held by another process or the Qdrant server is down; everything that needs
+    the index answers 503 with the store's code until it can be opened."""
 
     settings: Settings
     store: Store
@@ -145,10 +186,14 @@ class Runtime:
 
     def warm(self) -> None:
         """Load what the first question would otherwise wait for: the embedding model, and in local mode the
-        in-memory search index."""
+        in-memory search index (later, on first use, when the index cannot be opened now)."""
         self.embedder()
-        if self.store.local and self.store.has_chunks_collection():
-            self.store.local_index()
+        try:
+            if self.store.local and self.store.has_chunks_collection():
+                self.store.local_index()
+        except StoreError as exc:
+            logger.warning("the index cannot be used yet: %s [%s]; requests that need it get 503 until it can, "
+                           "and it is tried again as they come", exc.message, exc.code)
 
     @property
     def model_loaded(self) -> bool:
@@ -173,7 +218,7 @@ def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder
                   metrics: Metrics | None = None, tenants: set[str] | None = None) -> Runtime:
     """``metrics``: the app's (its /metrics serves them); by default a registry of the runtime's own.
     ``tenants``: those the API keys name (the ledger's entries from before tenants are tenant "default")."""
-    store = Store.open(settings)
+    store = Store.lazy(settings)
     metrics = metrics if metrics is not None else Metrics(process=False)
     legacy = settings.llm_user_id if settings.llm_user_id not in (tenants or set()) else None
     ledger = MeteredLedger(store, metrics=metrics, clock=clock, prior_followups=settings.expected_followups,
