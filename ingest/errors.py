@@ -20,6 +20,7 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   └── StoreUnavailable        store_unavailable
     ├── ProviderError               the language model's provider failed (HTTP 502)
     │   ├── ProviderRateLimited     provider_rate_limited (HTTP 429, carries retry_after_s)
+    │   ├── ProviderStreamBroken    provider_error: a stream cut mid-answer (carries the partial text)
     │   ├── ProviderTimeout         provider_timeout (HTTP 504)
     │   ├── ContextTooLong          context_too_long (the service falls back to retrieval)
     │   └── ProviderBadResponse     provider_bad_response
@@ -132,6 +133,15 @@ class StoreUnavailable(StoreError):
 class ProviderError(FolioError):
     code = "provider_error"
     http_status = 502
+
+
+class ProviderStreamBroken(ProviderError):
+    """The answer's stream broke off after some text had arrived (not retried: the caller has shown it).
+    Carries that text, so the ledger can bill what the provider likely billed."""
+
+    def __init__(self, message: str, *, partial_text: str = "") -> None:
+        super().__init__(message)
+        self.partial_text = partial_text
 
 
 class ProviderRateLimited(ProviderError):

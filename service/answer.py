@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from ingest.config import Settings
 from ingest.embed import Embedder
-from ingest.errors import ContextTooLong, DocumentNotFound, InvalidRequest, ProviderError
+from ingest.errors import ContextTooLong, DocumentNotFound, InvalidRequest, ProviderError, ProviderStreamBroken
 from ingest.search import search
 from ingest.store import DocumentRecord, Hit, Store
 from ingest.tokens import TokenCounter
@@ -352,14 +352,28 @@ class Answerer:
         return self.llm.complete(messages, reasoning=reasoning, max_tokens=limit)
 
     def _record(self, kind: str, route: str, plan: Plan, records: list[DocumentRecord], completion: Completion,
-                estimated: float | None, prefix_tokens: int) -> float:
+                estimated: float | None, prefix_tokens: int, *, usage_source: str = "provider") -> float:
         dollars = self._dollars(completion.usage)
         self.ledger.record(LedgerEntry(
             kind=kind, route=route, prefix_hash=plan.prefix_hash if route == "full" else None,
             doc_ids=[r.id for r in records], doc_tokens=[r.total_tokens for r in records], usage=completion.usage,
             dollars=dollars, estimated_dollars=estimated, model=completion.model, profile=self.prices.name,
-            prefix_tokens=prefix_tokens, tenant=self.tenant, query_id=plan.query_id, scope_key=plan.scope_key))
+            prefix_tokens=prefix_tokens, tenant=self.tenant, query_id=plan.query_id, scope_key=plan.scope_key,
+            usage_source=usage_source))
         return dollars
+
+    def _record_broken(self, exc: ProviderStreamBroken, route: str, plan: Plan, records: list[DocumentRecord], *,
+                       hit_tokens: float, miss_tokens: float, prefix_tokens: int) -> None:
+        """A stream cut mid-answer sends no usage, but the provider has read the prompt and written part of an
+        answer, and bills them: the ledger records the plan's input estimate and the tokens of the text that
+        arrived, marked as estimated."""
+        usage = Usage(hit_tokens=round(hit_tokens), miss_tokens=round(miss_tokens),
+                      output_tokens=self.counter.count(exc.partial_text))
+        broken = Completion(text=exc.partial_text, usage=usage, finish_reason="error", model=self.settings.llm_model,
+                            seconds=0.0, attempts=0)
+        estimate = plan.decision.full if route == "full" else plan.decision.rag
+        self._record("question", route, plan, records, broken, estimate.dollars, prefix_tokens,
+                     usage_source="estimated")
 
     def _with_pages(self, doc_id: str, loaded: dict[str, DocumentRecord]) -> DocumentRecord:
         if doc_id not in loaded:
@@ -380,7 +394,15 @@ class Answerer:
             emit("warmup", {"usage": warm.usage.__dict__, "reply": warm.text,
                             "expected": WARM_REPLY})
         prompt = full_prompt(block, request.question, layout="warm", model=self.settings.llm_model)
-        completion = self._call(prompt.messages, request, emit)
+        try:
+            completion = self._call(prompt.messages, request, emit)
+        except ProviderStreamBroken as exc:
+            estimate = plan.decision.full
+            hit, miss = ((prefix_tokens, plan.decision.inputs.question_tokens) if plan.warmup
+                         else (estimate.hit_tokens, estimate.miss_tokens))
+            self._record_broken(exc, "full", plan, records, hit_tokens=hit, miss_tokens=miss,
+                                prefix_tokens=prefix_tokens)
+            raise
         dollars += self._record("question", "full", plan, records, completion, plan.decision.full.dollars,
                                 prefix_tokens)
         return completion, (usage.add(completion.usage), dollars)
@@ -393,5 +415,10 @@ class Answerer:
             completion = self._call(messages, request, emit)
         except ContextTooLong as exc:  # pragma: no cover - excerpts are small
             raise ProviderError(f"even the retrieved excerpts were refused as too long: {exc.message}") from exc
+        except ProviderStreamBroken as exc:
+            rag = plan.decision.rag
+            self._record_broken(exc, "rag", plan, plan.records, hit_tokens=rag.hit_tokens, miss_tokens=rag.miss_tokens,
+                                prefix_tokens=0)
+            raise
         self._record(kind, "rag", plan, plan.records, completion, plan.decision.rag.dollars, 0)
         return completion

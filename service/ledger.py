@@ -71,6 +71,7 @@ class LedgerEntry:
     tenant: str = "default"
     query_id: str | None = None  # the calls of one question (a warm-up, a cascade's two steps, coverage windows)
     scope_key: str | None = None  # the question's scope, whatever its route: follow-ups are counted per scope
+    usage_source: str = "provider"  # "estimated": the provider sent no usage (a stream cut mid-answer)
     window: int | None = None  # coverage: the window's number, of ``windows``
     windows: int | None = None
     ts: float = field(default_factory=time.time)
@@ -188,6 +189,7 @@ class Ledger:
         for e in self.entries():
             usage = Usage(**e["usage"])
             totals.add(usage, e["dollars"])
+            totals.estimated += e.get("usage_source") == "estimated"
             by_route[e["route"]].add(usage, e["dollars"])
             scope_key = ",".join(sorted(d[:12] for d in e["doc_ids"])) or "(none)"
             by_scope[scope_key].add(usage, e["dollars"])
@@ -210,6 +212,7 @@ class _Totals:
     miss_tokens: float = 0
     output_tokens: float = 0
     dollars: float = 0.0
+    estimated: int = 0  # requests whose usage Folio estimated because the provider sent none
 
     def add(self, usage: Usage, dollars: float, share: float = 1.0) -> None:
         self.requests += share
@@ -221,4 +224,4 @@ class _Totals:
     def to_dict(self) -> dict[str, float]:
         return {"requests": round(self.requests, 3), "hit_tokens": round(self.hit_tokens),
                 "miss_tokens": round(self.miss_tokens), "output_tokens": round(self.output_tokens),
-                "dollars": round(self.dollars, 8)}
+                "dollars": round(self.dollars, 8), "estimated_requests": self.estimated}

@@ -13,7 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ingest.errors import ContextTooLong, ProviderBadResponse, ProviderError, ProviderRateLimited, ProviderTimeout
+from ingest.errors import (
+    ContextTooLong,
+    ProviderBadResponse,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderStreamBroken,
+    ProviderTimeout,
+)
 from service.ledger import Usage
 from service.logs import current_request_id
 
@@ -143,8 +150,8 @@ class LLMClient:
             import openai
 
             if sent:
-                raise ProviderError("the provider's stream broke off mid-answer; partial answer: "
-                                    + "".join(sent)[:200])
+                raise ProviderStreamBroken("the provider's stream broke off mid-answer; partial answer: "
+                                           + "".join(sent)[:200], partial_text="".join(sent))
             params = self._params(messages, reasoning, max_tokens)
             params.update(stream=True, stream_options={"include_usage": True})
             usage: Any = None
@@ -169,13 +176,15 @@ class LLMClient:
                             done = True
             except (openai.APIConnectionError, openai.APIError) as exc:
                 if sent and not isinstance(exc, openai.APIStatusError):
-                    raise ProviderError("the provider's stream broke off mid-answer") from exc
+                    raise ProviderStreamBroken("the provider's stream broke off mid-answer",
+                                               partial_text="".join(sent)) from exc
                 raise
             except ValueError as exc:
                 raise ProviderBadResponse(f"unreadable stream chunk: {exc}") from exc
             if not done:
                 if sent:
-                    raise ProviderError("the provider's stream ended before the answer was complete")
+                    raise ProviderStreamBroken("the provider's stream ended before the answer was complete",
+                                               partial_text="".join(sent))
                 raise ProviderBadResponse("the provider's stream ended without an answer")
             return Completion(text="".join(sent), usage=normalise_usage(usage), finish_reason=finish, model=model,
                               seconds=0.0, attempts=0, reasoning="".join(reasoning_text))

@@ -95,10 +95,10 @@ def test_over_window_collection_uses_the_most_relevant_documents_that_fit(tmp_pa
 
 def test_self_route_escalates_when_the_chunks_cannot_answer(client, double):
     double.add_faults({"kind": "reply", "text": "The documents do not contain the answer."})
-    # a lookup over a scope several times the size of its retrieved chunks: retrieval is planned (over the
-    # short contract alone, whole documents would cost no more over a session, and auto would read it whole)
+    # a lookup over a scope a few times the size of its retrieved chunks (the contract and an annual report):
+    # retrieval is planned (over the short contract alone, whole documents would cost no more over a session,
+    # and auto would read it whole)
     upload(client, "report.pdf", (SAMPLES / "brightwater-annual-report-2025.pdf").read_bytes())
-    upload(client, "msa.pdf", (SAMPLES / "northwind-brightwater-msa.pdf").read_bytes())
     result = _ask(client, cascade=True, mode="auto").json()
     assert result["plan"]["route"] == "rag"
     assert [e["kind"] for e in result["events"]] == ["escalation"]
@@ -134,3 +134,24 @@ def test_a_stream_cut_mid_answer_ends_with_an_error_event(client, double):
     assert kinds[0] == "plan" and kinds[-1] == "error" and "done" not in kinds
     assert "delta" in kinds  # part of the answer had been shown: it is not silently replaced
     assert '"provider_error"' in body
+    # the provider sent no usage, but read the prompt and wrote part of an answer: the ledger bills its estimate
+    billed = double.requests()
+    assert len(billed) == 1
+    ledger = client.get("/v1/ledger").json()["totals"]
+    assert ledger["requests"] == 1 and ledger["estimated_requests"] == 1
+    assert ledger["hit_tokens"] + ledger["miss_tokens"] == pytest.approx(billed[0]["prompt_tokens"], rel=0.05)
+    assert ledger["output_tokens"] > 0 and ledger["dollars"] > 0
+
+
+def test_a_full_context_stream_cut_is_billed_on_the_whole_prompt(client, double):
+    double.add_faults("cut_stream")
+    with client.stream("POST", "/v1/query", json={"question": "Which state's laws govern the agreement?",
+                                                  "mode": "full", "warm": False, "stream": True}) as response:
+        body = response.read().decode()
+    assert "event: error" in body and "event: done" not in body
+    billed = double.requests()
+    ledger = client.get("/v1/ledger").json()
+    totals = ledger["totals"]
+    assert totals["estimated_requests"] == 1 and list(ledger["by_route"]) == ["full"]
+    assert totals["hit_tokens"] + totals["miss_tokens"] == pytest.approx(billed[-1]["prompt_tokens"], rel=0.05)
+
