@@ -302,9 +302,17 @@ class Ingestor:
                 done(position, result)
                 continue
             if existing is not None and existing.status == "ready":
+                # an earlier run may have stopped between writing this version and deleting the one it
+                # replaces (a kill, an outage): finish that now, or both versions would stay visible
+                try:
+                    replaced = self._delete_older_versions(source, doc_id)
+                except FolioError as exc:
+                    done(position, FileResult(name=source.name, status="failed", doc_id=doc_id, error=exc))
+                    continue
                 done(position, FileResult(name=source.name, status="skipped", doc_id=doc_id, title=existing.title,
                                           pages=existing.n_pages, chunks=existing.n_chunks,
-                                          tokens=existing.total_tokens, seconds=time.perf_counter() - started))
+                                          tokens=existing.total_tokens, seconds=time.perf_counter() - started,
+                                          replaced=replaced))
                 continue
             # files on disk are read again when their parse job starts: memory holds only the files in flight
             todo.append((source, None if source.path is not None and source.data is None else data, doc_id, started))
@@ -457,7 +465,11 @@ class Ingestor:
             if pending is not None:
                 pending.result()
         self.store.finish_document(doc.id, len(doc.chunks))
-        replaced = [old.id for old in self.store.find_by_source(source.key, tenant=source.tenant) if old.id != doc.id]
+        return self._delete_older_versions(source, doc.id)
+
+    def _delete_older_versions(self, source: Source, doc_id: str) -> list[str]:
+        """Delete the other documents ingested from the same source (path, or uploaded name) as ``doc_id``."""
+        replaced = [old.id for old in self.store.find_by_source(source.key, tenant=source.tenant) if old.id != doc_id]
         for old_id in replaced:
             self.store.delete_document(old_id)
         return replaced

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ingest.errors import StoreUnavailable
 from ingest.pipeline import Ingestor, Source, collect_paths
 from ingest.store import Store
 from tests.pdfs import CONTRACT_PAGES, image_only_pdf, text_pdf, write
@@ -74,6 +75,27 @@ def test_changed_file_replaces_its_old_version(ingestor, store, tmp_path):
     assert [d.id for d in store.list_documents()] == [second.doc_id]
     assert store.count_chunks(first.doc_id) == 0
     assert "Washington" in store.page_text(second.doc_id, 2)
+
+
+def test_a_replacement_cut_before_the_old_version_went_is_finished_by_the_next_run(ingestor, store, tmp_path,
+                                                                                    monkeypatch):
+    path = write(tmp_path / "contract.pdf", text_pdf(CONTRACT_PAGES))
+    first = ingestor.run(collect_paths([path]))[0]
+    write(path, text_pdf([p.replace("Oregon", "Washington") for p in CONTRACT_PAGES]))
+    # the index goes away after the new version is ready, just before the old one is deleted
+    monkeypatch.setattr(store, "delete_document", _unavailable)
+    cut = ingestor.run(collect_paths([path]))[0]
+    assert cut.status == "failed" and cut.error is not None and cut.error.code == "store_unavailable"
+    monkeypatch.undo()
+    assert len(store.list_documents()) == 2  # both versions visible: the state the next run must repair
+    again = ingestor.run(collect_paths([path]))[0]
+    assert again.status == "skipped" and again.replaced == [first.doc_id]
+    assert [d.id for d in store.list_documents()] == [again.doc_id]
+    assert store.count_chunks(first.doc_id) == 0
+
+
+def _unavailable(doc_id: str) -> None:
+    raise StoreUnavailable("Qdrant cannot be reached (delete): ConnectError: connection refused")
 
 
 def test_bad_files_are_reported_and_change_nothing(ingestor, store, tmp_path):
