@@ -24,6 +24,21 @@ class Settings(BaseSettings):
     qdrant_shards: int = Field(default=1, ge=1, description="Shards per collection, set when it is created.")
     qdrant_replicas: int = Field(default=1, ge=1, description="Copies of each shard (Qdrant's replication factor).")
     max_file_mb: float = Field(default=100.0, gt=0)
+    # What one file may cost to parse (ingest.parse.ParseLimits); past a limit it is refused with a code.
+    max_stream_mb: float = Field(
+        default=75.0, gt=0, description="The most one PDF stream or one DOCX (zip) member may inflate to "
+        "(content_too_large); the largest content stream in the financebench 10-Ks is 1 MB.",
+    )
+    max_decompressed_mb: float = Field(
+        default=500.0, gt=0, description="The most a document's PDF content streams and forms (counted for "
+        "each page that uses them), or its DOCX members, may inflate to in all (content_too_large); the "
+        "financebench 10-Ks need at most 30 MB.",
+    )
+    max_zip_members: int = Field(default=5_000, gt=0, description="Members in a DOCX archive (too_complex).")
+    max_html_elements: int = Field(
+        default=1_000_000, gt=0, description="Tags in an HTML file (too_complex): a parsed element costs memory "
+        "whether or not it holds text.",
+    )
 
     embed_model: str = Field(
         default="all-MiniLM-L6-v2",

@@ -12,6 +12,9 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   ├── CorruptFile             corrupt_file
     │   ├── EncryptedFile           encrypted_file
     │   ├── NoText                  no_text
+    │   ├── TooManyPages            too_many_pages (HTTP 413): counted before any page's text is read
+    │   ├── ContentTooLarge         content_too_large (HTTP 413): inflates past a limit (a decompression bomb)
+    │   ├── TooComplex              too_complex: nested too deep, too many zip members or HTML elements
     │   ├── DocumentNotFound        document_not_found
     │   ├── PageNotFound            page_not_found
     │   └── InvalidRequest          invalid_request
@@ -177,6 +180,31 @@ class OcrUnavailable(ConfigError):
 
     code = "ocr_unavailable"
     http_status = 503
+
+
+class TooManyPages(InputError):
+    """More pages than ``FOLIO_MAX_PAGES``: counted from the PDF's page tree (or the text's page breaks)
+    before any page's text is read."""
+
+    code = "too_many_pages"
+    http_status = 413
+
+
+class ContentTooLarge(InputError):
+    """The file inflates past a limit: one PDF stream or zip member over ``FOLIO_MAX_STREAM_MB``, a document's
+    streams or members together over ``FOLIO_MAX_DECOMPRESSED_MB``, or a member that inflates past the size
+    its zip directory declares."""
+
+    code = "content_too_large"
+    http_status = 413
+
+
+class TooComplex(InputError):
+    """The file's structure is past what Folio reads: objects nested too deep, more zip members than
+    ``FOLIO_MAX_ZIP_MEMBERS``, more HTML elements than ``FOLIO_MAX_HTML_ELEMENTS``."""
+
+    code = "too_complex"
+    http_status = 422
 
 
 def http_status_for(code: str) -> int:

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from ingest.tesseract import PageText
 
 DETECT_DPI = 50
+DETECT_MAX_PIXELS = 4_000_000  # an A0 page at DETECT_DPI; the largest page the standard allows is 25 times that
 INK_PER_CHAR_IN2 = 0.0025
 THIN_RATIO = 0.5
 MIN_EXPECTED_CHARS = 40
@@ -214,10 +215,13 @@ def check_tesseract(options: OcrOptions) -> bool:
 # -- which pages ------------------------------------------------------------------------------------------
 
 
-def ink_square_inches(page: Any, dpi: int = DETECT_DPI) -> float:
-    """The page's darkness, summed, in square inches of full black."""
+def ink_square_inches(page: Any, dpi: float = DETECT_DPI) -> float:
+    """The page's darkness, summed, in square inches of full black. A page larger than A0 is measured at a
+    lower resolution, so that no page is drawn on more than ``DETECT_MAX_PIXELS``."""
     import numpy as np
 
+    width, height = page.get_size()
+    dpi = min(dpi, (DETECT_MAX_PIXELS / max(width * height / 72**2, 1e-6)) ** 0.5)
     pixels = np.asarray(page.render(scale=dpi / 72, grayscale=True).to_pil(), dtype=np.float32)
     return float((255.0 - pixels).sum() / 255.0 / (dpi * dpi))
 

@@ -27,8 +27,9 @@ from typing import Any, Literal, Protocol
 from ingest.chunk import document_text
 from ingest.config import Settings
 from ingest.embed import Embedder
-from ingest.errors import CorruptFile, FileNotFound, FileTooLarge, FolioError, InputError
+from ingest.errors import CorruptFile, FileNotFound, FileTooLarge, FolioError, InputError, TooManyPages
 from ingest.ocr import OcrOptions, OcrReport, ocr_run
+from ingest.parse import ParseLimits
 from ingest.prepare import ChunkParams, PreparedDocument, content_id, prepare
 from ingest.sparse import document_vector
 from ingest.store import STALE_WRITE_S, DocumentRecord, Store
@@ -93,11 +94,6 @@ class FileResult:
         if self.error is not None:
             out["error"] = self.error.to_dict()
         return out
-
-
-class TooManyPages(InputError):
-    code = "too_many_pages"
-    http_status = 413
 
 
 class DocumentConflict(InputError):
@@ -192,15 +188,15 @@ def _init_worker(events: Any = None) -> None:
         os.nice(5)
 
 
-def _prepare_job(name: str, data: bytes, params: ChunkParams, max_bytes: int,
-                 ocr: OcrOptions) -> tuple[PreparedDocument, OcrReport | None]:
+def _prepare_job(name: str, data: bytes, params: ChunkParams, max_bytes: int, ocr: OcrOptions,
+                 limits: ParseLimits) -> tuple[PreparedDocument, OcrReport | None]:
     def on_page(done: int, total: int) -> None:
         events = _WORKER.get("events")
         if events is not None:
             events.put((name, done, total))
 
     with ocr_run(ocr, on_page) as run:
-        prepared = prepare(name, data, params, max_bytes)
+        prepared = prepare(name, data, params, max_bytes, limits)
     return prepared, run.report
 
 
@@ -220,6 +216,7 @@ class Ingestor:
         self.params = ChunkParams(model=settings.embed_model, chunk_tokens=settings.chunk_tokens,
                                   overlap=settings.chunk_overlap, heading_tokens=settings.heading_tokens)
         self.ocr = OcrOptions.from_settings(settings)
+        self.limits = ParseLimits.from_settings(settings)
 
     @property
     def embedder(self) -> Embedder:
@@ -351,7 +348,7 @@ class Ingestor:
                 try:
                     payload = data if data is not None else source.read()
                     with ocr_run(self.ocr, on_page) as run:
-                        prepared = prepare(source.name, payload, self.params, self.max_bytes)
+                        prepared = prepare(source.name, payload, self.params, self.max_bytes, self.limits)
                     yield source, doc_id, started, (prepared, run.report)
                 except FolioError as exc:
                     yield source, doc_id, started, exc
@@ -367,7 +364,8 @@ class Ingestor:
                 failed: cf.Future[tuple[PreparedDocument, OcrReport | None]] = cf.Future()
                 failed.set_exception(exc)
                 return failed
-            return pool.submit(_prepare_job, source.name, payload, self.params, self.max_bytes, self.ocr)
+            return pool.submit(_prepare_job, source.name, payload, self.params, self.max_bytes, self.ocr,
+                               self.limits)
 
         for source, data, _, _ in todo[:ahead]:
             futures.append(submit(source, data))

@@ -13,7 +13,7 @@ from functools import lru_cache
 from ingest.chunk import Chunk, Chunker
 from ingest.embed import model_tokenizer, model_window
 from ingest.normalize import normalize_pages
-from ingest.parse import parse_bytes
+from ingest.parse import ParseLimits, parse_bytes
 from ingest.tokens import deepseek_counter
 
 BUNDLED_TOKENIZER_MODEL = "all-MiniLM-L6-v2"
@@ -57,9 +57,11 @@ def _chunker(params: ChunkParams) -> Chunker:
                    heading_tokens=params.heading_tokens, window=model_window(model))
 
 
-def prepare(name: str, data: bytes, params: ChunkParams, max_bytes: int | None = None) -> PreparedDocument:
-    """Everything about a file that needs no model: raises an ``InputError`` for bad input."""
-    parsed = parse_bytes(name, data, max_bytes=max_bytes)
+def prepare(name: str, data: bytes, params: ChunkParams, max_bytes: int | None = None,
+            limits: ParseLimits | None = None) -> PreparedDocument:
+    """Everything about a file that needs no model: raises an ``InputError`` for bad input (``limits``: what
+    parsing it may cost, by default the settings')."""
+    parsed = parse_bytes(name, data, max_bytes=max_bytes, limits=limits)
     pages = normalize_pages(parsed.pages)
     page_tokens = deepseek_counter().count_many(pages)
     chunks = _chunker(params).split(pages)

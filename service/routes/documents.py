@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
@@ -19,10 +20,19 @@ from service.runtime import Runtime
 router = APIRouter(prefix="/v1", tags=["documents"])
 
 
+MAX_NAME_CHARS = 200
+
+
 def _safe_name(name: str | None) -> str:
+    """An uploaded file's name without its folders, control and format characters or leading dots, and at
+    most ``MAX_NAME_CHARS`` long with its extension kept (the extension says how the file is read)."""
     base = (name or "upload").replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
-    return cleaned[:200] or "upload"
+    if len(cleaned) > MAX_NAME_CHARS:
+        suffix = PurePath(cleaned).suffix
+        suffix = suffix if len(suffix) <= 16 else ""
+        cleaned = cleaned[: MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
+    return cleaned or "upload"
 
 
 def _document(runtime: Runtime, record: Any) -> dict[str, Any]:
