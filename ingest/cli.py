@@ -4,6 +4,10 @@ Every command works on the local index, or with ``--server URL`` (or ``FOLIO_SER
 server through its REST API (``ingest.remote``): same arguments, same output, same exit codes.
 
 Exit codes: 0 success, 1 some input failed or the index could not be used, 2 usage error.
+
+File names, titles and error messages are printed through ``ingest.progress.terminal_safe``: a name may hold
+escape sequences, control or bidi characters, and the terminal must show them, not obey them. ``--json``
+output is escaped by ``json.dumps`` itself.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import click
 
 from ingest.config import Settings
 from ingest.errors import FolioError
+from ingest.progress import terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +46,7 @@ def _settings(ctx: click.Context) -> Settings:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"folio: error: {message}", err=True)
+    click.echo(f"folio: error: {terminal_safe(message)}", err=True)
     sys.exit(code)
 
 
@@ -223,13 +228,15 @@ def documents(ctx: click.Context, as_json: bool, show_all: bool) -> None:
         click.echo("no documents indexed yet; try: folio ingest samples/")
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} document(s)", title_justify="left")
     for column in ("id", "title", "file", "pages", "tokens", "chunks", "status", "ingested (UTC)"):
         table.add_column(column, justify="right" if column in ("pages", "tokens", "chunks") else "left")
     for r in rows:
-        table.add_row(r["id"][:12], r["title"][:48], r["file_name"][:40], str(r["n_pages"]), f"{r['total_tokens']:,}",
+        title, file_name = escape(terminal_safe(r["title"][:48])), escape(terminal_safe(r["file_name"][:40]))
+        table.add_row(r["id"][:12], title, file_name, str(r["n_pages"]), f"{r['total_tokens']:,}",
                       str(r["n_chunks"]), r["status"], r["ingested_at"][:19].replace("T", " "))
     Console(width=max(120, Console().width)).print(table)
 
@@ -266,7 +273,7 @@ def show(ctx: click.Context, doc_id: str, page: int | None, as_json: bool) -> No
     else:
         for key, value in data.items():
             if key != "page_tokens":
-                click.echo(f"{key:>14}: {value}")
+                click.echo(f"{key:>14}: {terminal_safe(str(value))}")
 
 
 @cli.command()
@@ -281,14 +288,14 @@ def delete(ctx: click.Context, doc_ids: tuple[str, ...]) -> None:
             for doc_id in doc_ids:
                 data = remote.document(doc_id)
                 remote.delete(data["id"])
-                click.echo(f"deleted {data['id'][:12]} {data['title']} ({data['n_chunks']} chunks)")
+                click.echo(f"deleted {data['id'][:12]} {terminal_safe(data['title'])} ({data['n_chunks']} chunks)")
         return
     with _open_store(_settings(ctx)) as store:
         for doc_id in doc_ids:
             full_id = store.resolve_id(doc_id)
             record = store.require_document(full_id)
             store.delete_document(full_id)
-            click.echo(f"deleted {full_id[:12]} {record.title} ({record.n_chunks} chunks)")
+            click.echo(f"deleted {full_id[:12]} {terminal_safe(record.title)} ({record.n_chunks} chunks)")
 
 
 @cli.command()
@@ -331,8 +338,8 @@ def search(ctx: click.Context, query: str, doc_ids: tuple[str, ...], limit: int,
     for rank, h in enumerate(hits, 1):
         first, last = h["first_page"] + 1, h["last_page"] + 1
         pages = f"p.{first}" if first == last else f"pp.{first}-{last}"
-        click.echo(f"{rank}. [{h['title'] or h['doc_id'][:12]} {pages}] {h['heading'] or ''}")
-        click.echo("   " + " ".join(h["text"].split())[:300])
+        click.echo(terminal_safe(f"{rank}. [{h['title'] or h['doc_id'][:12]} {pages}] {h['heading'] or ''}"))
+        click.echo("   " + terminal_safe(" ".join(h["text"].split())[:300]))
 
 
 def main() -> None:

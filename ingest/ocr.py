@@ -1,6 +1,6 @@
 """OCR for PDF pages without a usable text layer: which pages, reading them, and what is kept.
 
-``ocr_pdf`` is the entry point; ``ingest.parse`` calls it with the text pypdf extracted from each page.
+``ocr_pdf`` is the entry point; ``ingest.parse_pdf`` calls it with the text pypdf extracted from each page.
 
 Which pages: a page is read when its text layer is too thin for its ink. The page is rendered small
 (``DETECT_DPI``) and its darkness summed into square inches of ink; typed contract pages carry at most

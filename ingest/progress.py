@@ -1,15 +1,40 @@
-"""Ingestion progress for people: a live bar on a terminal, one plain line per file otherwise."""
+"""Ingestion progress for people: a live bar on a terminal, one plain line per file otherwise.
+
+File names and titles come from the files (and from whoever named them): every line is passed through
+``terminal_safe`` before it is printed, so no escape sequence, control or bidi character in them reaches
+the terminal.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Any
+import unicodedata
+from typing import IO, TYPE_CHECKING, Any
 
-from ingest.pipeline import FileResult
+if TYPE_CHECKING:
+    from ingest.pipeline import FileResult
+
+# Unicode categories never printed as they are: controls (ESC, BEL, line ends), format characters (bidi
+# overrides and isolates, zero-width characters), lone surrogates (bytes of a file name that are not
+# UTF-8), and the line and paragraph separators.
+_UNSAFE_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` fit to print on a terminal: each control or format character written as Python escapes it
+    (ESC as ``\\x1b``, U+202E as ``\\u202e``); letters of any script, spaces and punctuation as they are."""
+    if text.isprintable():  # the usual case: nothing to escape
+        return text
+    return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _UNSAFE_CATEGORIES
+                   else ch for ch in text)
 
 
 def _describe(result: FileResult) -> str:
+    return terminal_safe(_describe_raw(result))
+
+
+def _describe_raw(result: FileResult) -> str:
     if result.status == "failed":
         assert result.error is not None
         return f"FAILED {result.name}: {result.error.message} [{result.error.code}]"
@@ -36,7 +61,7 @@ def _describe_ocr(result: FileResult) -> str:
 
 
 def ocr_line(name: str, done: int, total: int) -> str:
-    return f"OCR page {done}/{total} of {name.rsplit('/', 1)[-1]}"
+    return f"OCR page {done}/{total} of {terminal_safe(name.rsplit('/', 1)[-1])}"
 
 
 def summary_line(results: list[FileResult], seconds: float) -> str:
@@ -48,6 +73,13 @@ def summary_line(results: list[FileResult], seconds: float) -> str:
     parts = [f"{n} {s}" for s, n in counts.items() if n]
     return (f"{', '.join(parts) or 'nothing to do'}: {pages} pages, {chunks} chunks "
             f"in {seconds:.1f}s{rate}")
+
+
+def _markup_safe(text: str) -> str:
+    """``text`` as Rich markup that shows it as it is."""
+    from rich.markup import escape
+
+    return escape(text)
 
 
 class PlainProgress:
@@ -82,7 +114,8 @@ class PlainProgress:
 
 
 class RichProgress:
-    """A live bar: files done, pages, chunks per second and the time left."""
+    """A live bar: files done, pages, chunks per second and the time left. Its description is Rich markup,
+    so a file name in it is escaped twice: for the terminal, and for Rich ("[" would open a tag)."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         from rich.console import Console
@@ -118,14 +151,14 @@ class RichProgress:
 
     def file_prepared(self, name: str, pages: int, chunks: int) -> None:
         self._pages += pages
-        self._update(description=f"embedding {name.rsplit('/', 1)[-1][:40]}")
+        self._update(description=_markup_safe(f"embedding {terminal_safe(name.rsplit('/', 1)[-1][:40])}"))
 
     def chunks_done(self, name: str, n: int) -> None:
         self._chunks += n
         self._update()
 
     def ocr_page(self, name: str, done: int, total: int) -> None:
-        self._update(description=ocr_line(name, done, total)[:60])
+        self._update(description=_markup_safe(ocr_line(name, done, total)[:60]))
 
     def file_done(self, result: FileResult) -> None:
         self._progress.console.print(_describe(result), markup=False, highlight=False)

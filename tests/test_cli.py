@@ -94,3 +94,46 @@ def test_locked_store_is_one_clear_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0
     assert "another Folio process" in proc.stderr and "[store_locked]" in proc.stderr
+
+
+RAW = ("\x1b", "\x07", "\u202e")  # ESC (starts "ESC[31m"), BEL and RIGHT-TO-LEFT OVERRIDE
+
+
+def test_names_are_shown_escaped_never_sent_raw_to_the_terminal(run, tmp_path):
+    """A file name (and a title) holding an escape sequence, a bell and a bidi override: every line the CLI
+    prints shows them escaped, keeping the name's accents, spaces and commas; --json stays valid and exact."""
+    good = write(tmp_path / "in" / "Contrat signé, v2 \x1b[31mrouge\x07 \u202etxt.exe.txt",
+                 "Bail \x1b[2J\u202e commercial [/]\n\nLe loyer est payable le premier jour du mois.\n".encode())
+    bad = write(tmp_path / "in" / "rapport \x1b]0;pwned\x07 final.pdf", b"%PDF-1.4 garbage")
+    shown_good = "Contrat signé, v2 \\x1b[31mrouge\\x07 \\u202etxt.exe.txt"
+
+    plain = run("ingest", str(good), str(bad))
+    assert plain.exit_code == 1
+    assert not any(ch in plain.output for ch in RAW)
+    lines = plain.output.splitlines()
+    assert f"[1/2] ingested {tmp_path / 'in'}/{shown_good}: 1 pages" in plain.output
+    assert any(line.startswith(f"[2/2] FAILED {tmp_path / 'in'}/rapport \\x1b]0;pwned\\x07 final.pdf: ")
+               and line.endswith("[corrupt_file]") for line in lines)
+
+    as_json = run("ingest", str(good), str(bad), "--json")
+    assert as_json.exit_code == 1
+    assert not any(ch in as_json.output for ch in RAW)  # stdout and the progress lines on stderr
+    report = json.loads(as_json.stdout)
+    assert [(r["file"], r["status"]) for r in report["results"]] == [(str(good), "skipped"), (str(bad), "failed")]
+
+    listing = run("documents")
+    assert listing.exit_code == 0 and "1 document(s)" in listing.output
+    assert not any(ch in listing.output for ch in RAW)
+    [record] = json.loads(run("documents", "--json").output)
+    assert record["title"] == "Bail \x1b[2J\u202e commercial [/]"  # the title is the text's, as it is
+
+    shown = run("show", record["id"][:12])
+    assert not any(ch in shown.output for ch in RAW)
+    assert "title: Bail \\x1b[2J\\u202e commercial [/]\n" in shown.output
+
+    hits = run("search", "loyer payable", "-k", "1")
+    assert hits.exit_code == 0 and not any(ch in hits.output for ch in RAW)
+    assert hits.output.startswith("1. [Bail \\x1b[2J\\u202e commercial [/] p.1]")
+
+    deleted = run("delete", record["id"][:12])
+    assert deleted.output == f"deleted {record['id'][:12]} Bail \\x1b[2J\\u202e commercial [/] (1 chunks)\n"
