@@ -34,6 +34,17 @@ class Settings(BaseSettings):
         "each page that uses them), or its DOCX members, may inflate to in all (content_too_large); the "
         "financebench 10-Ks need at most 30 MB.",
     )
+    # Every parse runs in a worker process (ingest.sandbox) under these two.
+    parse_timeout_s: float = Field(
+        default=300.0, gt=0, description="The longest one file's parse may go on without progress (parse_timeout); "
+        "each page OCR reads starts the clock again. The slowest financebench 10-K parsed in 40 s on two cores, "
+        "128 s with the machine loaded twice over.",
+    )
+    parse_memory_mb: float = Field(
+        default=2_000.0, gt=0, description="Address space one file's parse may add to its worker process "
+        "(parse_memory), over the ~0.45 GB the worker maps once started; the financebench and 10-Q filings add "
+        "at most 0.4 GB. Plain text adds ~160 MB per MB (its token encodings): the default reads ~12 MB of it.",
+    )
     max_zip_members: int = Field(default=5_000, gt=0, description="Members in a DOCX archive (too_complex).")
     max_html_elements: int = Field(
         default=1_000_000, gt=0, description="Tags in an HTML file (too_complex): a parsed element costs memory "

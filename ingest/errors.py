@@ -15,6 +15,8 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   ├── TooManyPages            too_many_pages (HTTP 413): counted before any page's text is read
     │   ├── ContentTooLarge         content_too_large (HTTP 413): inflates past a limit (a decompression bomb)
     │   ├── TooComplex              too_complex: nested too deep, too many zip members or HTML elements
+    │   ├── ParseTimeout            parse_timeout: the parse ran past FOLIO_PARSE_TIMEOUT_S and was stopped
+    │   ├── ParseMemory             parse_memory (HTTP 413): the parse needed more than FOLIO_PARSE_MEMORY_MB
     │   ├── DocumentNotFound        document_not_found
     │   ├── PageNotFound            page_not_found
     │   └── InvalidRequest          invalid_request
@@ -205,6 +207,22 @@ class TooComplex(InputError):
 
     code = "too_complex"
     http_status = 422
+
+
+class ParseTimeout(InputError):
+    """The file's parse went on past ``FOLIO_PARSE_TIMEOUT_S`` (a page that draws one form thousands of times,
+    say) and its worker process was stopped (``ingest.sandbox``)."""
+
+    code = "parse_timeout"
+    http_status = 422
+
+
+class ParseMemory(InputError):
+    """The file's parse needed more memory than ``FOLIO_PARSE_MEMORY_MB`` allows its worker process
+    (``ingest.sandbox``)."""
+
+    code = "parse_memory"
+    http_status = 413
 
 
 def http_status_for(code: str) -> int:

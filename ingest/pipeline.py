@@ -5,6 +5,11 @@ normalise, count tokens, chunk) in a worker process that runs ahead of the embed
 a writer thread stores the previous batch, then mark the document ready. A new version of a file at the
 same source replaces the old one only once the new one is fully written.
 
+The worker processes (``ingest.sandbox``) parse each file under a deadline (``FOLIO_PARSE_TIMEOUT_S``) and a
+memory cap (``FOLIO_PARSE_MEMORY_MB``): a file past either fails with its code (``parse_timeout``,
+``parse_memory``), its worker is replaced, and the batch goes on. With ``workers=0`` files are parsed inline,
+in this process, with neither (tests).
+
 OCR runs in parallel with embedding: a scanned file is read by Tesseract processes that the parser worker
 starts (``ingest.ocr``) while the embedder works through the files before it; the worker sends "page k of
 n" events back through a queue, and the embedding loop passes them on to the progress object.
@@ -13,24 +18,23 @@ n" events back through a queue, and the embedding loop passes them on to the pro
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
-import multiprocessing
 import os
 import queue
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal, Protocol
 
 from ingest.chunk import document_text
 from ingest.config import Settings
 from ingest.embed import Embedder
-from ingest.errors import CorruptFile, FileNotFound, FileTooLarge, FolioError, InputError, TooManyPages
+from ingest.errors import FileNotFound, FileTooLarge, FolioError, InputError, TooManyPages
 from ingest.ocr import OcrOptions, OcrReport, ocr_run
 from ingest.parse import ParseLimits
 from ingest.prepare import ChunkParams, PreparedDocument, content_id, prepare
+from ingest.sandbox import ParserPool, SandboxLimits, report_event
 from ingest.sparse import document_vector
 from ingest.store import STALE_WRITE_S, DocumentRecord, Store
 
@@ -41,6 +45,20 @@ Status = Literal["ingested", "replaced", "skipped", "failed"]
 EMBED_BATCH = 128
 # How often the embedder looks for OCR progress while it waits for the parser worker.
 EVENT_POLL_S = 0.25
+MAX_NAME_CHARS = 200  # a stored file name's length, its extension included
+
+
+def safe_file_name(name: str | None) -> str:
+    """A file's name as it is stored and shown: without its folders, control and format characters (bidi
+    overrides among them) or leading dots, and at most ``MAX_NAME_CHARS`` long with its extension kept (the
+    extension says how the file is read). For uploaded names and for the files ``folio ingest`` reads."""
+    base = (name or "upload").replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
+    if len(cleaned) > MAX_NAME_CHARS:
+        suffix = PurePath(cleaned).suffix
+        suffix = suffix if len(suffix) <= 16 else ""
+        cleaned = cleaned[: MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
+    return cleaned or "upload"
 
 
 @dataclass
@@ -176,24 +194,17 @@ def collect_paths(paths: Iterable[Path], *, recursive: bool = False, glob: str |
     return out
 
 
-_WORKER: dict[str, Any] = {}  # in a parser worker: "events", the queue its OCR progress goes back through
-
-
-def _init_worker(events: Any = None) -> None:
-    """Parser workers yield a little to the embedder, for the moments before ``_share_cores`` hands the
-    model fewer threads; a much lower priority starves the parser when other processes load the machine.
-    Their OCR processes inherit the priority."""
-    _WORKER["events"] = events
-    with contextlib.suppress(OSError):  # not permitted: run at normal priority
-        os.nice(5)
+def _warm_worker(params: ChunkParams) -> None:
+    """A parser worker's set-up: load the tokenizers (and start their threads) before its memory is capped and
+    before its first file's clock starts."""
+    prepare("warm-up.txt", b"The worker is ready.", params)
 
 
 def _prepare_job(name: str, data: bytes, params: ChunkParams, max_bytes: int, ocr: OcrOptions,
                  limits: ParseLimits) -> tuple[PreparedDocument, OcrReport | None]:
+    """In a parser worker: one file, its OCR progress sent back as ``(name, done, total)`` events."""
     def on_page(done: int, total: int) -> None:
-        events = _WORKER.get("events")
-        if events is not None:
-            events.put((name, done, total))
+        report_event((name, done, total))
 
     with ocr_run(ocr, on_page) as run:
         prepared = prepare(name, data, params, max_bytes, limits)
@@ -204,19 +215,21 @@ class Ingestor:
     """Ingests sources into a store with one embedder; reusable across batches (CLI and API)."""
 
     def __init__(self, store: Store, embedder_factory: Callable[[], Embedder], settings: Settings, *,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, worker_idle_s: float | None = None) -> None:
         self.store = store
         self.settings = settings
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
         self._workers = settings.ingest_workers if workers is None else workers
-        self._pool: cf.ProcessPoolExecutor | None = None
-        self._events: Any = None
+        self._pool: ParserPool | None = None  # started with the first file, in a worker process
+        self._worker_idle_s = worker_idle_s  # a parser worker with nothing to do for this long exits
+        self._closed = False
         self._inflight: list[cf.Future[tuple[PreparedDocument, OcrReport | None]]] = []
         self.params = ChunkParams(model=settings.embed_model, chunk_tokens=settings.chunk_tokens,
                                   overlap=settings.chunk_overlap, heading_tokens=settings.heading_tokens)
         self.ocr = OcrOptions.from_settings(settings)
         self.limits = ParseLimits.from_settings(settings)
+        self.sandbox = SandboxLimits.from_settings(settings)
 
     @property
     def embedder(self) -> Embedder:
@@ -225,27 +238,30 @@ class Ingestor:
         return self._embedder
 
     def close(self) -> None:
+        """Stop the parser workers: a file being parsed, or queued, fails with ``interrupted``, and so does any
+        file given to the ingestor after this."""
+        self._closed = True
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
-        if self._events is not None:
-            self._events.close()
-            self._events = None
+            self._pool.close()
 
-    def _get_pool(self) -> cf.ProcessPoolExecutor:
+    def _get_pool(self) -> ParserPool:
         if self._pool is None:
-            context = multiprocessing.get_context("spawn")
-            if self._events is None:
-                self._events = context.Queue()
-            self._pool = cf.ProcessPoolExecutor(self._workers, mp_context=context, initializer=_init_worker,
-                                                initargs=(self._events,))
+            self._pool = ParserPool(self._workers, self.sandbox, setup=_warm_worker, setup_args=(self.params,),
+                                    idle_s=self._worker_idle_s)
+            if self._closed:
+                self._pool.close()
         return self._pool
+
+    def parser_pids(self) -> list[int]:
+        """The parser worker processes now running (none before the first file, or inline)."""
+        return self._pool.pids() if self._pool is not None else []
 
     def _drain_events(self, progress: Progress) -> None:
         """Pass the parser worker's OCR progress events on to ``progress``."""
-        while self._events is not None:
+        pool = self._pool
+        while pool is not None:
             try:
-                name, done, total = self._events.get_nowait()
+                name, done, total = pool.events.get_nowait()
             except queue.Empty:
                 return
             report_ocr_page(progress, name, done, total)
@@ -340,7 +356,7 @@ class Ingestor:
         """
         if not todo:
             return
-        if self._workers == 0:  # inline: no process start-up (tests, uploads to the service)
+        if self._workers == 0:  # inline: no process start-up, and no deadline or memory cap (tests)
             for source, data, doc_id, started in todo:
                 def on_page(done: int, total: int, name: str = source.name) -> None:
                     report_ocr_page(progress, name, done, total)
@@ -365,7 +381,7 @@ class Ingestor:
                 failed.set_exception(exc)
                 return failed
             return pool.submit(_prepare_job, source.name, payload, self.params, self.max_bytes, self.ocr,
-                               self.limits)
+                               self.limits, name=source.name)
 
         for source, data, _, _ in todo[:ahead]:
             futures.append(submit(source, data))
@@ -378,15 +394,8 @@ class Ingestor:
                 futures.append(submit(s, d))
             try:
                 yield source, doc_id, started, self._wait(futures[i], progress)
-            except FolioError as exc:
+            except FolioError as exc:  # the file's own, or the sandbox's (parse_timeout, parse_memory, a crash)
                 yield source, doc_id, started, exc
-            except cf.process.BrokenProcessPool:
-                self._pool = None
-                yield source, doc_id, started, CorruptFile(
-                    "the parser crashed on this file (worker process died)", file=source.name)
-                # the rest of the queue was lost with the pool: resubmit it
-                pool = self._get_pool()
-                futures[i + 1:] = [submit(s, d) for s, d, _, _ in todo[i + 1 : i + 1 + ahead]]
             todo[i] = (source, None, doc_id, started)  # free the bytes early
 
     def _ingest_prepared(self, todo: list[tuple[Source, bytes | None, str, float]],
@@ -438,7 +447,7 @@ class Ingestor:
         self.store.ensure_chunks_collection(embedder.dim)
         ocr = ocr or OcrReport()
         record = DocumentRecord(
-            id=doc.id, file_name=Path(source.name).name, source=source.key, title=doc.title, format=doc.format,
+            id=doc.id, file_name=safe_file_name(source.name), source=source.key, title=doc.title, format=doc.format,
             size_bytes=doc.size_bytes, n_pages=len(doc.pages), n_chunks=len(doc.chunks),
             total_tokens=doc.total_tokens, page_tokens=doc.page_tokens, status="writing",
             ingested_at=datetime.now(UTC).isoformat(timespec="microseconds"), embed_model=embedder.name,

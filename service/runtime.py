@@ -27,6 +27,7 @@ from service.metrics import Metrics
 from service.pricing import get_profile
 
 logger = logging.getLogger("folio.service")
+PARSER_IDLE_S = 60.0  # the parser worker's tokenizers hold ~0.25 GB: given back when no upload comes for this long
 
 class FairLock:
     """A lock served in the order it was asked for. ``threading.Lock`` is not: a thread that releases it and asks
@@ -157,6 +158,7 @@ class Runtime:
 
     _tenant_llms: dict[str, LLMClient] = field(default_factory=dict)
     _tenant_lock: threading.Lock = field(default_factory=threading.Lock)
+    ingestor: Ingestor | None = None  # the uploads' (its parser worker starts with the first upload)
 
     def llm_for(self, tenant: str) -> LLMClient | None:
         """The model client with ``tenant``'s cache isolation id: FOLIO_LLM_USER_ID for tenant "default" (as
@@ -200,6 +202,8 @@ class Runtime:
         return self._embedder is not None
 
     def close(self) -> None:
+        if self.ingestor is not None:  # first: an upload being parsed stops now (interrupted), not in 5 s
+            self.ingestor.close()
         self.jobs.close()
         self.store.close()
 
@@ -231,13 +235,17 @@ def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder
     client = llm if llm is not None else make_llm(settings)
     answerer = MeteredAnswerer(metrics=metrics, store=store, embedder=embedder, settings=settings, ledger=ledger,
                                llm=client, counter=deepseek_counter(), prices=get_profile(settings.pricing_profile))
-    ingestor = Ingestor(store, embedder, settings, workers=0)  # its recovery spares other writers
+    # one parser worker, started with the first upload and gone after a minute without one: uploads are parsed
+    # one at a time, each under the sandbox's deadline and memory cap (FOLIO_INGEST_WORKERS=0: inline, without
+    # them, as most tests do). Its recovery spares other writers.
+    ingestor = Ingestor(store, embedder, settings, workers=min(1, settings.ingest_workers),
+                        worker_idle_s=PARSER_IDLE_S)
 
     def ingest(source: Source, progress: Any) -> FileResult:
         return ingestor.run([source], progress)[0]
 
     jobs = JobQueue(ingest, store, metrics=metrics)  # wall-clock time: a test's ledger clock may jump hours
     runtime = Runtime(settings=settings, store=store, ledger=ledger, answerer=answerer, jobs=jobs, llm=client,
-                      metrics=metrics, embedder_factory=embedder_factory)
+                      metrics=metrics, embedder_factory=embedder_factory, ingestor=ingestor)
     holder["rt"] = runtime
     return runtime

@@ -7,7 +7,8 @@ deep, a stream that inflates to gigabytes. The bombs are made without ever holdi
 
 ``CORPUS`` lists every input with what Folio must answer (a stable error code and HTTP status, or ``None``
 for a file that is ingested, safely); ``tests/test_hostile_files.py`` runs each through the parser under a
-memory cap, the ``folio ingest`` pipeline and the HTTP upload.
+memory cap, the ``folio ingest`` pipeline and the HTTP upload. An input answered with ``parse_timeout`` is
+stopped only by the pipeline's sandbox (``ingest.sandbox``): parsed directly, it runs for hours.
 """
 
 from __future__ import annotations
@@ -210,6 +211,24 @@ def giant_page_pdf() -> bytes:
                b"/Contents 4 0 R >>",
                stream(b"q 14000 0 0 14000 200 200 cm /Im1 Do Q"), image]
     return raw_pdf(objects)
+
+
+def form_bomb_pdf(draws: int = 100_000, moves: int = 3_000) -> bytes:
+    """One page that draws one form XObject ``draws`` times; the form moves the text position ``moves`` times
+    around one letter. pypdf's text extraction parses the form again at each draw (some 60 ms here): 2 KB that
+    take hours. Every stream is small, so no inflation limit sees it, and the text (a letter a draw) stays
+    small: it costs time, not memory."""
+    form = b"BT /F1 9 Tf 72 700 Td (x) Tj\n" + b"1 0 Td\n" * moves + b"ET"
+    font = b"<< /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >>"
+    return raw_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /Fm1 5 0 R >> >> "
+        b"/Contents 4 0 R >>",
+        stream(zlib.compress(b"/Fm1 Do\n" * draws, 9), b"/Filter /FlateDecode "),
+        stream(zlib.compress(form, 9), b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources %s "
+               b"/Filter /FlateDecode " % font),
+    ])
 
 
 def empty_pages_pdf(pages: int = 20_000) -> bytes:
@@ -535,6 +554,8 @@ CORPUS: list[Hostile] = [
             "one 64 MiB stream on 200 pages: 12.5 GiB in all"),
     Hostile("image-bomb.pdf", image_bomb_pdf, "no_text", 422, "a 60,000 x 60,000 image of 2 GiB, no text"),
     Hostile("giant-page.pdf", giant_page_pdf, "no_text", 422, "a 200-inch page with an image, no text"),
+    Hostile("form-bomb.pdf", form_bomb_pdf, "parse_timeout", 422,
+            "one form drawn 100,000 times: 2 KB of hours of text extraction, stopped at FOLIO_PARSE_TIMEOUT_S"),
     Hostile("20000-pages.pdf", empty_pages_pdf, "too_many_pages", 413, "20,000 empty pages"),
     Hostile("understated-pages.pdf", understated_pages_pdf, "too_many_pages", 413,
             "20,000 pages under a /Count of 3"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
@@ -11,28 +10,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ingest.errors import DocumentNotFound, FileTooLarge, FolioError, InvalidRequest, PageNotFound, http_status_for
 from ingest.parse import detect_format
-from ingest.pipeline import Source
+from ingest.pipeline import Source, safe_file_name
 from service.access import TenantDep
 from service.context import scope_tokens
 from service.deps import RuntimeDep
 from service.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["documents"])
-
-
-MAX_NAME_CHARS = 200
-
-
-def _safe_name(name: str | None) -> str:
-    """An uploaded file's name without its folders, control and format characters or leading dots, and at
-    most ``MAX_NAME_CHARS`` long with its extension kept (the extension says how the file is read)."""
-    base = (name or "upload").replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
-    if len(cleaned) > MAX_NAME_CHARS:
-        suffix = PurePath(cleaned).suffix
-        suffix = suffix if len(suffix) <= 16 else ""
-        cleaned = cleaned[: MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
-    return cleaned or "upload"
 
 
 def _document(runtime: Runtime, record: Any) -> dict[str, Any]:
@@ -62,7 +46,7 @@ async def upload(runtime: RuntimeDep, tenant: TenantDep,
     limit = int(runtime.settings.max_file_mb * 1_000_000)
     jobs = []
     for upload_file in files:
-        name = _safe_name(upload_file.filename)
+        name = safe_file_name(upload_file.filename)
         data = await upload_file.read(limit + 1)
         try:
             if len(data) > limit:
