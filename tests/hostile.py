@@ -191,12 +191,7 @@ def image_bomb_pdf() -> bytes:
     image = stream(zeros_zlib(BOMB_BYTES),
                    b"/Type /XObject /Subtype /Image /Width 60000 /Height 60000 /ColorSpace /DeviceRGB "
                    b"/BitsPerComponent 8 /Filter /FlateDecode ")
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
-               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /Im1 5 0 R >> >> "
-               b"/Contents 4 0 R >>",
-               stream(b"q 540 0 0 720 36 36 cm /Im1 Do Q"), image]
-    return raw_pdf(objects)
+    return _image_page_pdf(b"0 0 612 792", b"q 540 0 0 720 36 36 cm /Im1 Do Q", image)
 
 
 def giant_page_pdf() -> bytes:
@@ -205,11 +200,16 @@ def giant_page_pdf() -> bytes:
     full resolution (at 50 dpi, 100 megapixels and 400 MB of floats)."""
     image = stream(zlib.compress(b"\xff" * (64 * 64)), b"/Type /XObject /Subtype /Image /Width 64 /Height 64 "
                    b"/ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /FlateDecode ")
+    return _image_page_pdf(b"0 0 14400 14400", b"q 14000 0 0 14000 200 200 cm /Im1 Do Q", image)
+
+
+def _image_page_pdf(media_box: bytes, draw: bytes, image: bytes) -> bytes:
+    """One page of ``media_box`` whose content draws the image object ``image`` as /Im1 with ``draw``."""
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 14400 14400] /Resources << /XObject << /Im1 5 0 R >> >> "
-               b"/Contents 4 0 R >>",
-               stream(b"q 14000 0 0 14000 200 200 cm /Im1 Do Q"), image]
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [" + media_box + b"] /Resources << /XObject << /Im1 5 0 R "
+               b">> >> /Contents 4 0 R >>",
+               stream(draw), image]
     return raw_pdf(objects)
 
 
