@@ -16,8 +16,8 @@ The rate limit is a token bucket per key in this process: with several replicas,
 Guessing keys is limited too: each client address may present ``FOLIO_AUTH_FAILURES_PER_MINUTE`` unknown keys a
 minute (a token bucket per address). Past that, every keyed request from the address is answered 429
 (``too_many_failed_keys``) without looking at its key, so a guess that happens to be right during the lock-out
-tells the guesser nothing. The address is the connection's peer: behind a reverse proxy, run uvicorn with
-``--proxy-headers --forwarded-allow-ips`` set to the proxy's address so that it is the real client's.
+tells the guesser nothing. The address is the connection's peer as uvicorn reports it: behind a reverse proxy,
+set ``FORWARDED_ALLOW_IPS`` to the proxy's address so that uvicorn reports the client's from X-Forwarded-For.
 """
 
 from __future__ import annotations
