@@ -126,6 +126,8 @@ def test_cluster_profile_three_nodes_two_replicas_one_port(project):
         assert env["FOLIO_QDRANT_URL"] == f"http://qdrant-node{i}:6333" and env["FOLIO_QDRANT_API_KEY"] == KEY
         assert (env["FOLIO_QDRANT_SHARDS"], env["FOLIO_QDRANT_REPLICAS"]) == ("3", "2")
         assert "ports" not in replica  # reached only through the load balancer
+        # so its X-Forwarded-For is trusted: per-address limits count each client, not the load balancer
+        assert env["FORWARDED_ALLOW_IPS"] == "*"
         assert "/readyz" in " ".join(replica["healthcheck"]["test"])
 
     lb = cluster["folio-lb"]
@@ -139,6 +141,7 @@ def test_cluster_profile_three_nodes_two_replicas_one_port(project):
     upstream = re.search(r"upstream folio \{(.*?)\}", conf, re.S)
     assert upstream and re.findall(r"server (folio-\d):8000", upstream.group(1)) == ["folio-1", "folio-2"]
     assert "proxy_buffering off" in conf and "X-Request-ID" in conf  # streaming, and the request id
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in conf  # the client's address
 
 
 def test_cluster_shards_and_replicas_are_configurable(project):
