@@ -37,7 +37,7 @@ from service.context import (
     warmup_messages,
 )
 from service.coverage import CoveragePlan, CoverageRunner, plan_coverage
-from service.ledger import Ledger, LedgerEntry, Usage
+from service.ledger import Ledger, LedgerEntry, Session, Usage
 from service.llm import Completion, LLMClient, Reasoning
 from service.need import classify
 from service.plan import Decision, Mode, PlanInputs, decide, decide_coverage
@@ -171,20 +171,20 @@ class Answerer:
         retrieved = self.counter.count(render_excerpts(hits, titles, {r.id: r.page_starts for r in records}))
         notes: list[str] = []
         full_records = records
-        scope = scope_key([r.id for r in records])
-        decision, prefix, warmup = self._decide(request, records, need, retrieved, scope)
+        session = self.ledger.session(scope_key([r.id for r in records]))  # read once for the whole plan
+        decision, prefix, warmup = self._decide(request, records, need, retrieved, session)
         scope_fits = decision.full.feasible
         if not decision.full.feasible and len(records) > 1 and request.mode not in ("rag", "coverage"):
             subset = self._fitting_subset(records, hits)
             if subset:
-                decision, prefix, warmup = self._decide(request, subset, need, retrieved, scope)
+                decision, prefix, warmup = self._decide(request, subset, need, retrieved, session)
                 full_records = subset
                 notes.append(f"the {len(records)} documents ({sum(r.total_tokens for r in records):,} tokens) do "
                              f"not fit the context; full context would cover the {len(subset)} most relevant "
                              "documents that fit")
                 decision = replace(decision, reason=decision.reason + f" (over the {len(subset)} of "
                                    f"{len(records)} documents that fit, ranked by retrieval)")
-        coverage = self._plan_coverage(request, records, hits, decision)
+        coverage = self._plan_coverage(request, records, hits, decision, session)
         forced = request.mode == "coverage"
         decision = decide_coverage(decision, coverage.estimate if forced else coverage.total, mode=request.mode,
                                    max_cost_usd=self._budget(request), scope_fits=scope_fits,
@@ -199,18 +199,18 @@ class Answerer:
         return self.settings.warm_cache if request.warm is None else ("always" if request.warm else "never")
 
     def _plan_coverage(self, request: QueryRequest, records: list[DocumentRecord], hits: list[Hit],
-                       decision: Decision) -> CoveragePlan:
+                       decision: Decision, session: Session) -> CoveragePlan:
         """Coverage priced beside rag and full; within the budget (its windows cut to it when forced)."""
         return plan_coverage(records, hits, request.question, reasoning=request.reasoning, settings=self.settings,
                              counter=self.counter, ledger=self.ledger, prices=self.prices,
                              system_tokens=decision.inputs.system_tokens,
                              output_tokens=decision.inputs.output_tokens, warm_setting=self._warm_setting(request),
-                             budget=self._budget(request))
+                             budget=self._budget(request), session=session)
 
     def _decide(self, request: QueryRequest, records: list[DocumentRecord], need: Any,
-                retrieved: int, scope: str) -> tuple[Decision, str, bool]:
+                retrieved: int, session: Session) -> tuple[Decision, str, bool]:
         prefix = prefix_key(self.settings.llm_model, request.reasoning, [r.id for r in records])
-        cache = self.ledger.cache_state(prefix, scope_key=scope)
+        cache = self.ledger.cache_state(prefix, session=session)
         warm_setting = self._warm_setting(request)
         warmup = cache.h < 0.5 and (warm_setting == "always" or (warm_setting == "auto" and cache.followups >= 1))
         inputs = PlanInputs(

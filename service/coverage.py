@@ -54,7 +54,7 @@ from service.context import (
     scope_key,
     warmup_messages,
 )
-from service.ledger import Ledger, LedgerEntry, Usage
+from service.ledger import Ledger, LedgerEntry, Session, Usage
 from service.llm import Completion, LLMClient, Reasoning
 from service.plan import (
     CacheState,
@@ -303,12 +303,14 @@ def _rank(segments: Sequence[Segment], hits: Sequence[Hit]) -> int | None:
 
 def plan_coverage(records: Sequence[DocumentRecord], hits: Sequence[Hit], question: str, *, reasoning: str,
                   settings: Settings, counter: TokenCounter, ledger: Ledger, prices: PricingProfile,
-                  system_tokens: int, output_tokens: int, warm_setting: str, budget: float | None) -> CoveragePlan:
-    """Windows, each priced on its own cache state, plus the reduce; cut to the budget by retrieval rank."""
+                  system_tokens: int, output_tokens: int, warm_setting: str, budget: float | None,
+                  session: Session | None = None) -> CoveragePlan:
+    """Windows, each priced on its own cache state, plus the reduce; cut to the budget by retrieval rank.
+    ``session``: the scope's session (``Ledger.session``), read here when not given."""
     question_tokens = counter.count(MAP_INSTRUCTIONS + "\n\n" + QUESTION_PREFIX + question) + MAP_TEMPLATE_TOKENS
     capacity = window_capacity(settings, system_tokens=system_tokens, question_tokens=question_tokens)
     limit = settings.context_window - settings.output_reserve - system_tokens - question_tokens
-    scope = scope_key([r.id for r in records])
+    session = session or ledger.session(scope_key([r.id for r in records]))  # one read for every window
     notes: list[str] = []
     feasible = capacity > 0
     if not feasible:
@@ -327,7 +329,7 @@ def plan_coverage(records: Sequence[DocumentRecord], hits: Sequence[Hit], questi
             notes.append(f"window {i}: page {segments[0].first_page + 1} of {segments[0].title!r} alone is "
                          f"{tokens:,} tokens, more than a window holds ({limit:,})")
         key = prefix_key(settings.llm_model, reasoning, [s.key for s in segments])
-        cache = ledger.cache_state(key, scope_key=scope)
+        cache = ledger.cache_state(key, session=session)
         warmup = cache.h < 0.5 and (warm_setting == "always" or (warm_setting == "auto" and cache.followups >= 1))
         estimate = estimate_window(WindowInputs(system_tokens + tokens, cache, warmup),
                                    question_tokens=question_tokens, output_tokens=output_tokens, prices=prices)

@@ -55,6 +55,15 @@ class Usage:
                      self.output_tokens + other.output_tokens, self.reasoning_tokens + other.reasoning_tokens)
 
 
+@dataclass(frozen=True)
+class Session:
+    """A scope's current session, as the ledger sees it (``Ledger.session``)."""
+
+    questions: int
+    followups: float
+    retention: float
+
+
 @dataclass
 class LedgerEntry:
     kind: str  # "question", "warmup", "cascade_rag"; coverage: "map" (a window's question), "reduce"
@@ -118,21 +127,32 @@ class Ledger:
         found = self.store.records(self.collection, key=key, value=value)
         return found if self.tenant is None else [e for e in found if self._tenant_of(e) == self.tenant]
 
-    def cache_state(self, prefix_hash: str, *, scope_key: str | None = None) -> CacheState:
+    def session(self, scope_key: str) -> Session:
+        """The scope's current session: its questions so far (any route), the follow-ups they let one expect,
+        and the retention learned from the gaps between them. One read of the ledger, for a whole plan."""
+        times = self._session_questions(scope_key, self.clock())
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        retention = PRIOR_RETENTION * (sum(map(cache_survival, gaps)) / len(gaps) if gaps else 1.0)
+        return Session(questions=len(times), followups=max(self.prior_followups, float(len(times))),
+                       retention=retention)
+
+    def cache_state(self, prefix_hash: str, *, scope_key: str | None = None,
+                    session: Session | None = None) -> CacheState:
         """P(prefix cached now), P(it stays cached for the next question) and the expected follow-ups.
 
         ``h`` comes from what the provider reported on this prefix. The follow-ups and the retention come
-        from the questions on the scope (``scope_key``), whatever their route: a session of retrieval questions
-        is as much a session as one of full-context questions, and it is the session that a warm-up would
-        serve from now on."""
+        from the questions on the scope (``session``, or read here for ``scope_key``), whatever their route: a
+        session of retrieval questions is as much a session as one of full-context questions, and it is the
+        session that a warm-up would serve from now on."""
         history = sorted(self.entries(prefix_hash=prefix_hash), key=lambda e: e["ts"])
         now = self.clock()
-        session = self._session_questions(scope_key, now) if scope_key else []
-        followups = max(self.prior_followups, float(len(session)))
-        gaps = [b - a for a, b in itertools.pairwise(session)]
-        retention = PRIOR_RETENTION * (sum(map(cache_survival, gaps)) / len(gaps) if gaps else 1.0)
+        if session is None and scope_key:
+            session = self.session(scope_key)
+        scoped = session is not None
+        session = session or Session(questions=0, followups=self.prior_followups, retention=PRIOR_RETENTION)
+        followups, retention = session.followups, session.retention
         if not history:
-            return CacheState(h=0.0, followups=followups, retention=retention, session_questions=len(session))
+            return CacheState(h=0.0, followups=followups, retention=retention, session_questions=session.questions)
         last = history[-1]
         age = max(0.0, now - last["ts"])
         decay = cache_survival(age)
@@ -155,11 +175,11 @@ class Ledger:
             h = 0.5 * decay
         else:
             h = 0.0
-        if not scope_key:  # no scope given: the questions on this prefix are the session
+        if not scoped:  # no scope given: the questions on this prefix are the session
             recent = [e for e in history if now - e["ts"] <= SESSION_WINDOW_S and e["kind"] in QUESTION_KINDS]
             followups = max(self.prior_followups, float(len(recent)))
         return CacheState(h=h, followups=followups, last_seen_s=age, observed_hit_ratio=observed,
-                          requests=len(history), retention=retention, session_questions=len(session))
+                          requests=len(history), retention=retention, session_questions=session.questions)
 
     def _session_questions(self, scope_key: str, now: float) -> list[float]:
         """When each question of the scope's current session was asked (one time per question, however many
