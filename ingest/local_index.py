@@ -48,6 +48,7 @@ class _Merged:
     post_terms: np.ndarray  # postings sorted by term
     post_rows: np.ndarray
     post_weights: np.ndarray
+    statements: dict[str, np.ndarray]  # statement kind -> rows of chunks on its pages (ingest/statements.py)
 
     @property
     def rows(self) -> int:
@@ -104,8 +105,13 @@ class LocalChunkIndex:
         weights = np.concatenate([c.weights for c in chunks]) if chunks else np.zeros(0, dtype=np.float32)
         rows = np.repeat(np.arange(len(chunks), dtype=np.int64), lengths)
         order = np.argsort(terms, kind="stable")
+        statements: dict[str, list[int]] = {}
+        for row, c in enumerate(chunks):
+            for kind in c.payload.get("statements") or ():
+                statements.setdefault(kind, []).append(row)
         self._merged = _Merged(dense=dense, payloads=[c.payload for c in chunks], ranges=ranges,
-                               post_terms=terms[order], post_rows=rows[order], post_weights=weights[order])
+                               post_terms=terms[order], post_rows=rows[order], post_weights=weights[order],
+                               statements={k: np.asarray(v, dtype=np.int64) for k, v in statements.items()})
         return self._merged
 
     def _spans(self, merged: _Merged, doc_ids: Sequence[str]) -> list[tuple[int, int]]:
@@ -113,10 +119,7 @@ class LocalChunkIndex:
 
     def _dense_ranked(self, merged: _Merged, spans: list[tuple[int, int]], rows: np.ndarray, query: np.ndarray,
                       limit: int) -> list[tuple[int, float]]:
-        q = np.asarray(query, dtype=np.float32)
-        norm = float(np.linalg.norm(q))
-        if norm > 0:
-            q = q / norm
+        q = _unit(query)
         if 2 * len(rows) >= merged.rows:  # most of the index: one product over it all, then pick the rows
             scores = (merged.dense @ q)[rows]
         else:  # one product per document's run of rows (slices are views; a fancy index would copy them)
@@ -146,13 +149,21 @@ class LocalChunkIndex:
         candidates = rows[matched[rows]]
         return _top(candidates, totals[candidates].astype(np.float32), limit)
 
+    def _statement_rows(self, merged: _Merged, rows: np.ndarray, statements: Sequence[str]) -> np.ndarray:
+        """The rows among ``rows`` (sorted) of chunks on a page of one of the ``statements``."""
+        tagged = [merged.statements[k] for k in statements if k in merged.statements]
+        if not tagged:
+            return np.zeros(0, dtype=np.int64)
+        return np.intersect1d(rows, np.unique(np.concatenate(tagged)), assume_unique=True)
+
     def search(self, *, dense: np.ndarray | None, sparse: tuple[Sequence[int], Sequence[float]] | None,
                doc_ids: Sequence[str], limit: int, mode: str, pool: int,
-               distinct: bool = True) -> list[tuple[dict[str, Any], float]]:
+               distinct: bool = True, statements: Sequence[str] = ()) -> list[tuple[dict[str, Any], float]]:
         """``(payload, score)`` of the best chunks among ``doc_ids``, as Qdrant's query would rank them.
 
         ``distinct``: the page-diverse top ``limit`` (``distinct_pages``) of a ranking ``candidate_depth`` deep;
-        otherwise the plain top ``limit``.
+        otherwise the plain top ``limit``. ``statements`` (hybrid only): a third fused list, the chunks of those
+        financial statements' pages by dense similarity (Qdrant: a third prefetch filtered on ``statements``).
         """
         merged = self._layout()
         spans = self._spans(merged, doc_ids)
@@ -170,17 +181,21 @@ class LocalChunkIndex:
             ranked = self._dense_ranked(merged, spans, rows, dense, depth)
         else:
             assert dense is not None
-            depth = candidate_depth("hybrid", limit, pool) if distinct else limit
-            ranked = _rrf([self._dense_ranked(merged, spans, rows, dense, pool),
-                           self._sparse_ranked(merged, rows, sparse[0], sparse[1], pool)], depth)
+            lists = [self._dense_ranked(merged, spans, rows, dense, pool),
+                     self._sparse_ranked(merged, rows, sparse[0], sparse[1], pool)]
+            if statements:
+                lane = self._statement_rows(merged, rows, statements)
+                lists.append(_top(lane, merged.dense[lane] @ _unit(dense), pool) if len(lane) else [])
+            depth = candidate_depth("hybrid", limit, pool, 3 if statements else 2) if distinct else limit
+            ranked = _rrf(lists, depth)
         found = [(merged.payloads[row], score) for row, score in ranked]
         return distinct_pages(found, limit) if distinct else found
 
 
-def candidate_depth(mode: str, limit: int, pool: int) -> int:
+def candidate_depth(mode: str, limit: int, pool: int, lanes: int = 2) -> int:
     """How deep a ranking the page-diverse top ``limit`` is picked from: ``pool`` chunks of one list, or every
-    candidate of the two fused lists (at most ``2 * pool``); never less than ``limit``."""
-    return max(limit, 2 * pool if mode == "hybrid" else pool)
+    candidate of the ``lanes`` fused lists (at most ``lanes * pool``); never less than ``limit``."""
+    return max(limit, lanes * pool if mode == "hybrid" else pool)
 
 
 def distinct_pages(ranked: Sequence[tuple[dict[str, Any], float]], limit: int) -> list[tuple[dict[str, Any], float]]:
@@ -208,6 +223,12 @@ def distinct_pages(ranked: Sequence[tuple[dict[str, Any], float]], limit: int) -
         covered |= pages
         taken.append((payload, score))
     return taken + passed[:limit - len(taken)]
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    q = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(q))
+    return q / norm if norm > 0 else q
 
 
 def _top(rows: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[int, float]]:

@@ -36,6 +36,7 @@ from ingest.parse import ParseLimits
 from ingest.prepare import ChunkParams, PreparedDocument, content_id, prepare
 from ingest.sandbox import ParserPool, SandboxLimits, report_event
 from ingest.sparse import document_vector
+from ingest.statements import pages_by_kind
 from ingest.store import STALE_WRITE_S, DocumentRecord, Store
 
 Status = Literal["ingested", "replaced", "skipped", "failed"]
@@ -288,6 +289,7 @@ class Ingestor:
         # local mode: this process is the only writer, so anything unfinished was left by a killed run; on a
         # shared server another process may be writing right now, so only the long-abandoned goes
         self.store.recover(older_than_s=None if self.store.local else STALE_WRITE_S)
+        self.store.tag_statements()  # documents from before statement pages were tagged: once each
         results: dict[int, FileResult] = {}
 
         def done(position: int, result: FileResult) -> None:
@@ -454,7 +456,9 @@ class Ingestor:
             virtual_pages=doc.virtual_pages, page_starts=document_text(doc.pages)[1], pages=doc.pages,
             ocr_pages=ocr.page_indexes, ocr_confidence=ocr.confidences, ocr_mean_confidence=ocr.mean_confidence,
             ocr_low_confidence_pages=ocr.low_confidence_pages, tenant=source.tenant,
+            statement_pages=doc.statement_pages,
         )
+        statements = pages_by_kind(doc.statement_pages)
         self.store.begin_document(record)
         with cf.ThreadPoolExecutor(1) as writer:
             pending: cf.Future[None] | None = None
@@ -466,7 +470,7 @@ class Ingestor:
                 sparse = [document_vector(t) for t in texts]
                 if pending is not None:
                     pending.result()
-                pending = writer.submit(self.store.upsert_chunks, doc.id, batch, dense, sparse)
+                pending = writer.submit(self.store.upsert_chunks, doc.id, batch, dense, sparse, statements)
                 progress.chunks_done(source.name, len(batch))
                 self._drain_events(progress)  # the next file's OCR, meanwhile
             if pending is not None:

@@ -14,6 +14,7 @@ from ingest.chunk import Chunk, Chunker
 from ingest.embed import model_tokenizer, model_window
 from ingest.normalize import normalize_pages
 from ingest.parse import ParseLimits, parse_bytes
+from ingest.statements import document_statements
 from ingest.tokens import deepseek_counter
 
 BUNDLED_TOKENIZER_MODEL = "all-MiniLM-L6-v2"
@@ -39,6 +40,7 @@ class PreparedDocument:
     chunks: list[Chunk]
     virtual_pages: bool
     warnings: list[str] = field(default_factory=list)
+    statement_pages: dict[str, list[int]] = field(default_factory=dict)  # financial statement kind -> pages
 
     @property
     def total_tokens(self) -> int:
@@ -69,7 +71,7 @@ def prepare(name: str, data: bytes, params: ChunkParams, max_bytes: int | None =
     return PreparedDocument(
         id=content_id(data), file_name=name, title=title, format=parsed.format, size_bytes=len(data),
         pages=pages, page_tokens=page_tokens, chunks=chunks, virtual_pages=parsed.virtual_pages,
-        warnings=parsed.warnings,
+        warnings=parsed.warnings, statement_pages=document_statements(pages),
     )
 
 

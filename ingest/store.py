@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +39,7 @@ from ingest.config import Settings
 from ingest.errors import ConfigError, DocumentNotFound, StoreError, StoreLocked, StoreUnavailable
 from ingest.local_index import LocalChunkIndex, candidate_depth, distinct_pages
 from ingest.sparse import SparseVector
+from ingest.statements import chunk_statements, document_statements, pages_by_kind
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,9 @@ class DocumentRecord(BaseModel):
     ocr_low_confidence_pages: list[int] = []
     # The tenant that owns it (service/access.py); records written before tenants existed are "default".
     tenant: str = "default"
+    # The primary financial statements among its pages (ingest/statements.py): kind -> 0-based pages; None on a
+    # record written before statements were tagged (``Store.tag_statements`` fills it in).
+    statement_pages: dict[str, list[int]] | None = None
     pages: list[str] | None = None
 
 
@@ -390,8 +394,9 @@ class Store:
             shard_number=self.shards, replication_factor=self.replicas,
         ))
         if not self.local:
-            self._call("create index", lambda: self.client.create_payload_index(
-                self.chunks, "doc_id", models.PayloadSchemaType.KEYWORD))
+            for field in ("doc_id", "statements"):
+                self._call("create index", lambda f=field: self.client.create_payload_index(  # type: ignore[misc]
+                    self.chunks, f, models.PayloadSchemaType.KEYWORD))
 
     def has_chunks_collection(self) -> bool:
         return bool(self._call("collection check", lambda: self.client.collection_exists(self.chunks)))
@@ -499,17 +504,26 @@ class Store:
         self._set_status(doc_id, "ready", n_chunks=n_chunks)
 
     def upsert_chunks(self, doc_id: str, chunks: Sequence[Chunk], dense: np.ndarray,
-                      sparse: Sequence[SparseVector]) -> None:
+                      sparse: Sequence[SparseVector], statements: Mapping[int, Sequence[str]] | None = None) -> None:
+        """Write a batch of a document's chunks; ``statements``: page -> the financial statements on it (a chunk
+        on such a page carries their kinds in its payload's ``statements``, for the search's statement lane)."""
         from qdrant_client import models
+
+        def payload(c: Chunk) -> dict[str, Any]:
+            out: dict[str, Any] = {"doc_id": doc_id, "chunk_index": c.index, "first_page": c.first_page,
+                                   "last_page": c.last_page, "start": c.start, "end": c.end, "heading": c.heading,
+                                   "text": c.text}
+            kinds = chunk_statements(c.first_page, c.last_page, statements or {})
+            if kinds:
+                out["statements"] = kinds
+            return out
 
         points = [
             models.PointStruct(
                 id=chunk_point_id(doc_id, c.index),
                 vector={DENSE: dense[i].tolist(),
                         SPARSE: models.SparseVector(indices=sparse[i].indices, values=sparse[i].values)},
-                payload={"doc_id": doc_id, "chunk_index": c.index, "first_page": c.first_page,
-                         "last_page": c.last_page, "start": c.start, "end": c.end, "heading": c.heading,
-                         "text": c.text},
+                payload=payload(c),
             )
             for i, c in enumerate(chunks)
         ]
@@ -542,6 +556,46 @@ class Store:
         self._delete_chunks(doc_id)
         self._write_documents(lambda: self.client.delete(
             self.documents, points_selector=models.PointIdsList(points=[document_point_id(doc_id)]), wait=True))
+
+    def tag_statements(self) -> list[str]:
+        """Tag the financial statement pages of every ready document ingested before they were tagged (its
+        record's ``statement_pages`` is None): computed from the stored page texts, then written to the record and
+        to the payload of the chunks on those pages. Returns the ids of the documents tagged now; idempotent, so
+        replicas may run it at once."""
+        from qdrant_client import models
+
+        tagged: list[str] = []
+        payload_index = self.local  # server mode: a collection made before the lane lacks its payload index
+        for listed in self.list_documents(status="ready"):
+            if listed.statement_pages is not None:
+                continue
+            record = self.get_document(listed.id, with_pages=True)
+            if record is None or record.status != "ready":
+                continue  # deleted or replaced meanwhile
+            found = document_statements(record.pages or [])
+            by_page = pages_by_kind(found)
+            if by_page and self.has_chunks_collection():
+                if not payload_index:
+                    self._call("create index", lambda: self.client.create_payload_index(
+                        self.chunks, "statements", models.PayloadSchemaType.KEYWORD))
+                    payload_index = True
+                flt = models.Filter(must=[models.FieldCondition(key="doc_id",
+                                                                match=models.MatchValue(value=record.id))])
+                groups: dict[tuple[str, ...], list[Any]] = {}
+                for point in self._scroll(self.chunks, flt, ["first_page", "last_page"]):
+                    p = point.payload or {}
+                    on = chunk_statements(int(p["first_page"]), int(p["last_page"]), by_page)
+                    if on:
+                        groups.setdefault(tuple(on), []).append(point.id)
+                with self._lock:
+                    for kinds, ids in groups.items():
+                        self._call("write", lambda k=kinds, i=ids: self.client.set_payload(  # type: ignore[misc]
+                            self.chunks, {"statements": list(k)}, points=i, wait=True))
+                    self._index = None  # local mode: re-read with the new payloads on the next search
+            self._write_documents(lambda f=found, i=record.id: self.client.set_payload(  # type: ignore[misc]
+                self.documents, {"statement_pages": f}, points=[document_point_id(i)], wait=True))
+            tagged.append(record.id)
+        return tagged
 
     def recover(self, *, older_than_s: float | None = None) -> list[str]:
         """Purge documents a killed process left in ``writing`` or ``deleting``; return their ids.
@@ -637,11 +691,13 @@ class Store:
 
     def search(self, *, dense: np.ndarray | None, sparse: SparseVector | None, doc_ids: Sequence[str],
                limit: int = 10, mode: SearchMode = "hybrid", candidates: int | None = None,
-               distinct: bool = True) -> list[Hit]:
+               distinct: bool = True, statements: Sequence[str] = ()) -> list[Hit]:
         """Top chunks of the given (ready) documents: dense, BM25, or both fused by reciprocal rank.
 
         ``distinct`` (the default): the page-diverse top ``limit``, each result adding a page the ones before it do
         not span (``ingest.local_index.distinct_pages``); otherwise the plain top ``limit`` chunks.
+        ``statements`` (hybrid only): financial statement kinds the question asks about (``ingest.statements``);
+        the chunks of those statements' pages, ranked by dense similarity, join the fusion as a third list.
         """
         if not doc_ids or not self.has_chunks_collection():
             return []
@@ -650,13 +706,15 @@ class Store:
             with self._lock:
                 index = self.local_index()
                 found = index.search(dense=dense, sparse=(sparse.indices, sparse.values) if sparse else None,
-                                     doc_ids=doc_ids, limit=limit, mode=mode, pool=pool, distinct=distinct)
+                                     doc_ids=doc_ids, limit=limit, mode=mode, pool=pool, distinct=distinct,
+                                     statements=statements)
             return [_hit(payload, score) for payload, score in found]
         return self.search_qdrant(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode, pool=pool,
-                                  distinct=distinct)
+                                  distinct=distinct, statements=statements)
 
     def search_qdrant(self, *, dense: np.ndarray | None, sparse: SparseVector | None, doc_ids: Sequence[str],
-                      limit: int, mode: SearchMode, pool: int, distinct: bool = True) -> list[Hit]:
+                      limit: int, mode: SearchMode, pool: int, distinct: bool = True,
+                      statements: Sequence[str] = ()) -> list[Hit]:
         """The same search as Qdrant's Query API runs it (prefetch both, fuse): the server-mode path, and
         in local mode the reference that tests and benchmarks hold the in-memory index to.
 
@@ -672,7 +730,8 @@ class Store:
             return []
         if mode == "dense" or (mode == "hybrid" and (sparse_q is None or not sparse_q.indices)):
             mode = "dense"
-        depth = candidate_depth(mode, limit, pool) if distinct else limit
+        lanes = 3 if mode == "hybrid" and statements else 2
+        depth = candidate_depth(mode, limit, pool, lanes) if distinct else limit
         if mode == "dense":
             response = self._call("search", lambda: self.client.query_points(
                 self.chunks, query=dense_q, using=DENSE, query_filter=flt, limit=depth, with_payload=True))
@@ -680,11 +739,15 @@ class Store:
             response = self._call("search", lambda: self.client.query_points(
                 self.chunks, query=sparse_q, using=SPARSE, query_filter=flt, limit=depth, with_payload=True))
         else:
+            prefetch = [models.Prefetch(query=dense_q, using=DENSE, filter=flt, limit=pool),
+                        models.Prefetch(query=sparse_q, using=SPARSE, filter=flt, limit=pool)]
+            if statements:  # the statement lane: chunks of the asked-about statements' pages, by dense similarity
+                lane = models.Filter(must=[*flt.must, models.FieldCondition(  # type: ignore[misc]
+                    key="statements", match=models.MatchAny(any=list(statements)))])
+                prefetch.append(models.Prefetch(query=dense_q, using=DENSE, filter=lane, limit=pool))
             response = self._call("search", lambda: self.client.query_points(
-                self.chunks,
-                prefetch=[models.Prefetch(query=dense_q, using=DENSE, filter=flt, limit=pool),
-                          models.Prefetch(query=sparse_q, using=SPARSE, filter=flt, limit=pool)],
-                query=models.FusionQuery(fusion=models.Fusion.RRF), limit=depth, with_payload=True))
+                self.chunks, prefetch=prefetch, query=models.FusionQuery(fusion=models.Fusion.RRF), limit=depth,
+                with_payload=True))
         found = [(point.payload or {}, float(point.score)) for point in response.points]
         if distinct:
             found = distinct_pages(found, limit)

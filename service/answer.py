@@ -19,6 +19,7 @@ from ingest.config import Settings
 from ingest.embed import Embedder
 from ingest.errors import ContextTooLong, DocumentNotFound, InvalidRequest, ProviderError, ProviderStreamBroken
 from ingest.search import search
+from ingest.statements import LABELS, question_statements
 from ingest.store import DocumentRecord, Hit, Store
 from ingest.tokens import TokenCounter
 from service import citations as cite
@@ -109,6 +110,19 @@ def hit_dict(hit: Hit, titles: dict[str, str]) -> dict[str, Any]:
             "last_page": hit.last_page, "heading": hit.heading, "score": hit.score, "text": hit.text}
 
 
+def statement_lane_note(question: str, records: Sequence[DocumentRecord]) -> str | None:
+    """What the retrieval's financial statement lane (``ingest.statements``) added for this question, if anything:
+    the statements it asks about that the scope's documents hold."""
+    need = question_statements(question)
+    held = {kind for r in records for kind, pages in (r.statement_pages or {}).items() if pages}
+    kinds = [k for k in need.kinds if k in held]
+    if not kinds:
+        return None
+    names = " and ".join(LABELS[k] for k in kinds)
+    return (f"the question asks about {', '.join(need.terms)}: retrieval also ranked the pages of the "
+            f"{names}, where filings report those figures")
+
+
 class Answerer:
     def __init__(self, *, store: Store, embedder: Callable[[], Embedder], settings: Settings, ledger: Ledger,
                  llm: LLMClient | None, counter: TokenCounter, prices: PricingProfile) -> None:
@@ -170,6 +184,9 @@ class Answerer:
                       limit=self.settings.top_k)
         retrieved = self.counter.count(render_excerpts(hits, titles, {r.id: r.page_starts for r in records}))
         notes: list[str] = []
+        lane = statement_lane_note(request.question, records)
+        if lane:
+            notes.append(lane)
         full_records = records
         session = self.ledger.session(scope_key([r.id for r in records]))  # read once for the whole plan
         decision, prefix, warmup = self._decide(request, records, need, retrieved, session)

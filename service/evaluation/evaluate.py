@@ -35,6 +35,8 @@ QUICK_CONTRACTS = (
 OVER_WINDOW_TOKENS = 131_072
 # The default index ranked as before page diversity (ingest/local_index.py, distinct_pages): plain top-k chunks.
 PLAIN_LABEL = "Folio chunks without page diversity"
+# The default index ranked without the financial statement lane (ingest/statements.py): dense and BM25 fused alone.
+NO_LANE_LABEL = "Folio without the statement lane"
 TARGETS = {"cuad_recall5": 0.90, "financebench_recall5": 0.75, "over_baseline": 0.15,
            "auto_cost_share": 0.35, "auto_coverage_share": 0.97, "auto_over_rag": 0.20}
 
@@ -155,6 +157,10 @@ class Evaluation:
                                       embedder=self.embedder, distinct=False)
                 table.append((f"{PLAIN_LABEL} ({config.label})",
                               {m: self._entries(set_name, rows) for m, rows in plain["rows"].items()}))
+                no_lane = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, log=self.log,
+                                        embedder=self.embedder, modes=("hybrid",), statements=False)
+                table.append((f"{NO_LANE_LABEL} ({config.label})",
+                              {m: self._entries(set_name, rows) for m, rows in no_lane["rows"].items()}))
             if default:
                 per_question["folio"] = result["rows"]
                 groups = {m: summarize_groups(rows) for m, rows in result["rows"].items()}
@@ -332,9 +338,11 @@ def describe_diagnosis(set_name: str, table: list[tuple[str, dict[str, Any]]], d
     lines: list[str] = []
     parsing = diagnosis.get("parsing") or {}
     if parsing.get("questions"):
+        rest = ("" if parsing["evidence_on_stored_page"] == parsing["questions"]
+                else "; the rest differ in extraction or normalisation")
         lines.append(f"parsing: the gold evidence is on its stated page of Folio's stored text for "
                      f"{parsing['evidence_on_stored_page']} of {parsing['questions']} questions "
-                     f"({parsing['share']:.0%}; the rest differ in extraction or normalisation)")
+                     f"({parsing['share']:.0%}{rest})")
     fd = diagnosis.get("fusion_and_depth") or {}
     if "recall5_dense_or_bm25" in fd:
         lines.append(f"fusion: dense or BM25 alone hits at 5 for {fd['recall5_dense_or_bm25']:.2f} of the questions "

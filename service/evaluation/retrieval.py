@@ -3,7 +3,8 @@
 Each question is searched within its scope: its own document for cuad and financebench, every filing of the set
 for sec10q (document level, so the ranking must find the right filings). One search per k, exactly as the service
 asks for its top-k; the query is embedded once (through the cache). ``distinct=False`` ranks plain chunks instead of
-the service's page-diverse top k, for the report's side-by-side row.
+the service's page-diverse top k, for the report's side-by-side row; ``statements=False`` leaves out hybrid's
+financial statement lane (``ingest.statements``), for another.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from ingest.embed import load_embedder
 from ingest.sparse import query_vector
+from ingest.statements import question_statements
 from ingest.store import SearchMode, Store
 from service.evaluation.data import EvalQuestion
 from service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
@@ -33,7 +35,8 @@ def question_scope(q: EvalQuestion, ids: dict[str, str]) -> list[str]:
 def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache: EmbeddingCache, embed_model: str,
                   modes: Sequence[SearchMode] = MODES, ks: Sequence[int] = KS, deep: bool = False,
                   keep_top: bool = False, log: Callable[[str], None] | None = None,
-                  embedder: CachedEmbedder | None = None, distinct: bool = True) -> dict[str, Any]:
+                  embedder: CachedEmbedder | None = None, distinct: bool = True,
+                  statements: bool = True) -> dict[str, Any]:
     """Per mode: one row per question (hits at each k, document recall, reciprocal rank), plus timings."""
     settings = built.config.settings(built.data_dir, embed_model)
     embedder = embedder or CachedEmbedder(embed_model, cache, lambda: load_embedder(embed_model,
@@ -50,12 +53,13 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
                 continue
             dense = embedder.embed_query(q.text)
             sparse = query_vector(q.text)
+            kinds = question_statements(q.text).kinds if statements else ()
             for mode in modes:
                 limits = sorted({*ks, DEEP_K} if deep else set(ks))
                 ranked: dict[int, list[Span]] = {}
                 for k in limits:
                     hits = store.search(dense=dense, sparse=sparse, doc_ids=scope, limit=k, mode=mode,
-                                        distinct=distinct)
+                                        distinct=distinct, statements=kinds if mode == "hybrid" else ())
                     ranked[k] = [Span(by_id[h.doc_id], h.first_page, h.last_page) for h in hits]
                 row: dict[str, Any] = {"id": q.id, "group": q.group, "trivial": q.trivial,
                                        **score_question(q.gold, {k: ranked[k] for k in ks}, ks)}
@@ -68,6 +72,7 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
                 rows[mode].append(row)
     seconds = time.perf_counter() - started
     if log:
-        log(f"  {built.set_name} {built.config.key}{'' if distinct else ' (no page diversity)'}: "
+        variant = ('' if distinct else ' (no page diversity)') + ('' if statements else ' (no statement lane)')
+        log(f"  {built.set_name} {built.config.key}{variant}: "
             f"{len(questions) - len(skipped)} questions x {len(modes)} modes in {seconds:.1f}s")
     return {"rows": rows, "skipped": skipped, "seconds": round(seconds, 2)}
