@@ -326,9 +326,11 @@ def search(ctx: click.Context, query: str, doc_ids: tuple[str, ...], limit: int,
         with _open_store(settings) as store:
             store.memory_index = False  # one search: cheaper to ask Qdrant than to load the in-memory index
             ids = [store.resolve_id(d) for d in doc_ids] or None
-            titles = {r.id: r.title for r in store.list_documents()}
+            ready = store.list_documents()
+            titles = {r.id: r.title for r in ready}
             embedder = load_embedder(settings.embed_model, dtype=settings.embed_dtype)
-            found = run_search(store, embedder, query, doc_ids=ids, limit=limit, mode=mode)  # type: ignore[arg-type]
+            found = run_search(store, embedder, query, doc_ids=ids, limit=limit, mode=mode,  # type: ignore[arg-type]
+                               records=ready)
         hits = [{**h.__dict__, "title": titles.get(h.doc_id)} for h in found]
     if as_json:
         click.echo(json.dumps(hits, indent=2))

@@ -8,8 +8,9 @@ keep its own copy of the vectors, in sync write by write, and search it with num
 The scores are Qdrant's: cosine similarity of normalised vectors; the BM25 dot product with the query's
 weights multiplied by ``ln((N - df + 0.5) / (df + 0.5) + 1)`` over every point of the collection
 (``Modifier.IDF``), points with no shared term left out; and reciprocal-rank fusion with Qdrant's constant
-(``1 / (rank + 2)`` for 0-based ranks) over each list's candidates. ``tests/test_local_index.py`` checks
-them against Qdrant's own answers.
+(``1 / (rank + 2)`` for 0-based ranks) over each list's candidates, or Qdrant's weighted form
+(``1 / ((rank + 1) / weight + 1)``) when BM25 is weighted (a contract's scope, ``ingest.search``).
+``tests/test_local_index.py`` checks them against Qdrant's own answers.
 
 Both paths (this index and ``Store.search_qdrant``) then give the same page-diverse top k (``distinct_pages``):
 from a deeper ranking, a chunk takes a slot only when it adds a page not yet covered, so five results are five
@@ -157,13 +158,14 @@ class LocalChunkIndex:
         return np.intersect1d(rows, np.unique(np.concatenate(tagged)), assume_unique=True)
 
     def search(self, *, dense: np.ndarray | None, sparse: tuple[Sequence[int], Sequence[float]] | None,
-               doc_ids: Sequence[str], limit: int, mode: str, pool: int,
-               distinct: bool = True, statements: Sequence[str] = ()) -> list[tuple[dict[str, Any], float]]:
+               doc_ids: Sequence[str], limit: int, mode: str, pool: int, distinct: bool = True,
+               statements: Sequence[str] = (), bm25_weight: float = 1.0) -> list[tuple[dict[str, Any], float]]:
         """``(payload, score)`` of the best chunks among ``doc_ids``, as Qdrant's query would rank them.
 
         ``distinct``: the page-diverse top ``limit`` (``distinct_pages``) of a ranking ``candidate_depth`` deep;
         otherwise the plain top ``limit``. ``statements`` (hybrid only): a third fused list, the chunks of those
         financial statements' pages by dense similarity (Qdrant: a third prefetch filtered on ``statements``).
+        ``bm25_weight`` (hybrid only): the BM25 list's weight in the fusion, the others' being 1.
         """
         merged = self._layout()
         spans = self._spans(merged, doc_ids)
@@ -187,7 +189,8 @@ class LocalChunkIndex:
                 lane = self._statement_rows(merged, rows, statements)
                 lists.append(_top(lane, merged.dense[lane] @ _unit(dense), pool) if len(lane) else [])
             depth = candidate_depth("hybrid", limit, pool, 3 if statements else 2) if distinct else limit
-            ranked = _rrf(lists, depth)
+            weights = [1.0, bm25_weight] + [1.0] * (len(lists) - 2)
+            ranked = _rrf(lists, depth, weights if bm25_weight != 1.0 else None)
         found = [(merged.payloads[row], score) for row, score in ranked]
         return distinct_pages(found, limit) if distinct else found
 
@@ -239,9 +242,14 @@ def _top(rows: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[int, fl
     return [(int(rows[i]), float(scores[i])) for i in order]
 
 
-def _rrf(lists: list[list[tuple[int, float]]], limit: int) -> list[tuple[int, float]]:
+def _rrf(lists: list[list[tuple[int, float]]], limit: int,
+         weights: Sequence[float] | None = None) -> list[tuple[int, float]]:
+    """Qdrant's reciprocal-rank fusion: ``1 / (rank + RRF_K)`` per list, or with weights its weighted form,
+    ``1 / ((rank + 1) / weight + RRF_K - 1)`` (a weight w ranks an item as if it stood w times higher)."""
     scores: dict[int, float] = {}
-    for ranked in lists:
+    for i, ranked in enumerate(lists):
+        weight = weights[i] if weights is not None else 1.0
         for rank, (row, _) in enumerate(ranked):
-            scores[row] = scores.get(row, 0.0) + 1.0 / (rank + RRF_K)
+            score = 1.0 / (rank + RRF_K) if weights is None else 1.0 / ((rank + 1.0) / weight + RRF_K - 1.0)
+            scores[row] = scores.get(row, 0.0) + score
     return sorted(scores.items(), key=lambda item: item[1], reverse=True)[:limit]

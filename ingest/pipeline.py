@@ -289,7 +289,7 @@ class Ingestor:
         # local mode: this process is the only writer, so anything unfinished was left by a killed run; on a
         # shared server another process may be writing right now, so only the long-abandoned goes
         self.store.recover(older_than_s=None if self.store.local else STALE_WRITE_S)
-        self.store.tag_statements()  # documents from before statement pages were tagged: once each
+        self.store.tag_documents()  # documents from before statement pages and genres were tagged: once each
         results: dict[int, FileResult] = {}
 
         def done(position: int, result: FileResult) -> None:
@@ -456,7 +456,7 @@ class Ingestor:
             virtual_pages=doc.virtual_pages, page_starts=document_text(doc.pages)[1], pages=doc.pages,
             ocr_pages=ocr.page_indexes, ocr_confidence=ocr.confidences, ocr_mean_confidence=ocr.mean_confidence,
             ocr_low_confidence_pages=ocr.low_confidence_pages, tenant=source.tenant,
-            statement_pages=doc.statement_pages,
+            statement_pages=doc.statement_pages, genre=doc.genre,
         )
         statements = pages_by_kind(doc.statement_pages)
         self.store.begin_document(record)

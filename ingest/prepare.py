@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from ingest.chunk import Chunk, Chunker
 from ingest.embed import model_tokenizer, model_window
+from ingest.genre import document_genre
 from ingest.normalize import normalize_pages
 from ingest.parse import ParseLimits, parse_bytes
 from ingest.statements import document_statements
@@ -41,6 +42,7 @@ class PreparedDocument:
     virtual_pages: bool
     warnings: list[str] = field(default_factory=list)
     statement_pages: dict[str, list[int]] = field(default_factory=dict)  # financial statement kind -> pages
+    genre: str = "other"  # contract, filing or other (ingest/genre.py)
 
     @property
     def total_tokens(self) -> int:
@@ -68,10 +70,11 @@ def prepare(name: str, data: bytes, params: ChunkParams, max_bytes: int | None =
     page_tokens = deepseek_counter().count_many(pages)
     chunks = _chunker(params).split(pages)
     title = parsed.title or _title_from_text(pages) or name.rsplit(".", 1)[0]
+    statement_pages = document_statements(pages)
     return PreparedDocument(
         id=content_id(data), file_name=name, title=title, format=parsed.format, size_bytes=len(data),
         pages=pages, page_tokens=page_tokens, chunks=chunks, virtual_pages=parsed.virtual_pages,
-        warnings=parsed.warnings, statement_pages=document_statements(pages),
+        warnings=parsed.warnings, statement_pages=statement_pages, genre=document_genre(pages, statement_pages),
     )
 
 

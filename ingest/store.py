@@ -37,6 +37,7 @@ from pydantic import BaseModel
 from ingest.chunk import Chunk
 from ingest.config import Settings
 from ingest.errors import ConfigError, DocumentNotFound, StoreError, StoreLocked, StoreUnavailable
+from ingest.genre import document_genre
 from ingest.local_index import LocalChunkIndex, candidate_depth, distinct_pages
 from ingest.sparse import SparseVector
 from ingest.statements import chunk_statements, document_statements, pages_by_kind
@@ -79,8 +80,10 @@ class DocumentRecord(BaseModel):
     # The tenant that owns it (service/access.py); records written before tenants existed are "default".
     tenant: str = "default"
     # The primary financial statements among its pages (ingest/statements.py): kind -> 0-based pages; None on a
-    # record written before statements were tagged (``Store.tag_statements`` fills it in).
+    # record written before statements were tagged (``Store.tag_documents`` fills it in).
     statement_pages: dict[str, list[int]] | None = None
+    # contract, filing or other (ingest/genre.py): how retrieval weighs BM25 against dense; None: not yet tagged.
+    genre: str | None = None
     pages: list[str] | None = None
 
 
@@ -557,23 +560,25 @@ class Store:
         self._write_documents(lambda: self.client.delete(
             self.documents, points_selector=models.PointIdsList(points=[document_point_id(doc_id)]), wait=True))
 
-    def tag_statements(self) -> list[str]:
-        """Tag the financial statement pages of every ready document ingested before they were tagged (its
-        record's ``statement_pages`` is None): computed from the stored page texts, then written to the record and
-        to the payload of the chunks on those pages. Returns the ids of the documents tagged now; idempotent, so
-        replicas may run it at once."""
+    def tag_documents(self) -> list[str]:
+        """Tag every ready document ingested before Folio tagged its financial statement pages and its genre (a
+        record's ``statement_pages`` or ``genre`` is None): computed from the stored page texts, then written to
+        the record and to the payload of the chunks on statement pages. Returns the ids of the documents tagged
+        now; idempotent, so replicas may run it at once."""
         from qdrant_client import models
 
         tagged: list[str] = []
         payload_index = self.local  # server mode: a collection made before the lane lacks its payload index
         for listed in self.list_documents(status="ready"):
-            if listed.statement_pages is not None:
+            if listed.statement_pages is not None and listed.genre is not None:
                 continue
             record = self.get_document(listed.id, with_pages=True)
             if record is None or record.status != "ready":
                 continue  # deleted or replaced meanwhile
-            found = document_statements(record.pages or [])
-            by_page = pages_by_kind(found)
+            found = (document_statements(record.pages or []) if record.statement_pages is None
+                     else record.statement_pages)
+            genre = record.genre or document_genre(record.pages or [], found)
+            by_page = pages_by_kind(found) if record.statement_pages is None else {}
             if by_page and self.has_chunks_collection():
                 if not payload_index:
                     self._call("create index", lambda: self.client.create_payload_index(
@@ -592,8 +597,8 @@ class Store:
                         self._call("write", lambda k=kinds, i=ids: self.client.set_payload(  # type: ignore[misc]
                             self.chunks, {"statements": list(k)}, points=i, wait=True))
                     self._index = None  # local mode: re-read with the new payloads on the next search
-            self._write_documents(lambda f=found, i=record.id: self.client.set_payload(  # type: ignore[misc]
-                self.documents, {"statement_pages": f}, points=[document_point_id(i)], wait=True))
+            self._write_documents(lambda f=found, g=genre, i=record.id: self.client.set_payload(  # type: ignore[misc]
+                self.documents, {"statement_pages": f, "genre": g}, points=[document_point_id(i)], wait=True))
             tagged.append(record.id)
         return tagged
 
@@ -691,13 +696,14 @@ class Store:
 
     def search(self, *, dense: np.ndarray | None, sparse: SparseVector | None, doc_ids: Sequence[str],
                limit: int = 10, mode: SearchMode = "hybrid", candidates: int | None = None,
-               distinct: bool = True, statements: Sequence[str] = ()) -> list[Hit]:
+               distinct: bool = True, statements: Sequence[str] = (), bm25_weight: float = 1.0) -> list[Hit]:
         """Top chunks of the given (ready) documents: dense, BM25, or both fused by reciprocal rank.
 
         ``distinct`` (the default): the page-diverse top ``limit``, each result adding a page the ones before it do
         not span (``ingest.local_index.distinct_pages``); otherwise the plain top ``limit`` chunks.
         ``statements`` (hybrid only): financial statement kinds the question asks about (``ingest.statements``);
         the chunks of those statements' pages, ranked by dense similarity, join the fusion as a third list.
+        ``bm25_weight`` (hybrid only): BM25's weight in the fusion (Qdrant's weighted RRF), dense's being 1.
         """
         if not doc_ids or not self.has_chunks_collection():
             return []
@@ -707,14 +713,14 @@ class Store:
                 index = self.local_index()
                 found = index.search(dense=dense, sparse=(sparse.indices, sparse.values) if sparse else None,
                                      doc_ids=doc_ids, limit=limit, mode=mode, pool=pool, distinct=distinct,
-                                     statements=statements)
+                                     statements=statements, bm25_weight=bm25_weight)
             return [_hit(payload, score) for payload, score in found]
         return self.search_qdrant(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode, pool=pool,
-                                  distinct=distinct, statements=statements)
+                                  distinct=distinct, statements=statements, bm25_weight=bm25_weight)
 
     def search_qdrant(self, *, dense: np.ndarray | None, sparse: SparseVector | None, doc_ids: Sequence[str],
                       limit: int, mode: SearchMode, pool: int, distinct: bool = True,
-                      statements: Sequence[str] = ()) -> list[Hit]:
+                      statements: Sequence[str] = (), bm25_weight: float = 1.0) -> list[Hit]:
         """The same search as Qdrant's Query API runs it (prefetch both, fuse): the server-mode path, and
         in local mode the reference that tests and benchmarks hold the in-memory index to.
 
@@ -745,9 +751,11 @@ class Store:
                 lane = models.Filter(must=[*flt.must, models.FieldCondition(  # type: ignore[misc]
                     key="statements", match=models.MatchAny(any=list(statements)))])
                 prefetch.append(models.Prefetch(query=dense_q, using=DENSE, filter=lane, limit=pool))
+            # weighted RRF needs Qdrant 1.17; an unweighted search keeps the plain fusion older servers know
+            fusion: Any = models.FusionQuery(fusion=models.Fusion.RRF) if bm25_weight == 1.0 else models.RrfQuery(
+                rrf=models.Rrf(weights=[1.0, bm25_weight] + [1.0] * (len(prefetch) - 2)))
             response = self._call("search", lambda: self.client.query_points(
-                self.chunks, prefetch=prefetch, query=models.FusionQuery(fusion=models.Fusion.RRF), limit=depth,
-                with_payload=True))
+                self.chunks, prefetch=prefetch, query=fusion, limit=depth, with_payload=True))
         found = [(point.payload or {}, float(point.score)) for point in response.points]
         if distinct:
             found = distinct_pages(found, limit)

@@ -181,7 +181,7 @@ class Answerer:
         titles = {r.id: r.title for r in records}
         need = classify(request.question, n_documents=len(records))
         hits = search(self.store, self._embedder(), request.question, doc_ids=[r.id for r in records],
-                      limit=self.settings.top_k)
+                      limit=self.settings.top_k, records=records)
         retrieved = self.counter.count(render_excerpts(hits, titles, {r.id: r.page_starts for r in records}))
         notes: list[str] = []
         lane = statement_lane_note(request.question, records)

@@ -217,17 +217,18 @@ def make_llm(settings: Settings) -> LLMClient | None:
                      user_id=settings.llm_user_id)
 
 
-def _tag_statements(store: Store) -> None:
-    """Tag the financial statement pages of documents ingested before Folio tagged them (once each; the
-    retrieval's statement lane needs them). A failure is logged: the next upload tries again."""
+def _tag_documents(store: Store) -> None:
+    """Tag the financial statement pages and the genre of documents ingested before Folio tagged them (once
+    each; retrieval's statement lane and fusion weights need them). A failure is logged: the next upload tries
+    again."""
     try:
-        tagged = store.tag_statements()
+        tagged = store.tag_documents()
     except StoreError as exc:
-        logger.warning("could not tag the financial statement pages of older documents: %s [%s]", exc.message,
+        logger.warning("could not tag the statement pages and genres of older documents: %s [%s]", exc.message,
                        exc.code)
         return
     if tagged:
-        logger.info("tagged the financial statement pages of %d documents ingested before they were tagged",
+        logger.info("tagged the statement pages and genres of %d documents ingested before they were tagged",
                     len(tagged))
 
 
@@ -237,7 +238,7 @@ def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder
     """``metrics``: the app's (its /metrics serves them); by default a registry of the runtime's own.
     ``tenants``: those the API keys name (the ledger's entries from before tenants are tenant "default")."""
     store = Store.lazy(settings)
-    store.after_open(lambda: _tag_statements(store))
+    store.after_open(lambda: _tag_documents(store))
     metrics = metrics if metrics is not None else Metrics(process=False)
     legacy = settings.llm_user_id if settings.llm_user_id not in (tenants or set()) else None
     ledger = MeteredLedger(store, metrics=metrics, clock=clock, prior_followups=settings.expected_followups,

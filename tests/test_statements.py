@@ -222,7 +222,7 @@ def test_a_question_without_a_statement_or_a_scope_without_one_ranks_as_before(s
 
 def test_older_documents_are_tagged_once(store: Store, filing: str) -> None:
     """An index written before statement pages were tagged (no record field, no chunk payloads) is tagged by
-    ``tag_statements``, which the ingestor runs first and the service when the index opens."""
+    ``tag_documents``, which the ingestor runs first and the service when the index opens."""
     from qdrant_client import models
 
     store.client.set_payload(store.documents, {"statement_pages": None}, points=[document_point_id(filing)])
@@ -232,13 +232,13 @@ def test_older_documents_are_tagged_once(store: Store, filing: str) -> None:
     store._index = None
     assert store.require_document(filing).statement_pages is None
     assert not any(_statement_payloads(store, filing).values())
-    assert store.tag_statements() == [filing]
+    assert store.tag_documents() == [filing]
     assert store.require_document(filing).statement_pages == {"income": [3], "balance": [4], "cashflow": [5]}
     assert any(kinds == ["balance"] for kinds in _statement_payloads(store, filing).values())
     embedder = HashEmbedder(64)
     hits = search(store, embedder, "What was the year end amount of accounts payable?", doc_ids=[filing], limit=3)
     assert any(h.first_page <= 4 <= h.last_page for h in hits)
-    assert store.tag_statements() == []  # once
+    assert store.tag_documents() == []  # once
 
 
 def test_plan_note_names_the_lane(store: Store, filing: str) -> None:

@@ -284,3 +284,32 @@ def test_ocr_facts_show_on_a_document(browser, server):
     expect(note).to_have_text("OCR: 3 of 6 pages, mean confidence 86 — not indexed, rescan: page 5")
     assert errors == []
     context.close()
+
+
+def test_genre_and_statement_pages_show_on_a_document(browser, server):
+    """The MSA is listed as a contract (the real API's record); a filing's statement pages are links that open
+    the page viewer on them (the list as the API gives it, with a filing's fields added)."""
+    response = httpx.post(f"{server}/v1/documents?wait=true", timeout=60,
+                          files=[("files", (MSA.name, MSA.read_bytes()))])
+    assert response.status_code == 200, response.text
+    listed = httpx.get(f"{server}/v1/documents?status=all").json()
+    msa = next(d for d in listed["documents"] if d["title"] == MSA_TITLE)
+    assert msa["genre"] == "contract" and msa["statement_pages"] == {}
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server)
+    row = page.locator(f'#documents-body tr[data-id="{msa["id"]}"]')
+    expect(row.locator(".genre-note")).to_have_text("contract")
+
+    msa.update(genre="filing", statement_pages={"income": [3], "balance": [4, 5]})
+    context.route("**/v1/documents?status=all", lambda route: route.fulfill(json=listed))
+    page.reload()
+    note = row.locator(".genre-note")
+    expect(note).to_have_text("filing · statements: income statement p.4, balance sheet p.5 p.6")
+    note.get_by_role("link", name="p.5").click()
+    expect(page.locator("#page-dialog")).to_be_visible()
+    expect(page.locator("#page-meta")).to_contain_text("Page 5 of 6")
+    assert errors == []
+    context.close()

@@ -37,6 +37,8 @@ OVER_WINDOW_TOKENS = 131_072
 PLAIN_LABEL = "Folio chunks without page diversity"
 # The default index ranked without the financial statement lane (ingest/statements.py): dense and BM25 fused alone.
 NO_LANE_LABEL = "Folio without the statement lane"
+# ... and with dense and BM25 weighted alike whatever the genre (ingest/genre.py, ingest.search.bm25_weight).
+EQUAL_WEIGHTS_LABEL = "Folio with equal fusion weights"
 TARGETS = {"cuad_recall5": 0.90, "financebench_recall5": 0.75, "over_baseline": 0.15,
            "auto_cost_share": 0.35, "auto_coverage_share": 0.97, "auto_over_rag": 0.20}
 
@@ -161,6 +163,10 @@ class Evaluation:
                                         embedder=self.embedder, modes=("hybrid",), statements=False)
                 table.append((f"{NO_LANE_LABEL} ({config.label})",
                               {m: self._entries(set_name, rows) for m, rows in no_lane["rows"].items()}))
+                equal = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, log=self.log,
+                                      embedder=self.embedder, modes=("hybrid",), genre_weights=False)
+                table.append((f"{EQUAL_WEIGHTS_LABEL} ({config.label})",
+                              {m: self._entries(set_name, rows) for m, rows in equal["rows"].items()}))
             if default:
                 per_question["folio"] = result["rows"]
                 groups = {m: summarize_groups(rows) for m, rows in result["rows"].items()}

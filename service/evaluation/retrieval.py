@@ -4,7 +4,8 @@ Each question is searched within its scope: its own document for cuad and financ
 for sec10q (document level, so the ranking must find the right filings). One search per k, exactly as the service
 asks for its top-k; the query is embedded once (through the cache). ``distinct=False`` ranks plain chunks instead of
 the service's page-diverse top k, for the report's side-by-side row; ``statements=False`` leaves out hybrid's
-financial statement lane (``ingest.statements``), for another.
+financial statement lane (``ingest.statements``), and ``genre_weights=False`` its genre-weighted fusion
+(``ingest.search.bm25_weight``), for others.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ingest.embed import load_embedder
+from ingest.search import bm25_weight
 from ingest.sparse import query_vector
 from ingest.statements import question_statements
 from ingest.store import SearchMode, Store
@@ -36,7 +38,7 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
                   modes: Sequence[SearchMode] = MODES, ks: Sequence[int] = KS, deep: bool = False,
                   keep_top: bool = False, log: Callable[[str], None] | None = None,
                   embedder: CachedEmbedder | None = None, distinct: bool = True,
-                  statements: bool = True) -> dict[str, Any]:
+                  statements: bool = True, genre_weights: bool = True) -> dict[str, Any]:
     """Per mode: one row per question (hits at each k, document recall, reciprocal rank), plus timings."""
     settings = built.config.settings(built.data_dir, embed_model)
     embedder = embedder or CachedEmbedder(embed_model, cache, lambda: load_embedder(embed_model,
@@ -46,6 +48,7 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
     started = time.perf_counter()
     skipped: list[str] = []
     with Store.open(settings) as store:
+        genres = {r.id: r.genre for r in store.list_documents()}
         for q in questions:
             scope = question_scope(q, built.ids)
             if not scope or any(d not in built.ids for d in q.docs):
@@ -54,12 +57,14 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
             dense = embedder.embed_query(q.text)
             sparse = query_vector(q.text)
             kinds = question_statements(q.text).kinds if statements else ()
+            weight = bm25_weight(genres.get(d) for d in scope) if genre_weights else 1.0
             for mode in modes:
                 limits = sorted({*ks, DEEP_K} if deep else set(ks))
                 ranked: dict[int, list[Span]] = {}
                 for k in limits:
                     hits = store.search(dense=dense, sparse=sparse, doc_ids=scope, limit=k, mode=mode,
-                                        distinct=distinct, statements=kinds if mode == "hybrid" else ())
+                                        distinct=distinct, statements=kinds if mode == "hybrid" else (),
+                                        bm25_weight=weight)
                     ranked[k] = [Span(by_id[h.doc_id], h.first_page, h.last_page) for h in hits]
                 row: dict[str, Any] = {"id": q.id, "group": q.group, "trivial": q.trivial,
                                        **score_question(q.gold, {k: ranked[k] for k in ks}, ks)}
@@ -72,7 +77,8 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
                 rows[mode].append(row)
     seconds = time.perf_counter() - started
     if log:
-        variant = ('' if distinct else ' (no page diversity)') + ('' if statements else ' (no statement lane)')
+        variant = (('' if distinct else ' (no page diversity)') + ('' if statements else ' (no statement lane)')
+                   + ('' if genre_weights else ' (equal fusion weights)'))
         log(f"  {built.set_name} {built.config.key}{variant}: "
             f"{len(questions) - len(skipped)} questions x {len(modes)} modes in {seconds:.1f}s")
     return {"rows": rows, "skipped": skipped, "seconds": round(seconds, 2)}

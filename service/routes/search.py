@@ -36,7 +36,8 @@ def search(runtime: RuntimeDep, tenant: TenantDep, request: SearchRequest) -> di
     for doc_id in ids:  # the tenant's ready documents only, always an explicit list
         if doc_id not in titles:
             raise DocumentNotFound(f"no ready document with id {doc_id[:12]}", document_id=doc_id)
-    hits = run_search(store, runtime.embedder(), request.query, doc_ids=ids, limit=request.limit, mode=request.mode)
+    hits = run_search(store, runtime.embedder(), request.query, doc_ids=ids, limit=request.limit, mode=request.mode,
+                      records=ready)
     # the fields of ``folio search --json``: doc_id, chunk_index, pages (0-based), offsets, heading, text, score
     return {"query": request.query, "mode": request.mode,
             "hits": [{**h.__dict__, "title": titles.get(h.doc_id)} for h in hits]}

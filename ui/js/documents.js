@@ -63,6 +63,27 @@ function ocrNote(doc) {
       ` — not indexed, rescan: page${low.length === 1 ? "" : "s"} ${low.join(", ")}`) : null);
 }
 
+const STATEMENTS = { income: "income statement", balance: "balance sheet", cashflow: "cash flow", equity: "equity" };
+
+/** What kind of document it is (contract, filing), and where a filing's financial statements are: links to the
+ * pages, which questions about their lines retrieve (the statement lane). */
+function genreNote(doc) {
+  const found = Object.entries(doc.statement_pages || {}).filter(([, pages]) => pages.length);
+  if (doc.genre !== "contract" && doc.genre !== "filing" && !found.length) return null;
+  const links = [];
+  for (const [kind, pages] of found) {
+    links.push(links.length ? ", " : " · statements: ", `${STATEMENTS[kind] || kind} `);
+    pages.forEach((p, i) => links.push(i ? " " : "", h("a.page-link", {
+      href: `#doc-${doc.id.slice(0, 12)}-p${p + 1}`,
+      onclick: (event) => {
+        event.preventDefault();
+        openPage(doc.id, p + 1, null, doc.title);
+      },
+    }, `p.${p + 1}`)));
+  }
+  return h("span.genre-note", {}, doc.genre === "contract" ? "contract" : "filing", ...links);
+}
+
 function row(doc) {
   const ready = doc.status === "ready";
   const checkbox = h("input", {
@@ -88,7 +109,7 @@ function row(doc) {
           openPage(doc.id, 1, null, doc.title);
         },
       }, doc.title),
-      h("span.file-name", {}, doc.file_name), ocrNote(doc), rowError),
+      h("span.file-name", {}, doc.file_name), genreNote(doc), ocrNote(doc), rowError),
     h("td.num", { "data-label": "Pages" }, tokens(doc.n_pages)),
     h("td.num", { "data-label": "Tokens" }, tokens(doc.total_tokens)),
     h("td", { "data-label": "Status" }, h(`span.status.status-${doc.status}`, {}, doc.status)),
