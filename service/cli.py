@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ingest.cli import _settings, cli, handles_errors, remote_server
+from ingest.progress import terminal_safe
 
 
 @cli.command()
@@ -78,6 +79,12 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         raise
 
 
+def _safe(text: str) -> str:
+    """Text from documents or the model, fit for a terminal line by line (``terminal_safe``: no escape codes, no
+    bidi overrides), its line breaks kept."""
+    return "\n".join(terminal_safe(line) for line in str(text).split("\n"))
+
+
 def _print_coverage(report: dict[str, Any]) -> None:
     """The coverage report: pages read, windows that found nothing or failed, cache hits and the bill per window."""
     click.echo(f"coverage: {report['pages_sent']:,} of {report['pages_in_scope']:,} pages read "
@@ -88,11 +95,13 @@ def _print_coverage(report: dict[str, Any]) -> None:
     if nothing:
         click.echo(f"  nothing relevant in window(s) {', '.join(str(n) for n in nothing)}")
     for failed in report["windows_failed"]:
-        click.echo(f"  window {failed['window']} FAILED after {failed['attempts']} attempt(s): {failed['error']}")
+        click.echo(f"  window {failed['window']} FAILED after {failed['attempts']} attempt(s): "
+                   f"{_safe(failed['error'])}")
     for doc in report["documents_left_out"]:
-        click.echo(f"  not covered: {doc['title']} ({doc['pages_left_out']} of {doc['pages']} pages: {doc['ranges']})")
+        click.echo(f"  not covered: {_safe(doc['title'])} ({doc['pages_left_out']} of {doc['pages']} pages: "
+                   f"{doc['ranges']})")
     for w in report["per_window"]:
-        docs = ", ".join(f"{d['title']} pp.{d['pages']}" for d in w["documents"])
+        docs = ", ".join(f"{_safe(d['title'])} pp.{d['pages']}" for d in w["documents"])
         ratio = f"{w['cache_hit_ratio']:.0%}" if w["cache_hit_ratio"] is not None else "-"
         click.echo(f"  window {w['window']}/{w['of']}: {w['status']:<8} {w['tokens']:>9,} tokens  hits {ratio:>4}  "
                    f"${w['dollars']:.5f}  {docs}")
@@ -103,7 +112,7 @@ def _print_coverage(report: dict[str, Any]) -> None:
 
 def _print_answer(result: dict[str, Any]) -> None:
     plan = result["plan"]
-    click.echo(f"route: {result['route']}  ({result['reason']})")
+    click.echo(f"route: {result['route']}  ({_safe(result['reason'])})")
     rag, full = plan["estimates"]["rag"], plan["estimates"]["full"]
     coverage = plan["estimates"].get("coverage")
     windows = plan.get("coverage", {}).get("windows")
@@ -111,17 +120,19 @@ def _print_answer(result: dict[str, Any]) -> None:
                + ("" if full["feasible"] else " (does not fit)")
                + (f" · coverage ${coverage['dollars']:.5f} ({windows} window{'s' if windows != 1 else ''})"
                   if coverage else ""))
+    for note in plan.get("notes", []):
+        click.echo(f"note: {_safe(note)}")
     for event in result.get("events", []):
-        click.echo(f"{event['kind']}: {event.get('reason', '')}")
+        click.echo(f"{event['kind']}: {_safe(event.get('reason', ''))}")
     if result["answer"] is None:
         click.echo("")
-        click.echo(result.get("message", ""))
+        click.echo(_safe(result.get("message", "")))
         click.echo("\nretrieved:")
         for hit in result["retrieved"][:5]:
-            click.echo(f"  [{hit['title']} p.{hit['first_page'] + 1}] {' '.join(hit['text'].split())[:160]}")
+            click.echo(_safe(f"  [{hit['title']} p.{hit['first_page'] + 1}] {' '.join(hit['text'].split())[:160]}"))
         return
     click.echo("")
-    click.echo(result["answer"])
+    click.echo(_safe(result["answer"]))
     click.echo("")
     if result.get("coverage"):
         _print_coverage(result["coverage"])
@@ -131,7 +142,7 @@ def _print_answer(result: dict[str, Any]) -> None:
                f"(estimated ${cost['estimated_dollars']:.5f}, {cost['profile']})")
     for c in result["citations"]:
         mark = {True: "verified", False: "NOT verified", None: "no quote"}[c["verified"]]
-        click.echo(f"  {c['label']} {mark}{' - ' + c['note'] if c['note'] else ''}")
+        click.echo(_safe(f"  {c['label']} {mark}{' - ' + c['note'] if c['note'] else ''}"))
 
 
 @cli.command()

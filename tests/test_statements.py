@@ -282,3 +282,29 @@ def test_server_mode_tags_older_documents_and_searches_with_the_lane(tmp_path: P
         hits = search(store, embedder, question, doc_ids=[doc_id], limit=3)
         assert any(h.first_page <= 4 <= h.last_page for h in hits)
         assert not any(h.first_page <= 4 <= h.last_page for h in untagged)  # the lane is what found it
+
+
+def test_folio_ask_prints_the_lane_note_and_escapes_what_documents_say(tmp_path: Path, provider_double) -> None:
+    """``folio ask`` shows the plan's notes (here: the statement lane) and prints a title carrying a terminal
+    escape sequence as text, not as a command to the terminal."""
+    from click.testing import CliRunner
+
+    from service.cli import cli
+
+    double = provider_double(retry_after_s=0)
+    pages = filing_pages()
+    pages[0] = "Northwind Annual Report\x1b[2J\x1b[31m 2025\n" + pages[0]  # the title Folio finds in the text
+    path = tmp_path / "northwind-10k.txt"
+    path.write_text("\f".join(pages), encoding="utf-8")  # a form feed breaks the pages
+    env = {"FOLIO_DATA_DIR": str(tmp_path / "data"), "FOLIO_EMBED_MODEL": "hash-64", "FOLIO_INGEST_WORKERS": "0",
+           "FOLIO_LLM_BASE_URL": double.base_url, "FOLIO_LLM_API_KEY": "sk-test", "FOLIO_LLM_MODEL": "deepseek-chat"}
+    runner = CliRunner()
+    ingest = runner.invoke(cli, ["ingest", str(path)], env=env)
+    assert ingest.exit_code == 0, ingest.output
+    result = runner.invoke(cli, ["ask", "What was the year end amount of accounts payable?", "--mode", "rag"],
+                           env=env)
+    assert result.exit_code == 0, result.output
+    assert "note: the question asks about accounts payable: retrieval also ranked the pages of the balance sheet" \
+        in result.output
+    assert "\x1b" not in result.output
+    assert "Northwind Annual Report\\x1b[2J\\x1b[31m 2025" in result.output  # the model's answer names it
