@@ -15,7 +15,9 @@ from typing import Any
 
 from ingest.store import DocumentRecord
 
-_CITATION = re.compile(r"\[([^\[\]]{1,300}?)\s*,?\s+pp?\.\s*(\d{1,5})(?:\s*[-\u2013]\s*(\d{1,5}))?\s*\]")
+# a title may hold bracketed parts of its own ("Supply Agreement [Redacted]"), one level deep
+_CITATION = re.compile(r"\[((?:[^\[\]]|\[[^\[\]]{0,100}\]){1,300}?)\s*,?\s+pp?\.\s*(\d{1,5})"
+                       r"(?:\s*[-\u2013]\s*(\d{1,5}))?\s*\]")
 _QUOTE_BEFORE = re.compile(r"[\"\u201c]([^\"\u201c\u201d]{8,2000})[\"\u201d][\s,.;:]*$")
 MIN_QUOTE_CHARS = 12
 

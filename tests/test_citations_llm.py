@@ -43,6 +43,16 @@ def test_citation_without_quote_and_page_ranges():
     assert c.document_id == MSA.id and (c.page, c.last_page) == (1, 2) and c.verified is None
 
 
+def test_a_title_with_brackets_of_its_own_is_cited_and_checked():
+    redacted = _record("Supply Agreement [Redacted Version]", MSA.pages or [])
+    answer = ('Customer "may terminate on ninety (90) days\' prior written notice." '
+              "[Supply Agreement [Redacted Version] p.2], unlike [Master Services Agreement p.1].")
+    first, second = extract(answer, [redacted])
+    assert first.title == "Supply Agreement [Redacted Version]" and first.document_id == redacted.id
+    assert first.verified is True
+    assert second.title == "Master Services Agreement" and second.document_id is None
+
+
 def test_quote_running_across_a_page_break_is_verified():
     answer = '"Services means the platform. 8.2 Termination for Convenience" [Master Services Agreement p.1]'
     assert extract(answer, [MSA])[0].verified is True
