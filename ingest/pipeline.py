@@ -101,6 +101,7 @@ class FileResult:
     replaced: list[str] = field(default_factory=list)
     error: FolioError | None = None
     ocr: OcrReport | None = None
+    warnings: list[str] = field(default_factory=list)  # what was ignored or unreadable (JavaScript, OCR failures)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"file": self.name, "status": self.status, "document_id": self.doc_id,
@@ -112,6 +113,8 @@ class FileResult:
             out["ocr"] = self.ocr.to_dict()
         if self.error is not None:
             out["error"] = self.error.to_dict()
+        if self.warnings:
+            out["warnings"] = self.warnings
         return out
 
 
@@ -428,7 +431,7 @@ class Ingestor:
             yield FileResult(name=source.name, status="replaced" if replaced else "ingested", doc_id=doc_id,
                              title=prepared.title, pages=len(prepared.pages), chunks=len(prepared.chunks),
                              tokens=prepared.total_tokens, seconds=time.perf_counter() - started,
-                             replaced=replaced, ocr=ocr)
+                             replaced=replaced, ocr=ocr, warnings=list(prepared.warnings))
 
     def _share_cores(self, embedder: Embedder) -> None:
         """While the parser worker has a file to parse, the model leaves it one core; otherwise it takes all.
@@ -456,7 +459,7 @@ class Ingestor:
             virtual_pages=doc.virtual_pages, page_starts=document_text(doc.pages)[1], pages=doc.pages,
             ocr_pages=ocr.page_indexes, ocr_confidence=ocr.confidences, ocr_mean_confidence=ocr.mean_confidence,
             ocr_low_confidence_pages=ocr.low_confidence_pages, tenant=source.tenant,
-            statement_pages=doc.statement_pages, genre=doc.genre,
+            statement_pages=doc.statement_pages, genre=doc.genre, warnings=doc.warnings,
         )
         statements = pages_by_kind(doc.statement_pages)
         self.store.begin_document(record)

@@ -31,7 +31,10 @@ def terminal_safe(text: str) -> str:
 
 
 def _describe(result: FileResult) -> str:
-    return terminal_safe(_describe_raw(result))
+    """One line per file, and an indented line per warning; each fit for a terminal (a line break in a file name
+    is shown escaped, not obeyed)."""
+    return terminal_safe(_describe_raw(result)) + "".join(
+        f"\n  warning: {terminal_safe(' '.join(w.split()))}" for w in result.warnings)
 
 
 def _describe_raw(result: FileResult) -> str:

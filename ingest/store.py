@@ -84,6 +84,8 @@ class DocumentRecord(BaseModel):
     statement_pages: dict[str, list[int]] | None = None
     # contract, filing or other (ingest/genre.py): how retrieval weighs BM25 against dense; None: not yet tagged.
     genre: str | None = None
+    # What ingestion ignored or could not read: JavaScript or embedded files in a PDF, pages OCR failed on.
+    warnings: list[str] = []
     pages: list[str] | None = None
 
 

@@ -54,6 +54,7 @@ class Job:
     chunks_done: int = 0
     document_id: str | None = None
     error: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)  # what ingestion ignored or could not read
     created: float = field(default_factory=time.time)
     finished: float | None = None
     worker: str = ""  # the replica that runs it
@@ -66,8 +67,8 @@ class Job:
         return {"id": self.id, "file": self.file_name, "size_bytes": self.size_bytes, "status": self.status,
                 "stage": self.stage, "pages": self.pages, "chunks_total": self.chunks_total,
                 "chunks_done": self.chunks_done, "progress": round(progress, 3), "document_id": self.document_id,
-                "error": self.error, "created": self.created, "finished": self.finished, "worker": self.worker,
-                "request_id": self.request_id, "tenant": self.tenant}
+                "error": self.error, "warnings": self.warnings, "created": self.created, "finished": self.finished,
+                "worker": self.worker, "request_id": self.request_id, "tenant": self.tenant}
 
     @classmethod
     def from_record(cls, payload: dict[str, Any]) -> Job:
@@ -267,6 +268,7 @@ class JobQueue:
             result = self._ingest_when_possible(job, source)
             job.document_id = result.doc_id
             job.pages = result.pages or job.pages
+            job.warnings = list(result.warnings)
             if result.error is not None:
                 job.status, job.stage, job.error = "failed", "failed", result.error.to_dict()
             elif result.status == "skipped":

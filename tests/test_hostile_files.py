@@ -403,6 +403,28 @@ def test_upload_answers_with_the_code_and_leaves_the_index_as_it_was(api, item):
     assert _api_points(api) == before
 
 
+def test_what_was_ignored_is_told_by_the_job_the_record_and_the_cli(api, cli_run, tmp_path):
+    """A PDF's JavaScript and attachments are never run or opened, and the user is told: in the upload's job,
+    in the document's record (the UI lists it) and in ``folio ingest``'s line for the file."""
+    response = api.post("/v1/documents?wait=true", files=[("files", ("scripted.pdf", hostile.javascript_pdf()))])
+    assert response.status_code == 200, response.text
+    job = response.json()["jobs"][0]
+    assert job["status"] == "done" and any("JavaScript" in w for w in job["warnings"]), job
+    listed = api.get(f"/v1/documents/{job['document_id']}").json()
+    assert listed["warnings"] == job["warnings"] and any("embedded files" in w for w in listed["warnings"])
+    assert api.delete(f"/v1/documents/{job['document_id']}").status_code == 200
+    clean = api.post("/v1/documents?wait=true", files=[("files", ("clean.pdf", text_pdf(CONTRACT_PAGES)))])
+    assert clean.json()["jobs"][0]["warnings"] == []
+    assert api.delete(f"/v1/documents/{clean.json()['jobs'][0]['document_id']}").status_code == 200
+
+    path = write(tmp_path / "scripted.pdf", hostile.javascript_pdf())
+    result = cli_run("ingest", str(path))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = next(i for i, line in enumerate(lines) if "ingested" in line and "scripted.pdf" in line)
+    assert lines[at + 1].startswith("  warning: the PDF carries JavaScript, which Folio ignores")
+
+
 def _raw_upload(client: TestClient, file_name: str, data: bytes) -> Any:
     """A multipart upload whose file name goes over the wire as written (control characters included)."""
     boundary = "folio-hostile-boundary"

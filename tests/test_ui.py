@@ -286,9 +286,10 @@ def test_ocr_facts_show_on_a_document(browser, server):
     context.close()
 
 
-def test_genre_and_statement_pages_show_on_a_document(browser, server):
+def test_genre_statement_pages_and_warnings_show_on_a_document(browser, server):
     """The MSA is listed as a contract (the real API's record); a filing's statement pages are links that open
-    the page viewer on them (the list as the API gives it, with a filing's fields added)."""
+    the page viewer on them, and what ingestion ignored is listed (the list as the API gives it, with a filing's
+    fields added)."""
     response = httpx.post(f"{server}/v1/documents?wait=true", timeout=60,
                           files=[("files", (MSA.name, MSA.read_bytes()))])
     assert response.status_code == 200, response.text
@@ -303,11 +304,15 @@ def test_genre_and_statement_pages_show_on_a_document(browser, server):
     row = page.locator(f'#documents-body tr[data-id="{msa["id"]}"]')
     expect(row.locator(".genre-note")).to_have_text("contract")
 
-    msa.update(genre="filing", statement_pages={"income": [3], "balance": [4, 5]})
+    msa.update(genre="filing", statement_pages={"income": [3], "balance": [4, 5]},
+               warnings=["the PDF carries JavaScript, which Folio ignores: only the pages' text is read"])
     context.route("**/v1/documents?status=all", lambda route: route.fulfill(json=listed))
     page.reload()
     note = row.locator(".genre-note")
     expect(note).to_have_text("filing · statements: income statement p.4, balance sheet p.5 p.6")
+    expect(row.locator(".warning-note li")).to_have_text(["the PDF carries JavaScript, which Folio ignores: only "
+                                                          "the pages' text is read"])
+    expect(row.locator(".warning-note")).to_have_count(1)
     note.get_by_role("link", name="p.5").click()
     expect(page.locator("#page-dialog")).to_be_visible()
     expect(page.locator("#page-meta")).to_contain_text("Page 5 of 6")

@@ -84,6 +84,13 @@ function genreNote(doc) {
   return h("span.genre-note", {}, doc.genre === "contract" ? "contract" : "filing", ...links);
 }
 
+/** What ingestion ignored or could not read (JavaScript, embedded files, pages OCR failed on). */
+function warningNote(doc) {
+  const warnings = doc.warnings || [];
+  if (!warnings.length) return null;
+  return h("ul.warning-note", { "aria-label": "Ingestion warnings" }, warnings.map((w) => h("li", {}, w)));
+}
+
 function row(doc) {
   const ready = doc.status === "ready";
   const checkbox = h("input", {
@@ -109,7 +116,7 @@ function row(doc) {
           openPage(doc.id, 1, null, doc.title);
         },
       }, doc.title),
-      h("span.file-name", {}, doc.file_name), genreNote(doc), ocrNote(doc), rowError),
+      h("span.file-name", {}, doc.file_name), genreNote(doc), ocrNote(doc), warningNote(doc), rowError),
     h("td.num", { "data-label": "Pages" }, tokens(doc.n_pages)),
     h("td.num", { "data-label": "Tokens" }, tokens(doc.total_tokens)),
     h("td", { "data-label": "Status" }, h(`span.status.status-${doc.status}`, {}, doc.status)),
