@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.errors import FolioError, ProviderRateLimited, StoreError
+from ingest.errors import FolioError, ProviderRateLimited, StoreError, StoreLocked, StoreUnavailable
 from ingest.store import RETRY_MAX_S
 
 logger = logging.getLogger("folio.service")
@@ -19,14 +19,21 @@ def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+STORE_CODES = frozenset({StoreError.code, StoreLocked.code, StoreUnavailable.code})
+
+
+def retry_headers(code: str) -> dict[str, str]:
+    """The Retry-After of an error that passes by itself, by its code (an upload's failed job carries only the
+    code): the index is tried again within ``RETRY_MAX_S`` (ingest/store.py)."""
+    return {"Retry-After": str(round(RETRY_MAX_S))} if code in STORE_CODES else {}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(FolioError)
     async def folio_error(request: Request, exc: FolioError) -> JSONResponse:
-        headers = {}
+        headers = retry_headers(exc.code)
         if isinstance(exc, ProviderRateLimited) and exc.retry_after_s is not None:
             headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
-        elif isinstance(exc, StoreError):  # the index is tried again within this long (ingest/store.py)
-            headers["Retry-After"] = str(round(RETRY_MAX_S))
         if exc.http_status >= 500:
             logger.warning("%s %s: %s [%s]", request.method, request.url.path, exc, exc.code)
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status, headers=headers)

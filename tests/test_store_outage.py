@@ -450,6 +450,7 @@ def test_an_upload_the_server_does_not_come_back_for_fails_cleanly(tmp_path, shi
         failed = http.post("/v1/documents?wait=true", files=[("files", ("msa.pdf", MSA))])
         assert failed.status_code == 503, failed.text
         assert failed.json()["error"]["code"] == "store_unavailable"
+        assert failed.headers.get("Retry-After") == "5"  # as every other 503 of the index says
         job = failed.json()["jobs"][0]
         assert job["status"] == "failed" and job["error"]["code"] == "store_unavailable"
         # its last status could not be written: this replica answers it from memory meanwhile

@@ -14,6 +14,7 @@ from ingest.pipeline import Source, safe_file_name
 from service.access import TenantDep
 from service.context import scope_tokens
 from service.deps import RuntimeDep
+from service.errors import retry_headers
 from service.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["documents"])
@@ -63,8 +64,9 @@ async def upload(runtime: RuntimeDep, tenant: TenantDep,
     body = {"jobs": [j.to_dict() for j in jobs]}
     if len(jobs) == 1 and jobs[0].status == "failed" and jobs[0].error is not None:
         # one file that failed: the failure is the answer
-        status = _status_for(jobs[0].error["code"])
-        return JSONResponse({"error": {**jobs[0].error, "file": jobs[0].file_name}, **body}, status_code=status)
+        code = jobs[0].error["code"]
+        return JSONResponse({"error": {**jobs[0].error, "file": jobs[0].file_name}, **body},
+                            status_code=_status_for(code), headers=retry_headers(code))
     return JSONResponse(body, status_code=200 if wait else 202)
 
 
