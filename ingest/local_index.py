@@ -189,8 +189,7 @@ class LocalChunkIndex:
                 lane = self._statement_rows(merged, rows, statements)
                 lists.append(_top(lane, merged.dense[lane] @ _unit(dense), pool) if len(lane) else [])
             depth = candidate_depth("hybrid", limit, pool, 3 if statements else 2) if distinct else limit
-            weights = [1.0, bm25_weight] + [1.0] * (len(lists) - 2)
-            ranked = _rrf(lists, depth, weights if bm25_weight != 1.0 else None)
+            ranked = _rrf(lists, depth, [1.0, bm25_weight] + [1.0] * (len(lists) - 2))
         found = [(merged.payloads[row], score) for row, score in ranked]
         return distinct_pages(found, limit) if distinct else found
 
@@ -242,14 +241,11 @@ def _top(rows: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[int, fl
     return [(int(rows[i]), float(scores[i])) for i in order]
 
 
-def _rrf(lists: list[list[tuple[int, float]]], limit: int,
-         weights: Sequence[float] | None = None) -> list[tuple[int, float]]:
-    """Qdrant's reciprocal-rank fusion: ``1 / (rank + RRF_K)`` per list, or with weights its weighted form,
-    ``1 / ((rank + 1) / weight + RRF_K - 1)`` (a weight w ranks an item as if it stood w times higher)."""
+def _rrf(lists: list[list[tuple[int, float]]], limit: int, weights: Sequence[float]) -> list[tuple[int, float]]:
+    """Qdrant's weighted reciprocal-rank fusion, ``1 / ((rank + 1) / weight + RRF_K - 1)`` per list (a weight w
+    ranks an item as if it stood w times higher); with weight 1 that is its plain ``1 / (rank + RRF_K)``."""
     scores: dict[int, float] = {}
-    for i, ranked in enumerate(lists):
-        weight = weights[i] if weights is not None else 1.0
+    for ranked, weight in zip(lists, weights, strict=True):
         for rank, (row, _) in enumerate(ranked):
-            score = 1.0 / (rank + RRF_K) if weights is None else 1.0 / ((rank + 1.0) / weight + RRF_K - 1.0)
-            scores[row] = scores.get(row, 0.0) + score
+            scores[row] = scores.get(row, 0.0) + 1.0 / ((rank + 1.0) / weight + RRF_K - 1.0)
     return sorted(scores.items(), key=lambda item: item[1], reverse=True)[:limit]

@@ -226,6 +226,7 @@ class Ingestor:
         self._embedder: Embedder | None = None
         self._workers = settings.ingest_workers if workers is None else workers
         self._pool: ParserPool | None = None  # started with the first file, in a worker process
+        self._tagged = False  # Store.tag_documents has run for this ingestor
         self._worker_idle_s = worker_idle_s  # a parser worker with nothing to do for this long exits
         self._closed = False
         self._inflight: list[cf.Future[tuple[PreparedDocument, OcrReport | None]]] = []
@@ -292,7 +293,9 @@ class Ingestor:
         # local mode: this process is the only writer, so anything unfinished was left by a killed run; on a
         # shared server another process may be writing right now, so only the long-abandoned goes
         self.store.recover(older_than_s=None if self.store.local else STALE_WRITE_S)
-        self.store.tag_documents()  # documents from before statement pages and genres were tagged: once each
+        if not self._tagged:  # documents from before statement pages and genres were tagged: once an ingestor
+            self.store.tag_documents()  # (the service's lives as long as it does, and tags when the index opens)
+            self._tagged = True
         results: dict[int, FileResult] = {}
 
         def done(position: int, result: FileResult) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 KINDS: tuple[str, ...] = ("income", "balance", "cashflow", "equity")
 LABELS: dict[str, str] = {"income": "income statement", "balance": "balance sheet",
@@ -137,6 +138,7 @@ class StatementNeed:
         return f"the {names} (asks about: {', '.join(self.terms)})"
 
 
+@lru_cache(maxsize=256)  # a plan asks twice (its search and its note); replays ask the same questions again
 def question_statements(question: str) -> StatementNeed:
     """The primary statements whose lines or ratios ``question`` asks about (none for most non-financial
     questions; a contract question may name revenue, but a contract has no statement pages to add)."""

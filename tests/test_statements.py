@@ -276,8 +276,10 @@ def test_server_mode_tags_older_documents_and_searches_with_the_lane(tmp_path: P
         embedder = HashEmbedder(64)
         untagged = search(store, embedder, question, doc_ids=[doc_id], limit=3)
         assert untagged == search(store, embedder, question, doc_ids=[doc_id], limit=3, statements=False)
-        assert ingestor.run([Source(name=str(path), key=str(path), path=path)])[0].status == "skipped"
         ingestor.close()
+        batch = Ingestor(store, lambda: HashEmbedder(64), settings, workers=0)  # the next `folio ingest`
+        assert batch.run([Source(name=str(path), key=str(path), path=path)])[0].status == "skipped"
+        batch.close()
         assert store.require_document(doc_id).statement_pages == {"income": [3], "balance": [4], "cashflow": [5]}
         hits = search(store, embedder, question, doc_ids=[doc_id], limit=3)
         assert any(h.first_page <= 4 <= h.last_page for h in hits)
