@@ -31,20 +31,23 @@ RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
 WORKDIR /app
 
-# The dependencies in their own layer: it is rebuilt only when pyproject.toml changes. The package folders
-# are stubs here; the editable install maps them to /app/ingest and /app/service, which the next COPY fills.
-# (Editable, because the service serves the web UI from the folder beside its package: /app/ui.)
+# The dependencies in their own layer: it is rebuilt only when pyproject.toml changes. The package folders are
+# stubs here; the real sources follow and are installed over them without touching the dependencies. The wheel
+# carries the web UI (folio/ui), so the image runs from site-packages like any other installation.
 COPY pyproject.toml README.md ./
-RUN mkdir ingest service \
-    && touch ingest/__init__.py service/__init__.py \
-    && pip install -e .
+RUN mkdir ingest service ui folio \
+    && touch ingest/__init__.py service/__init__.py folio/__init__.py \
+    && ln -s ../ingest folio/ingest && ln -s ../service folio/service && ln -s ../ui folio/ui \
+    && pip install . && rm -rf ingest service ui folio build
 
+COPY folio folio
 COPY ingest ingest
 COPY service service
 COPY ui ui
+RUN pip install --no-deps --force-reinstall . && rm -rf build folio ingest service ui
 
 # Fail the build, not the first question, if the bundled model or the tokenizer cannot be loaded.
-RUN python -c "from ingest.embed import resolve_model_path; from ingest.tokens import deepseek_counter; \
+RUN cd / && python -c "from folio.ingest.embed import resolve_model_path; from folio.ingest.tokens import deepseek_counter; \
 print('embedding model:', resolve_model_path('all-MiniLM-L6-v2')); deepseek_counter().count('warm')" \
     && tesseract --version | head -n 1
 

@@ -413,12 +413,12 @@ def _overlap(a: tuple[float, float] | Sequence[float], b: Sequence[float]) -> fl
 def child_ours(spec: dict[str, Any]) -> dict[str, Any]:
     """Folio end to end: Store.open + Ingestor.run on the files into a fresh data dir, default settings
     (plus ``settings`` overrides from the spec), then page-level recall@k with ingest.search."""
-    from ingest import pipeline
-    from ingest.config import Settings
-    from ingest.embed import load_embedder, resolve_dtype
-    from ingest.pipeline import Ingestor, collect_paths
-    from ingest.search import search
-    from ingest.store import Store
+    from folio.config import Settings
+    from folio.ingest import pipeline
+    from folio.ingest.embed import load_embedder, resolve_dtype
+    from folio.ingest.pipeline import Ingestor, collect_paths
+    from folio.ingest.search import search
+    from folio.ingest.store import Store
 
     settings = Settings(data_dir=Path(spec["data_dir"]), **spec.get("settings", {}))
     sources = collect_paths([Path(f) for f in spec["files"]])
@@ -531,9 +531,9 @@ def child_ours(spec: dict[str, Any]) -> dict[str, Any]:
 
 def child_floor(spec: dict[str, Any]) -> dict[str, Any]:
     """The raw SentenceTransformer encoding exactly the chunk texts Folio embeds (prepared untimed)."""
-    from ingest.config import Settings
-    from ingest.embed import resolve_dtype, resolve_model_path
-    from ingest.prepare import ChunkParams, prepare
+    from folio.config import Settings
+    from folio.ingest.embed import resolve_dtype, resolve_model_path
+    from folio.ingest.prepare import ChunkParams, prepare
 
     settings = Settings(data_dir=Path(spec["data_dir"]))
     params = ChunkParams(model=settings.embed_model, chunk_tokens=settings.chunk_tokens,
@@ -629,7 +629,7 @@ def child_llamaindex(spec: dict[str, Any]) -> dict[str, Any]:
         from llama_index.vector_stores.qdrant import QdrantVectorStore
         from qdrant_client import QdrantClient
 
-        from ingest.embed import resolve_model_path
+        from folio.ingest.embed import resolve_model_path
 
         t_import = time.perf_counter()
         pypdf.overwrite_configuration(array_maximum_element_count=5_000_000,

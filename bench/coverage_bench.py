@@ -88,10 +88,10 @@ def load_questions(set_name: str, root: Path, multi_doc_only: bool) -> list[Ques
 
 
 def build_index(settings: Any, pdfs: Sequence[Path]) -> None:
-    from ingest.embed import HashEmbedder
-    from ingest.pipeline import Ingestor, collect_paths
-    from ingest.progress import PlainProgress
-    from ingest.store import Store
+    from folio.ingest.embed import HashEmbedder
+    from folio.ingest.pipeline import Ingestor, collect_paths
+    from folio.ingest.progress import PlainProgress
+    from folio.ingest.store import Store
 
     store = Store.open(settings)
     ingestor = Ingestor(store, lambda: HashEmbedder(HASH_DIM), settings)
@@ -168,7 +168,7 @@ def covered(items: Sequence[tuple[str, int | None]], spans: Sequence[tuple[str, 
 
 def plan_measure(answerer: Any, questions: Sequence[Question], ids: dict[str, str], budget: float,
                  profiles: dict[str, Any]) -> dict[str, Any]:
-    from service.answer import QueryRequest
+    from folio.service.answer import QueryRequest
 
     rows = []
     pages_of = {r.id: r.n_pages for r in answerer.scope(None)}
@@ -230,7 +230,7 @@ def summarise(rows: Sequence[dict[str, Any]], profiles: Sequence[str]) -> dict[s
 
 def run_questions(answerer: Any, double: Any, questions: Sequence[str], profiles: dict[str, Any],
                   budget: float) -> list[dict[str, Any]]:
-    from service.answer import QueryRequest
+    from folio.service.answer import QueryRequest
 
     out = []
     for i, text in enumerate(questions, 1):
@@ -349,10 +349,10 @@ def main() -> None:
 
     from pydantic import SecretStr
 
-    from ingest.config import Settings
-    from ingest.embed import HashEmbedder
-    from service.pricing import get_profile
-    from service.runtime import build_runtime
+    from folio.config import Settings
+    from folio.ingest.embed import HashEmbedder
+    from folio.service.pricing import get_profile
+    from folio.service.runtime import build_runtime
     from tests.provider_double import run_provider_double
 
     folder = args.data_root / SETS[args.set]
@@ -362,7 +362,7 @@ def main() -> None:
         log(f"building the index of {folder} in {args.data_dir}")
         build_index(Settings(**base), sorted((folder / "pdfs").glob("*.pdf")))
     if not args.keep_ledger:  # a fresh provider double has an empty cache: so must the ledger's memory of it
-        from ingest.store import Store
+        from folio.ingest.store import Store
 
         with Store.open(Settings(**base)) as store:
             store.client.delete_collection(store.record_collection("ledger"))
@@ -378,9 +378,9 @@ def main() -> None:
             answerer = runtime.answerer
             records = answerer.scope(None)
             ids = {Path(r.file_name).stem: r.id for r in records}
-            from service.context import scope_tokens
+            from folio.service.context import scope_tokens
 
-            first = answerer.plan(__import__("service.answer", fromlist=["QueryRequest"]).QueryRequest(
+            first = answerer.plan(__import__("folio.service.answer", fromlist=["QueryRequest"]).QueryRequest(
                 question=EXHAUSTIVE[args.set][0], mode="coverage", max_cost_usd=args.budget))
             assert first.coverage is not None
             result: dict[str, Any] = {

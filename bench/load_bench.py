@@ -130,7 +130,7 @@ class Service:
         self.log_path = log_path
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from service.cli import main; main()", "serve", "--host", HOST,
+            [sys.executable, "-c", "from folio.service.cli import main; main()", "serve", "--host", HOST,
              "--port", str(self.port)], cwd=data_dir.parent, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout_s: float) -> float:
@@ -368,8 +368,8 @@ def check_documents(url: str, base: list[Upload], batch: list[Upload]) -> dict[s
 
 def count_stored_chunks(data_dir: Path, doc_ids: list[str]) -> dict[str, Any]:
     """Chunks per document as the store holds them, read after the service has stopped (one process at a time)."""
-    from ingest.config import Settings
-    from ingest.store import Store
+    from folio.config import Settings
+    from folio.ingest.store import Store
 
     with Store.open(Settings(data_dir=data_dir, qdrant_url=None)) as store:
         return {"per_document": {d: store.count_chunks(d) for d in doc_ids}, "total": store.count_chunks()}
@@ -571,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     again = base[0]
     batch.append(Upload(again.name, again.sha256, again.size))  # the same bytes again: one document
     questions = SAMPLE_QUESTIONS + batch_questions(folder, {p.stem for p, _ in batch_pdfs})
-    from ingest.config import Settings
+    from folio.config import Settings
 
     embed_model = str(Settings.model_fields["embed_model"].default)  # what the service loads: the default
     machine = machine_info()

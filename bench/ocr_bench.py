@@ -112,9 +112,9 @@ def found(parts: list[str], haystack: str, *, fuzzy: bool) -> bool:
 
 
 def parse_all(docs: dict[str, bytes], ocr_dpi: int, label: str) -> dict[str, Any]:
-    from ingest.normalize import normalize_pages
-    from ingest.ocr import OcrOptions
-    from ingest.parse import parse_bytes
+    from folio.ingest.normalize import normalize_pages
+    from folio.ingest.ocr import OcrOptions
+    from folio.ingest.parse import parse_bytes
 
     out: dict[str, Any] = {"docs": {}}
     with PeakRss() as meter:
@@ -133,10 +133,10 @@ def parse_all(docs: dict[str, bytes], ocr_dpi: int, label: str) -> dict[str, Any
 
 
 def ingest_batch(docs: dict[str, bytes], workdir: Path, embedder: str) -> dict[str, Any]:
-    from ingest.config import Settings
-    from ingest.embed import load_embedder
-    from ingest.pipeline import Ingestor, Source
-    from ingest.store import Store
+    from folio.config import Settings
+    from folio.ingest.embed import load_embedder
+    from folio.ingest.pipeline import Ingestor, Source
+    from folio.ingest.store import Store
 
     settings = Settings(data_dir=workdir, embed_model=embedder)
     with PeakRss() as meter:

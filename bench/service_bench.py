@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ingest.progress import PlainProgress
+from folio.ingest.progress import PlainProgress
 
 REPO = Path(__file__).resolve().parents[1]
 SET_FOLDER = "financebench-dev"
@@ -269,7 +269,7 @@ class LogProgress(PlainProgress):
 
 
 def make_settings(data_dir: Path) -> Any:
-    from ingest.config import Settings
+    from folio.config import Settings
 
     # explicit values, so no FOLIO_* variable or .env file turns on a Qdrant server or a language model
     return Settings(data_dir=data_dir, embed_model=f"hash-{HASH_DIM}", ingest_workers=1, qdrant_url=None,
@@ -277,9 +277,9 @@ def make_settings(data_dir: Path) -> Any:
 
 
 def ingest(settings: Any, pdfs: list[Path]) -> dict[str, Any]:
-    from ingest.embed import HashEmbedder
-    from ingest.pipeline import Ingestor, collect_paths
-    from ingest.store import Store
+    from folio.ingest.embed import HashEmbedder
+    from folio.ingest.pipeline import Ingestor, collect_paths
+    from folio.ingest.store import Store
 
     store = Store.open(settings)
     ingestor = Ingestor(store, lambda: HashEmbedder(HASH_DIM), settings)
@@ -375,8 +375,8 @@ PART_ORDER = [
 @contextlib.contextmanager
 def instrumented(answerer: Any, parts: Parts) -> Iterator[None]:
     """Wrap the functions ``Answerer.plan`` calls with timers; behaviour is unchanged and restored after."""
-    import ingest.search as search_mod
-    import service.answer as answer_mod
+    import folio.ingest.search as search_mod
+    import folio.service.answer as answer_mod
 
     patches: list[tuple[Any, str, str]] = [
         (answer_mod, "classify", "need classification"),
@@ -423,7 +423,7 @@ class Scope:
 
 
 def time_plans(answerer: Any, questions: list[Question], scope: Scope, budget: Budget) -> dict[str, Any]:
-    from service.answer import QueryRequest
+    from folio.service.answer import QueryRequest
 
     requests = [QueryRequest(question=q.text, documents=scope.doc_ids(q)) for q in questions]
     for request in requests[:5]:  # warm-up
@@ -446,7 +446,7 @@ def time_plans(answerer: Any, questions: list[Question], scope: Scope, budget: B
 
 def plan_breakdown(answerer: Any, questions: list[Question], scope: Scope) -> dict[str, Any]:
     """One instrumented pass: per question, each part's exclusive time; mean and p50 over questions."""
-    from service.answer import QueryRequest
+    from folio.service.answer import QueryRequest
 
     parts = Parts()
     per_part: dict[str, list[float]] = defaultdict(list)
@@ -477,7 +477,7 @@ def plan_breakdown(answerer: Any, questions: list[Question], scope: Scope) -> di
 
 
 def profile_plans(answerer: Any, questions: list[Question], scope: Scope, top: int = 15) -> dict[str, Any]:
-    from service.answer import QueryRequest
+    from folio.service.answer import QueryRequest
 
     profiler = cProfile.Profile()
     requests = [QueryRequest(question=q.text, documents=scope.doc_ids(q)) for q in questions]
@@ -503,9 +503,9 @@ def time_searches(runtime: Any, questions: list[Question], scope: Scope, vectors
     """The plain dense search the planner wraps, and what is around it, on precomputed query vectors."""
     from qdrant_client import models
 
-    from ingest.search import search
-    from ingest.sparse import query_vector
-    from ingest.store import DENSE
+    from folio.ingest.search import search
+    from folio.ingest.sparse import query_vector
+    from folio.ingest.store import DENSE
 
     store = runtime.store
     embedder = runtime.embedder()
@@ -566,9 +566,9 @@ def time_embedding(runtime: Any, questions: list[Question], budget: Budget) -> t
 def time_ledger(runtime: Any, entries: int) -> dict[str, Any]:
     """``Ledger.cache_state`` on an empty ledger (what this run's plans see) and on one with ``entries``
     records, in a throw-away collection of the same client (the run's own ledger stays empty)."""
-    from ingest.store import Store
-    from service.answer import prefix_key
-    from service.ledger import Ledger, LedgerEntry, Usage
+    from folio.ingest.store import Store
+    from folio.service.answer import prefix_key
+    from folio.service.ledger import Ledger, LedgerEntry, Usage
 
     prefix = prefix_key(runtime.settings.llm_model, "none", ["x"])
     out: dict[str, Any] = {}
@@ -599,7 +599,7 @@ def time_ledger(runtime: Any, entries: int) -> dict[str, Any]:
 
 
 def time_render(runtime: Any, repeats: int) -> dict[str, Any]:
-    from service.context import canonical_order, full_prompt, render_documents, scope_tokens
+    from folio.service.context import canonical_order, full_prompt, render_documents, scope_tokens
 
     store = runtime.store
     counter = runtime.answerer.counter
@@ -880,11 +880,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
         with phase("load the query model", phases):
-            from ingest.embed import load_embedder
+            from folio.ingest.embed import load_embedder
 
             real_model = load_embedder(QUERY_MODEL)
         with phase("build_runtime (open the local index)", phases) as opened:
-            from service.runtime import build_runtime
+            from folio.service.runtime import build_runtime
 
             runtime = build_runtime(settings, embedder_factory=lambda: real_model)
         with phase("load the in-memory search index (local mode)", phases) as loaded:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from tokenizers import Tokenizer
 
-from ingest.headings import Heading, find_headings
+from folio.ingest.headings import Heading, find_headings
 
 PAGE_SEPARATOR = "\n\n"
 # A chunk holds at most this many characters per token of the chunk size (4,000 for 200 tokens): a word

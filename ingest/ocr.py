@@ -44,11 +44,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from ingest.errors import CorruptFile, OcrUnavailable
+from folio.errors import CorruptFile, OcrUnavailable
 
 if TYPE_CHECKING:
-    from ingest.config import Settings
-    from ingest.tesseract import PageText
+    from folio.config import Settings
+    from folio.ingest.tesseract import PageText
 
 DETECT_DPI = 50
 DETECT_MAX_PIXELS = 4_000_000  # an A0 page at DETECT_DPI; the largest page the standard allows is 25 times that
@@ -174,7 +174,7 @@ def default_options() -> OcrOptions:
     run = _RUN.get()
     if run is not None:
         return run.options
-    from ingest.config import get_settings
+    from folio.config import get_settings
 
     return OcrOptions.from_settings(get_settings())
 
@@ -270,7 +270,7 @@ def pages_needing_ocr(pdf: Any, texts: Sequence[str], with_images: Collection[in
 def recognise(data: bytes, indexes: Sequence[int], options: OcrOptions, on_page: OnPage | None = None
               ) -> list[PageText]:
     """Read pages ``indexes`` of the PDF ``data`` in a pool of Tesseract worker processes, in page order."""
-    from ingest import tesseract
+    from folio.ingest import tesseract
 
     osd = check_tesseract(options)
     if not indexes:

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.errors import CorruptFile, EmptyFile, EncryptedFile, FileTooLarge, UnsupportedFormat
-from ingest.ocr import OcrOptions, default_options
-from ingest.parse_common import ParsedDocument, ParseLimits, default_limits
-from ingest.parse_docx import parse_docx
-from ingest.parse_pdf import ARRAY_LIMIT, DICTIONARY_LIMIT, MIN_DOCUMENT_CHARS, PAGE_TREE_DEPTH, parse_pdf
-from ingest.parse_text import BINARY_SHARE, VIRTUAL_PAGE_CHARS, _collapse_blank_lines, decode_text, parse_text
+from folio.errors import CorruptFile, EmptyFile, EncryptedFile, FileTooLarge, UnsupportedFormat
+from folio.ingest.ocr import OcrOptions, default_options
+from folio.ingest.parse_common import ParsedDocument, ParseLimits, default_limits
+from folio.ingest.parse_docx import parse_docx
+from folio.ingest.parse_pdf import ARRAY_LIMIT, DICTIONARY_LIMIT, MIN_DOCUMENT_CHARS, PAGE_TREE_DEPTH, parse_pdf
+from folio.ingest.parse_text import BINARY_SHARE, VIRTUAL_PAGE_CHARS, _collapse_blank_lines, decode_text, parse_text
 
 __all__ = [  # what this module offered before the formats moved out, and offers still
     "ARRAY_LIMIT", "BINARY_SHARE", "DICTIONARY_LIMIT", "DOCX_SUFFIXES", "HTML_SUFFIXES", "MARKDOWN_SUFFIXES",

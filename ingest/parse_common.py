@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.config import Settings
-from ingest.errors import TooManyPages
-from ingest.ocr import OcrReport
+from folio.config import Settings
+from folio.errors import TooManyPages
+from folio.ingest.ocr import OcrReport
 
 MB = 1_000_000
 
@@ -46,7 +46,7 @@ class ParseLimits:
 
 def default_limits() -> ParseLimits:
     """The limits of the process's settings (``FOLIO_MAX_*``)."""
-    from ingest.config import get_settings
+    from folio.config import get_settings
 
     return ParseLimits.from_settings(get_settings())
 

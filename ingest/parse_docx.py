@@ -18,9 +18,9 @@ import zipfile
 import zlib
 from typing import Any
 
-from ingest.errors import ContentTooLarge, CorruptFile, EncryptedFile, NoText, TooComplex
-from ingest.parse_common import MB, ParsedDocument, ParseLimits, shown
-from ingest.parse_text import paginate, split_virtual
+from folio.errors import ContentTooLarge, CorruptFile, EncryptedFile, NoText, TooComplex
+from folio.ingest.parse_common import MB, ParsedDocument, ParseLimits, shown
+from folio.ingest.parse_text import paginate, split_virtual
 
 _ZIP_DIRECTORY_ENTRY = b"PK\x01\x02"  # every entry of a zip's central directory starts with it
 _ZIP_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")

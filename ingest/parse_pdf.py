@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from ingest.errors import (
+from folio.errors import (
     ContentTooLarge,
     CorruptFile,
     EncryptedFile,
@@ -25,8 +25,8 @@ from ingest.errors import (
     TooComplex,
     TooManyPages,
 )
-from ingest.ocr import OcrOptions, current_run, ocr_pdf
-from ingest.parse_common import MB, ParsedDocument, ParseLimits, shown
+from folio.ingest.ocr import OcrOptions, current_run, ocr_pdf
+from folio.ingest.parse_common import MB, ParsedDocument, ParseLimits, shown
 
 # Fewer letters and digits than this in a whole PDF: there is no text layer to index (a scan).
 MIN_DOCUMENT_CHARS = 40

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from ingest.errors import CorruptFile, NoText, TooComplex
-from ingest.parse_common import ParsedDocument, ParseLimits, shown
+from folio.errors import CorruptFile, NoText, TooComplex
+from folio.ingest.parse_common import ParsedDocument, ParseLimits, shown
 
 VIRTUAL_PAGE_CHARS = 3000
 

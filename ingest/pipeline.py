@@ -27,17 +27,17 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Any, Literal, Protocol
 
-from ingest.chunk import document_text
-from ingest.config import Settings
-from ingest.embed import Embedder
-from ingest.errors import FileNotFound, FileTooLarge, FolioError, InputError, TooManyPages
-from ingest.ocr import OcrOptions, OcrReport, ocr_run
-from ingest.parse import ParseLimits
-from ingest.prepare import ChunkParams, PreparedDocument, content_id, prepare
-from ingest.sandbox import ParserPool, SandboxLimits, report_event
-from ingest.sparse import document_vector
-from ingest.statements import pages_by_kind
-from ingest.store import STALE_WRITE_S, DocumentRecord, Store
+from folio.config import Settings
+from folio.errors import FileNotFound, FileTooLarge, FolioError, InputError, TooManyPages
+from folio.ingest.chunk import document_text
+from folio.ingest.embed import Embedder
+from folio.ingest.ocr import OcrOptions, OcrReport, ocr_run
+from folio.ingest.parse import ParseLimits
+from folio.ingest.prepare import ChunkParams, PreparedDocument, content_id, prepare
+from folio.ingest.sandbox import ParserPool, SandboxLimits, report_event
+from folio.ingest.sparse import document_vector
+from folio.ingest.statements import pages_by_kind
+from folio.ingest.store import STALE_WRITE_S, DocumentRecord, Store
 
 Status = Literal["ingested", "replaced", "skipped", "failed"]
 # Chunks per encode call: large enough that length-sorted batches waste little on padding, small enough
@@ -182,7 +182,7 @@ class NullProgress:
 
 def collect_paths(paths: Iterable[Path], *, recursive: bool = False, glob: str | None = None) -> list[Source]:
     """Expand files and folders into sources in a stable order; missing paths become failing sources."""
-    from ingest.parse import SUPPORTED_SUFFIXES
+    from folio.ingest.parse import SUPPORTED_SUFFIXES
 
     out: list[Source] = []
     for path in paths:

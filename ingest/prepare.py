@@ -10,13 +10,13 @@ import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ingest.chunk import Chunk, Chunker
-from ingest.embed import model_tokenizer, model_window
-from ingest.genre import document_genre
-from ingest.normalize import normalize_pages
-from ingest.parse import ParseLimits, parse_bytes
-from ingest.statements import document_statements
-from ingest.tokens import deepseek_counter
+from folio.ingest.chunk import Chunk, Chunker
+from folio.ingest.embed import model_tokenizer, model_window
+from folio.ingest.genre import document_genre
+from folio.ingest.normalize import normalize_pages
+from folio.ingest.parse import ParseLimits, parse_bytes
+from folio.ingest.statements import document_statements
+from folio.ingest.tokens import deepseek_counter
 
 BUNDLED_TOKENIZER_MODEL = "all-MiniLM-L6-v2"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from ingest.errors import FolioError, InvalidRequest, StoreUnavailable
+from folio.errors import FolioError, InvalidRequest, StoreUnavailable
 
 POLL_S = 0.25
 

@@ -44,8 +44,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from ingest.config import Settings
-from ingest.errors import ConfigError, CorruptFile, FolioError, ParseMemory, ParseTimeout
+from folio.config import Settings
+from folio.errors import ConfigError, CorruptFile, FolioError, ParseMemory, ParseTimeout
 
 logger = logging.getLogger("folio.ingest.sandbox")
 

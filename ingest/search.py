@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ingest.embed import Embedder
-from ingest.sparse import query_vector
-from ingest.statements import question_statements
-from ingest.store import DocumentRecord, Hit, SearchMode, Store
+from folio.ingest.embed import Embedder
+from folio.ingest.sparse import query_vector
+from folio.ingest.statements import question_statements
+from folio.ingest.store import DocumentRecord, Hit, SearchMode, Store
 
 CONTRACT_BM25_WEIGHT = 3.0
 

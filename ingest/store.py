@@ -34,13 +34,13 @@ from urllib.parse import urlsplit
 import numpy as np
 from pydantic import BaseModel
 
-from ingest.chunk import Chunk
-from ingest.config import Settings
-from ingest.errors import ConfigError, DocumentNotFound, StoreError, StoreLocked, StoreUnavailable
-from ingest.genre import document_genre
-from ingest.local_index import LocalChunkIndex, candidate_depth, distinct_pages
-from ingest.sparse import SparseVector
-from ingest.statements import chunk_statements, document_statements, pages_by_kind
+from folio.config import Settings
+from folio.errors import ConfigError, DocumentNotFound, StoreError, StoreLocked, StoreUnavailable
+from folio.ingest.chunk import Chunk
+from folio.ingest.genre import document_genre
+from folio.ingest.local_index import LocalChunkIndex, candidate_depth, distinct_pages
+from folio.ingest.sparse import SparseVector
+from folio.ingest.statements import chunk_statements, document_statements, pages_by_kind
 
 logger = logging.getLogger(__name__)
 

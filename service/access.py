@@ -35,9 +35,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ingest.config import Settings
-from ingest.errors import ConfigError
-from service.logs import ASGIApp, Receive, Scope, Send
+from folio.config import Settings
+from folio.errors import ConfigError
+from folio.service.logs import ASGIApp, Receive, Scope, Send
 
 DEFAULT_TENANT = "default"
 DEFAULT_FAILURES_PER_MINUTE = 10

@@ -15,15 +15,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ingest.config import Settings
-from ingest.embed import Embedder
-from ingest.errors import ContextTooLong, DocumentNotFound, InvalidRequest, ProviderError, ProviderStreamBroken
-from ingest.search import search
-from ingest.statements import LABELS, question_statements
-from ingest.store import DocumentRecord, Hit, Store
-from ingest.tokens import TokenCounter
-from service import citations as cite
-from service.context import (
+from folio.config import Settings
+from folio.errors import ContextTooLong, DocumentNotFound, InvalidRequest, ProviderError, ProviderStreamBroken
+from folio.ingest.embed import Embedder
+from folio.ingest.search import search
+from folio.ingest.statements import LABELS, question_statements
+from folio.ingest.store import DocumentRecord, Hit, Store
+from folio.ingest.tokens import TokenCounter
+from folio.service import citations as cite
+from folio.service.context import (
     NOT_FOUND,
     QUESTION_PREFIX,
     SYSTEM_PROMPT,
@@ -37,12 +37,12 @@ from service.context import (
     scope_tokens,
     warmup_messages,
 )
-from service.coverage import CoveragePlan, CoverageRunner, plan_coverage
-from service.ledger import Ledger, LedgerEntry, Session, Usage
-from service.llm import Completion, LLMClient, Reasoning
-from service.need import classify
-from service.plan import Decision, Mode, PlanInputs, decide, decide_coverage
-from service.pricing import PricingProfile
+from folio.service.coverage import CoveragePlan, CoverageRunner, plan_coverage
+from folio.service.ledger import Ledger, LedgerEntry, Session, Usage
+from folio.service.llm import Completion, LLMClient, Reasoning
+from folio.service.need import classify
+from folio.service.plan import Decision, Mode, PlanInputs, decide, decide_coverage
+from folio.service.pricing import PricingProfile
 
 # Role markers and BOS the chat template adds around the system prompt and the turns.
 TEMPLATE_TOKENS = 8

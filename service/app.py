@@ -11,17 +11,17 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
-from ingest.config import Settings, get_settings
-from ingest.embed import Embedder
-from ingest.errors import StoreError
-from service import errors
-from service.access import AccessMiddleware, ApiKeys, RateLimiter
-from service.deps import RuntimeDep
-from service.llm import LLMClient
-from service.logs import ASGIApp, RequestIdMiddleware
-from service.metrics import Metrics, MetricsMiddleware
-from service.routes import documents, openai_compat, query, search
-from service.runtime import Runtime, build_runtime
+from folio.config import Settings, get_settings
+from folio.errors import StoreError
+from folio.ingest.embed import Embedder
+from folio.service import errors
+from folio.service.access import AccessMiddleware, ApiKeys, RateLimiter
+from folio.service.deps import RuntimeDep
+from folio.service.llm import LLMClient
+from folio.service.logs import ASGIApp, RequestIdMiddleware
+from folio.service.metrics import Metrics, MetricsMiddleware
+from folio.service.routes import documents, openai_compat, query, search
+from folio.service.runtime import Runtime, build_runtime
 
 UI_DIR = Path(__file__).resolve().parents[1] / "ui"
 logger = logging.getLogger("folio.service")

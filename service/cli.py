@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from ingest.cli import _settings, cli, handles_errors, remote_server
-from ingest.progress import terminal_safe
+from folio.ingest.cli import _settings, cli, handles_errors, remote_server
+from folio.ingest.progress import terminal_safe
 
 
 @cli.command()
@@ -30,8 +30,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     import uvicorn
 
-    from service.app import create_app
-    from service.logs import configure_logging
+    from folio.service.app import create_app
+    from folio.service.logs import configure_logging
 
     if (ctx.obj or {}).get("server"):
         raise click.UsageError("serve runs a server; --server is for the other commands")
@@ -47,8 +47,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         else:
             click.echo(message, err=True)
 
-    from ingest.errors import ConfigError
-    from service.access import ApiKeys, is_loopback
+    from folio.errors import ConfigError
+    from folio.service.access import ApiKeys, is_loopback
 
     try:
         keys = ApiKeys.from_settings(settings)
@@ -71,7 +71,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=None, access_log=False)
     except Exception as exc:  # e.g. the store is locked: uvicorn reports lifespan failures as exceptions
-        from ingest.errors import FolioError
+        from folio.errors import FolioError
 
         if isinstance(exc, FolioError):
             click.echo(f"folio: error: {exc} [{exc.code}]", err=True)
@@ -173,8 +173,8 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
             result = remote.query({"question": question, "documents": list(doc_ids) or None, "mode": mode,
                                    "reasoning": reasoning, "max_cost_usd": max_cost, "cascade": cascade})
     else:
-        from service.answer import QueryRequest
-        from service.runtime import build_runtime
+        from folio.service.answer import QueryRequest
+        from folio.service.runtime import build_runtime
 
         runtime = build_runtime(_settings(ctx))
         try:
@@ -191,7 +191,7 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
 
 
 # ``folio eval`` (retrieval quality and routing economics): service/evaluation/, heavy imports only when it runs.
-from service.evaluation.command import eval_command  # noqa: E402
+from folio.service.evaluation.command import eval_command  # noqa: E402
 
 cli.add_command(eval_command)
 

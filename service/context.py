@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ingest.store import DocumentRecord, Hit
-from ingest.tokens import TokenCounter
+from folio.ingest.store import DocumentRecord, Hit
+from folio.ingest.tokens import TokenCounter
 
 SYSTEM_PROMPT = (
     "You answer questions about the documents in the user's messages, and only from them.\n"

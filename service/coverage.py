@@ -30,12 +30,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
-from ingest.config import Settings
-from ingest.errors import ContextTooLong, ProviderError
-from ingest.store import DocumentRecord, Hit, Store
-from ingest.tokens import TokenCounter
-from service import citations as cite
-from service.context import (
+from folio.config import Settings
+from folio.errors import ContextTooLong, ProviderError
+from folio.ingest.store import DocumentRecord, Hit, Store
+from folio.ingest.tokens import TokenCounter
+from folio.service import citations as cite
+from folio.service.context import (
     DOCUMENT_FOOTER,
     DOCUMENTS_CLOSE,
     DOCUMENTS_OPEN,
@@ -54,9 +54,9 @@ from service.context import (
     scope_key,
     warmup_messages,
 )
-from service.ledger import Ledger, LedgerEntry, Session, Usage
-from service.llm import Completion, LLMClient, Reasoning
-from service.plan import (
+from folio.service.ledger import Ledger, LedgerEntry, Session, Usage
+from folio.service.llm import Completion, LLMClient, Reasoning
+from folio.service.plan import (
     CacheState,
     Estimate,
     WindowInputs,
@@ -65,7 +65,7 @@ from service.plan import (
     pack_findings,
     sum_estimates,
 )
-from service.pricing import PricingProfile
+from folio.service.pricing import PricingProfile
 
 MAP_INSTRUCTIONS = (
     "The documents above are one part of a larger collection; another step merges what every part holds. "

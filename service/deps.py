@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.runtime import Runtime
+from folio.service.runtime import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:

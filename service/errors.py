@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.errors import FolioError, ProviderRateLimited, StoreError, StoreLocked, StoreUnavailable
-from ingest.store import RETRY_MAX_S
+from folio.errors import FolioError, ProviderRateLimited, StoreError, StoreLocked, StoreUnavailable
+from folio.ingest.store import RETRY_MAX_S
 
 logger = logging.getLogger("folio.service")
 

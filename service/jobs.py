@@ -31,11 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ingest.errors import FolioError, StoreError
-from ingest.pipeline import FileResult, Source
-from ingest.store import Store
-from service.logs import current_request_id, request_id_context
-from service.metrics import Metrics
+from folio.errors import FolioError, StoreError
+from folio.ingest.pipeline import FileResult, Source
+from folio.ingest.store import Store
+from folio.service.logs import current_request_id, request_id_context
+from folio.service.metrics import Metrics
 
 logger = logging.getLogger("folio.service.jobs")
 _NAMESPACE = uuid.UUID("0d7bf5e4-9a43-4c2e-8f0b-5b7f3c1e2a90")

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ingest.store import Store
-from service.plan import CacheState
+from folio.ingest.store import Store
+from folio.service.plan import CacheState
 
 # DeepSeek: caches are cleared "within a few hours to a few days" of disuse. Full confidence for an hour,
 # then an exponential decay with a six-hour time constant.

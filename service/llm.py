@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ingest.errors import (
+from folio.errors import (
     ContextTooLong,
     ProviderBadResponse,
     ProviderError,
@@ -21,8 +21,8 @@ from ingest.errors import (
     ProviderStreamBroken,
     ProviderTimeout,
 )
-from service.ledger import Usage
-from service.logs import current_request_id
+from folio.service.ledger import Usage
+from folio.service.logs import current_request_id
 
 Reasoning = Literal["none", "high", "max"]
 

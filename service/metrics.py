@@ -41,8 +41,8 @@ from prometheus_client import (
     process_collector,
 )
 
-from service.ledger import LedgerEntry
-from service.logs import ASGIApp, Message, Receive, Scope, Send
+from folio.service.ledger import LedgerEntry
+from folio.service.logs import ASGIApp, Message, Receive, Scope, Send
 
 # HTTP latencies run from a 1 ms health check to a many-minute coverage answer.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)

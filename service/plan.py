@@ -31,8 +31,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from service.need import Need
-from service.pricing import PER_MILLION, PricingProfile
+from folio.service.need import Need
+from folio.service.pricing import PER_MILLION, PricingProfile
 
 Route = Literal["rag", "full", "coverage"]
 WARMUP_OUTPUT_TOKENS = 3

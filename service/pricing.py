@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from ingest.errors import ConfigError
+from folio.errors import ConfigError
 
 PER_MILLION = 1_000_000
 

@@ -13,18 +13,18 @@ from typing import Any
 
 import numpy as np
 
-from ingest.config import Settings
-from ingest.embed import Embedder, load_embedder
-from ingest.errors import FolioError, StoreError
-from ingest.pipeline import FileResult, Ingestor, Source
-from ingest.store import Store
-from ingest.tokens import deepseek_counter
-from service.answer import Answerer, Event, QueryRequest
-from service.jobs import JobQueue
-from service.ledger import Ledger, LedgerEntry
-from service.llm import LLMClient
-from service.metrics import Metrics
-from service.pricing import get_profile
+from folio.config import Settings
+from folio.errors import FolioError, StoreError
+from folio.ingest.embed import Embedder, load_embedder
+from folio.ingest.pipeline import FileResult, Ingestor, Source
+from folio.ingest.store import Store
+from folio.ingest.tokens import deepseek_counter
+from folio.service.answer import Answerer, Event, QueryRequest
+from folio.service.jobs import JobQueue
+from folio.service.ledger import Ledger, LedgerEntry
+from folio.service.llm import LLMClient
+from folio.service.metrics import Metrics
+from folio.service.pricing import get_profile
 
 logger = logging.getLogger("folio.service")
 PARSER_IDLE_S = 60.0  # the parser worker's tokenizers hold ~0.25 GB: given back when no upload comes for this long

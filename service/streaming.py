@@ -9,8 +9,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from ingest.errors import FolioError
-from service.answer import Answerer, QueryRequest
+from folio.errors import FolioError
+from folio.service.answer import Answerer, QueryRequest
 
 logger = logging.getLogger("folio.service")
 Event = tuple[str, dict[str, Any]]

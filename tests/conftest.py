@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import Settings
-from ingest.embed import HashEmbedder
-from ingest.pipeline import Ingestor
-from ingest.store import Store
+from folio.config import Settings
+from folio.ingest.embed import HashEmbedder
+from folio.ingest.pipeline import Ingestor
+from folio.ingest.store import Store
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

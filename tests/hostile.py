@@ -608,9 +608,9 @@ def _parse_in_child(item: Hostile, limits: object, address_space: int, out: int)
     import resource
     import time
 
-    from ingest.errors import FolioError
-    from ingest.ocr import OcrOptions
-    from ingest.parse import ParseLimits, parse_bytes
+    from folio.errors import FolioError
+    from folio.ingest.ocr import OcrOptions
+    from folio.ingest.parse import ParseLimits, parse_bytes
 
     assert isinstance(limits, ParseLimits)
     data = item.make()
@@ -645,7 +645,7 @@ def run_bounded(names: list[str], *, address_space_mb: int, deadline_s: float,
     import signal
     import time
 
-    from ingest.parse import ParseLimits
+    from folio.ingest.parse import ParseLimits
 
     limits = limits if limits is not None else ParseLimits()
     by_name = {item.name: item for item in CORPUS}
@@ -690,7 +690,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     import json
 
-    from ingest.parse import ParseLimits
+    from folio.ingest.parse import ParseLimits
 
     parser = argparse.ArgumentParser()
     parser.add_argument("names", nargs="*")

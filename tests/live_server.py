@@ -14,9 +14,9 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from ingest.config import Settings
-from ingest.embed import HashEmbedder
-from service.app import create_app
+from folio.config import Settings
+from folio.ingest.embed import HashEmbedder
+from folio.service.app import create_app
 
 
 @dataclass

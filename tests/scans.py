@@ -14,8 +14,8 @@ import re
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from ingest import ocr
-from ingest.errors import OcrUnavailable
+from folio.errors import OcrUnavailable
+from folio.ingest import ocr
 from tests.pdfs import _pdf
 
 A4_IN = (8.27, 11.69)

@@ -10,9 +10,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from ingest.config import Settings
-from ingest.embed import HashEmbedder
-from service.app import create_app
+from folio.config import Settings
+from folio.ingest.embed import HashEmbedder
+from folio.service.app import create_app
 from tests.pdfs import CONTRACT_PAGES, text_pdf
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from ingest.config import Settings
-from ingest.errors import ConfigError
-from ingest.pipeline import document_id
-from ingest.prepare import content_id
-from service.access import MAX_BUCKETS, ApiKeys, RateLimiter, is_loopback
+from folio.config import Settings
+from folio.errors import ConfigError
+from folio.ingest.pipeline import document_id
+from folio.ingest.prepare import content_id
+from folio.service.access import MAX_BUCKETS, ApiKeys, RateLimiter, is_loopback
 from tests.pdfs import text_pdf
 from tests.service_helpers import contract_pdf, service, service_settings
 
@@ -278,7 +278,7 @@ def test_secrets_never_reach_logs_errors_or_the_ledger(tmp_path, provider_double
 
 
 def test_serve_without_keys_refuses_a_public_interface(tmp_path, monkeypatch):
-    from service.cli import cli
+    from folio.service.cli import cli
 
     for name in ("FOLIO_API_KEYS", "FOLIO_API_KEYS_FILE", "FOLIO_ALLOW_NO_AUTH"):
         monkeypatch.delenv(name, raising=False)

@@ -4,9 +4,9 @@ import itertools
 import random
 import string
 
-from ingest.chunk import MAX_CHARS_PER_TOKEN, Chunker, document_text, page_of
-from ingest.embed import model_tokenizer
-from ingest.normalize import normalize_pages
+from folio.ingest.chunk import MAX_CHARS_PER_TOKEN, Chunker, document_text, page_of
+from folio.ingest.embed import model_tokenizer
+from folio.ingest.normalize import normalize_pages
 from tests.pdfs import CONTRACT_PAGES
 
 TOKENIZER = model_tokenizer("all-MiniLM-L6-v2")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from ingest.store import DocumentRecord
-from service.citations import extract
-from service.llm import normalise_usage, reasoning_params
+from folio.ingest.store import DocumentRecord
+from folio.service.citations import extract
+from folio.service.llm import normalise_usage, reasoning_params
 
 
 def _record(title: str, pages: list[str]) -> DocumentRecord:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest.cli import cli
+from folio.ingest.cli import cli
 from tests.conftest import store_held_elsewhere
 from tests.pdfs import CONTRACT_PAGES, text_pdf, write
 
@@ -89,7 +89,7 @@ def test_unknown_document_is_one_line(run):
 def test_locked_store_is_one_clear_line(tmp_path):
     data = tmp_path / "data"
     with store_held_elsewhere(data / "qdrant"):
-        proc = subprocess.run([sys.executable, "-m", "ingest.cli", "--data-dir", str(data), "documents"],
+        proc = subprocess.run([sys.executable, "-m", "folio.ingest.cli", "--data-dir", str(data), "documents"],
                               capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0

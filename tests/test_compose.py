@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ingest.config import Settings
+from folio.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY_FILES = ("docker-compose.yml", "Dockerfile", ".dockerignore", "deploy/nginx.conf", "folio.env.example")

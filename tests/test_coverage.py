@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from service.plan import estimate_reduce, pack_findings
-from service.pricing import get_profile
+from folio.service.plan import estimate_reduce, pack_findings
+from folio.service.pricing import get_profile
 from tests.service_helpers import service, service_settings, upload
 
 WINDOW = 4_000
@@ -335,7 +335,7 @@ def test_streaming_shows_window_progress_before_the_answer(client):
 def test_folio_ask_mode_coverage_prints_the_report(tmp_path, double):
     from click.testing import CliRunner
 
-    from service.cli import cli
+    from folio.service.cli import cli
 
     folder = tmp_path / "docs"
     folder.mkdir()

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from ingest.config import Settings
-from ingest.store import Store
+from folio.config import Settings
+from folio.ingest.store import Store
 from tests.pdfs import text_pdf, write
 
 N_FILES = 10
@@ -57,7 +57,7 @@ def test_kill_at_random_points_then_rerun(tmp_path):
     _corpus(folder)
     data = tmp_path / "data"
     rng = random.Random(20261128)
-    cmd = [sys.executable, "-m", "ingest.cli", "ingest", str(folder)]
+    cmd = [sys.executable, "-m", "folio.ingest.cli", "ingest", str(folder)]
     ready_after_kill = []
     for _ in range(3):
         already = _check_whole_or_absent(data) if data.exists() else 0
@@ -85,7 +85,7 @@ def test_ctrl_c_is_a_clean_message(tmp_path):
     n_files = 40
     folder = tmp_path / "in"
     _corpus(folder, n_files)
-    proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "ingest", str(folder)],
+    proc = subprocess.Popen([sys.executable, "-m", "folio.ingest.cli", "ingest", str(folder)],
                             env=_env(tmp_path / "data"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_files(proc, 1)
     proc.send_signal(signal.SIGINT)

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.embed import HashEmbedder
-from service.evaluation.data import load_questions
-from service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
-from service.evaluation.metrics import (
+from folio.ingest.embed import HashEmbedder
+from folio.service.evaluation.data import load_questions
+from folio.service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
+from folio.service.evaluation.metrics import (
     Span,
     chunk_hits,
     doc_recall_at,

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import Settings
-from ingest.embed import HashEmbedder
-from ingest.pipeline import Ingestor, collect_paths
-from ingest.store import Store
-from ingest.tokens import deepseek_counter
-from service.answer import Answerer, Plan, QueryRequest
-from service.evaluation.data import EvalQuestion
-from service.evaluation.metrics import evidence_coverage
-from service.evaluation.routing import (
+from folio.config import Settings
+from folio.ingest.embed import HashEmbedder
+from folio.ingest.pipeline import Ingestor, collect_paths
+from folio.ingest.store import Store
+from folio.ingest.tokens import deepseek_counter
+from folio.service.answer import Answerer, Plan, QueryRequest
+from folio.service.evaluation.data import EvalQuestion
+from folio.service.evaluation.metrics import evidence_coverage
+from folio.service.evaluation.routing import (
     PROFILES,
     ReplayClock,
     Replayer,
@@ -32,7 +32,7 @@ from service.evaluation.routing import (
     sessions_for,
     summarize_run,
 )
-from service.pricing import get_profile
+from folio.service.pricing import get_profile
 
 TOPICS = ("termination for convenience on ninety days notice", "liability cap of twelve months fees",
           "governing law of the State of Delaware", "audit of books and records once a year")

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from ingest.embed import HashEmbedder
-from ingest.genre import document_genre
-from ingest.normalize import normalize_pages
-from ingest.pipeline import Ingestor, collect_paths
-from ingest.prepare import ChunkParams, prepare
-from ingest.search import CONTRACT_BM25_WEIGHT, bm25_weight, search
-from ingest.sparse import query_vector
-from ingest.store import Store, document_point_id
+from folio.ingest.embed import HashEmbedder
+from folio.ingest.genre import document_genre
+from folio.ingest.normalize import normalize_pages
+from folio.ingest.pipeline import Ingestor, collect_paths
+from folio.ingest.prepare import ChunkParams, prepare
+from folio.ingest.search import CONTRACT_BM25_WEIGHT, bm25_weight, search
+from folio.ingest.sparse import query_vector
+from folio.ingest.store import Store, document_point_id
 from tests.conftest import require_shared_data
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

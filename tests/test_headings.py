@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.headings import find_headings, heading_of_line
+from folio.ingest.headings import find_headings, heading_of_line
 
 
 @pytest.mark.parametrize(("line", "expected"), [

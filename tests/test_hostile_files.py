@@ -18,14 +18,14 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from ingest.cli import cli
-from ingest.config import Settings
-from ingest.embed import HashEmbedder
-from ingest.errors import ContentTooLarge, CorruptFile, TooManyPages, http_status_for
-from ingest.ocr import OcrOptions
-from ingest.parse import ParseLimits, _collapse_blank_lines, parse_bytes
-from ingest.pipeline import Ingestor, Source, document_id
-from ingest.store import Store
+from folio.config import Settings
+from folio.errors import ContentTooLarge, CorruptFile, TooManyPages, http_status_for
+from folio.ingest.cli import cli
+from folio.ingest.embed import HashEmbedder
+from folio.ingest.ocr import OcrOptions
+from folio.ingest.parse import ParseLimits, _collapse_blank_lines, parse_bytes
+from folio.ingest.pipeline import Ingestor, Source, document_id
+from folio.ingest.store import Store
 from tests import hostile
 from tests.hostile import CORPUS, Hostile
 from tests.pdfs import CONTRACT_PAGES, text_pdf, write

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.config import Settings
-from ingest.embed import SentenceTransformerEmbedder, load_embedder
-from ingest.pipeline import Ingestor, collect_paths
-from ingest.search import search
-from ingest.store import Store
+from folio.config import Settings
+from folio.ingest.embed import SentenceTransformerEmbedder, load_embedder
+from folio.ingest.pipeline import Ingestor, collect_paths
+from folio.ingest.search import search
+from folio.ingest.store import Store
 
 pytestmark = pytest.mark.integration
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

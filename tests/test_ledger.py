@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from qdrant_client import QdrantClient
 
-from ingest.store import Store
-from service.context import scope_key
-from service.ledger import CACHE_SURE_S, PRIOR_RETENTION, SESSION_WINDOW_S, Ledger, LedgerEntry, Usage
+from folio.ingest.store import Store
+from folio.service.context import scope_key
+from folio.service.ledger import CACHE_SURE_S, PRIOR_RETENTION, SESSION_WINDOW_S, Ledger, LedgerEntry, Usage
 
 SCOPE = scope_key(["doc-a", "doc-b"])
 PREFIX = "prefix-of-doc-a-and-doc-b"

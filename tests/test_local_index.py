@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ingest.embed import HashEmbedder
-from ingest.local_index import candidate_depth, distinct_pages
-from ingest.pipeline import Ingestor, collect_paths
-from ingest.search import search
-from ingest.sparse import query_vector
-from ingest.store import Hit, Store
+from folio.ingest.embed import HashEmbedder
+from folio.ingest.local_index import candidate_depth, distinct_pages
+from folio.ingest.pipeline import Ingestor, collect_paths
+from folio.ingest.search import search
+from folio.ingest.sparse import query_vector
+from folio.ingest.store import Hit, Store
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 QUESTIONS = [

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from ingest.embed import HashEmbedder
-from service.app import create_app
-from service.logs import configure_logging, current_request_id, request_id_context
+from folio.ingest.embed import HashEmbedder
+from folio.service.app import create_app
+from folio.service.logs import configure_logging, current_request_id, request_id_context
 from tests.service_helpers import contract_pdf, service, service_settings
 
 

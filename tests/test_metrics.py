@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.metrics import Metrics, MetricsMiddleware
+from folio.service.metrics import Metrics, MetricsMiddleware
 from tests.service_helpers import contract_pdf, service, service_settings, upload
 
 

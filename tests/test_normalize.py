@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ingest.normalize import normalize_pages, normalize_text
+from folio.ingest.normalize import normalize_pages, normalize_text
 
 
 def test_whitespace_controls_and_ligatures():

@@ -11,18 +11,18 @@ import shutil
 
 import pytest
 
-from ingest import ocr
-from ingest.config import Settings
-from ingest.embed import HashEmbedder
-from ingest.errors import NoText, OcrUnavailable
-from ingest.normalize import normalize_pages
-from ingest.ocr import OcrOptions, OcrReport
-from ingest.parse import parse_bytes
-from ingest.pipeline import FileResult, Ingestor, NullProgress, Source
-from ingest.progress import PlainProgress
-from ingest.search import search
-from ingest.store import DocumentRecord, Store
-from ingest.tesseract import read_image, words_to_text
+from folio.config import Settings
+from folio.errors import NoText, OcrUnavailable
+from folio.ingest import ocr
+from folio.ingest.embed import HashEmbedder
+from folio.ingest.normalize import normalize_pages
+from folio.ingest.ocr import OcrOptions, OcrReport
+from folio.ingest.parse import parse_bytes
+from folio.ingest.pipeline import FileResult, Ingestor, NullProgress, Source
+from folio.ingest.progress import PlainProgress
+from folio.ingest.search import search
+from folio.ingest.store import DocumentRecord, Store
+from folio.ingest.tesseract import read_image, words_to_text
 from tests.pdfs import CONTRACT_PAGES, _pdf, text_pdf
 from tests.scans import SCAN_PAGES, char_accuracy, mixed_pdf, page_image, require_tesseract, scan_pdf
 

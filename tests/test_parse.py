@@ -4,9 +4,9 @@ import io
 
 import pytest
 
-from ingest.errors import CorruptFile, EmptyFile, EncryptedFile, FileTooLarge, NoText, UnsupportedFormat
-from ingest.ocr import OcrOptions
-from ingest.parse import VIRTUAL_PAGE_CHARS, parse_bytes
+from folio.errors import CorruptFile, EmptyFile, EncryptedFile, FileTooLarge, NoText, UnsupportedFormat
+from folio.ingest.ocr import OcrOptions
+from folio.ingest.parse import VIRTUAL_PAGE_CHARS, parse_bytes
 from tests.pdfs import CONTRACT_PAGES, image_only_pdf, text_pdf
 from tests.scans import require_tesseract
 

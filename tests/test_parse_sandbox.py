@@ -18,13 +18,13 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from ingest.cli import cli
-from ingest.config import Settings
-from ingest.embed import HashEmbedder
-from ingest.errors import CorruptFile, ParseMemory, ParseTimeout, http_status_for
-from ingest.pipeline import Ingestor, Source, safe_file_name
-from ingest.sandbox import ParseInterrupted, ParserPool, SandboxLimits, descendants, report_event
-from ingest.store import Store
+from folio.config import Settings
+from folio.errors import CorruptFile, ParseMemory, ParseTimeout, http_status_for
+from folio.ingest.cli import cli
+from folio.ingest.embed import HashEmbedder
+from folio.ingest.pipeline import Ingestor, Source, safe_file_name
+from folio.ingest.sandbox import ParseInterrupted, ParserPool, SandboxLimits, descendants, report_event
+from folio.ingest.store import Store
 from tests import hostile
 from tests.live_server import free_port
 from tests.pdfs import write
@@ -171,7 +171,7 @@ def test_a_worker_whose_owner_is_killed_goes_too(tmp_path):
     """``kill -9`` of the process that owns the pool (not of its group): the worker, mid-parse, exits by itself."""
     script = (
         "import time\n"
-        "from ingest.sandbox import ParserPool, SandboxLimits\n"
+        "from folio.ingest.sandbox import ParserPool, SandboxLimits\n"
         "from tests.test_parse_sandbox import _report_then_sleep\n"
         "pool = ParserPool(1, SandboxLimits(timeout_s=600))\n"
         "pool.submit(_report_then_sleep, name='slow.pdf')\n"
@@ -257,7 +257,7 @@ def test_native_code_out_of_memory_under_the_cap_is_parse_memory_too(tmp_path):
 
 
 def test_file_names_from_the_command_line_are_cleaned_like_uploaded_ones(tmp_path):
-    from service.routes import documents
+    from folio.service.routes import documents
 
     assert documents.safe_file_name is safe_file_name  # one function for both
     folder = tmp_path / "names"
@@ -305,7 +305,7 @@ def test_folio_serve_stops_a_form_bomb_and_takes_its_parser_worker_with_it(tmp_p
     port = free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], env=env,
+        server = subprocess.Popen([sys.executable, "-m", "folio.service.cli", "serve", "--port", str(port)], env=env,
                                   stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         under: list[int] = []

@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ingest.errors import StoreUnavailable
-from ingest.pipeline import Ingestor, Source, collect_paths
-from ingest.store import Store
+from folio.errors import StoreUnavailable
+from folio.ingest.pipeline import Ingestor, Source, collect_paths
+from folio.ingest.store import Store
 from tests.pdfs import CONTRACT_PAGES, image_only_pdf, text_pdf, write
 
 
@@ -128,7 +128,7 @@ def test_bad_files_are_reported_and_change_nothing(ingestor, store, tmp_path):
 
 def test_file_over_the_size_limit(store, settings, tmp_path):
     settings = settings.model_copy(update={"max_file_mb": 0.001})
-    ing = Ingestor(store, lambda: __import__("ingest.embed").embed.HashEmbedder(64), settings)
+    ing = Ingestor(store, lambda: __import__("folio.ingest.embed").ingest.embed.HashEmbedder(64), settings)
     path = write(tmp_path / "big.txt", b"word " * 1000)
     result = ing.run(collect_paths([path]))[0]
     assert result.error is not None and result.error.code == "file_too_large"
@@ -136,7 +136,7 @@ def test_file_over_the_size_limit(store, settings, tmp_path):
 
 
 def test_uploaded_bytes_and_worker_process(store, settings, tmp_path):
-    from ingest.embed import HashEmbedder
+    from folio.ingest.embed import HashEmbedder
 
     ing = Ingestor(store, lambda: HashEmbedder(64), settings, workers=1)
     try:
@@ -151,8 +151,8 @@ def test_uploaded_bytes_and_worker_process(store, settings, tmp_path):
 
 
 def test_retrieval_finds_the_right_page(ingestor, store, tmp_path):
-    from ingest.embed import HashEmbedder
-    from ingest.search import search
+    from folio.ingest.embed import HashEmbedder
+    from folio.ingest.search import search
 
     path = write(tmp_path / "contract.pdf", text_pdf(CONTRACT_PAGES))
     doc_id = ingestor.run(collect_paths([path]))[0].doc_id

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.errors import ConfigError
-from service.need import classify
-from service.plan import CacheState, PlanInputs, decide, estimate_full, estimate_rag
-from service.pricing import PROFILES, get_profile
+from folio.errors import ConfigError
+from folio.service.need import classify
+from folio.service.plan import CacheState, PlanInputs, decide, estimate_full, estimate_rag
+from folio.service.pricing import PROFILES, get_profile
 
 SEED = get_profile("deepseek-v4-flash-compat")
 DEEPSEEK = get_profile("deepseek-api")

@@ -8,11 +8,11 @@ import unicodedata
 
 import pytest
 
-from ingest.config import Settings
-from ingest.embed import HashEmbedder
-from ingest.parse import parse_file
-from ingest.pipeline import Ingestor, collect_paths
-from ingest.store import Store
+from folio.config import Settings
+from folio.ingest.embed import HashEmbedder
+from folio.ingest.parse import parse_file
+from folio.ingest.pipeline import Ingestor, collect_paths
+from folio.ingest.store import Store
 from tests.conftest import require_shared_data
 
 pytestmark = pytest.mark.realdata

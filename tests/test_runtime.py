@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from ingest.embed import HashEmbedder
-from service.runtime import LockedEmbedder
+from folio.ingest.embed import HashEmbedder
+from folio.service.runtime import LockedEmbedder
 
 
 class CountingEmbedder(HashEmbedder):
@@ -68,8 +68,8 @@ def test_a_question_waits_for_one_slice_not_the_whole_upload() -> None:
 
 
 def test_a_failed_jobs_code_maps_to_its_errors_http_status() -> None:
-    import ingest.pipeline  # noqa: F401  (errors defined beside the pipeline join the tree)
-    from ingest.errors import http_status_for
+    import folio.ingest.pipeline  # noqa: F401  (errors defined beside the pipeline join the tree)
+    from folio.errors import http_status_for
 
     assert [http_status_for(c) for c in ("file_too_large", "unsupported_format", "no_text", "too_many_pages",
                                          "document_conflict", "ocr_unavailable", "no_such_code")] == \

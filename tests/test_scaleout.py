@@ -10,12 +10,12 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.config import Settings
-from ingest.embed import HashEmbedder
-from ingest.pipeline import FileResult, Source
-from ingest.store import Store
-from service.app import create_app
-from service.jobs import JobQueue, record_id
+from folio.config import Settings
+from folio.ingest.embed import HashEmbedder
+from folio.ingest.pipeline import FileResult, Source
+from folio.ingest.store import Store
+from folio.service.app import create_app
+from folio.service.jobs import JobQueue, record_id
 from tests.service_helpers import contract_pdf, service_settings, upload
 from tests.shared_qdrant import shared_qdrant
 
@@ -176,7 +176,7 @@ def test_finished_job_records_beyond_keep_are_deleted(store):
 def test_an_upload_on_one_replica_leaves_another_replicas_unfinished_document_alone(tmp_path, monkeypatch):
     from datetime import UTC, datetime, timedelta
 
-    from ingest.store import DocumentRecord
+    from folio.ingest.store import DocumentRecord
 
     def record(doc_id: str, age: timedelta) -> DocumentRecord:
         return DocumentRecord(id=doc_id, file_name=f"{doc_id[:4]}.pdf", title="t", format="pdf", size_bytes=1,
@@ -197,8 +197,8 @@ def test_a_cli_batch_on_a_shared_server_leaves_another_writers_document_alone(tm
     around it): its recovery before the batch must spare what another process is writing now."""
     from datetime import UTC, datetime, timedelta
 
-    from ingest.pipeline import Ingestor
-    from ingest.store import DocumentRecord
+    from folio.ingest.pipeline import Ingestor
+    from folio.ingest.store import DocumentRecord
 
     def record(doc_id: str, age: timedelta) -> DocumentRecord:
         return DocumentRecord(id=doc_id, file_name=f"{doc_id[:4]}.pdf", title="t", format="pdf", size_bytes=1,

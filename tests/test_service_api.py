@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from service.pricing import get_profile
+from folio.service.pricing import get_profile
 from tests.pdfs import image_only_pdf
 from tests.service_helpers import SAMPLES, contract_pdf, service, service_settings, upload
 

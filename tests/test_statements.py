@@ -9,20 +9,20 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from ingest.embed import HashEmbedder
-from ingest.normalize import normalize_pages
-from ingest.pipeline import Ingestor, Source
-from ingest.search import search
-from ingest.sparse import query_vector
-from ingest.statements import (
+from folio.ingest.embed import HashEmbedder
+from folio.ingest.normalize import normalize_pages
+from folio.ingest.pipeline import Ingestor, Source
+from folio.ingest.search import search
+from folio.ingest.sparse import query_vector
+from folio.ingest.statements import (
     chunk_statements,
     document_statements,
     page_statements,
     pages_by_kind,
     question_statements,
 )
-from ingest.store import Hit, Store, document_point_id
-from service.answer import statement_lane_note
+from folio.ingest.store import Hit, Store, document_point_id
+from folio.service.answer import statement_lane_note
 from tests.conftest import require_shared_data
 from tests.pdfs import text_pdf
 
@@ -256,7 +256,7 @@ def test_server_mode_tags_older_documents_and_searches_with_the_lane(tmp_path: P
     written before the lane is tagged by the next ingest run, and its statement comes back for the question."""
     from qdrant_client import models
 
-    from ingest.config import Settings
+    from folio.config import Settings
     from tests.shared_qdrant import shared_qdrant
 
     settings = Settings(data_dir=tmp_path / "data", embed_model="hash-64", ingest_workers=0,
@@ -291,7 +291,7 @@ def test_folio_ask_prints_the_lane_note_and_escapes_what_documents_say(tmp_path:
     escape sequence as text, not as a command to the terminal."""
     from click.testing import CliRunner
 
-    from service.cli import cli
+    from folio.service.cli import cli
 
     double = provider_double(retry_after_s=0)
     pages = filing_pages()

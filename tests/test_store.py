@@ -3,11 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest.chunk import Chunk
-from ingest.config import Settings
-from ingest.errors import ConfigError, DocumentNotFound, StoreLocked
-from ingest.sparse import document_vector, query_vector
-from ingest.store import DocumentRecord, Store
+from folio.config import Settings
+from folio.errors import ConfigError, DocumentNotFound, StoreLocked
+from folio.ingest.chunk import Chunk
+from folio.ingest.sparse import document_vector, query_vector
+from folio.ingest.store import DocumentRecord, Store
 from tests.conftest import store_held_elsewhere
 
 

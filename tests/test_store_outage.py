@@ -36,10 +36,10 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
-import ingest.store as store_module
-from ingest.config import Settings
-from ingest.errors import StoreLocked, StoreUnavailable
-from ingest.store import Store
+import folio.ingest.store as store_module
+from folio.config import Settings
+from folio.errors import StoreLocked, StoreUnavailable
+from folio.ingest.store import Store
 from tests.live_server import live_folio
 from tests.service_helpers import SAMPLES, contract_pdf, service_settings
 
@@ -493,8 +493,8 @@ def test_an_error_the_server_answers_leaves_the_store_usable(tmp_path, shim):
 def test_the_shared_embedder_serves_in_order_so_a_question_waits_for_one_slice_at_most():
     import numpy as np
 
-    from ingest.embed import HashEmbedder
-    from service.runtime import LockedEmbedder
+    from folio.ingest.embed import HashEmbedder
+    from folio.service.runtime import LockedEmbedder
 
     class Recording(HashEmbedder):
         def __init__(self) -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from ingest.sparse import document_vector, query_vector, terms
-from ingest.tokens import deepseek_counter
+from folio.ingest.sparse import document_vector, query_vector, terms
+from folio.ingest.tokens import deepseek_counter
 
 
 def test_deepseek_counts_are_exact_and_additive_per_page():

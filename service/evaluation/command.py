@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from service.evaluation.data import SETS
+from folio.service.evaluation.data import SETS
 
 ALL_SETS = tuple(SETS)
 ALL_PARTS = ("retrieval", "routing")
@@ -56,8 +56,8 @@ def eval_command(sets: str, parts: str, quick: bool, configs: str, baseline: boo
 
     Writes eval-DATE[-quick][-TAG].json, .md and PNG plots. Exit code 1 when the data or a needed extra is missing.
     """
-    from service.evaluation.data import data_root
-    from service.evaluation.evaluate import EvalOptions, Evaluation
+    from folio.service.evaluation.data import data_root
+    from folio.service.evaluation.evaluate import EvalOptions, Evaluation
 
     root = data_root(data)
     if not root.is_dir():
@@ -70,7 +70,7 @@ def eval_command(sets: str, parts: str, quick: bool, configs: str, baseline: boo
         options.out_dir = out_dir
     if cache_dir is not None:
         options.cache_dir = cache_dir
-    from service.evaluation.routing import RoutingUnavailable
+    from folio.service.evaluation.routing import RoutingUnavailable
 
     try:
         report, written = Evaluation(options).run()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.embed import Embedder
+from folio.ingest.embed import Embedder
 
 
 def text_key(model: str, text: str) -> bytes:

@@ -15,11 +15,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from service.evaluation.command import ALL_PARTS, ALL_SETS
-from service.evaluation.data import EvalQuestion, data_root, load_questions, set_files
-from service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
-from service.evaluation.indexes import DEFAULT_CONFIG, BuiltIndex, ChunkConfig, build_index
-from service.evaluation.metrics import KS, summarize, summarize_groups
+from folio.service.evaluation.command import ALL_PARTS, ALL_SETS
+from folio.service.evaluation.data import EvalQuestion, data_root, load_questions, set_files
+from folio.service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
+from folio.service.evaluation.indexes import DEFAULT_CONFIG, BuiltIndex, ChunkConfig, build_index
+from folio.service.evaluation.metrics import KS, summarize, summarize_groups
 
 REPO = Path(__file__).resolve().parents[2]
 EMBED_MODEL = "all-MiniLM-L6-v2"
@@ -103,7 +103,7 @@ class Evaluation:
     def embedder(self) -> CachedEmbedder:
         """One model for the whole run, loaded only when the cache lacks a vector."""
         if self._embedder is None:
-            from ingest.embed import load_embedder
+            from folio.ingest.embed import load_embedder
 
             self._embedder = CachedEmbedder(self.o.embed_model, self.cache,
                                             partial(load_embedder, self.o.embed_model))
@@ -134,8 +134,8 @@ class Evaluation:
     # -- retrieval -----------------------------------------------------------------------------------------
 
     def retrieval(self, set_name: str) -> dict[str, Any]:
-        from service.evaluation.diagnosis import evidence_found, fusion_and_depth
-        from service.evaluation.retrieval import run_retrieval
+        from folio.service.evaluation.diagnosis import evidence_found, fusion_and_depth
+        from folio.service.evaluation.retrieval import run_retrieval
 
         qs = self.set_questions(set_name)
         configs = [DEFAULT_CONFIG]
@@ -197,8 +197,8 @@ class Evaluation:
     _baseline_error = ""
 
     def _baseline(self, set_name: str, qs: list[EvalQuestion]) -> dict[str, Any] | None:
-        from ingest.embed import resolve_model_path
-        from service.evaluation.baseline import BaselineUnavailable, run_baseline
+        from folio.ingest.embed import resolve_model_path
+        from folio.service.evaluation.baseline import BaselineUnavailable, run_baseline
 
         paths = set_files(self.root, set_name, qs)
         self.log(f"llama-index baseline on {set_name}: {len(paths)} PDFs")
@@ -220,8 +220,8 @@ class Evaluation:
     # -- routing -------------------------------------------------------------------------------------------
 
     def routing(self) -> dict[str, Any]:
-        from ingest.store import Store
-        from service.evaluation.routing import (
+        from folio.ingest.store import Store
+        from folio.service.evaluation.routing import (
             OVER_WINDOW_STRATEGIES,
             PROFILES,
             Replayer,
@@ -280,7 +280,7 @@ class Evaluation:
     # -- everything ----------------------------------------------------------------------------------------
 
     def run(self) -> tuple[dict[str, Any], list[Path]]:
-        from service.evaluation.report import write_report
+        from folio.service.evaluation.report import write_report
 
         started = time.perf_counter()
         sets = ("cuad",) if self.o.quick else self.o.sets
@@ -300,7 +300,7 @@ class Evaluation:
                 self.log(f"retrieval: {set_name}")
                 report["retrieval"][set_name] = self.retrieval(set_name)
         if "routing" in self.o.parts:
-            from service.evaluation.routing import __doc__ as routing_doc
+            from folio.service.evaluation.routing import __doc__ as routing_doc
 
             report["routing_note"] = _first_paragraphs(routing_doc or "", 3)
             report["routing"] = self.routing()
@@ -339,7 +339,7 @@ PROFILE_LABEL = {"deepseek-v4-flash-compat": "seed", "deepseek-api": "DeepSeek"}
 
 def describe_diagnosis(set_name: str, table: list[tuple[str, dict[str, Any]]], diagnosis: dict[str, Any]) -> list[str]:
     """Plain sentences, with the numbers, about where recall@5 is lost."""
-    from service.evaluation.report import headline
+    from folio.service.evaluation.report import headline
 
     lines: list[str] = []
     parsing = diagnosis.get("parsing") or {}
@@ -368,7 +368,7 @@ def describe_diagnosis(set_name: str, table: list[tuple[str, dict[str, Any]]], d
 
 
 def _recall5(report: dict[str, Any], set_name: str, label_prefix: str, mode: str) -> float | None:
-    from service.evaluation.report import headline
+    from folio.service.evaluation.report import headline
 
     data = (report.get("retrieval") or {}).get(set_name)
     if not data:

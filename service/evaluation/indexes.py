@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.config import Settings
-from ingest.embed import load_embedder
-from ingest.pipeline import FileResult, Ingestor, Source
-from ingest.prepare import content_id
-from ingest.store import Store
-from service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
+from folio.config import Settings
+from folio.ingest.embed import load_embedder
+from folio.ingest.pipeline import FileResult, Ingestor, Source
+from folio.ingest.prepare import content_id
+from folio.ingest.store import Store
+from folio.service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
 
 logger = logging.getLogger(__name__)
 

@@ -35,17 +35,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.config import Settings
-from ingest.embed import Embedder
-from ingest.store import Store
-from ingest.tokens import deepseek_counter
-from service.answer import Answerer, QueryRequest
-from service.context import NOT_FOUND as NOT_FOUND_TEXT
-from service.evaluation.data import EvalQuestion
-from service.evaluation.metrics import evidence_coverage, merge_context
-from service.ledger import Ledger, LedgerEntry
-from service.llm import LLMClient
-from service.pricing import get_profile
+from folio.config import Settings
+from folio.ingest.embed import Embedder
+from folio.ingest.store import Store
+from folio.ingest.tokens import deepseek_counter
+from folio.service.answer import Answerer, QueryRequest
+from folio.service.context import NOT_FOUND as NOT_FOUND_TEXT
+from folio.service.evaluation.data import EvalQuestion
+from folio.service.evaluation.metrics import evidence_coverage, merge_context
+from folio.service.ledger import Ledger, LedgerEntry
+from folio.service.llm import LLMClient
+from folio.service.pricing import get_profile
 
 PROFILES = ("deepseek-v4-flash-compat", "deepseek-api")
 STRATEGIES = ("always-rag", "always-full", "auto", "auto-premium", "self-route")

@@ -8,14 +8,21 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ingest.errors import DocumentNotFound, FileTooLarge, FolioError, InvalidRequest, PageNotFound, http_status_for
-from ingest.parse import detect_format
-from ingest.pipeline import Source, safe_file_name
-from service.access import TenantDep
-from service.context import scope_tokens
-from service.deps import RuntimeDep
-from service.errors import retry_headers
-from service.runtime import Runtime
+from folio.errors import (
+    DocumentNotFound,
+    FileTooLarge,
+    FolioError,
+    InvalidRequest,
+    PageNotFound,
+    http_status_for,
+)
+from folio.ingest.parse import detect_format
+from folio.ingest.pipeline import Source, safe_file_name
+from folio.service.access import TenantDep
+from folio.service.context import scope_tokens
+from folio.service.deps import RuntimeDep
+from folio.service.errors import retry_headers
+from folio.service.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 

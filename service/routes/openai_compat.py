@@ -37,12 +37,12 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ingest.errors import InvalidRequest
-from service.access import TenantDep
-from service.answer import Answerer, QueryRequest
-from service.deps import RuntimeDep
-from service.errors import error_body
-from service.streaming import answer_events
+from folio.errors import InvalidRequest
+from folio.service.access import TenantDep
+from folio.service.answer import Answerer, QueryRequest
+from folio.service.deps import RuntimeDep
+from folio.service.errors import error_body
+from folio.service.streaming import answer_events
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 logger = logging.getLogger("folio.service")

@@ -9,11 +9,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from ingest.store import Hit
-from service.access import TenantDep
-from service.answer import QueryRequest, hit_dict
-from service.deps import RuntimeDep
-from service.streaming import answer_events
+from folio.ingest.store import Hit
+from folio.service.access import TenantDep
+from folio.service.answer import QueryRequest, hit_dict
+from folio.service.deps import RuntimeDep
+from folio.service.streaming import answer_events
 
 router = APIRouter(prefix="/v1", tags=["questions"])
 logger = logging.getLogger("folio.service")

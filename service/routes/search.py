@@ -7,11 +7,11 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from ingest.errors import DocumentNotFound
-from ingest.search import search as run_search
-from service.access import TenantDep
-from service.answer import QuestionTooLong
-from service.deps import RuntimeDep
+from folio.errors import DocumentNotFound
+from folio.ingest.search import search as run_search
+from folio.service.access import TenantDep
+from folio.service.answer import QuestionTooLong
+from folio.service.deps import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["questions"])
 

@@ -33,8 +33,8 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
         └── OcrUnavailable          ocr_unavailable: a PDF needs OCR and Tesseract is missing (HTTP 503)
 
 Foreign exceptions (pypdf, python-docx, qdrant-client, openai) are translated where they are raised, in
-``ingest.parse``, ``ingest.store`` and ``service.llm``; nothing else catches them. The service maps this tree
-to HTTP in one handler (``service.app``).
+``folio.ingest.parse``, ``folio.ingest.store`` and ``folio.service.llm``; nothing else catches them. The service
+maps this tree to HTTP in one handler (``folio.service.errors``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,11 @@
+"""Folio: long-document question answering that chooses, per question, between retrieval and whole documents.
+
+The one import namespace over the project's stage folders (see ARCHITECTURE.md for the map):
+
+- ``folio.ingest``: files to page texts, chunks, vectors and records (the ``ingest/`` folder);
+- ``folio.service``: planning, context, the model, citations, the ledger, the REST API and the CLI
+  (the ``service/`` folder);
+- ``folio/ui``: the web UI's static files (the ``ui/`` folder), served by the service.
+"""
+
+__version__ = "0.1.0"
