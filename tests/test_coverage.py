@@ -372,7 +372,7 @@ def test_findings_are_packed_so_that_every_round_shrinks():
 
 
 def test_the_double_reads_findings_as_cited_passages():
-    from tests.provider_double import answer, parse_passages
+    from folio.testing.provider import answer, parse_passages
 
     findings = ('<findings>\n<finding source="window 1 of 2">According to Alder, "Alder may end it on notice." '
                 '[Alder p.3]. Birch allows the same [Birch p.2].</finding>\n</findings>')

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.provider_double.fixture import run_provider_double
+from folio.testing.provider import run_provider_double
 from tests.service_helpers import SAMPLES
 from tests.ui_helpers import Screenshots, chromium_executable, folio_server
 
