@@ -5,6 +5,8 @@ The one import namespace over the project's stage folders (see ARCHITECTURE.md f
 - ``folio.ingest``: files to page texts, chunks, vectors and records (the ``ingest/`` folder);
 - ``folio.service``: planning, context, the model, citations, the ledger, the REST API and the CLI
   (the ``service/`` folder);
+- ``folio.evaluation``: ``folio eval``, retrieval quality and routing economics on real data (the ``evaluation/``
+  folder);
 - ``folio.testing``: test doubles that ship with Folio, the provider double first (the ``testing/`` folder);
 - ``folio/ui``: the web UI's static files (the ``ui/`` folder), served by the service.
 """

@@ -190,8 +190,8 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
         _print_answer(result)
 
 
-# ``folio eval`` (retrieval quality and routing economics): service/evaluation/, heavy imports only when it runs.
-from folio.service.evaluation.command import eval_command  # noqa: E402
+# ``folio eval`` (retrieval quality and routing economics): evaluation/, heavy imports only when it runs.
+from folio.evaluation.command import eval_command  # noqa: E402
 
 cli.add_command(eval_command)
 

@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from folio.config import Settings
+from folio.evaluation.data import EvalQuestion
+from folio.evaluation.metrics import evidence_coverage, merge_context
 from folio.ingest.embed import Embedder
 from folio.ingest.store import Store
 from folio.ingest.tokens import deepseek_counter
 from folio.service.answer import Answerer, QueryRequest
 from folio.service.context import NOT_FOUND as NOT_FOUND_TEXT
-from folio.service.evaluation.data import EvalQuestion
-from folio.service.evaluation.metrics import evidence_coverage, merge_context
 from folio.service.ledger import Ledger, LedgerEntry
 from folio.service.llm import LLMClient
 from folio.service.pricing import get_profile
