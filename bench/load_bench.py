@@ -130,7 +130,7 @@ class Service:
         self.log_path = log_path
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from folio.service.cli import main; main()", "serve", "--host", HOST,
+            [sys.executable, "-c", "from folio.cli import main; main()", "serve", "--host", HOST,
              "--port", str(self.port)], cwd=data_dir.parent, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout_s: float) -> float:

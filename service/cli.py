@@ -1,6 +1,7 @@
-"""``folio serve`` and ``folio ask``, added to the ingestion CLI's command group.
+"""``folio serve`` and ``folio ask``: the service's commands.
 
-This is the ``folio`` console script: every ``ingest`` command, plus the service's.
+``folio.cli`` adds them to the command group of ``folio.ingest.cli`` (whose options give them ``ctx.obj``: the
+settings and ``--server``), with the evaluation's ``folio eval``; that group is the ``folio`` console script.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from typing import Any
 
 import click
 
-from folio.ingest.cli import _settings, cli, handles_errors, remote_server
+from folio.ingest.cli import _settings, handles_errors, remote_server
 from folio.ingest.progress import terminal_safe
 
 
-@cli.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.pass_context
@@ -145,7 +146,7 @@ def _print_answer(result: dict[str, Any]) -> None:
         click.echo(_safe(f"  {c['label']} {mark}{' - ' + c['note'] if c['note'] else ''}"))
 
 
-@cli.command()
+@click.command()
 @click.argument("question")
 @click.option("--doc", "doc_ids", multiple=True, help="Restrict the scope to this document (repeatable).")
 @click.option("--mode", type=click.Choice(["auto", "rag", "full", "coverage"]), default="auto", show_default=True,
@@ -188,17 +189,3 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
         click.echo(json.dumps(result, indent=2, default=str))
     else:
         _print_answer(result)
-
-
-# ``folio eval`` (retrieval quality and routing economics): evaluation/, heavy imports only when it runs.
-from folio.evaluation.command import eval_command  # noqa: E402
-
-cli.add_command(eval_command)
-
-
-def main() -> None:
-    cli(prog_name="folio")
-
-
-if __name__ == "__main__":
-    main()

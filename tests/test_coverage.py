@@ -335,7 +335,7 @@ def test_streaming_shows_window_progress_before_the_answer(client):
 def test_folio_ask_mode_coverage_prints_the_report(tmp_path, double):
     from click.testing import CliRunner
 
-    from folio.service.cli import cli
+    from folio.cli import cli
 
     folder = tmp_path / "docs"
     folder.mkdir()

@@ -54,7 +54,7 @@ def folio_server(workdir: Path, **env_overrides: str) -> Iterator[str]:
     port = _free_port()
     log_path = workdir / "server.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "folio.service.cli", "serve", "--port", str(port)], cwd=REPO,
+        proc = subprocess.Popen([sys.executable, "-m", "folio.cli", "serve", "--port", str(port)], cwd=REPO,
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
