@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from typing import Any
 
 import click
@@ -19,13 +20,17 @@ from folio.ingest.progress import terminal_safe
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--simulated-model", is_flag=True,
+              help="A demo without an API key: answers come from Folio's built-in provider double (it quotes the "
+              "best-matching page; no language model), labelled simulated (env: FOLIO_SIMULATED_MODEL).")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, simulated_model: bool) -> None:
     """Run the query service and web UI (OpenAPI docs at /docs).
 
     \b
-    Example:
+    Examples:
       folio serve --port 8000   # then open http://127.0.0.1:8000/
+      folio serve --simulated-model   # the whole flow without an API key; answers are simulated
     """
     import logging
 
@@ -65,19 +70,27 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
             + (", loopback only" if is_loopback(host) else f", listening on {host} (FOLIO_ALLOW_NO_AUTH)"))
     else:
         say(f"access: API keys for {len(keys.tenants)} tenant(s)")
-    if not settings.llm_configured:
-        say("note: no language model configured (FOLIO_LLM_API_KEY / FOLIO_LLM_BASE_URL): questions "
-            "return the plan and the retrieved pages only")
-    say(f"Folio on http://{host}:{port}/  (API docs: /docs; data: {settings.qdrant_url or settings.data_dir})")
-    try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=None, access_log=False)
-    except Exception as exc:  # e.g. the store is locked: uvicorn reports lifespan failures as exceptions
-        from folio.errors import FolioError
+    with ExitStack() as stack:
+        if simulated_model or settings.simulated_model:
+            from folio.service.simulated import SIMULATED_NOTICE, run_simulated_model
 
-        if isinstance(exc, FolioError):
-            click.echo(f"folio: error: {exc} [{exc.code}]", err=True)
-            sys.exit(1)
-        raise
+            settings, double_url = stack.enter_context(run_simulated_model(settings))
+            say(f"{SIMULATED_NOTICE} (provider double on {double_url})")
+        elif not settings.llm_configured:
+            say("note: no language model configured (FOLIO_LLM_API_KEY / FOLIO_LLM_BASE_URL): questions "
+                "return the plan and the retrieved pages only")
+        say(f"Folio on http://{host}:{port}/  (API docs: /docs; data: {settings.qdrant_url or settings.data_dir})"
+            + ("  [SIMULATED MODEL]" if settings.simulated_model else ""))
+        try:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=None,
+                        access_log=False)
+        except Exception as exc:  # e.g. the store is locked: uvicorn reports lifespan failures as exceptions
+            from folio.errors import FolioError
+
+            if isinstance(exc, FolioError):
+                click.echo(f"folio: error: {exc} [{exc.code}]", err=True)
+                sys.exit(1)
+            raise
 
 
 def _safe(text: str) -> str:
