@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from folio.cli import cli
 from folio.service.simulated import SIMULATED_NOTICE, run_simulated_model
 from tests.service_helpers import SAMPLES, service, service_settings
-from tests.ui_helpers import folio_server
+from tests.ui_helpers import REPO, folio_server
 
 QUESTION = "How much notice ends the agreement for convenience?"
 
@@ -64,6 +64,17 @@ def test_v1_info_says_whether_answers_are_simulated(tmp_path: Path, simulated: b
         info = client.get("/v1/info").json()
     assert info["simulated_model"] is simulated
     assert info["simulated_notice"] == (SIMULATED_NOTICE if simulated else None)
+
+
+def test_the_web_ui_shows_the_services_notice_in_a_banner_and_beside_the_answer():
+    """Browser-free: the page has the banner and the answer's label, hidden until main.js reads /v1/info, which
+    fills the banner with the service's own notice (tests/test_ui.py looks at it in a browser)."""
+    html = (REPO / "ui" / "index.html").read_text()
+    assert re.search(r'<p id="simulated-banner" class="notice banner" role="note" hidden>', html)
+    assert re.search(r'<p id="answer-simulated" class="hint" hidden>Simulated:', html)
+    main = (REPO / "ui" / "js" / "main.js").read_text()
+    assert 'simulatedNode.textContent = info.simulated_notice || "";' in main
+    assert "simulatedNode.hidden = answerSimulatedNode.hidden = !info.simulated_model;" in main
 
 
 def test_serve_documents_the_flag():
