@@ -53,14 +53,16 @@ def test_the_installed_wheel_imports_and_serves_its_ui(wheel: Path, tmp_path: Pa
                              capture_output=True, text=True, check=True).stdout.strip()
     # the dependencies, from the test environment: a plain path entry, so its .pth import hooks stay unread
     (Path(purelib) / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    # no PYTHONPATH for pip either: a checkout on it (with the egg-info the wheel build leaves) reads as folio
+    # already installed, and pip would skip the wheel
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FOLIO_", "PYTHON"))}
     install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q",
-                              "--disable-pip-version-check", str(wheel)], capture_output=True, text=True)
+                              "--disable-pip-version-check", str(wheel)], capture_output=True, text=True, env=env)
     assert install.returncode == 0, install.stderr[-3000:]
     probe = (
         "import folio, folio.ingest.parse, folio.service.app as app, folio.cli, folio.testing.provider;"
         "print(folio.__file__); print(app.UI_DIR); print((app.UI_DIR / 'index.html').is_file())"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FOLIO_", "PYTHON"))}
     run = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     package_file, ui_dir, has_index = run.stdout.split()
