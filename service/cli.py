@@ -22,7 +22,7 @@ from folio.ingest.progress import terminal_safe
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--simulated-model", is_flag=True,
               help="A demo without an API key: answers come from Folio's built-in provider double (it quotes the "
-              "best-matching page; no language model), labelled simulated (env: FOLIO_SIMULATED_MODEL).")
+              "best-matching sentence; no language model), labelled simulated (env: FOLIO_SIMULATED_MODEL).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, simulated_model: bool) -> None:
     """Run the query service and web UI (OpenAPI docs at /docs).
