@@ -35,16 +35,19 @@ WORKDIR /app
 # stubs here; the real sources follow and are installed over them without touching the dependencies. The wheel
 # carries the web UI (folio/ui), so the image runs from site-packages like any other installation.
 COPY pyproject.toml README.md ./
-RUN mkdir ingest service ui folio \
-    && touch ingest/__init__.py service/__init__.py folio/__init__.py \
-    && ln -s ../ingest folio/ingest && ln -s ../service folio/service && ln -s ../ui folio/ui \
-    && pip install . && rm -rf ingest service ui folio build
+RUN mkdir ingest service evaluation testing ui folio \
+    && touch ingest/__init__.py service/__init__.py evaluation/__init__.py testing/__init__.py folio/__init__.py \
+    && ln -s ../ingest folio/ingest && ln -s ../service folio/service && ln -s ../evaluation folio/evaluation \
+    && ln -s ../testing folio/testing && ln -s ../ui folio/ui \
+    && pip install . && rm -rf ingest service evaluation testing ui folio build
 
 COPY folio folio
 COPY ingest ingest
 COPY service service
+COPY evaluation evaluation
+COPY testing testing
 COPY ui ui
-RUN pip install --no-deps --force-reinstall . && rm -rf build folio ingest service ui
+RUN pip install --no-deps --force-reinstall . && rm -rf build folio ingest service evaluation testing ui
 
 # Fail the build, not the first question, if the bundled model or the tokenizer cannot be loaded.
 RUN cd / && python -c "from folio.ingest.embed import resolve_model_path; from folio.ingest.tokens import deepseek_counter; \

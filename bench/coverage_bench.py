@@ -353,7 +353,7 @@ def main() -> None:
     from folio.ingest.embed import HashEmbedder
     from folio.service.pricing import get_profile
     from folio.service.runtime import build_runtime
-    from tests.provider_double import run_provider_double
+    from folio.testing.provider import run_provider_double
 
     folder = args.data_root / SETS[args.set]
     base = dict(data_dir=args.data_dir, embed_model=f"hash-{HASH_DIM}", ingest_workers=1, qdrant_url=None,

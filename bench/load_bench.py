@@ -2,7 +2,7 @@
 
 What it does:
 
-1. Starts the provider double (``tests/provider_double``, on loopback, in its own process) and ``folio serve`` in its
+1. Starts the provider double (``folio.testing.provider``, on loopback, in its own process) and ``folio serve`` in its
    own process on a free loopback port, over a fresh temp data dir (Qdrant local mode) with the bundled embedding
    model (all-MiniLM-L6-v2, loaded offline from the installed package) and the double as its language model.
 2. Uploads the base corpus (``samples/``) through the API and waits for it.
@@ -96,7 +96,7 @@ def _clean_env() -> dict[str, str]:
 class Double:
     """The provider double in a child process (its CPU and memory are not the service's)."""
 
-    SCRIPT = ("import sys\nfrom tests.provider_double import run_provider_double\n"
+    SCRIPT = ("import sys\nfrom folio.testing.provider import run_provider_double\n"
               "with run_provider_double() as double:\n    print(double.base_url, flush=True)\n    sys.stdin.read()\n")
 
     def __init__(self) -> None:
@@ -130,7 +130,7 @@ class Service:
         self.log_path = log_path
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from folio.service.cli import main; main()", "serve", "--host", HOST,
+            [sys.executable, "-c", "from folio.cli import main; main()", "serve", "--host", HOST,
              "--port", str(self.port)], cwd=data_dir.parent, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout_s: float) -> float:

@@ -3,9 +3,16 @@
 The one import namespace over the project's stage folders (see ARCHITECTURE.md for the map):
 
 - ``folio.ingest``: files to page texts, chunks, vectors and records (the ``ingest/`` folder);
-- ``folio.service``: planning, context, the model, citations, the ledger, the REST API and the CLI
+- ``folio.service``: planning, context, the model, citations, the ledger, the REST API and ``serve``/``ask``
   (the ``service/`` folder);
-- ``folio/ui``: the web UI's static files (the ``ui/`` folder), served by the service.
+- ``folio.evaluation``: ``folio eval``, retrieval quality and routing economics on real data (the ``evaluation/``
+  folder);
+- ``folio.testing``: test doubles that ship with Folio, the provider double first (the ``testing/`` folder);
+- ``folio/ui``: the web UI's static files (the ``ui/`` folder), served by the service;
+- ``folio.cli``: the ``folio`` command, composed from the commands of ingest, service and evaluation.
+
+Imports point down the layers only: ``folio`` (config, errors) <- ``folio.ingest`` <- ``folio.service`` <-
+``folio.evaluation`` <- ``folio.cli``; ``folio.testing`` uses ``folio.ingest`` and is used by the layers above it.
 """
 
 __version__ = "0.1.0"

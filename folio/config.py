@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=120.0, gt=0)
     llm_max_retries: int = Field(default=3, ge=0)
     llm_user_id: str = Field(default="folio", description="Provider cache isolation id: one per tenant.")
+    simulated_model: bool = Field(
+        default=False, description="`folio serve` answers with Folio's provider double (folio.testing.provider) "
+        "instead of a language model, started on loopback for as long as the service runs (`folio serve "
+        "--simulated-model`): a demo without an API key; every answer is labelled simulated.",
+    )
     pricing_profile: str = "deepseek-v4-flash-compat"
     context_window: int = Field(default=1_000_000, gt=0)
     output_reserve: int = Field(default=8_192, gt=0, description="Tokens kept free for the answer (O_max).")

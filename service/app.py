@@ -22,6 +22,7 @@ from folio.service.logs import ASGIApp, RequestIdMiddleware
 from folio.service.metrics import Metrics, MetricsMiddleware
 from folio.service.routes import documents, openai_compat, query, search
 from folio.service.runtime import Runtime, build_runtime
+from folio.service.simulated import simulated_notice
 
 UI_DIR = Path(__file__).resolve().parents[1] / "ui"
 logger = logging.getLogger("folio.service")
@@ -71,8 +72,9 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
         metrics.info.info({"version": app.version, "model": runtime.llm.model if runtime.llm else "",
                            "pricing_profile": settings.pricing_profile, "embed_model": settings.embed_model,
                            "store": "server" if settings.qdrant_url else "local"})
-        logger.info("folio ready: store %s, model %s, pricing %s", settings.qdrant_url or settings.qdrant_path,
-                    model, settings.pricing_profile)
+        logger.info("folio ready: store %s, model %s%s, pricing %s", settings.qdrant_url or settings.qdrant_path,
+                    model, " (simulated: the provider double)" if settings.simulated_model else "",
+                    settings.pricing_profile)
         if keys:
             logger.info("access: API keys for %d tenant(s), at most %s requests a minute per key", len(keys.tenants),
                         settings.rate_limit_per_minute or "unlimited")
@@ -114,7 +116,8 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
         return {"model": runtime.llm.model if runtime.llm else None, "llm_configured": runtime.llm is not None,
                 "pricing_profile": prices.name, "prices_as_of": prices.as_of.isoformat(),
                 "context_window": settings.context_window, "embed_model": settings.embed_model,
-                "max_cost_usd": settings.max_cost_usd, "top_k": settings.top_k}
+                "max_cost_usd": settings.max_cost_usd, "top_k": settings.top_k,
+                "simulated_model": settings.simulated_model, "simulated_notice": simulated_notice(settings)}
 
     if (UI_DIR / "index.html").exists():
         from fastapi.staticfiles import StaticFiles

@@ -1,30 +1,36 @@
-"""``folio serve`` and ``folio ask``, added to the ingestion CLI's command group.
+"""``folio serve`` and ``folio ask``: the service's commands.
 
-This is the ``folio`` console script: every ``ingest`` command, plus the service's.
+``folio.cli`` adds them to the command group of ``folio.ingest.cli`` (whose options give them ``ctx.obj``: the
+settings and ``--server``), with the evaluation's ``folio eval``; that group is the ``folio`` console script.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from typing import Any
 
 import click
 
-from folio.ingest.cli import _settings, cli, handles_errors, remote_server
+from folio.ingest.cli import _settings, handles_errors, remote_server
 from folio.ingest.progress import terminal_safe
 
 
-@cli.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--simulated-model", is_flag=True,
+              help="A demo without an API key: answers come from Folio's built-in provider double (it quotes the "
+              "best-matching sentence; no language model), labelled simulated (env: FOLIO_SIMULATED_MODEL).")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, simulated_model: bool) -> None:
     """Run the query service and web UI (OpenAPI docs at /docs).
 
     \b
-    Example:
+    Examples:
       folio serve --port 8000   # then open http://127.0.0.1:8000/
+      folio serve --simulated-model   # the whole flow without an API key; answers are simulated
     """
     import logging
 
@@ -64,19 +70,27 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
             + (", loopback only" if is_loopback(host) else f", listening on {host} (FOLIO_ALLOW_NO_AUTH)"))
     else:
         say(f"access: API keys for {len(keys.tenants)} tenant(s)")
-    if not settings.llm_configured:
-        say("note: no language model configured (FOLIO_LLM_API_KEY / FOLIO_LLM_BASE_URL): questions "
-            "return the plan and the retrieved pages only")
-    say(f"Folio on http://{host}:{port}/  (API docs: /docs; data: {settings.qdrant_url or settings.data_dir})")
-    try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=None, access_log=False)
-    except Exception as exc:  # e.g. the store is locked: uvicorn reports lifespan failures as exceptions
-        from folio.errors import FolioError
+    with ExitStack() as stack:
+        if simulated_model or settings.simulated_model:
+            from folio.service.simulated import SIMULATED_NOTICE, run_simulated_model
 
-        if isinstance(exc, FolioError):
-            click.echo(f"folio: error: {exc} [{exc.code}]", err=True)
-            sys.exit(1)
-        raise
+            settings, double_url = stack.enter_context(run_simulated_model(settings))
+            say(f"{SIMULATED_NOTICE} (provider double on {double_url})")
+        elif not settings.llm_configured:
+            say("note: no language model configured (FOLIO_LLM_API_KEY / FOLIO_LLM_BASE_URL): questions "
+                "return the plan and the retrieved pages only")
+        say(f"Folio on http://{host}:{port}/  (API docs: /docs; data: {settings.qdrant_url or settings.data_dir})"
+            + ("  [SIMULATED MODEL]" if settings.simulated_model else ""))
+        try:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=None,
+                        access_log=False)
+        except Exception as exc:  # e.g. the store is locked: uvicorn reports lifespan failures as exceptions
+            from folio.errors import FolioError
+
+            if isinstance(exc, FolioError):
+                click.echo(f"folio: error: {exc} [{exc.code}]", err=True)
+                sys.exit(1)
+            raise
 
 
 def _safe(text: str) -> str:
@@ -145,7 +159,7 @@ def _print_answer(result: dict[str, Any]) -> None:
         click.echo(_safe(f"  {c['label']} {mark}{' - ' + c['note'] if c['note'] else ''}"))
 
 
-@cli.command()
+@click.command()
 @click.argument("question")
 @click.option("--doc", "doc_ids", multiple=True, help="Restrict the scope to this document (repeatable).")
 @click.option("--mode", type=click.Choice(["auto", "rag", "full", "coverage"]), default="auto", show_default=True,
@@ -188,17 +202,3 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
         click.echo(json.dumps(result, indent=2, default=str))
     else:
         _print_answer(result)
-
-
-# ``folio eval`` (retrieval quality and routing economics): service/evaluation/, heavy imports only when it runs.
-from folio.service.evaluation.command import eval_command  # noqa: E402
-
-cli.add_command(eval_command)
-
-
-def main() -> None:
-    cli(prog_name="folio")
-
-
-if __name__ == "__main__":
-    main()

@@ -15,6 +15,7 @@ from folio.config import Settings
 from folio.ingest.embed import HashEmbedder
 from folio.ingest.pipeline import Ingestor
 from folio.ingest.store import Store
+from folio.testing.provider import DoubleFactory, double_factory
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -59,7 +60,15 @@ def require_shared_data(*parts: str) -> Path:
     return path
 
 
-from tests.provider_double.fixture import provider_double  # noqa: E402, F401  (the provider test double)
+
+
+@pytest.fixture
+def provider_double() -> Iterator[DoubleFactory]:
+    """The provider test double (``folio.testing.provider``), as a factory:
+    ``provider_double(config=None, **DoubleConfig fields) -> RunningDouble``; every double it starts is stopped
+    after the test."""
+    with double_factory() as start:
+        yield start
 
 
 @contextmanager

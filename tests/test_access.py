@@ -278,7 +278,7 @@ def test_secrets_never_reach_logs_errors_or_the_ledger(tmp_path, provider_double
 
 
 def test_serve_without_keys_refuses_a_public_interface(tmp_path, monkeypatch):
-    from folio.service.cli import cli
+    from folio.cli import cli
 
     for name in ("FOLIO_API_KEYS", "FOLIO_API_KEYS_FILE", "FOLIO_ALLOW_NO_AUTH"):
         monkeypatch.delenv(name, raising=False)

@@ -8,7 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from folio.service.cli import cli
+from folio.cli import cli
 from tests.live_server import free_port, live_folio
 from tests.service_helpers import SAMPLES, service_settings
 

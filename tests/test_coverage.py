@@ -335,7 +335,7 @@ def test_streaming_shows_window_progress_before_the_answer(client):
 def test_folio_ask_mode_coverage_prints_the_report(tmp_path, double):
     from click.testing import CliRunner
 
-    from folio.service.cli import cli
+    from folio.cli import cli
 
     folder = tmp_path / "docs"
     folder.mkdir()
@@ -372,7 +372,7 @@ def test_findings_are_packed_so_that_every_round_shrinks():
 
 
 def test_the_double_reads_findings_as_cited_passages():
-    from tests.provider_double import answer, parse_passages
+    from folio.testing.provider import answer, parse_passages
 
     findings = ('<findings>\n<finding source="window 1 of 2">According to Alder, "Alder may end it on notice." '
                 '[Alder p.3]. Birch allows the same [Birch p.2].</finding>\n</findings>')

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from folio.ingest.embed import HashEmbedder
-from folio.service.evaluation.data import load_questions
-from folio.service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
-from folio.service.evaluation.metrics import (
+from folio.evaluation.data import REPO, data_root, load_questions
+from folio.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
+from folio.evaluation.evaluate import EvalOptions
+from folio.evaluation.metrics import (
     Span,
     chunk_hits,
     doc_recall_at,
@@ -25,6 +25,7 @@ from folio.service.evaluation.metrics import (
     summarize,
     summarize_groups,
 )
+from folio.ingest.embed import HashEmbedder
 
 GOLD = {"a.pdf": frozenset({4, 9})}
 # ranks: 1 wrong page, 2 wrong document, 3 spans pages 3-5 (holds gold page 4), 4 page 9
@@ -150,3 +151,11 @@ def test_cached_embeddings_are_the_models_and_the_model_loads_only_for_new_texts
     other.embed(["gamma"])
     assert cache.misses == 4  # the key includes the model
     cache.close()
+
+
+def test_the_default_paths_are_the_checkouts_though_the_package_is_reached_through_a_link():
+    root = Path(__file__).resolve().parents[1]
+    assert root == REPO and (REPO / "evaluation" / "data.py").is_file()
+    assert data_root() == root.parent / "shared" / "data"  # no FOLIO_EVAL_DATA: ../shared/data beside the checkout
+    options = EvalOptions()
+    assert options.out_dir == root / "bench" / "results" and options.cache_dir == root / "bench" / ".cache" / "eval"

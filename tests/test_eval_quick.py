@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from folio.service.cli import cli
-from folio.service.evaluation.evaluate import QUICK_CONTRACTS, EvalOptions, Evaluation
+from folio.cli import cli
+from folio.evaluation.evaluate import QUICK_CONTRACTS, EvalOptions, Evaluation
 from tests.conftest import require_shared_data
 
 NONTRIVIAL = 58

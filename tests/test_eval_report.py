@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from folio.service.evaluation.evaluate import judge_targets
-from folio.service.evaluation.report import render_markdown, write_report
+from folio.evaluation.evaluate import judge_targets
+from folio.evaluation.report import render_markdown, write_report
 
 
 def _summary(r5: float) -> dict[str, Any]:

@@ -12,14 +12,9 @@ from pathlib import Path
 import pytest
 
 from folio.config import Settings
-from folio.ingest.embed import HashEmbedder
-from folio.ingest.pipeline import Ingestor, collect_paths
-from folio.ingest.store import Store
-from folio.ingest.tokens import deepseek_counter
-from folio.service.answer import Answerer, Plan, QueryRequest
-from folio.service.evaluation.data import EvalQuestion
-from folio.service.evaluation.metrics import evidence_coverage
-from folio.service.evaluation.routing import (
+from folio.evaluation.data import EvalQuestion
+from folio.evaluation.metrics import evidence_coverage
+from folio.evaluation.routing import (
     PROFILES,
     ReplayClock,
     Replayer,
@@ -32,6 +27,11 @@ from folio.service.evaluation.routing import (
     sessions_for,
     summarize_run,
 )
+from folio.ingest.embed import HashEmbedder
+from folio.ingest.pipeline import Ingestor, collect_paths
+from folio.ingest.store import Store
+from folio.ingest.tokens import deepseek_counter
+from folio.service.answer import Answerer, Plan, QueryRequest
 from folio.service.pricing import get_profile
 
 TOPICS = ("termination for convenience on ninety days notice", "liability cap of twelve months fees",

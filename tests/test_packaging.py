@@ -37,8 +37,9 @@ def test_the_wheel_holds_one_namespace_and_the_ui(wheel: Path):
         links = [i.filename for i in zf.infolist() if (i.external_attr >> 16) & 0o170000 == 0o120000]
     tops = {name.split("/")[0] for name in names if not name.startswith("folio-")}
     assert tops == {"folio"}, f"only the folio namespace is installed, not {tops}"
-    for expected in ("folio/__init__.py", "folio/ingest/parse.py", "folio/service/app.py",
-                     "folio/service/routes/query.py", "folio/ui/index.html", "folio/ui/js/main.js"):
+    for expected in ("folio/__init__.py", "folio/cli.py", "folio/ingest/parse.py", "folio/service/app.py",
+                     "folio/service/routes/query.py", "folio/evaluation/command.py",
+                     "folio/testing/provider/server.py", "folio/ui/index.html", "folio/ui/js/main.js"):
         assert expected in names
     assert not links, "the wheel carries files, not the checkout's links"
     assert not any("/tests/" in name or name.startswith("tests/") for name in names)
@@ -52,14 +53,16 @@ def test_the_installed_wheel_imports_and_serves_its_ui(wheel: Path, tmp_path: Pa
                              capture_output=True, text=True, check=True).stdout.strip()
     # the dependencies, from the test environment: a plain path entry, so its .pth import hooks stay unread
     (Path(purelib) / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    # no PYTHONPATH for pip either: a checkout on it (with the egg-info the wheel build leaves) reads as folio
+    # already installed, and pip would skip the wheel
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FOLIO_", "PYTHON"))}
     install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q",
-                              "--disable-pip-version-check", str(wheel)], capture_output=True, text=True)
+                              "--disable-pip-version-check", str(wheel)], capture_output=True, text=True, env=env)
     assert install.returncode == 0, install.stderr[-3000:]
     probe = (
-        "import folio, folio.ingest.parse, folio.service.app as app, folio.service.cli;"
+        "import folio, folio.ingest.parse, folio.service.app as app, folio.cli, folio.testing.provider;"
         "print(folio.__file__); print(app.UI_DIR); print((app.UI_DIR / 'index.html').is_file())"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FOLIO_", "PYTHON"))}
     run = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     package_file, ui_dir, has_index = run.stdout.split()
@@ -67,4 +70,4 @@ def test_the_installed_wheel_imports_and_serves_its_ui(wheel: Path, tmp_path: Pa
     assert Path(ui_dir) == Path(purelib) / "folio" / "ui" and has_index == "True"
     cli = subprocess.run([str(env_dir / "bin" / "folio"), "--help"], capture_output=True, text=True,
                          cwd=tmp_path, env=env)
-    assert cli.returncode == 0 and "ingest" in cli.stdout, cli.stderr[-3000:]
+    assert cli.returncode == 0 and {"ingest", "serve", "ask", "eval"} <= set(cli.stdout.split()), cli.stderr[-3000:]

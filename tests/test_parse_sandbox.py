@@ -305,7 +305,7 @@ def test_folio_serve_stops_a_form_bomb_and_takes_its_parser_worker_with_it(tmp_p
     port = free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "folio.service.cli", "serve", "--port", str(port)], env=env,
+        server = subprocess.Popen([sys.executable, "-m", "folio.cli", "serve", "--port", str(port)], env=env,
                                   stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         under: list[int] = []

@@ -6,7 +6,6 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Iterator
 from typing import Any, cast
 
 import httpx
@@ -15,18 +14,19 @@ import pytest
 from openai import Stream
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from tests.provider_double import (
+from folio.testing.provider import (
     NOT_FOUND,
     READY,
     CacheConfig,
+    DoubleFactory,
     ManualClock,
     PrefixCache,
+    RunningDouble,
     answer,
     encode,
     render,
 )
-from tests.provider_double.fixture import DoubleFactory, RunningDouble, double_factory
-from tests.provider_double.template import ASSISTANT, BOS, EOS, THINK_CLOSE, THINK_OPEN, USER, marker_id
+from folio.testing.provider.template import ASSISTANT, BOS, EOS, THINK_CLOSE, THINK_OPEN, USER, marker_id
 
 SYSTEM = (
     "Answer only from the documents. Cite every claim as [doc-title p.N]. "
@@ -93,13 +93,6 @@ def hit_of(completion: ChatCompletion) -> int:
     usage = completion.usage
     assert usage is not None
     return int(getattr(usage, "prompt_cache_hit_tokens"))  # noqa: B009 - a DeepSeek extra field
-
-
-@pytest.fixture(name="provider_double")
-def _provider_double() -> Iterator[DoubleFactory]:
-    """The same fixture as ``tests.provider_double.fixture.provider_double``, defined here until conftest has it."""
-    with double_factory() as start:
-        yield start
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from folio.service.cli import cli
+from folio.cli import cli
 from tests.service_helpers import SAMPLES
 from tests.ui_helpers import wait_until_ready
 
@@ -37,7 +37,7 @@ def server(tmp_path, provider_double):
     double = provider_double()
     port = _free_port()
     log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "folio.service.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "folio.cli", "serve", "--port", str(port)],
                             env=_env(tmp_path, double), stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -291,7 +291,7 @@ def test_folio_ask_prints_the_lane_note_and_escapes_what_documents_say(tmp_path:
     escape sequence as text, not as a command to the terminal."""
     from click.testing import CliRunner
 
-    from folio.service.cli import cli
+    from folio.cli import cli
 
     double = provider_double(retry_after_s=0)
     pages = filing_pages()

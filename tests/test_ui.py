@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.provider_double.fixture import run_provider_double
+from folio.service.simulated import SIMULATED_NOTICE
+from folio.testing.provider import run_provider_double
 from tests.service_helpers import SAMPLES
 from tests.ui_helpers import Screenshots, chromium_executable, folio_server
 
@@ -262,6 +263,26 @@ def test_without_a_model_the_plan_retrieved_pages_and_how_to_add_one(browser, tm
         assert passages.count() >= 1
         expect(passages.first).to_contain_text(MSA_TITLE)
         shots(page, "desktop-4-no-model")
+        page.context.close()
+
+
+def test_a_simulated_model_is_announced_by_a_banner_and_beside_the_answer(browser, tmp_path_factory, shots):
+    with folio_server(tmp_path_factory.mktemp("ui-simulated"), serve_args=("--simulated-model",)) as base:
+        response = httpx.post(f"{base}/v1/documents?wait=true", timeout=60,
+                              files=[("files", (MSA.name, MSA.read_bytes()))])
+        assert response.status_code == 200, response.text
+        page = _page(browser, base, DESKTOP)
+        banner = page.locator("#simulated-banner")
+        expect(banner).to_be_visible()
+        expect(banner).to_have_text(SIMULATED_NOTICE)
+        expect(page.locator("#model-status")).to_contain_text("(simulated)")
+        page.get_by_label("Question").fill("Who may terminate the agreement for convenience?")
+        page.get_by_role("button", name="Ask", exact=True).click()
+        expect(page.locator("#route-card")).to_have_attribute("data-state", "done")
+        expect(page.locator("#answer-text")).to_contain_text("According to")
+        expect(page.locator("#answer-simulated")).to_be_visible()
+        shots(page, "desktop-5-simulated-model")
+        assert page.errors == []  # type: ignore[attr-defined]
         page.context.close()
 
 

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,8 +44,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def folio_server(workdir: Path, **env_overrides: str) -> Iterator[str]:
-    """`folio serve` on a free loopback port with its own data dir; yields the base URL once it is ready."""
+def folio_server(workdir: Path, *, serve_args: Sequence[str] = (), **env_overrides: str) -> Iterator[str]:
+    """`folio serve [serve_args]` on a free loopback port with its own data dir (its output in
+    ``workdir/server.log``); yields the base URL once it is ready."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
     env.update(FOLIO_DATA_DIR=str(workdir / "data"), FOLIO_EMBED_MODEL="hash-384", FOLIO_INGEST_WORKERS="0",
@@ -54,8 +55,8 @@ def folio_server(workdir: Path, **env_overrides: str) -> Iterator[str]:
     port = _free_port()
     log_path = workdir / "server.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "folio.service.cli", "serve", "--port", str(port)], cwd=REPO,
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-m", "folio.cli", "serve", "--port", str(port), *serve_args],
+                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until_ready(base, proc, log_path)

@@ -1,4 +1,5 @@
-// Start-up: the service's model and prices, the session's API key, and the wiring between the parts.
+// Start-up: the service's model and prices (and the simulated-model banner), the session's API key, and the wiring
+// between the parts.
 
 import { api, apiKey, setApiKey } from "./api.js";
 import { $, errorBox, fill, h } from "./dom.js";
@@ -9,13 +10,19 @@ import { initUploads } from "./upload.js";
 
 const modelNode = $("#model-status");
 const noModelNode = $("#no-model-hint");
+const simulatedNode = $("#simulated-banner");
+const answerSimulatedNode = $("#answer-simulated");
 
 async function loadInfo() {
   try {
     const info = await api.info();
     if (typeof info.max_cost_usd === "number") $("#cost-limit").placeholder = `service default $${info.max_cost_usd}`;
+    // folio serve --simulated-model: the provider double answers; the service's own words say so
+    simulatedNode.textContent = info.simulated_notice || "";
+    simulatedNode.hidden = answerSimulatedNode.hidden = !info.simulated_model;
     if (info.llm_configured) {
-      fill(modelNode, h("span.dot.ok", { "aria-hidden": "true" }), `Model: ${info.model}`,
+      fill(modelNode, h("span.dot.ok", { "aria-hidden": "true" }),
+        `Model: ${info.model}${info.simulated_model ? " (simulated)" : ""}`,
         h("span.muted", {}, ` · prices ${info.pricing_profile} (${info.prices_as_of})`));
       noModelNode.hidden = true;
     } else {

@@ -20,32 +20,30 @@ the context held (evidence coverage against the gold pages), the provider's usag
 seed's prices and DeepSeek's own. Forced strategies decide the same whatever the prices, so they run once and are
 priced under both profiles; auto and self-route run once per profile, because prices change their decisions.
 
-The double lives in the checkout's ``tests/provider_double`` (the test extra's pytest is imported by it), so the
-replay needs a source checkout, as the evaluation data does.
+The double is ``folio.testing.provider``, run in this process on loopback.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from folio.config import Settings
+from folio.evaluation.data import EvalQuestion
+from folio.evaluation.metrics import evidence_coverage, merge_context
 from folio.ingest.embed import Embedder
 from folio.ingest.store import Store
 from folio.ingest.tokens import deepseek_counter
 from folio.service.answer import Answerer, QueryRequest
 from folio.service.context import NOT_FOUND as NOT_FOUND_TEXT
-from folio.service.evaluation.data import EvalQuestion
-from folio.service.evaluation.metrics import evidence_coverage, merge_context
 from folio.service.ledger import Ledger, LedgerEntry
 from folio.service.llm import LLMClient
 from folio.service.pricing import get_profile
+from folio.testing.provider import DoubleConfig, Fault, RunningDouble, run_provider_double
 
 PROFILES = ("deepseek-v4-flash-compat", "deepseek-api")
 STRATEGIES = ("always-rag", "always-full", "auto", "auto-premium", "self-route")
@@ -56,26 +54,6 @@ OVER_WINDOW_STRATEGIES = (*STRATEGIES, "always-coverage")
 FORCED = {"always-rag": "rag", "always-full": "full", "always-coverage": "coverage"}
 SESSION_BREAK_S = 24 * 3600.0
 DOUBLE_TTL_S = 3600.0
-
-
-class RoutingUnavailable(RuntimeError):
-    pass
-
-
-def provider_double() -> Any:
-    """The checkout's provider double package (``tests/provider_double``)."""
-    repo = Path(__file__).resolve().parents[2]
-    if not (repo / "tests" / "provider_double" / "__init__.py").is_file():
-        raise RoutingUnavailable(f"the routing replay needs the provider double of a source checkout "
-                                 f"(tests/provider_double under {repo}); leave it out with --parts retrieval")
-    if str(repo) not in sys.path:
-        sys.path.insert(0, str(repo))
-    try:
-        import tests.provider_double as double
-    except ImportError as exc:
-        raise RoutingUnavailable(f"the provider double could not be imported ({exc}); install the test extra: "
-                                 "pip install -e '.[test]'") from exc
-    return double
 
 
 @dataclass
@@ -232,13 +210,12 @@ class Replayer:
         self.pages = {self.by_id[r.id]: r.n_pages for r in store.list_documents() if r.id in self.by_id}
 
     def run(self, scenario: Scenario, strategy: str, profile: str) -> RunResult:
-        double_pkg = provider_double()
         clock = ReplayClock()
-        config = double_pkg.DoubleConfig(ttl_s=DOUBLE_TTL_S, clock=clock,
-                                         context_window=max(1_048_576, (scenario.context_window or 0) + 65_536))
+        config = DoubleConfig(ttl_s=DOUBLE_TTL_S, clock=clock,
+                              context_window=max(1_048_576, (scenario.context_window or 0) + 65_536))
         started = time.perf_counter()
         out = RunResult(scenario=scenario.name, strategy=strategy, profile=profile)
-        with double_pkg.run_provider_double(config) as double:
+        with run_provider_double(config) as double:
             overrides: dict[str, Any] = {"llm_base_url": double.base_url, "llm_api_key": "test",
                                          "pricing_profile": profile}
             if scenario.context_window:
@@ -260,7 +237,7 @@ class Replayer:
         out.seconds = time.perf_counter() - started
         return out
 
-    def _ask(self, answerer: Answerer, double: Any, session: Session, q: EvalQuestion, strategy: str,
+    def _ask(self, answerer: Answerer, double: RunningDouble, session: Session, q: EvalQuestion, strategy: str,
              wait: float) -> dict[str, Any]:
         doc_ids = [self.ids[f] for f in session.files]
         mode = FORCED.get(strategy, "auto")
@@ -304,9 +281,9 @@ class Replayer:
         }
 
 
-def double_fault(text: str) -> Any:
+def double_fault(text: str) -> Fault:
     """A scripted reply for the double's next request (its ``reply`` fault)."""
-    return provider_double().Fault(kind="reply", text=text)
+    return Fault(kind="reply", text=text)
 
 
 def summarize_run(run: RunResult) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from folio.service.evaluation.data import EvalQuestion
-from folio.service.evaluation.embed_cache import EmbeddingCache, cached_vectors
-from folio.service.evaluation.metrics import KS, Span, score_question
+from folio.evaluation.data import EvalQuestion
+from folio.evaluation.embed_cache import EmbeddingCache, cached_vectors
+from folio.evaluation.metrics import KS, Span, score_question
 
 INSTALL_HINT = ("the llama-index baseline needs the bench extra: pip install -e '.[bench]' "
                 "(llama-index-embeddings-huggingface; BM25 rows also llama-index-retrievers-bm25), "

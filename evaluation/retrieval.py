@@ -14,15 +14,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from folio.evaluation.data import EvalQuestion
+from folio.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
+from folio.evaluation.indexes import BuiltIndex
+from folio.evaluation.metrics import KS, Span, score_question
 from folio.ingest.embed import load_embedder
 from folio.ingest.search import bm25_weight
 from folio.ingest.sparse import query_vector
 from folio.ingest.statements import question_statements
 from folio.ingest.store import SearchMode, Store
-from folio.service.evaluation.data import EvalQuestion
-from folio.service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
-from folio.service.evaluation.indexes import BuiltIndex
-from folio.service.evaluation.metrics import KS, Span, score_question
 
 MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
 DEEP_K = 50  # the default configuration is also ranked this deep, to show what a larger k would recover
@@ -69,7 +69,7 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
                 row: dict[str, Any] = {"id": q.id, "group": q.group, "trivial": q.trivial,
                                        **score_question(q.gold, {k: ranked[k] for k in ks}, ks)}
                 if deep:
-                    from folio.service.evaluation.metrics import first_hit_rank
+                    from folio.evaluation.metrics import first_hit_rank
 
                     row["deep_rank"] = first_hit_rank(q.gold, ranked[DEEP_K])
                 if keep_top:

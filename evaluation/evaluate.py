@@ -15,13 +15,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from folio.service.evaluation.command import ALL_PARTS, ALL_SETS
-from folio.service.evaluation.data import EvalQuestion, data_root, load_questions, set_files
-from folio.service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
-from folio.service.evaluation.indexes import DEFAULT_CONFIG, BuiltIndex, ChunkConfig, build_index
-from folio.service.evaluation.metrics import KS, summarize, summarize_groups
+from folio.evaluation.data import ALL_PARTS, ALL_SETS, REPO, EvalQuestion, data_root, load_questions, set_files
+from folio.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
+from folio.evaluation.indexes import DEFAULT_CONFIG, BuiltIndex, ChunkConfig, build_index
+from folio.evaluation.metrics import KS, summarize, summarize_groups
 
-REPO = Path(__file__).resolve().parents[2]
 EMBED_MODEL = "all-MiniLM-L6-v2"
 # Chunking variants, run on cuad-dev only (each is a full embedding pass; financebench's would take an hour each).
 CUAD_VARIANTS = (ChunkConfig(128, 24, 32), ChunkConfig(200, 24, 0))
@@ -78,8 +76,9 @@ def machine() -> dict[str, Any]:
     try:
         info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                                         text=True, check=True).stdout.strip()
-        info["dirty"] = bool(subprocess.run(["git", "status", "--porcelain", "ingest", "service"], cwd=REPO,
-                                            capture_output=True, text=True, check=True).stdout.strip())
+        info["dirty"] = bool(subprocess.run(["git", "status", "--porcelain", "ingest", "service", "evaluation",
+                                             "testing"], cwd=REPO, capture_output=True, text=True,
+                                            check=True).stdout.strip())
     except (OSError, subprocess.CalledProcessError):
         info["commit"] = "unknown"
     return info
@@ -134,8 +133,8 @@ class Evaluation:
     # -- retrieval -----------------------------------------------------------------------------------------
 
     def retrieval(self, set_name: str) -> dict[str, Any]:
-        from folio.service.evaluation.diagnosis import evidence_found, fusion_and_depth
-        from folio.service.evaluation.retrieval import run_retrieval
+        from folio.evaluation.diagnosis import evidence_found, fusion_and_depth
+        from folio.evaluation.retrieval import run_retrieval
 
         qs = self.set_questions(set_name)
         configs = [DEFAULT_CONFIG]
@@ -197,8 +196,8 @@ class Evaluation:
     _baseline_error = ""
 
     def _baseline(self, set_name: str, qs: list[EvalQuestion]) -> dict[str, Any] | None:
+        from folio.evaluation.baseline import BaselineUnavailable, run_baseline
         from folio.ingest.embed import resolve_model_path
-        from folio.service.evaluation.baseline import BaselineUnavailable, run_baseline
 
         paths = set_files(self.root, set_name, qs)
         self.log(f"llama-index baseline on {set_name}: {len(paths)} PDFs")
@@ -220,8 +219,7 @@ class Evaluation:
     # -- routing -------------------------------------------------------------------------------------------
 
     def routing(self) -> dict[str, Any]:
-        from folio.ingest.store import Store
-        from folio.service.evaluation.routing import (
+        from folio.evaluation.routing import (
             OVER_WINDOW_STRATEGIES,
             PROFILES,
             Replayer,
@@ -229,6 +227,7 @@ class Evaluation:
             sessions_for,
             summarize_run,
         )
+        from folio.ingest.store import Store
 
         out: dict[str, Any] = {}
         per_session = self.o.per_session or (6 if self.o.quick else None)
@@ -280,7 +279,7 @@ class Evaluation:
     # -- everything ----------------------------------------------------------------------------------------
 
     def run(self) -> tuple[dict[str, Any], list[Path]]:
-        from folio.service.evaluation.report import write_report
+        from folio.evaluation.report import write_report
 
         started = time.perf_counter()
         sets = ("cuad",) if self.o.quick else self.o.sets
@@ -300,7 +299,7 @@ class Evaluation:
                 self.log(f"retrieval: {set_name}")
                 report["retrieval"][set_name] = self.retrieval(set_name)
         if "routing" in self.o.parts:
-            from folio.service.evaluation.routing import __doc__ as routing_doc
+            from folio.evaluation.routing import __doc__ as routing_doc
 
             report["routing_note"] = _first_paragraphs(routing_doc or "", 3)
             report["routing"] = self.routing()
@@ -339,7 +338,7 @@ PROFILE_LABEL = {"deepseek-v4-flash-compat": "seed", "deepseek-api": "DeepSeek"}
 
 def describe_diagnosis(set_name: str, table: list[tuple[str, dict[str, Any]]], diagnosis: dict[str, Any]) -> list[str]:
     """Plain sentences, with the numbers, about where recall@5 is lost."""
-    from folio.service.evaluation.report import headline
+    from folio.evaluation.report import headline
 
     lines: list[str] = []
     parsing = diagnosis.get("parsing") or {}
@@ -368,7 +367,7 @@ def describe_diagnosis(set_name: str, table: list[tuple[str, dict[str, Any]]], d
 
 
 def _recall5(report: dict[str, Any], set_name: str, label_prefix: str, mode: str) -> float | None:
-    from folio.service.evaluation.report import headline
+    from folio.evaluation.report import headline
 
     data = (report.get("retrieval") or {}).get(set_name)
     if not data:

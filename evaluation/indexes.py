@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from folio.config import Settings
+from folio.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
 from folio.ingest.embed import load_embedder
 from folio.ingest.pipeline import FileResult, Ingestor, Source
 from folio.ingest.prepare import content_id
 from folio.ingest.store import Store
-from folio.service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
 
 logger = logging.getLogger(__name__)
 

@@ -2,14 +2,16 @@
 
 It is the executable specification of the cache model Folio plans with (``cache.py``), renders prompts with a
 DeepSeek-style chat template (``template.py``), answers deterministically by quoting the best-matching page
-(``answer.py``) and can inject provider faults (``faults.py``). It is never presented to users as a language model.
+(``answer.py``), can inject provider faults (``faults.py``) and runs on loopback in a background thread (``run.py``).
+It is not a language model: wherever it answers a person (``folio serve --simulated-model``), the answer is labelled
+simulated.
 """
 
 from .answer import NOT_FOUND, READY, Answer, Passage, answer, parse_passages
 from .cache import CacheConfig, Clock, Lookup, ManualClock, OffsetClock, PrefixCache, Unit
 from .config import DoubleConfig
 from .faults import Fault, FaultKind
-from .fixture import DoubleFactory, RunningDouble, double_factory, provider_double, run_provider_double
+from .run import DoubleFactory, RunningDouble, double_factory, run_provider_double
 from .server import LogEntry, create_app
 from .template import ASSISTANT, BOS, EOS, THINK_CLOSE, THINK_OPEN, USER, count_tokens, encode, render
 
@@ -43,7 +45,6 @@ __all__ = [
     "double_factory",
     "encode",
     "parse_passages",
-    "provider_double",
     "render",
     "run_provider_double",
 ]

@@ -1,16 +1,13 @@
-"""Run the provider double on loopback: a context manager, and the ``provider_double`` pytest fixture.
+"""Run the provider double on loopback, in a background thread of this process.
 
-Usage in a test (import the fixture into ``conftest.py``, or define it locally with ``double_factory``)::
+``run_provider_double`` serves one double for the length of a ``with`` block; ``double_factory`` starts any number
+and stops them all when its block ends. The tests' ``provider_double`` fixture (``tests/conftest.py``) is the
+factory; ``folio serve --simulated-model`` and ``folio eval``'s routing replay use the context manager::
 
-    from tests.provider_double.fixture import provider_double  # noqa: F401  (in conftest.py)
-
-    def test_x(provider_double):
-        double = provider_double(ttl_s=60)          # DoubleConfig fields as keywords, or config=DoubleConfig(...)
+    with run_provider_double(DoubleConfig(ttl_s=60)) as double:
         client = double.openai_client()            # openai.OpenAI on double.base_url, max_retries=0
         ...
         double.advance_clock(61); double.add_faults("429"); double.requests()
-
-Every double started through the fixture is stopped at the end of the test.
 """
 
 from __future__ import annotations
@@ -25,7 +22,6 @@ from typing import Any
 
 import httpx
 import openai
-import pytest
 import uvicorn
 
 from .config import DoubleConfig
@@ -125,9 +121,3 @@ def double_factory() -> Iterator[DoubleFactory]:
 
         yield start
 
-
-@pytest.fixture
-def provider_double() -> Iterator[DoubleFactory]:
-    """A factory: ``provider_double(config=None, **DoubleConfig fields) -> RunningDouble``, stopped after the test."""
-    with double_factory() as start:
-        yield start

@@ -18,8 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SETS = {"cuad": "cuad-dev", "financebench": "financebench-dev", "sec10q": "sec10q"}
+ALL_SETS = tuple(SETS)
+ALL_PARTS = ("retrieval", "routing")  # what an evaluation measures: recall@k, and the routing replay's dollars
 # CUAD categories whose answers sit on the first page of nearly every contract: recall over them says little.
 TRIVIAL_CUAD = frozenset({"Document Name", "Parties", "Agreement Date", "Effective Date"})
+
+# The checkout: resolve() follows the folio/evaluation link to this file in the checkout's evaluation/ folder.
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ def data_root(given: Path | None = None) -> Path:
     env = os.environ.get("FOLIO_EVAL_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    return REPO.parent / "shared" / "data"
 
 
 def set_dir(root: Path, set_name: str) -> Path:

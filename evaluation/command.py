@@ -7,10 +7,7 @@ from pathlib import Path
 
 import click
 
-from folio.service.evaluation.data import SETS
-
-ALL_SETS = tuple(SETS)
-ALL_PARTS = ("retrieval", "routing")
+from folio.evaluation.data import ALL_PARTS, ALL_SETS, data_root
 
 EXAMPLES = """
 \b
@@ -56,8 +53,7 @@ def eval_command(sets: str, parts: str, quick: bool, configs: str, baseline: boo
 
     Writes eval-DATE[-quick][-TAG].json, .md and PNG plots. Exit code 1 when the data or a needed extra is missing.
     """
-    from folio.service.evaluation.data import data_root
-    from folio.service.evaluation.evaluate import EvalOptions, Evaluation
+    from folio.evaluation.evaluate import EvalOptions, Evaluation
 
     root = data_root(data)
     if not root.is_dir():
@@ -70,13 +66,7 @@ def eval_command(sets: str, parts: str, quick: bool, configs: str, baseline: boo
         options.out_dir = out_dir
     if cache_dir is not None:
         options.cache_dir = cache_dir
-    from folio.service.evaluation.routing import RoutingUnavailable
-
-    try:
-        report, written = Evaluation(options).run()
-    except RoutingUnavailable as exc:
-        click.echo(f"folio: error: {exc}", err=True)
-        sys.exit(1)
+    report, written = Evaluation(options).run()
     for target in report["targets"]:
         click.echo(f"{'met ' if target['met'] else 'MISS'}  {target['target']}: {target['measured']}")
     for path in written:

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from folio.evaluation.data import EvalQuestion, set_dir
+from folio.evaluation.indexes import BuiltIndex
 from folio.ingest.store import Store
-from folio.service.evaluation.data import EvalQuestion, set_dir
-from folio.service.evaluation.indexes import BuiltIndex
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 # financebench: the share of an analyst extract's pieces that must be on the page. Measured: every extract of the

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from .answer import Answer, answer
-from .cache import OffsetClock, PrefixCache
+from .cache import Clock, OffsetClock, PrefixCache
 from .completion import ChatRequest, Reply, budget, completion_body, sse, stream_events, usage
 from .config import DoubleConfig
 from .faults import (
@@ -199,6 +199,13 @@ def create_app(config: DoubleConfig | None = None) -> FastAPI:
             return Response(body[: len(body) // 2], media_type="application/json")
         return Response(body, media_type="application/json")
 
+    _add_admin_routes(app, state, clock)
+    return app
+
+
+def _add_admin_routes(app: FastAPI, state: DoubleState, clock: Clock) -> None:
+    """The test's handles under ``/_double/``: move the clock, queue faults, read the request log and the cache."""
+
     @app.post("/_double/clock")
     async def advance_clock(body: ClockBody) -> Response:
         advance = getattr(clock, "advance", None)
@@ -229,8 +236,6 @@ def create_app(config: DoubleConfig | None = None) -> FastAPI:
     async def reset() -> dict[str, bool]:
         state.reset()
         return {"reset": True}
-
-    return app
 
 
 def _complete(
