@@ -6,12 +6,12 @@ import copy
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 
 from folio.config import Settings
 from folio.errors import FolioError, StoreError
@@ -66,7 +66,7 @@ class LockedEmbedder:
         self._inner = inner
         self._lock = FairLock()
         self._cache_lock = threading.Lock()
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries: LRUCache[str, np.ndarray] = LRUCache(maxsize=self.QUERY_CACHE)
         self.name = inner.name
         self.dim = inner.dim
         self.max_tokens = inner.max_tokens
@@ -80,10 +80,7 @@ class LockedEmbedder:
 
     def _remembered(self, text: str) -> np.ndarray | None:
         with self._cache_lock:
-            vector = self._queries.get(text)
-            if vector is not None:
-                self._queries.move_to_end(text)
-            return vector
+            return self._queries.get(text)
 
     def embed_query(self, text: str) -> np.ndarray:
         vector = self._remembered(text)
@@ -97,8 +94,6 @@ class LockedEmbedder:
             vector.setflags(write=False)
             with self._cache_lock:
                 self._queries[text] = vector
-                if len(self._queries) > self.QUERY_CACHE:
-                    self._queries.popitem(last=False)
         return vector
 
 
