@@ -24,7 +24,7 @@ from folio.service.jobs import JobQueue
 from folio.service.ledger import Ledger, LedgerEntry
 from folio.service.llm import LLMClient
 from folio.service.metrics import Metrics
-from folio.service.pricing import get_profile
+from folio.service.pricing import choose_profile
 
 logger = logging.getLogger("folio.service")
 PARSER_IDLE_S = 60.0  # the parser worker's tokenizers hold ~0.25 GB: given back when no upload comes for this long
@@ -244,8 +244,9 @@ def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder
         return holder["rt"].embedder()
 
     client = llm if llm is not None else make_llm(settings)
+    pricing = choose_profile(settings)
     answerer = MeteredAnswerer(metrics=metrics, store=store, embedder=embedder, settings=settings, ledger=ledger,
-                               llm=client, counter=deepseek_counter(), prices=get_profile(settings.pricing_profile))
+                               llm=client, counter=deepseek_counter(), prices=pricing.profile)
     # one parser worker, started with the first upload and gone after a minute without one: uploads are parsed
     # one at a time, each under the sandbox's deadline and memory cap (FOLIO_INGEST_WORKERS=0: inline, without
     # them, as most tests do). Its recovery spares other writers.

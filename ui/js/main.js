@@ -16,7 +16,8 @@ async function loadInfo() {
     if (typeof info.max_cost_usd === "number") $("#cost-limit").placeholder = `service default $${info.max_cost_usd}`;
     if (info.llm_configured) {
       fill(modelNode, h("span.dot.ok", { "aria-hidden": "true" }), `Model: ${info.model}`,
-        h("span.muted", {}, ` · prices ${info.pricing_profile} (${info.prices_as_of})`));
+        h("span.muted", { title: `${info.pricing_reason}. ${info.pricing_source}` },
+          ` · prices ${info.pricing_profile} (${info.prices_as_of}, ${info.pricing_reason})`));
       noModelNode.hidden = true;
     } else {
       fill(modelNode, h("span.dot.off", { "aria-hidden": "true" }), "No model configured",
