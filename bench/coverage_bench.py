@@ -372,7 +372,7 @@ def main() -> None:
         questions = questions[: args.questions]
     with run_provider_double() as double:
         settings = Settings(**base, llm_base_url=double.base_url, llm_api_key=SecretStr("bench"),
-                            llm_model="deepseek-chat")
+                            llm_model="deepseek-chat", pricing_profile="deepseek-v4-flash-compat")
         runtime = build_runtime(settings, embedder_factory=lambda: HashEmbedder(HASH_DIM))
         try:
             answerer = runtime.answerer

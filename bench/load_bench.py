@@ -126,7 +126,7 @@ class Service:
         self.url = f"http://{HOST}:{self.port}"
         env = _clean_env()
         env.update(FOLIO_DATA_DIR=str(data_dir), FOLIO_LLM_BASE_URL=llm_base_url, FOLIO_LLM_API_KEY="bench",
-                   FOLIO_LLM_MODEL="deepseek-chat")
+                   FOLIO_LLM_MODEL="deepseek-chat", FOLIO_PRICING_PROFILE="deepseek-v4-flash-compat")
         self.log_path = log_path
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(

@@ -102,7 +102,9 @@ class Settings(BaseSettings):
         "instead of a language model, started on loopback for as long as the service runs (`folio serve "
         "--simulated-model`): a demo without an API key; every answer is labelled simulated.",
     )
-    pricing_profile: str = "deepseek-v4-flash-compat"
+    pricing_profile: str | None = Field(
+        default=None, description="deepseek-v4-flash-compat, deepseek-api or self-hosted; unset: the one the "
+        "model's endpoint implies (service/pricing.py), and a start-up error for an endpoint Folio does not know.")
     context_window: int = Field(default=1_000_000, gt=0)
     output_reserve: int = Field(default=8_192, gt=0, description="Tokens kept free for the answer (O_max).")
     expected_output_tokens: int = Field(default=500, gt=0)

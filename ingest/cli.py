@@ -26,7 +26,7 @@ import click
 
 from folio.config import Settings
 from folio.errors import FolioError
-from folio.ingest.progress import terminal_safe
+from folio.ingest.progress import plural, terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -288,14 +288,15 @@ def delete(ctx: click.Context, doc_ids: tuple[str, ...]) -> None:
             for doc_id in doc_ids:
                 data = remote.document(doc_id)
                 remote.delete(data["id"])
-                click.echo(f"deleted {data['id'][:12]} {terminal_safe(data['title'])} ({data['n_chunks']} chunks)")
+                chunks = plural(data["n_chunks"], "chunk")
+                click.echo(f"deleted {data['id'][:12]} {terminal_safe(data['title'])} ({chunks})")
         return
     with _open_store(_settings(ctx)) as store:
         for doc_id in doc_ids:
             full_id = store.resolve_id(doc_id)
             record = store.require_document(full_id)
             store.delete_document(full_id)
-            click.echo(f"deleted {full_id[:12]} {terminal_safe(record.title)} ({record.n_chunks} chunks)")
+            click.echo(f"deleted {full_id[:12]} {terminal_safe(record.title)} ({plural(record.n_chunks, 'chunk')})")
 
 
 @cli.command()

@@ -16,6 +16,7 @@ from folio.ingest.genre import document_genre
 from folio.ingest.normalize import normalize_pages
 from folio.ingest.parse import ParseLimits, parse_bytes
 from folio.ingest.statements import document_statements
+from folio.ingest.titles import choose_title
 from folio.ingest.tokens import deepseek_counter
 
 BUNDLED_TOKENIZER_MODEL = "all-MiniLM-L6-v2"
@@ -69,27 +70,10 @@ def prepare(name: str, data: bytes, params: ChunkParams, max_bytes: int | None =
     pages = normalize_pages(parsed.pages)
     page_tokens = deepseek_counter().count_many(pages)
     chunks = _chunker(params).split(pages)
-    title = parsed.title or _title_from_text(pages) or name.rsplit(".", 1)[0]
+    title = choose_title(parsed.title, pages, name)
     statement_pages = document_statements(pages)
     return PreparedDocument(
         id=content_id(data), file_name=name, title=title, format=parsed.format, size_bytes=len(data),
         pages=pages, page_tokens=page_tokens, chunks=chunks, virtual_pages=parsed.virtual_pages,
         warnings=parsed.warnings, statement_pages=statement_pages, genre=document_genre(pages, statement_pages),
     )
-
-
-_TITLE_WORDS = ("agreement", "contract", "form 10-k", "form 10-q", "form 8-k", "annual report",
-                "quarterly report", "license", "lease", "amendment", "license", "policy", "report", "plan")
-
-
-def _title_from_text(pages: list[str]) -> str | None:
-    """A title-like line near the start of the document that names what it is ("AGENCY AGREEMENT")."""
-    for page in pages[:2]:
-        for raw in page.split("\n")[:25]:
-            line = raw.strip().lstrip("#").strip()
-            letters = sum(c.isalpha() for c in line)
-            if not (6 <= len(line) <= 120 and letters >= 0.6 * len(line.replace(" ", ""))):
-                continue
-            if any(word in line.lower() for word in _TITLE_WORDS):
-                return line
-    return None

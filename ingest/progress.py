@@ -37,6 +37,11 @@ def _describe(result: FileResult) -> str:
         f"\n  warning: {terminal_safe(' '.join(w.split()))}" for w in result.warnings)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 page``, ``2 pages``, ``1,024 chunks``: a count and its noun, agreed."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
 def _describe_raw(result: FileResult) -> str:
     if result.status == "failed":
         assert result.error is not None
@@ -44,22 +49,22 @@ def _describe_raw(result: FileResult) -> str:
     if result.status == "skipped":
         why = result.title if result.title and result.title.startswith("same bytes") else "unchanged"
         return f"skipped {result.name} ({why}, {result.doc_id[:12] if result.doc_id else ''})"
-    extra = f", replaced {len(result.replaced)} older version(s)" if result.replaced else ""
-    return (f"{result.status} {result.name}: {result.pages} pages, {result.chunks} chunks, "
-            f"{result.tokens:,} tokens in {result.seconds:.1f}s{extra}{_describe_ocr(result)}")
+    extra = f", replaced {plural(len(result.replaced), 'older version')}" if result.replaced else ""
+    return (f"{result.status} {result.name}: {plural(result.pages, 'page')}, {plural(result.chunks, 'chunk')}, "
+            f"{plural(result.tokens, 'token')} in {result.seconds:.1f}s{extra}{_describe_ocr(result)}")
 
 
 def _describe_ocr(result: FileResult) -> str:
     ocr = result.ocr
     if ocr is None or not ocr.pages:
         return ""
-    text = f"; OCR {len(ocr.pages)} page(s)"
+    text = f"; OCR {plural(len(ocr.pages), 'page')}"
     if ocr.mean_confidence is not None:
         text += f", mean confidence {ocr.mean_confidence:.0f}"
     low = ocr.low_confidence_pages
     if low:
         shown = ", ".join(str(p + 1) for p in low[:10]) + (", ..." if len(low) > 10 else "")
-        text += f", under the confidence floor and not indexed: page(s) {shown}"
+        text += f", under the confidence floor and not indexed: {'page' if len(low) == 1 else 'pages'} {shown}"
     return text
 
 
@@ -74,7 +79,7 @@ def summary_line(results: list[FileResult], seconds: float) -> str:
     chunks = sum(r.chunks for r in new)
     rate = f" ({pages / seconds:.1f} pages/s)" if new and seconds > 0 else ""
     parts = [f"{n} {s}" for s, n in counts.items() if n]
-    return (f"{', '.join(parts) or 'nothing to do'}: {pages} pages, {chunks} chunks "
+    return (f"{', '.join(parts) or 'nothing to do'}: {plural(pages, 'page')}, {plural(chunks, 'chunk')} "
             f"in {seconds:.1f}s{rate}")
 
 

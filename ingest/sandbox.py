@@ -41,8 +41,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import Any
+
+import psutil
 
 from folio.config import Settings
 from folio.errors import ConfigError, CorruptFile, FolioError, ParseMemory, ParseTimeout
@@ -171,14 +172,11 @@ def _limit_malloc_arenas() -> None:
 
 
 def _mapped_bytes() -> int | None:
-    """This process's address space (VmSize) in bytes; None where /proc does not say."""
+    """This process's address space (virtual memory size) in bytes; None where the platform does not say."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
+        return int(psutil.Process().memory_info().vms)
+    except (psutil.Error, AttributeError):
         return None
-    return None
 
 
 def _cap_address_space(limit: int) -> None:
@@ -193,32 +191,20 @@ def _cap_address_space(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
 
 
-def _children() -> dict[int, list[int]]:
-    """Every process's children, from /proc (empty where there is none)."""
-    out: dict[int, list[int]] = {}
-    with contextlib.suppress(OSError):
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = Path(entry.path, "stat").read_text()
-                parent = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue  # gone meanwhile
-            out.setdefault(parent, []).append(int(entry.name))
-    return out
+def _children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (none when it is gone)."""
+    try:
+        return [child.pid for child in psutil.Process(pid).children()]
+    except psutil.Error:
+        return []
 
 
 def descendants(pid: int) -> list[int]:
-    """The processes under ``pid`` (children, theirs, ...), from /proc; none where there is no /proc."""
-    children = _children()
-    out: list[int] = []
-    pending = list(children.get(pid, []))
-    while pending:
-        current = pending.pop()
-        out.append(current)
-        pending.extend(children.get(current, []))
-    return out
+    """The processes under ``pid`` (children, theirs, ...); none when it is gone."""
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 def kill_tree(pid: int, *, include_root: bool = True) -> None:
@@ -234,7 +220,7 @@ def kill_tree(pid: int, *, include_root: bool = True) -> None:
             except ProcessLookupError:
                 continue
             stopped.append(current)
-        pending.extend(_children().get(current, []))
+        pending.extend(_children(current))
     for current in stopped:
         with contextlib.suppress(ProcessLookupError):
             os.kill(current, signal.SIGKILL)

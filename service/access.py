@@ -11,10 +11,11 @@ KEY`` or ``X-API-Key: KEY``; a missing or unknown key is answered 401 (``unautho
 open. The tenant goes into the request's state, where ``TenantDep`` reads it.
 
 Keys are held only as SHA-256 digests; logs and errors name a key by the first 8 hex digits of its digest.
-The rate limit is a token bucket per key in this process: with several replicas, each allows the rate.
+The rate limit counts each key's requests in a sliding minute (the ``limits`` library), in this process's
+memory: with several replicas, each allows the rate.
 
 Guessing keys is limited too: each client address may present ``FOLIO_AUTH_FAILURES_PER_MINUTE`` unknown keys a
-minute (a token bucket per address). Past that, every keyed request from the address is answered 429
+minute (counted the same way, per address). Past that, every keyed request from the address is answered 429
 (``too_many_failed_keys``) without looking at its key, so a guess that happens to be right during the lock-out
 tells the guesser nothing. The address is the connection's peer as uvicorn reports it: behind a reverse proxy,
 set ``FORWARDED_ALLOW_IPS`` to the proxy's address so that uvicorn reports the client's from X-Forwarded-For.
@@ -27,13 +28,14 @@ import ipaddress
 import json
 import math
 import re
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from folio.config import Settings
 from folio.errors import ConfigError
@@ -102,48 +104,33 @@ class ApiKeys:
         return self._by_digest.get(_digest(key))
 
 
-MAX_BUCKETS = 10_000
-
-
 class RateLimiter:
-    """A token bucket per key: ``per_minute`` requests in a burst, refilled at ``per_minute`` a minute."""
+    """At most ``limit`` requests per key in any ``window_s`` seconds (the ``limits`` library's sliding-window
+    counter: two counters per key, expired by the storage, so keys that come and go do not pile up). The
+    storage is in memory, per replica; ``limits`` can keep it in a shared store instead."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, when)
-        self._lock = threading.Lock()
+    def __init__(self, limit: int, *, window_s: int = 60) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._item = RateLimitItemPerSecond(max(1, limit), window_s)
+        self._storage = MemoryStorage()
+        self._strategy = SlidingWindowCounterRateLimiter(self._storage)
 
     def take(self, key_id: str) -> float | None:
-        """None when the request may go on (one token taken), else the seconds until it may."""
-        return self._check(key_id, take=True)
+        """None when the request may go on (and is counted), else the seconds until one may."""
+        if self.limit <= 0 or self._strategy.hit(self._item, key_id):
+            return None
+        return self._retry_in(key_id)
 
     def wait(self, key_id: str) -> float | None:
-        """Like ``take``, without taking a token: None when one is there."""
-        return self._check(key_id, take=False)
-
-    def _check(self, key_id: str, *, take: bool) -> float | None:
-        if self.per_minute <= 0:
+        """Like ``take``, without counting a request: None when one may go on now."""
+        if self.limit <= 0 or self._strategy.test(self._item, key_id):
             return None
-        rate = self.per_minute / 60.0
-        with self._lock:
-            now = self.clock()
-            tokens, then = self._buckets.get(key_id, (float(self.per_minute), now))
-            tokens = min(float(self.per_minute), tokens + (now - then) * rate)
-            if tokens >= 1.0:
-                self._buckets[key_id] = (tokens - 1.0 if take else tokens, now)
-                if len(self._buckets) > MAX_BUCKETS:  # addresses that come and go: keep the memory bounded
-                    self._forget_full(now, rate)
-                return None
-            self._buckets[key_id] = (tokens, now)
-            return (1.0 - tokens) / rate
+        return self._retry_in(key_id)
 
-    def _forget_full(self, now: float, rate: float) -> None:
-        """Drop the buckets that have refilled: forgetting them changes nothing."""
-        full = [k for k, (tokens, then) in self._buckets.items()
-                if tokens + (now - then) * rate >= self.per_minute]
-        for k in full:
-            del self._buckets[k]
+    def _retry_in(self, key_id: str) -> float:
+        reset = self._strategy.get_window_stats(self._item, key_id).reset_time
+        return max(0.0, reset - time.time())
 
 
 def is_loopback(host: str) -> bool:
@@ -211,7 +198,7 @@ class AccessMiddleware:
         if wait is not None:
             retry = max(1, math.ceil(wait))
             await _refuse(send, 429, "rate_limited",
-                          f"over {self.limiter.per_minute} requests a minute for this API key; retry in {retry} s",
+                          f"over {self.limiter.limit} requests a minute for this API key; retry in {retry} s",
                           {"Retry-After": str(retry)})
             return
         state["tenant"] = principal.tenant

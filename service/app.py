@@ -20,6 +20,7 @@ from folio.service.deps import RuntimeDep
 from folio.service.llm import LLMClient
 from folio.service.logs import ASGIApp, RequestIdMiddleware
 from folio.service.metrics import Metrics, MetricsMiddleware
+from folio.service.pricing import choose_profile
 from folio.service.routes import documents, openai_compat, query, search
 from folio.service.runtime import Runtime, build_runtime
 from folio.service.simulated import simulated_notice
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
     settings = settings or get_settings()
     metrics = Metrics()
     keys = ApiKeys.from_settings(settings)  # a bad key list stops the start, before anything listens
+    pricing = choose_profile(settings)  # so does an endpoint whose prices Folio cannot know
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,11 +72,11 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
             runtime.warm()
         model = runtime.llm.model if runtime.llm else "none configured"
         metrics.info.info({"version": app.version, "model": runtime.llm.model if runtime.llm else "",
-                           "pricing_profile": settings.pricing_profile, "embed_model": settings.embed_model,
+                           "pricing_profile": pricing.profile.name, "embed_model": settings.embed_model,
                            "store": "server" if settings.qdrant_url else "local"})
-        logger.info("folio ready: store %s, model %s%s, pricing %s", settings.qdrant_url or settings.qdrant_path,
+        logger.info("folio ready: store %s, model %s%s, pricing %s (%s)", settings.qdrant_url or settings.qdrant_path,
                     model, " (simulated: the provider double)" if settings.simulated_model else "",
-                    settings.pricing_profile)
+                    pricing.profile.name, pricing.reason)
         if keys:
             logger.info("access: API keys for %d tenant(s), at most %s requests a minute per key", len(keys.tenants),
                         settings.rate_limit_per_minute or "unlimited")
@@ -115,6 +117,7 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
         prices = runtime.answerer.prices
         return {"model": runtime.llm.model if runtime.llm else None, "llm_configured": runtime.llm is not None,
                 "pricing_profile": prices.name, "prices_as_of": prices.as_of.isoformat(),
+                "pricing_reason": pricing.reason, "pricing_source": prices.source,
                 "context_window": settings.context_window, "embed_model": settings.embed_model,
                 "max_cost_usd": settings.max_cost_usd, "top_k": settings.top_k,
                 "simulated_model": settings.simulated_model, "simulated_notice": simulated_notice(settings)}

@@ -1,8 +1,11 @@
 """Citations in an answer, mapped to documents and pages, with quoted text checked against the stored page.
 
 The model cites as ``[TITLE p.N]`` (or ``pp.N-M``), N counted from 1. A quote is the double-quoted text
-right before a citation; it is verified when, lower-cased with everything but letters and digits dropped,
-it occurs on the cited page (or runs on into the next one).
+right before a citation, in straight or typographic quotes, and may hold quotes of the other kind (a contract's
+defined terms: ``"(“Approved Drug Products”)"``). It is verified when both it and the page, after the same
+normalisation (NFKC, which unfolds ligatures; lower case; everything but letters and digits dropped, which
+removes quotes, dashes, whitespace and hyphens at line ends), agree: the quote occurs on the cited page (or runs
+on into the next one).
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from folio.ingest.store import DocumentRecord
 # a title may hold bracketed parts of its own ("Supply Agreement [Redacted]"), one level deep
 _CITATION = re.compile(r"\[((?:[^\[\]]|\[[^\[\]]{0,100}\]){1,300}?)\s*,?\s+pp?\.\s*(\d{1,5})"
                        r"(?:\s*[-\u2013]\s*(\d{1,5}))?\s*\]")
-_QUOTE_BEFORE = re.compile(r"[\"\u201c]([^\"\u201c\u201d]{8,2000})[\"\u201d][\s,.;:]*$")
 MIN_QUOTE_CHARS = 12
+MAX_QUOTE_CHARS = 2000
+_OPEN, _CLOSE = "\u201c", "\u201d"
 
 
 def squash(text: str) -> str:
@@ -63,8 +67,7 @@ def extract(answer: str, records: Sequence[DocumentRecord]) -> list[Citation]:
         first = int(match.group(2))
         last = int(match.group(3) or first)
         record = _match_document(title, records)
-        quote_match = _QUOTE_BEFORE.search(answer[max(0, match.start() - 2100):match.start()])
-        quote = quote_match.group(1).strip() if quote_match else None
+        quote = quote_before(answer[max(0, match.start() - MAX_QUOTE_CHARS - 100):match.start()])
         citation = Citation(label=match.group(0), title=title, page=first, last_page=max(first, last),
                             document_id=record.id if record else None, quote=quote, verified=None)
         if record is None:
@@ -79,6 +82,34 @@ def extract(answer: str, records: Sequence[DocumentRecord]) -> list[Citation]:
                 citation.note = "the quoted text is not on the cited page"
         out.append(citation)
     return out
+
+
+def quote_before(text: str) -> str | None:
+    """The quoted text that ``text`` ends with (trailing spaces and punctuation aside), or None.
+
+    A straight closing quote pairs with the straight quote before it, so typographic quotes inside are part of
+    the quote; a typographic closing quote pairs with its opening one, counting nested pairs, else with a
+    straight opening quote (a model may mix them)."""
+    tail = text.rstrip(" \t\r\n,.;:")
+    if not tail or tail[-1] not in ('"', _CLOSE):
+        return None
+    start = -1
+    if tail[-1] == _CLOSE:
+        depth = 0
+        for i in range(len(tail) - 2, -1, -1):
+            if tail[i] == _CLOSE:
+                depth += 1
+            elif tail[i] == _OPEN:
+                if depth == 0:
+                    start = i
+                    break
+                depth -= 1
+    if start < 0:
+        start = tail.rfind('"', 0, len(tail) - 1)
+    if start < 0:
+        return None
+    inner = tail[start + 1:-1].strip()
+    return inner if 8 <= len(inner) <= MAX_QUOTE_CHARS else None
 
 
 def verify_quote(quote: str, record: DocumentRecord, first: int, last: int) -> bool:

@@ -55,9 +55,11 @@ def serve(ctx: click.Context, host: str, port: int, simulated_model: bool) -> No
 
     from folio.errors import ConfigError
     from folio.service.access import ApiKeys, is_loopback
+    from folio.service.pricing import choose_profile
 
     try:
         keys = ApiKeys.from_settings(settings)
+        pricing = choose_profile(settings)
     except ConfigError as exc:
         raise click.UsageError(exc.message) from None
     if not keys:
@@ -79,6 +81,8 @@ def serve(ctx: click.Context, host: str, port: int, simulated_model: bool) -> No
         elif not settings.llm_configured:
             say("note: no language model configured (FOLIO_LLM_API_KEY / FOLIO_LLM_BASE_URL): questions "
                 "return the plan and the retrieved pages only")
+        pricing = choose_profile(settings)  # the simulated model's settings name their own profile
+        say(f"prices: {pricing.profile.name}, as of {pricing.profile.as_of.isoformat()} ({pricing.reason})")
         say(f"Folio on http://{host}:{port}/  (API docs: /docs; data: {settings.qdrant_url or settings.data_dir})"
             + ("  [SIMULATED MODEL]" if settings.simulated_model else ""))
         try:

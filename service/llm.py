@@ -7,11 +7,12 @@ connections are retried with exponential backoff (honouring Retry-After); a cont
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import tenacity
 
 from folio.errors import (
     ContextTooLong,
@@ -88,40 +89,39 @@ class LLMClient:
         return params
 
     def _retrying(self, call: Callable[[], Completion]) -> Completion:
+        """``call`` with up to ``max_retries`` retries of what may pass (429, 5xx, timeouts, dropped connections,
+        a malformed response), waiting as the provider's Retry-After says or backing off exponentially with
+        jitter; the last failure, or one that retrying cannot mend, becomes Folio's provider error."""
         import openai
 
-        attempt = 0
-        while True:
-            attempt += 1
-            started = time.perf_counter()
-            try:
-                result = call()
-                result.attempts = attempt
-                result.seconds = time.perf_counter() - started
-                return result
-            except openai.BadRequestError as exc:
-                if _is_context_length(exc):
-                    raise ContextTooLong(f"the provider refused the prompt as too long: {_message(exc)}") from exc
-                raise ProviderError(f"the provider rejected the request: {_message(exc)}") from exc
-            except openai.RateLimitError as exc:
-                wait = _retry_after(exc)
-                if attempt > self.max_retries:
-                    raise ProviderRateLimited(f"the provider is rate limiting after {attempt} attempts",
-                                              retry_after_s=wait) from exc
-                self._sleep(wait if wait is not None else self._backoff(attempt))
-            except openai.APITimeoutError as exc:
-                if attempt > self.max_retries:
-                    raise ProviderTimeout(f"the provider did not answer in time ({attempt} attempts)") from exc
-                self._sleep(self._backoff(attempt))
-            except (openai.InternalServerError, openai.APIConnectionError, ProviderBadResponse) as exc:
-                if attempt > self.max_retries:
-                    raise ProviderError(f"the provider failed {attempt} times: {_message(exc)}") from exc
-                self._sleep(self._backoff(attempt))
-            except openai.APIStatusError as exc:
-                raise ProviderError(f"the provider answered HTTP {exc.status_code}: {_message(exc)}") from exc
-
-    def _backoff(self, attempt: int) -> float:
-        return float(self.backoff_s * 2 ** (attempt - 1) * (0.8 + 0.4 * random.random()))
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_retries + 1),
+            wait=_RetryAfterOr(tenacity.wait_exponential_jitter(multiplier=self.backoff_s, jitter=self.backoff_s,
+                                                                max=30)),
+            retry=tenacity.retry_if_exception_type(_transient()),
+            sleep=self._sleep, reraise=True)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    started = time.perf_counter()
+                    result = call()
+                    result.attempts = attempt.retry_state.attempt_number
+                    result.seconds = time.perf_counter() - started
+                    return result
+        except openai.BadRequestError as exc:
+            if _is_context_length(exc):
+                raise ContextTooLong(f"the provider refused the prompt as too long: {_message(exc)}") from exc
+            raise ProviderError(f"the provider rejected the request: {_message(exc)}") from exc
+        except openai.RateLimitError as exc:
+            raise ProviderRateLimited(f"the provider is rate limiting after {self.max_retries + 1} attempts",
+                                      retry_after_s=_retry_after(exc)) from exc
+        except openai.APITimeoutError as exc:
+            raise ProviderTimeout(f"the provider did not answer in time ({self.max_retries + 1} attempts)") from exc
+        except (openai.InternalServerError, openai.APIConnectionError, ProviderBadResponse) as exc:
+            raise ProviderError(f"the provider failed {self.max_retries + 1} times: {_message(exc)}") from exc
+        except openai.APIStatusError as exc:
+            raise ProviderError(f"the provider answered HTTP {exc.status_code}: {_message(exc)}") from exc
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
     def complete(self, messages: list[dict[str, str]], *, reasoning: Reasoning = "none",
                  max_tokens: int = 2048) -> Completion:
@@ -211,7 +211,7 @@ def _is_context_length(exc: Exception) -> bool:
     return code == "context_length_exceeded" or "maximum context length" in text or "context length" in text
 
 
-def _retry_after(exc: Exception) -> float | None:
+def _retry_after(exc: BaseException | None) -> float | None:
     response = getattr(exc, "response", None)
     if response is None:
         return None
@@ -220,3 +220,22 @@ def _retry_after(exc: Exception) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    import openai
+
+    return (openai.RateLimitError, openai.APITimeoutError, openai.InternalServerError, openai.APIConnectionError,
+            ProviderBadResponse)
+
+
+class _RetryAfterOr(tenacity.wait.wait_base):
+    """Wait what a 429's Retry-After asks, else as ``fallback`` says."""
+
+    def __init__(self, fallback: tenacity.wait.wait_base) -> None:
+        self.fallback = fallback
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        asked = _retry_after(outcome.exception()) if outcome is not None and outcome.failed else None
+        return asked if asked is not None else float(self.fallback(retry_state))

@@ -6,12 +6,12 @@ import copy
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 
 from folio.config import Settings
 from folio.errors import FolioError, StoreError
@@ -24,7 +24,7 @@ from folio.service.jobs import JobQueue
 from folio.service.ledger import Ledger, LedgerEntry
 from folio.service.llm import LLMClient
 from folio.service.metrics import Metrics
-from folio.service.pricing import get_profile
+from folio.service.pricing import choose_profile
 
 logger = logging.getLogger("folio.service")
 PARSER_IDLE_S = 60.0  # the parser worker's tokenizers hold ~0.25 GB: given back when no upload comes for this long
@@ -66,7 +66,7 @@ class LockedEmbedder:
         self._inner = inner
         self._lock = FairLock()
         self._cache_lock = threading.Lock()
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries: LRUCache[str, np.ndarray] = LRUCache(maxsize=self.QUERY_CACHE)
         self.name = inner.name
         self.dim = inner.dim
         self.max_tokens = inner.max_tokens
@@ -80,10 +80,7 @@ class LockedEmbedder:
 
     def _remembered(self, text: str) -> np.ndarray | None:
         with self._cache_lock:
-            vector = self._queries.get(text)
-            if vector is not None:
-                self._queries.move_to_end(text)
-            return vector
+            return self._queries.get(text)
 
     def embed_query(self, text: str) -> np.ndarray:
         vector = self._remembered(text)
@@ -97,8 +94,6 @@ class LockedEmbedder:
             vector.setflags(write=False)
             with self._cache_lock:
                 self._queries[text] = vector
-                if len(self._queries) > self.QUERY_CACHE:
-                    self._queries.popitem(last=False)
         return vector
 
 
@@ -249,8 +244,9 @@ def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder
         return holder["rt"].embedder()
 
     client = llm if llm is not None else make_llm(settings)
+    pricing = choose_profile(settings)
     answerer = MeteredAnswerer(metrics=metrics, store=store, embedder=embedder, settings=settings, ledger=ledger,
-                               llm=client, counter=deepseek_counter(), prices=get_profile(settings.pricing_profile))
+                               llm=client, counter=deepseek_counter(), prices=pricing.profile)
     # one parser worker, started with the first upload and gone after a minute without one: uploads are parsed
     # one at a time, each under the sandbox's deadline and memory cap (FOLIO_INGEST_WORKERS=0: inline, without
     # them, as most tests do). Its recovery spares other writers.

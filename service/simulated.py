@@ -37,7 +37,10 @@ def run_simulated_model(settings: Settings) -> Iterator[tuple[Settings, str]]:
     from folio.testing.provider import run_provider_double
 
     with run_provider_double() as double:
+        # the double stands in for the seed's provider: priced as it, unless a profile was chosen (a loopback
+        # endpoint alone would read as self-hosted, and every dollar would be zero)
         simulated = settings.model_copy(update={
             "llm_base_url": double.base_url, "llm_api_key": SecretStr("simulated"), "simulated_model": True,
+            "pricing_profile": settings.pricing_profile or "deepseek-v4-flash-compat",
         })
         yield simulated, double.base_url

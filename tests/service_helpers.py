@@ -22,7 +22,9 @@ def service_settings(tmp_path: Path, double: Any | None, **overrides: Any) -> Se
     values: dict[str, Any] = dict(data_dir=tmp_path / "data", embed_model="hash-64", ingest_workers=0,
                                   llm_max_retries=2, llm_timeout_s=5.0)
     if double is not None:
-        values.update(llm_base_url=double.base_url, llm_api_key=SecretStr("test-key"), llm_model="deepseek-chat")
+        # the double stands in for the seed's provider: its prices (a loopback endpoint alone would mean self-hosted)
+        values.update(llm_base_url=double.base_url, llm_api_key=SecretStr("test-key"), llm_model="deepseek-chat",
+                      pricing_profile="deepseek-v4-flash-compat")
     values.update(overrides)
     return Settings(**values)
 

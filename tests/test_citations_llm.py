@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
+import pytest
+
+from folio.ingest.normalize import normalize_pages
+from folio.ingest.parse import parse_file
 from folio.ingest.store import DocumentRecord
 from folio.service.citations import extract
 from folio.service.llm import normalise_usage, reasoning_params
+from tests.conftest import require_shared_data
 
 
 def _record(title: str, pages: list[str]) -> DocumentRecord:
@@ -73,3 +79,47 @@ def test_usage_normalisation():
 def test_reasoning_switch():
     assert reasoning_params("none") == {"extra_body": {"thinking": {"type": "disabled"}}}
     assert reasoning_params("max")["reasoning_effort"] == "max"
+
+
+def test_a_quote_holding_typographic_quotes_is_checked():
+    page = 'The products listed in the Orange Book ("Approved Drug Products") are covered.'
+    record = _record("Supply Agreement", ["cover", page.replace('"', "\u201c", 1).replace('"', "\u201d", 1)])
+    for quoted in ('"listed in the Orange Book (\u201cApproved Drug Products\u201d)"',   # straight around curly
+                   '\u201clisted in the Orange Book ("Approved Drug Products")\u201d',   # curly around straight
+                   '\u201clisted in the Orange Book (\u201cApproved Drug Products\u201d)\u201d',  # nested curly
+                   '"listed in the Orange Book (\u201cApproved Drug Products\u201d)\u201d'):  # mixed pair
+        [c] = extract(f"It covers products {quoted} [Supply Agreement p.2].", [record])
+        assert c.quote is not None and "Approved Drug Products" in c.quote, quoted
+        assert c.verified is True, quoted
+
+
+@pytest.mark.realdata
+def test_quotes_of_real_contract_pages_verify_after_the_same_normalisation():
+    """Defined terms in typographic quotes on real cuad-dev pages, quoted back with the typography a model
+    may change: straight for curly quotes, en dashes, ligatures, a line-end hyphenation, other whitespace."""
+    folder = require_shared_data("cuad-dev", "pdfs")
+    path = next(folder.glob("Antares Pharma*Manufacturing Agreement.PDF"))
+    pages = normalize_pages(parse_file(path).pages)
+    record = _record("Manufacturing Agreement", pages)
+    checked = 0
+    for number, text in enumerate(pages, start=1):
+        for found in re.finditer(r"[A-Za-z][^\n\u201c]{20,60}\u201c[^\u201d\n]{3,40}\u201d[^\n]{0,30}", text):
+            span = found.group(0)
+            words = span.split(" ")
+            middle = len(words) // 2
+            long_word = next((i for i, w in enumerate(words) if len(w) >= 6 and w.isalpha()), None)
+            variants = [
+                span.replace("\u201c", "'").replace("\u201d", "'"),
+                span.replace("-", "\u2013").replace("fi", "\ufb01"),
+                " \n ".join([" ".join(words[:middle]), " ".join(words[middle:])]),
+            ]
+            if long_word is not None:
+                hyphenated = list(words)
+                hyphenated[long_word] = words[long_word][:3] + "-\n" + words[long_word][3:]
+                variants.append(" ".join(hyphenated))
+            for variant in [span, *variants]:
+                [c] = extract(f'The agreement reads "{variant}" [Manufacturing Agreement p.{number}].', [record])
+                assert c.quote is not None and c.verified is True, (number, variant)
+                checked += 1
+            break
+    assert checked >= 20, f"only {checked} quotes checked: the contract's defined terms were not found"

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from folio.ingest.cli import cli
+from folio.ingest.progress import plural
 from tests.conftest import store_held_elsewhere
 from tests.pdfs import CONTRACT_PAGES, text_pdf, write
 
@@ -137,3 +138,9 @@ def test_names_are_shown_escaped_never_sent_raw_to_the_terminal(run, tmp_path):
 
     deleted = run("delete", record["id"][:12])
     assert deleted.output == f"deleted {record['id'][:12]} Bail \\x1b[2J\\u202e commercial [/] (1 chunks)\n"
+
+
+def test_counts_agree_with_their_nouns():
+    assert [plural(1, "page"), plural(2, "page"), plural(0, "chunk"), plural(1234, "token")] == [
+        "1 page", "2 pages", "0 chunks", "1,234 tokens"]
+    assert plural(1, "older version") == "1 older version" and plural(3, "older version") == "3 older versions"

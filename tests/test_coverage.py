@@ -344,6 +344,7 @@ def test_folio_ask_mode_coverage_prints_the_report(tmp_path, double):
     (folder / "tides.txt").write_bytes(harbour_log())
     env = {"FOLIO_DATA_DIR": str(tmp_path / "data"), "FOLIO_EMBED_MODEL": "hash-64",
            "FOLIO_LLM_BASE_URL": double.base_url, "FOLIO_LLM_API_KEY": "sk-test", "FOLIO_LLM_MODEL": "deepseek-chat",
+           "FOLIO_PRICING_PROFILE": "deepseek-v4-flash-compat",
            "FOLIO_CONTEXT_WINDOW": str(WINDOW), "FOLIO_OUTPUT_RESERVE": str(RESERVE)}
     runner = CliRunner()
     ingest = runner.invoke(cli, ["ingest", str(folder)], env=env)

@@ -299,7 +299,8 @@ def test_folio_ask_prints_the_lane_note_and_escapes_what_documents_say(tmp_path:
     path = tmp_path / "northwind-10k.txt"
     path.write_text("\f".join(pages), encoding="utf-8")  # a form feed breaks the pages
     env = {"FOLIO_DATA_DIR": str(tmp_path / "data"), "FOLIO_EMBED_MODEL": "hash-64", "FOLIO_INGEST_WORKERS": "0",
-           "FOLIO_LLM_BASE_URL": double.base_url, "FOLIO_LLM_API_KEY": "sk-test", "FOLIO_LLM_MODEL": "deepseek-chat"}
+           "FOLIO_LLM_BASE_URL": double.base_url, "FOLIO_LLM_API_KEY": "sk-test", "FOLIO_LLM_MODEL": "deepseek-chat",
+           "FOLIO_PRICING_PROFILE": "deepseek-v4-flash-compat"}
     runner = CliRunner()
     ingest = runner.invoke(cli, ["ingest", str(path)], env=env)
     assert ingest.exit_code == 0, ingest.output

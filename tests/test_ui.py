@@ -47,7 +47,8 @@ def server(browser, tmp_path_factory) -> Iterator[str]:
     """Folio with a model: the provider double behind FOLIO_LLM_BASE_URL."""
     with run_provider_double() as double, folio_server(
             tmp_path_factory.mktemp("ui-server"), FOLIO_LLM_BASE_URL=double.base_url,
-            FOLIO_LLM_API_KEY="sk-double", FOLIO_LLM_MODEL="deepseek-chat") as base:
+            FOLIO_LLM_API_KEY="sk-double", FOLIO_LLM_MODEL="deepseek-chat",
+            FOLIO_PRICING_PROFILE="deepseek-v4-flash-compat") as base:
         yield base
 
 

@@ -23,7 +23,8 @@ async function loadInfo() {
     if (info.llm_configured) {
       fill(modelNode, h("span.dot.ok", { "aria-hidden": "true" }),
         `Model: ${info.model}${info.simulated_model ? " (simulated)" : ""}`,
-        h("span.muted", {}, ` · prices ${info.pricing_profile} (${info.prices_as_of})`));
+        h("span.muted", { title: `${info.pricing_reason}. ${info.pricing_source}` },
+          ` · prices ${info.pricing_profile} (${info.prices_as_of}, ${info.pricing_reason})`));
       noModelNode.hidden = true;
     } else {
       fill(modelNode, h("span.dot.off", { "aria-hidden": "true" }), "No model configured",
