@@ -417,8 +417,8 @@ def child_ours(spec: dict[str, Any]) -> dict[str, Any]:
     from folio.ingest import pipeline
     from folio.ingest.embed import load_embedder, resolve_dtype
     from folio.ingest.pipeline import Ingestor, collect_paths
-    from folio.ingest.search import search
     from folio.ingest.store import Store
+    from folio.retrieval.search import search
 
     settings = Settings(data_dir=Path(spec["data_dir"]), **spec.get("settings", {}))
     sources = collect_paths([Path(f) for f in spec["files"]])

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from folio.errors import FolioError, ProviderRateLimited, StoreError, StoreLocked, StoreUnavailable
-from folio.ingest.store import RETRY_MAX_S
+from folio.index.retry import RETRY_MAX_S
 
 logger = logging.getLogger("folio.service")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from folio.ingest.store import DocumentRecord
+from folio.records import DocumentRecord
 from folio.service.citations import extract
 from folio.service.llm import normalise_usage, reasoning_params
 

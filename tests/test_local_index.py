@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from folio.index import Hit
+from folio.index.memory import candidate_depth, distinct_pages
+from folio.index.sparse import query_vector
 from folio.ingest.embed import HashEmbedder
-from folio.ingest.local_index import candidate_depth, distinct_pages
 from folio.ingest.pipeline import Ingestor, collect_paths
-from folio.ingest.search import search
-from folio.ingest.sparse import query_vector
-from folio.ingest.store import Hit, Store
+from folio.ingest.store import Store
+from folio.retrieval.search import search
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 QUESTIONS = [
@@ -150,7 +151,7 @@ def test_records_cache_sees_every_status_change(store: Store, ingestor: Ingestor
     [result] = ingestor.run([first])
     [record] = store.list_documents()
     assert record.id == result.doc_id and record.status == "ready"
-    store._set_status(record.id, "deleting")
+    store.document_records.set_status(record.id, "deleting")
     assert store.list_documents() == [] and store.list_documents(status=None)[0].status == "deleting"
     assert store.recover() == [record.id]
     assert store.list_documents(status=None) == []

@@ -176,7 +176,7 @@ def test_finished_job_records_beyond_keep_are_deleted(store):
 def test_an_upload_on_one_replica_leaves_another_replicas_unfinished_document_alone(tmp_path, monkeypatch):
     from datetime import UTC, datetime, timedelta
 
-    from folio.ingest.store import DocumentRecord
+    from folio.records import DocumentRecord
 
     def record(doc_id: str, age: timedelta) -> DocumentRecord:
         return DocumentRecord(id=doc_id, file_name=f"{doc_id[:4]}.pdf", title="t", format="pdf", size_bytes=1,
@@ -198,7 +198,7 @@ def test_a_cli_batch_on_a_shared_server_leaves_another_writers_document_alone(tm
     from datetime import UTC, datetime, timedelta
 
     from folio.ingest.pipeline import Ingestor
-    from folio.ingest.store import DocumentRecord
+    from folio.records import DocumentRecord
 
     def record(doc_id: str, age: timedelta) -> DocumentRecord:
         return DocumentRecord(id=doc_id, file_name=f"{doc_id[:4]}.pdf", title="t", format="pdf", size_bytes=1,

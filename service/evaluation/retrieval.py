@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from folio.index import SearchMode
+from folio.index.sparse import query_vector
 from folio.ingest.embed import load_embedder
-from folio.ingest.search import bm25_weight
-from folio.ingest.sparse import query_vector
-from folio.ingest.statements import question_statements
-from folio.ingest.store import SearchMode, Store
+from folio.ingest.store import Store
+from folio.retrieval.search import bm25_weight
+from folio.retrieval.statement_lane import question_statements
 from folio.service.evaluation.data import EvalQuestion
 from folio.service.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
 from folio.service.evaluation.indexes import BuiltIndex
