@@ -29,6 +29,7 @@ def payload_selector(exclude: list[str] | None) -> Any:
 
 
 def field_filter(key: str, value: str) -> Any:
+    """The payload filter for records whose ``key`` equals ``value``."""
     from qdrant_client import models
 
     return models.Filter(must=[models.FieldCondition(key=key, match=models.MatchValue(value=value))])

@@ -24,7 +24,7 @@ STORE_CODES = frozenset({StoreError.code, StoreLocked.code, StoreUnavailable.cod
 
 def retry_headers(code: str) -> dict[str, str]:
     """The Retry-After of an error that passes by itself, by its code (an upload's failed job carries only the
-    code): the index is tried again within ``RETRY_MAX_S`` (ingest/store.py)."""
+    code): the index is tried again within ``RETRY_MAX_S`` (index/retry.py)."""
     return {"Retry-After": str(round(RETRY_MAX_S))} if code in STORE_CODES else {}
 
 

@@ -1,5 +1,5 @@
-"""A document's genre (ingest/genre.py) and the fusion weights it sets (ingest.search): contracts weigh BM25
-up, in the local index exactly as in Qdrant's weighted reciprocal-rank fusion."""
+"""A document's genre (ingest/genre.py) and the fusion weights it sets (retrieval/search.py): contracts weigh
+BM25 up, in the local index exactly as in Qdrant's weighted reciprocal-rank fusion."""
 
 from __future__ import annotations
 
