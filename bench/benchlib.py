@@ -412,13 +412,13 @@ def _overlap(a: tuple[float, float] | Sequence[float], b: Sequence[float]) -> fl
 
 def child_ours(spec: dict[str, Any]) -> dict[str, Any]:
     """Folio end to end: Store.open + Ingestor.run on the files into a fresh data dir, default settings
-    (plus ``settings`` overrides from the spec), then page-level recall@k with ingest.search."""
+    (plus ``settings`` overrides from the spec), then page-level recall@k with folio.retrieval.search."""
     from folio.config import Settings
     from folio.ingest import pipeline
     from folio.ingest.embed import load_embedder, resolve_dtype
     from folio.ingest.pipeline import Ingestor, collect_paths
-    from folio.ingest.search import search
     from folio.ingest.store import Store
+    from folio.retrieval.search import search
 
     settings = Settings(data_dir=Path(spec["data_dir"]), **spec.get("settings", {}))
     sources = collect_paths([Path(f) for f in spec["files"]])

@@ -60,7 +60,7 @@ def read_vectors(data_dir: Path) -> dict[str, np.ndarray]:
     """Every chunk's dense vector from a local Folio store, by point id."""
     from qdrant_client import QdrantClient
 
-    from folio.ingest.store import DENSE
+    from folio.index.schema import DENSE
 
     client = QdrantClient(path=str(data_dir / "qdrant"))
     out: dict[str, np.ndarray] = {}

@@ -13,7 +13,7 @@ What it does, in one process:
    the same work.
 3. Times, over the 65 questions, with the question's own document as scope and with every indexed document
    as scope: ``Answerer.plan`` (p50/p90/p99/mean, and where its time goes), the plain dense
-   ``Store.search`` (in local mode: Folio's in-memory index, ``ingest/local_index.py``) beside Qdrant's own
+   ``Store.search`` (in local mode: Folio's in-memory index, ``index/memory.py``) beside Qdrant's own
    Query API on the same data (``Store.search_qdrant``, and the raw ``QdrantClient.query_points``; precomputed
    query vector, same filter, limit 8), and embed + dense search (a plain vector RAG's retrieval).
 4. Renders the largest scope of at most 1,000,000 tokens (documents added in canonical order while they
@@ -375,7 +375,7 @@ PART_ORDER = [
 @contextlib.contextmanager
 def instrumented(answerer: Any, parts: Parts) -> Iterator[None]:
     """Wrap the functions ``Answerer.plan`` calls with timers; behaviour is unchanged and restored after."""
-    import folio.ingest.search as search_mod
+    import folio.retrieval.search as search_mod
     import folio.service.answer as answer_mod
 
     patches: list[tuple[Any, str, str]] = [
@@ -503,9 +503,9 @@ def time_searches(runtime: Any, questions: list[Question], scope: Scope, vectors
     """The plain dense search the planner wraps, and what is around it, on precomputed query vectors."""
     from qdrant_client import models
 
-    from folio.ingest.search import search
-    from folio.ingest.sparse import query_vector
-    from folio.ingest.store import DENSE
+    from folio.index.schema import DENSE
+    from folio.index.sparse import query_vector
+    from folio.retrieval.search import search
 
     store = runtime.store
     embedder = runtime.embedder()
@@ -698,7 +698,7 @@ def markdown(result: dict[str, Any]) -> str:
                   f"CPU-seconds meanwhile.", ""]
     lines += [f"Opening the local index for the service took {result['store_open_s']:.1f} s; reading its "
               f"{result.get('local_index_chunks', 0):,} chunks into the in-memory search index (local mode, "
-              f"`ingest/local_index.py`) took {result.get('local_index_load_s', 0):.1f} s more.", ""]
+              f"`index/memory.py`) took {result.get('local_index_load_s', 0):.1f} s more.", ""]
     lines += ["## Against the targets", "",
               "| measure | scope | p50 ms | p90 ms | p99 ms | mean ms | target | met |",
               "|---|---|---:|---:|---:|---:|---|---|"]
@@ -888,7 +888,7 @@ def main(argv: list[str] | None = None) -> int:
 
             runtime = build_runtime(settings, embedder_factory=lambda: real_model)
         with phase("load the in-memory search index (local mode)", phases) as loaded:
-            indexed_chunks = len(runtime.store.local_index()) if runtime.store.local else 0
+            indexed_chunks = len(runtime.store.index.memory()) if runtime.store.local else 0  # type: ignore[attr-defined]
         try:
             import torch
 

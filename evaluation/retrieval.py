@@ -18,11 +18,12 @@ from folio.evaluation.data import EvalQuestion
 from folio.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
 from folio.evaluation.indexes import BuiltIndex
 from folio.evaluation.metrics import KS, Span, score_question
+from folio.index import SearchMode
+from folio.index.sparse import query_vector
 from folio.ingest.embed import load_embedder
-from folio.ingest.search import bm25_weight
-from folio.ingest.sparse import query_vector
-from folio.ingest.statements import question_statements
-from folio.ingest.store import SearchMode, Store
+from folio.ingest.store import Store
+from folio.retrieval.search import bm25_weight
+from folio.retrieval.statement_lane import question_statements
 
 MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
 DEEP_K = 50  # the default configuration is also ranked this deep, to show what a larger k would recover

@@ -33,7 +33,7 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
         └── OcrUnavailable          ocr_unavailable: a PDF needs OCR and Tesseract is missing (HTTP 503)
 
 Foreign exceptions (pypdf, python-docx, qdrant-client, openai) are translated where they are raised, in
-``folio.ingest.parse``, ``folio.ingest.store`` and ``folio.service.llm``; nothing else catches them. The service
+``folio.ingest.parse``, ``folio.index.retry`` and ``folio.service.llm``; nothing else catches them. The service
 maps this tree to HTTP in one handler (``folio.service.errors``).
 """
 

@@ -321,7 +321,7 @@ def search(ctx: click.Context, query: str, doc_ids: tuple[str, ...], limit: int,
             hits = remote.search(query, documents=doc_ids, limit=limit, mode=mode)["hits"]
     else:
         from folio.ingest.embed import load_embedder
-        from folio.ingest.search import search as run_search
+        from folio.retrieval.search import search as run_search
 
         settings = _settings(ctx)
         with _open_store(settings) as store:

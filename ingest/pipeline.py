@@ -29,15 +29,16 @@ from typing import Any, Literal, Protocol
 
 from folio.config import Settings
 from folio.errors import FileNotFound, FileTooLarge, FolioError, InputError, TooManyPages
+from folio.index.sparse import document_vector
 from folio.ingest.chunk import document_text
 from folio.ingest.embed import Embedder
 from folio.ingest.ocr import OcrOptions, OcrReport, ocr_run
 from folio.ingest.parse import ParseLimits
 from folio.ingest.prepare import ChunkParams, PreparedDocument, content_id, prepare
 from folio.ingest.sandbox import ParserPool, SandboxLimits, report_event
-from folio.ingest.sparse import document_vector
 from folio.ingest.statements import pages_by_kind
-from folio.ingest.store import STALE_WRITE_S, DocumentRecord, Store
+from folio.ingest.store import STALE_WRITE_S, Store
+from folio.records import DocumentRecord
 
 Status = Literal["ingested", "replaced", "skipped", "failed"]
 # Chunks per encode call: large enough that length-sorted batches waste little on padding, small enough

@@ -17,11 +17,13 @@ from pydantic import BaseModel, Field
 
 from folio.config import Settings
 from folio.errors import ContextTooLong, DocumentNotFound, InvalidRequest, ProviderError, ProviderStreamBroken
+from folio.index import Hit
 from folio.ingest.embed import Embedder
-from folio.ingest.search import search
-from folio.ingest.statements import LABELS, question_statements
-from folio.ingest.store import DocumentRecord, Hit, Store
+from folio.ingest.store import Store
 from folio.ingest.tokens import TokenCounter
+from folio.records import DocumentRecord
+from folio.retrieval.search import search
+from folio.retrieval.statement_lane import LABELS, question_statements
 from folio.service import citations as cite
 from folio.service.context import (
     NOT_FOUND,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from folio.ingest.store import DocumentRecord
+from folio.records import DocumentRecord
 
 # a title may hold bracketed parts of its own ("Supply Agreement [Redacted]"), one level deep
 _CITATION = re.compile(r"\[((?:[^\[\]]|\[[^\[\]]{0,100}\]){1,300}?)\s*,?\s+pp?\.\s*(\d{1,5})"

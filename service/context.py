@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from folio.ingest.store import DocumentRecord, Hit
+from folio.index import Hit
 from folio.ingest.tokens import TokenCounter
+from folio.records import DocumentRecord
 
 SYSTEM_PROMPT = (
     "You answer questions about the documents in the user's messages, and only from them.\n"

@@ -32,8 +32,10 @@ from typing import Any, Literal, TypeVar
 
 from folio.config import Settings
 from folio.errors import ContextTooLong, ProviderError
-from folio.ingest.store import DocumentRecord, Hit, Store
+from folio.index import Hit
+from folio.ingest.store import Store
 from folio.ingest.tokens import TokenCounter
+from folio.records import DocumentRecord
 from folio.service import citations as cite
 from folio.service.context import (
     DOCUMENT_FOOTER,

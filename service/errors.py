@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from folio.errors import FolioError, ProviderRateLimited, StoreError, StoreLocked, StoreUnavailable
-from folio.ingest.store import RETRY_MAX_S
+from folio.index.retry import RETRY_MAX_S
 
 logger = logging.getLogger("folio.service")
 
@@ -24,7 +24,7 @@ STORE_CODES = frozenset({StoreError.code, StoreLocked.code, StoreUnavailable.cod
 
 def retry_headers(code: str) -> dict[str, str]:
     """The Retry-After of an error that passes by itself, by its code (an upload's failed job carries only the
-    code): the index is tried again within ``RETRY_MAX_S`` (ingest/store.py)."""
+    code): the index is tried again within ``RETRY_MAX_S`` (index/retry.py)."""
     return {"Retry-After": str(round(RETRY_MAX_S))} if code in STORE_CODES else {}
 
 

@@ -186,8 +186,7 @@ class Runtime:
         in-memory search index (later, on first use, when the index cannot be opened now)."""
         self.embedder()
         try:
-            if self.store.local and self.store.has_chunks_collection():
-                self.store.local_index()
+            self.store.warm()
         except StoreError as exc:
             logger.warning("the index cannot be used yet: %s [%s]; requests that need it get 503 until it can, "
                            "and it is tried again as they come", exc.message, exc.code)

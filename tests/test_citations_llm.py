@@ -9,7 +9,7 @@ import pytest
 
 from folio.ingest.normalize import normalize_pages
 from folio.ingest.parse import parse_file
-from folio.ingest.store import DocumentRecord
+from folio.records import DocumentRecord
 from folio.service.citations import extract
 from folio.service.llm import normalise_usage, reasoning_params
 from tests.conftest import require_shared_data

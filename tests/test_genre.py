@@ -1,5 +1,5 @@
-"""A document's genre (ingest/genre.py) and the fusion weights it sets (ingest.search): contracts weigh BM25
-up, in the local index exactly as in Qdrant's weighted reciprocal-rank fusion."""
+"""A document's genre (ingest/genre.py) and the fusion weights it sets (retrieval/search.py): contracts weigh
+BM25 up, in the local index exactly as in Qdrant's weighted reciprocal-rank fusion."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from folio.index.sparse import query_vector
 from folio.ingest.embed import HashEmbedder
 from folio.ingest.genre import document_genre
 from folio.ingest.normalize import normalize_pages
 from folio.ingest.pipeline import Ingestor, collect_paths
 from folio.ingest.prepare import ChunkParams, prepare
-from folio.ingest.search import CONTRACT_BM25_WEIGHT, bm25_weight, search
-from folio.ingest.sparse import query_vector
-from folio.ingest.store import Store, document_point_id
+from folio.ingest.store import Store
+from folio.records.qdrant_documents import document_point_id
+from folio.retrieval.search import CONTRACT_BM25_WEIGHT, bm25_weight, search
 from tests.conftest import require_shared_data
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -110,7 +111,7 @@ def test_search_weighs_a_contract_scope(samples: Store) -> None:
 def test_older_documents_get_their_genre(samples: Store) -> None:
     record = next(r for r in samples.list_documents() if r.genre == "contract")
     samples.client.set_payload(samples.documents, {"genre": None}, points=[document_point_id(record.id)])
-    samples._records = None  # the local records cache: the write above went around the store
+    samples.reread()  # the local records cache: the write above went around the store
     assert samples.require_document(record.id).genre is None
     assert samples.tag_documents() == [record.id]
     assert samples.require_document(record.id).genre == "contract"

@@ -11,8 +11,8 @@ import pytest
 from folio.config import Settings
 from folio.ingest.embed import SentenceTransformerEmbedder, load_embedder
 from folio.ingest.pipeline import Ingestor, collect_paths
-from folio.ingest.search import search
 from folio.ingest.store import Store
+from folio.retrieval.search import search
 
 pytestmark = pytest.mark.integration
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

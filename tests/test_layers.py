@@ -1,7 +1,12 @@
-"""The packages form layers, and imports point down them only (lazy imports inside functions included):
-``folio`` (config, errors) <- ``folio.ingest`` <- ``folio.service`` <- ``folio.evaluation`` <- ``folio.cli``;
-``folio.testing`` (the provider double) may use ``folio.ingest`` and nothing above it. No package imports pytest
-or the ``tests/`` folder."""
+"""The packages form layers and imports point down them only, read from the source with ``ast`` (lazy imports
+inside functions included)::
+
+    folio.config, folio.errors
+      <- folio.index, folio.records
+      <- folio.ingest, folio.retrieval, folio.testing
+      <- folio.service <- folio.evaluation <- folio.cli
+
+No package imports pytest or the ``tests/`` folder."""
 
 from __future__ import annotations
 
@@ -11,12 +16,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = {"folio.config", "folio.errors"}
+BASE = {"config", "errors"}
+# each stage package: the folio packages it may import besides itself and BASE
 ALLOWED = {
-    "ingest": BASE | {"folio.ingest"},
-    "testing": BASE | {"folio.ingest", "folio.testing"},
-    "service": BASE | {"folio.ingest", "folio.testing", "folio.service"},
-    "evaluation": BASE | {"folio.ingest", "folio.testing", "folio.service", "folio.evaluation"},
+    "index": set(),
+    "records": {"index"},  # Qdrant access (connection, retry policy, schema) while records live in Qdrant
+    "retrieval": {"index", "records"},
+    "ingest": {"index", "records", "retrieval"},  # retrieval: only ingest/cli.py's `folio search`
+    "testing": {"ingest"},  # the provider double counts tokens with DeepSeek's tokenizer
+    "service": {"index", "records", "retrieval", "ingest", "testing"},  # testing: serve --simulated-model
+    "evaluation": {"index", "records", "retrieval", "ingest", "testing", "service"},
 }
 
 
@@ -31,25 +40,32 @@ def imported(path: Path) -> set[str]:
     return names
 
 
-def _within(name: str, allowed: set[str]) -> bool:
-    return any(name == a or name.startswith(a + ".") for a in allowed)
-
-
-def _refused(name: str, package: str) -> bool:
-    if name.partition(".")[0] in ("tests", "pytest", "_pytest"):
-        return True
-    return (name == "folio" or name.startswith("folio.")) and not _within(name, ALLOWED[package])
+def _folio_packages(names: set[str]) -> set[str]:
+    return {name.split(".")[1] for name in names if name.startswith("folio.")}
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
 def test_a_package_imports_only_the_layers_below_it(package: str):
     files = sorted((ROOT / package).rglob("*.py"))
     assert files
-    wrong = {f"{path.relative_to(ROOT)}: {name}" for path in files for name in imported(path)
-             if _refused(name, package)}
+    allowed = ALLOWED[package] | BASE | {package}
+    wrong = {f"{path.relative_to(ROOT)}: folio.{name}" for path in files
+             for name in _folio_packages(imported(path)) - allowed}
+    wrong |= {f"{path.relative_to(ROOT)}: {name}" for path in files for name in imported(path)
+              if name.partition(".")[0] in ("tests", "pytest", "_pytest")}
     assert not wrong, sorted(wrong)
+
+
+def test_every_stage_package_has_its_layer():
+    linked = {p.name for p in (ROOT / "folio").iterdir() if p.is_symlink() and (p / "__init__.py").exists()}
+    assert linked == set(ALLOWED), "a new stage package needs its place in the layers"
 
 
 def test_config_and_errors_import_no_package_of_folio():
     for path in (ROOT / "folio" / "config.py", ROOT / "folio" / "errors.py", ROOT / "folio" / "__init__.py"):
-        assert not {n for n in imported(path) if n.startswith("folio.") and n not in BASE}, path
+        assert not _folio_packages(imported(path)) - BASE, path
+
+
+def test_retrieval_from_ingest_is_only_the_cli():
+    users = {path.name for path in (ROOT / "ingest").rglob("*.py") if "retrieval" in _folio_packages(imported(path))}
+    assert users <= {"cli.py"}

@@ -20,9 +20,10 @@ from folio.ingest.ocr import OcrOptions, OcrReport
 from folio.ingest.parse import parse_bytes
 from folio.ingest.pipeline import FileResult, Ingestor, NullProgress, Source
 from folio.ingest.progress import PlainProgress
-from folio.ingest.search import search
-from folio.ingest.store import DocumentRecord, Store
+from folio.ingest.store import Store
 from folio.ingest.tesseract import read_image, words_to_text
+from folio.records import DocumentRecord
+from folio.retrieval.search import search
 from tests.pdfs import CONTRACT_PAGES, _pdf, text_pdf
 from tests.scans import SCAN_PAGES, char_accuracy, mixed_pdf, page_image, require_tesseract, scan_pdf
 

@@ -152,7 +152,7 @@ def test_uploaded_bytes_and_worker_process(store, settings, tmp_path):
 
 def test_retrieval_finds_the_right_page(ingestor, store, tmp_path):
     from folio.ingest.embed import HashEmbedder
-    from folio.ingest.search import search
+    from folio.retrieval.search import search
 
     path = write(tmp_path / "contract.pdf", text_pdf(CONTRACT_PAGES))
     doc_id = ingestor.run(collect_paths([path]))[0].doc_id

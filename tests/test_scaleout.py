@@ -27,14 +27,18 @@ def _server_settings(tmp_path, double=None, **overrides) -> Settings:
 
 
 def test_collections_get_the_configured_shards_and_replicas(tmp_path, monkeypatch):
+    """Every collection Folio makes asks Qdrant for the configured shard and replica counts. The in-process engine
+    cannot report them back (local mode's collection info says ``shard_number=None, replication_factor=None``),
+    so they are read from the create calls the shim recorded, and those calls are every collection the engine
+    holds."""
     with shared_qdrant(monkeypatch, tmp_path / "engine") as shared:
         store = Store.open(_server_settings(tmp_path, qdrant_shards=6, qdrant_replicas=2))
         assert not store.local and (store.shards, store.replicas) == (6, 2)
         store.ensure_chunks_collection(64)
         store.record_collection("ledger")
-        made = {c["name"]: c for c in shared.created}
-        assert set(made) == {"folio_documents", "folio_chunks", "folio_ledger"}
-        assert all((c["shard_number"], c["replication_factor"]) == (6, 2) for c in made.values())
+        asked = {c["name"]: (c["shard_number"], c["replication_factor"]) for c in shared.created}
+        assert asked == {"folio_documents": (6, 2), "folio_chunks": (6, 2), "folio_ledger": (6, 2)}
+        assert {c.name for c in shared.engine.get_collections().collections} == set(asked)
 
 
 def test_two_replicas_creating_the_same_collection_at_once(tmp_path, monkeypatch):
@@ -176,7 +180,7 @@ def test_finished_job_records_beyond_keep_are_deleted(store):
 def test_an_upload_on_one_replica_leaves_another_replicas_unfinished_document_alone(tmp_path, monkeypatch):
     from datetime import UTC, datetime, timedelta
 
-    from folio.ingest.store import DocumentRecord
+    from folio.records import DocumentRecord
 
     def record(doc_id: str, age: timedelta) -> DocumentRecord:
         return DocumentRecord(id=doc_id, file_name=f"{doc_id[:4]}.pdf", title="t", format="pdf", size_bytes=1,
@@ -198,7 +202,7 @@ def test_a_cli_batch_on_a_shared_server_leaves_another_writers_document_alone(tm
     from datetime import UTC, datetime, timedelta
 
     from folio.ingest.pipeline import Ingestor
-    from folio.ingest.store import DocumentRecord
+    from folio.records import DocumentRecord
 
     def record(doc_id: str, age: timedelta) -> DocumentRecord:
         return DocumentRecord(id=doc_id, file_name=f"{doc_id[:4]}.pdf", title="t", format="pdf", size_bytes=1,

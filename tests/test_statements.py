@@ -1,6 +1,6 @@
-"""Financial statement pages and the questions that need them (ingest/statements.py), and the search lane that
-joins them: tagged at ingest, back-filled for older indexes, ranked the same way by the local index and by
-Qdrant, and named in the plan's notes."""
+"""Financial statement pages (ingest/statements.py) and the questions that need them
+(retrieval/statement_lane.py), and the search lane that joins them: tagged at ingest, back-filled for older
+indexes, ranked the same way by the local index and by Qdrant, and named in the plan's notes."""
 
 from __future__ import annotations
 
@@ -9,19 +9,16 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from folio.index import Hit
+from folio.index.sparse import query_vector
 from folio.ingest.embed import HashEmbedder
 from folio.ingest.normalize import normalize_pages
 from folio.ingest.pipeline import Ingestor, Source
-from folio.ingest.search import search
-from folio.ingest.sparse import query_vector
-from folio.ingest.statements import (
-    chunk_statements,
-    document_statements,
-    page_statements,
-    pages_by_kind,
-    question_statements,
-)
-from folio.ingest.store import Hit, Store, document_point_id
+from folio.ingest.statements import chunk_statements, document_statements, page_statements, pages_by_kind
+from folio.ingest.store import Store
+from folio.records.qdrant_documents import document_point_id
+from folio.retrieval.search import search
+from folio.retrieval.statement_lane import question_statements
 from folio.service.answer import statement_lane_note
 from tests.conftest import require_shared_data
 from tests.pdfs import text_pdf
@@ -228,8 +225,7 @@ def test_older_documents_are_tagged_once(store: Store, filing: str) -> None:
     store.client.set_payload(store.documents, {"statement_pages": None}, points=[document_point_id(filing)])
     store.client.delete_payload(store.chunks, ["statements"], points=models.FilterSelector(filter=models.Filter(
         must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=filing))])))
-    store._records = None
-    store._index = None
+    store.reread()  # local mode's in-memory copies: the writes above went around the store
     assert store.require_document(filing).statement_pages is None
     assert not any(_statement_payloads(store, filing).values())
     assert store.tag_documents() == [filing]

@@ -5,9 +5,10 @@ import pytest
 
 from folio.config import Settings
 from folio.errors import ConfigError, DocumentNotFound, StoreLocked
+from folio.index.sparse import document_vector, query_vector
 from folio.ingest.chunk import Chunk
-from folio.ingest.sparse import document_vector, query_vector
-from folio.ingest.store import DocumentRecord, Store
+from folio.ingest.store import Store
+from folio.records import DocumentRecord
 from tests.conftest import store_held_elsewhere
 
 

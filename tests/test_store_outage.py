@@ -36,9 +36,9 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
-import folio.ingest.store as store_module
 from folio.config import Settings
 from folio.errors import StoreLocked, StoreUnavailable
+from folio.index import connection
 from folio.ingest.store import Store
 from tests.live_server import live_folio
 from tests.service_helpers import SAMPLES, contract_pdf, service_settings
@@ -355,13 +355,13 @@ def test_a_local_store_held_by_another_process_is_503_until_it_lets_go(tmp_path,
 
 def test_a_locked_store_is_tried_again_after_a_backoff_not_on_every_call(tmp_path, monkeypatch):
     attempts: list[Path] = []
-    real_open = store_module._open_local
+    real_open = connection.open_local
 
     def counted(path: Path) -> Any:
         attempts.append(path)
         return real_open(path)
 
-    monkeypatch.setattr(store_module, "_open_local", counted)
+    monkeypatch.setattr(connection, "open_local", counted)
     settings = Settings(data_dir=tmp_path / "data", embed_model="hash-64")
     now = [1000.0]
     with held_by_another_process(settings.qdrant_path) as release:

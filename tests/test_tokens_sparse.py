@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from folio.ingest.sparse import document_vector, query_vector, terms
+from folio.index.sparse import document_vector, query_vector, terms
 from folio.ingest.tokens import deepseek_counter
 
 

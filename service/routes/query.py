@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from folio.ingest.store import Hit
+from folio.index import Hit
 from folio.service.access import TenantDep
 from folio.service.answer import QueryRequest, hit_dict
 from folio.service.deps import RuntimeDep

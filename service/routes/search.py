@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from folio.errors import DocumentNotFound
-from folio.ingest.search import search as run_search
+from folio.retrieval.search import search as run_search
 from folio.service.access import TenantDep
 from folio.service.answer import QuestionTooLong
 from folio.service.deps import RuntimeDep

@@ -1,19 +1,19 @@
-"""Local mode's in-memory search gives Qdrant's own answers, and stays in sync with every write."""
+"""Local mode's in-memory search (index/memory.py) gives Qdrant's own answers, and stays in sync with every write."""
 
 from __future__ import annotations
 
-import uuid
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
+from folio.index import Hit
+from folio.index.memory import candidate_depth, distinct_pages
+from folio.index.sparse import query_vector
 from folio.ingest.embed import HashEmbedder
-from folio.ingest.local_index import candidate_depth, distinct_pages
 from folio.ingest.pipeline import Ingestor, collect_paths
-from folio.ingest.search import search
-from folio.ingest.sparse import query_vector
-from folio.ingest.store import Hit, Store
+from folio.ingest.store import Store
+from folio.retrieval.search import search
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 QUESTIONS = [
@@ -142,33 +142,6 @@ def test_index_follows_writes_and_reopens(store: Store, ingestor: Ingestor, sett
     with Store.open(settings) as reopened:  # loaded afresh from the collection: the same answers
         assert _key(search(reopened, embedder, question, limit=20)) == before
         assert [r.id for r in reopened.list_documents()] == [d.id for d in docs[1:]]
-
-
-def test_records_cache_sees_every_status_change(store: Store, ingestor: Ingestor) -> None:
-    first = collect_paths([SAMPLES], recursive=False)[0]
-    assert store.list_documents(status=None) == []
-    [result] = ingestor.run([first])
-    [record] = store.list_documents()
-    assert record.id == result.doc_id and record.status == "ready"
-    store._set_status(record.id, "deleting")
-    assert store.list_documents() == [] and store.list_documents(status=None)[0].status == "deleting"
-    assert store.recover() == [record.id]
-    assert store.list_documents(status=None) == []
-
-
-def test_plain_records_are_read_once_then_follow_writes(store: Store, settings) -> None:
-    collection = store.record_collection("ledger")
-    ids = [str(uuid.uuid4()) for _ in range(3)]
-    store.put_record(collection, ids[0], {"prefix_hash": "a", "n": 0})
-    assert store.records(collection, key="prefix_hash", value="a") == [{"prefix_hash": "a", "n": 0}]
-    store.put_record(collection, ids[1], {"prefix_hash": "b", "n": 1})
-    store.put_record(collection, ids[2], {"prefix_hash": "a", "n": 2})
-    store.put_record(collection, ids[0], {"prefix_hash": "a", "n": 3})  # an overwrite, not a second record
-    assert sorted(r["n"] for r in store.records(collection, key="prefix_hash", value="a")) == [2, 3]
-    assert len(store.records(collection)) == 3
-    store.close()
-    with Store.open(settings) as reopened:
-        assert sorted(r["n"] for r in reopened.records(collection)) == [1, 2, 3]
 
 
 def _payload(doc: str, index: int, first: int, last: int | None = None) -> dict[str, object]:

@@ -1,22 +1,22 @@
-"""In-process search over the chunk collection, for Qdrant's local mode.
+"""In-process search over a copy of the chunk collection, for Qdrant's local mode (``folio.index.local``).
 
 Local mode answers a filtered query by checking the payload filter of every stored point in Python and by
 scoring every sparse vector with a Python loop: seconds per query on a few thousand pages. A local index is
-open in one process only (Qdrant's file lock), and every write goes through ``Store``, so this process can
+open in one process only (Qdrant's file lock), and every write goes through ``LocalChunks``, so this process can
 keep its own copy of the vectors, in sync write by write, and search it with numpy.
 
 The scores are Qdrant's: cosine similarity of normalised vectors; the BM25 dot product with the query's
 weights multiplied by ``ln((N - df + 0.5) / (df + 0.5) + 1)`` over every point of the collection
 (``Modifier.IDF``), points with no shared term left out; and reciprocal-rank fusion with Qdrant's constant
 (``1 / (rank + 2)`` for 0-based ranks) over each list's candidates, or Qdrant's weighted form
-(``1 / ((rank + 1) / weight + 1)``) when BM25 is weighted (a contract's scope, ``ingest.search``).
-``tests/test_local_index.py`` checks them against Qdrant's own answers.
+(``1 / ((rank + 1) / weight + 1)``) when BM25 is weighted (a contract's scope, ``folio.retrieval.search``).
+``tests/test_index_memory.py`` checks them against Qdrant's own answers.
 
-Both paths (this index and ``Store.search_qdrant``) then give the same page-diverse top k (``distinct_pages``):
-from a deeper ranking, a chunk takes a slot only when it adds a page not yet covered, so five results are five
-passages from different pages rather than three neighbouring chunks of one page. Measured on the evaluation sets
-(bench/results/eval-*-retrieval.md) this raised hybrid recall@5 on cuad-dev's non-trivial categories from 0.83
-to 0.89 and on financebench-dev from 0.58 to 0.63.
+Both paths (this index and Qdrant's Query API, ``folio.index.query``) then give the same page-diverse top k
+(``distinct_pages``): from a deeper ranking, a chunk takes a slot only when it adds a page not yet covered, so
+five results are five passages from different pages rather than three neighbouring chunks of one page.
+Measured on the evaluation sets (bench/results/eval-*-retrieval.md) this raised hybrid recall@5 on cuad-dev's
+non-trivial categories from 0.83 to 0.89 and on financebench-dev from 0.58 to 0.63.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class _Merged:
     post_terms: np.ndarray  # postings sorted by term
     post_rows: np.ndarray
     post_weights: np.ndarray
-    statements: dict[str, np.ndarray]  # statement kind -> rows of chunks on its pages (ingest/statements.py)
+    statements: dict[str, np.ndarray]  # statement kind -> rows of chunks on its pages (the ``statements`` payload)
 
     @property
     def rows(self) -> int:

@@ -1,0 +1,13 @@
+"""Folio's retrieval: from a question to the chunks that answer it (the ``retrieval/`` folder).
+
+- ``search``: the query embedded once, dense, BM25 or hybrid search over the scope's documents, fused with
+  genre-dependent weights (BM25 weighs more in a scope of contracts);
+- ``statement_lane``: which financial statements a question asks about, whose pages join the fusion.
+
+The rankings themselves are the chunk index's (``folio.index``): Qdrant's Query API on a server, and in local
+mode the in-memory copy (``folio.index.memory``) that scores and fuses as Qdrant does.
+"""
+
+from folio.index.protocol import Hit, SearchMode
+
+__all__ = ["Hit", "SearchMode"]
