@@ -29,6 +29,7 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   ├── ProviderTimeout         provider_timeout (HTTP 504)
     │   ├── ContextTooLong          context_too_long (the service falls back to retrieval)
     │   └── ProviderBadResponse     provider_bad_response
+    ├── ParseInterrupted            interrupted: the parser was shut down while the file waited or was parsed
     └── ConfigError                 configuration is invalid (HTTP 500)
         └── OcrUnavailable          ocr_unavailable: a PDF needs OCR and Tesseract is missing (HTTP 503)
 
@@ -170,6 +171,12 @@ class ContextTooLong(ProviderError):
 
 class ProviderBadResponse(ProviderError):
     code = "provider_bad_response"
+
+
+class ParseInterrupted(FolioError):
+    """The parser pool was closed while the file was queued or being parsed (the batch or the service stopped)."""
+
+    code = "interrupted"
 
 
 class ConfigError(FolioError):
