@@ -416,7 +416,8 @@ def child_ours(spec: dict[str, Any]) -> dict[str, Any]:
     from folio.config import Settings
     from folio.ingest import pipeline
     from folio.ingest.embed import load_embedder, resolve_dtype
-    from folio.ingest.pipeline import Ingestor, collect_paths
+    from folio.ingest.pipeline import Ingestor
+    from folio.ingest.sources import collect_paths
     from folio.ingest.store import Store
     from folio.retrieval.search import search
 

@@ -89,8 +89,9 @@ def load_questions(set_name: str, root: Path, multi_doc_only: bool) -> list[Ques
 
 def build_index(settings: Any, pdfs: Sequence[Path]) -> None:
     from folio.ingest.embed import HashEmbedder
-    from folio.ingest.pipeline import Ingestor, collect_paths
+    from folio.ingest.pipeline import Ingestor
     from folio.ingest.progress import PlainProgress
+    from folio.ingest.sources import collect_paths
     from folio.ingest.store import Store
 
     store = Store.open(settings)

@@ -135,7 +135,8 @@ def parse_all(docs: dict[str, bytes], ocr_dpi: int, label: str) -> dict[str, Any
 def ingest_batch(docs: dict[str, bytes], workdir: Path, embedder: str) -> dict[str, Any]:
     from folio.config import Settings
     from folio.ingest.embed import load_embedder
-    from folio.ingest.pipeline import Ingestor, Source
+    from folio.ingest.pipeline import Ingestor
+    from folio.ingest.sources import Source
     from folio.ingest.store import Store
 
     settings = Settings(data_dir=workdir, embed_model=embedder)

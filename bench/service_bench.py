@@ -278,7 +278,8 @@ def make_settings(data_dir: Path) -> Any:
 
 def ingest(settings: Any, pdfs: list[Path]) -> dict[str, Any]:
     from folio.ingest.embed import HashEmbedder
-    from folio.ingest.pipeline import Ingestor, collect_paths
+    from folio.ingest.pipeline import Ingestor
+    from folio.ingest.sources import collect_paths
     from folio.ingest.store import Store
 
     store = Store.open(settings)

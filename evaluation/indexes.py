@@ -16,8 +16,10 @@ from typing import Any
 from folio.config import Settings
 from folio.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
 from folio.ingest.embed import load_embedder
-from folio.ingest.pipeline import FileResult, Ingestor, Source
+from folio.ingest.pipeline import Ingestor
 from folio.ingest.prepare import content_id
+from folio.ingest.reports import FileResult
+from folio.ingest.sources import Source
 from folio.ingest.store import Store
 
 logger = logging.getLogger(__name__)

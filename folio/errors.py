@@ -19,6 +19,7 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   ├── ParseMemory             parse_memory (HTTP 413): the parse needed more than FOLIO_PARSE_MEMORY_MB
     │   ├── DocumentNotFound        document_not_found
     │   ├── PageNotFound            page_not_found
+    │   ├── DocumentConflict        document_conflict (HTTP 409): the id is another tenant's (crafted bytes)
     │   └── InvalidRequest          invalid_request
     ├── StoreError                  the index cannot be used right now (HTTP 503)
     │   ├── StoreLocked             store_locked
@@ -121,6 +122,13 @@ class PageNotFound(InputError):
 class InvalidRequest(InputError):
     code = "invalid_request"
     http_status = 422
+
+
+class DocumentConflict(InputError):
+    """The document's id is taken by another tenant's document (only crafted bytes can do that)."""
+
+    code = "document_conflict"
+    http_status = 409
 
 
 class StoreError(FolioError):

@@ -125,8 +125,9 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
     Unchanged files are skipped; a changed file at the same path replaces its old version once the
     new one is fully written. A failing file is reported and the batch goes on.
     """
-    from folio.ingest.pipeline import Ingestor, collect_paths
+    from folio.ingest.pipeline import Ingestor
     from folio.ingest.progress import PlainProgress, RichProgress, summary_line
+    from folio.ingest.sources import collect_paths
 
     settings = _settings(ctx)
     sources = collect_paths(paths, recursive=recursive, glob=pattern)
@@ -158,7 +159,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
 
 def _ingest_remote(remote: Any, sources: list[Any], progress: Any) -> list[Any]:
     """Upload each file to the server, then follow the jobs until every file has finished."""
-    from folio.ingest.pipeline import FileResult
+    from folio.ingest.reports import FileResult
 
     progress.start(len(sources))
     results: dict[int, FileResult] = {}
@@ -186,8 +187,8 @@ def _ingest_remote(remote: Any, sources: list[Any], progress: Any) -> list[Any]:
 
 def _job_result(remote: Any, name: str, job: dict[str, Any]) -> Any:
     """A finished upload job as the pipeline's ``FileResult`` (the same lines and ``--json`` as local)."""
-    from folio.ingest.pipeline import FileResult, Status
     from folio.ingest.remote import RemoteError
+    from folio.ingest.reports import FileResult, Status
 
     statuses: dict[str, Status] = {"ingested": "ingested", "replaced": "replaced", "skipped": "skipped"}
     result_status: Status = statuses.get(job.get("stage") or "", "ingested") if job["status"] == "done" else \

@@ -21,182 +21,30 @@ import concurrent.futures as cf
 import os
 import queue
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path, PurePath
-from typing import Any, Literal, Protocol
 
 from folio.config import Settings
-from folio.errors import FileNotFound, FileTooLarge, FolioError, InputError, TooManyPages
+from folio.errors import DocumentConflict, FileNotFound, FileTooLarge, FolioError, TooManyPages
 from folio.index.sparse import document_vector
 from folio.ingest.chunk import document_text
 from folio.ingest.embed import Embedder
 from folio.ingest.ocr import OcrOptions, OcrReport, ocr_run
 from folio.ingest.parse import ParseLimits
-from folio.ingest.prepare import ChunkParams, PreparedDocument, content_id, prepare
+from folio.ingest.prepare import ChunkParams, PreparedDocument, prepare
+from folio.ingest.reports import FileResult, NullProgress, Progress, report_ocr_page
 from folio.ingest.sandbox import ParserPool, SandboxLimits, report_event
+from folio.ingest.sources import Source, document_id, safe_file_name
 from folio.ingest.statements import pages_by_kind
 from folio.ingest.store import STALE_WRITE_S, Store
 from folio.records import DocumentRecord
 
-Status = Literal["ingested", "replaced", "skipped", "failed"]
 # Chunks per encode call: large enough that length-sorted batches waste little on padding, small enough
 # that progress moves, the writer thread overlaps with the next call, and the model's thread count can
 # follow the parser (``Ingestor._share_cores``).
 EMBED_BATCH = 128
 # How often the embedder looks for OCR progress while it waits for the parser worker.
 EVENT_POLL_S = 0.25
-MAX_NAME_CHARS = 200  # a stored file name's length, its extension included
-
-
-def safe_file_name(name: str | None) -> str:
-    """A file's name as it is stored and shown: without its folders, control and format characters (bidi
-    overrides among them) or leading dots, and at most ``MAX_NAME_CHARS`` long with its extension kept (the
-    extension says how the file is read). For uploaded names and for the files ``folio ingest`` reads."""
-    base = (name or "upload").replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
-    if len(cleaned) > MAX_NAME_CHARS:
-        suffix = PurePath(cleaned).suffix
-        suffix = suffix if len(suffix) <= 16 else ""
-        cleaned = cleaned[: MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
-    return cleaned or "upload"
-
-
-@dataclass
-class Source:
-    """One input: a file on disk, or uploaded bytes with a name."""
-
-    name: str
-    key: str
-    path: Path | None = None
-    data: bytes | None = None
-    tenant: str = "default"  # who owns the document (the service's API key; the CLI's is "default")
-
-    def read(self) -> bytes:
-        if self.data is not None:
-            return self.data
-        assert self.path is not None
-        try:
-            return self.path.read_bytes()
-        except FileNotFoundError as exc:
-            raise FileNotFound("file not found", file=self.name) from exc
-        except IsADirectoryError as exc:
-            raise InputError("is a directory", file=self.name) from exc
-        except PermissionError as exc:
-            raise InputError("permission denied", file=self.name) from exc
-        except OSError as exc:
-            raise InputError(f"cannot read file: {exc.strerror}", file=self.name) from exc
-
-
-@dataclass
-class FileResult:
-    name: str
-    status: Status
-    doc_id: str | None = None
-    title: str | None = None
-    pages: int = 0
-    chunks: int = 0
-    tokens: int = 0
-    seconds: float = 0.0
-    replaced: list[str] = field(default_factory=list)
-    error: FolioError | None = None
-    ocr: OcrReport | None = None
-    warnings: list[str] = field(default_factory=list)  # what was ignored or unreadable (JavaScript, OCR failures)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"file": self.name, "status": self.status, "document_id": self.doc_id,
-                               "title": self.title, "pages": self.pages, "chunks": self.chunks,
-                               "tokens": self.tokens, "seconds": round(self.seconds, 3)}
-        if self.replaced:
-            out["replaced"] = self.replaced
-        if self.ocr is not None and self.ocr.pages:
-            out["ocr"] = self.ocr.to_dict()
-        if self.error is not None:
-            out["error"] = self.error.to_dict()
-        if self.warnings:
-            out["warnings"] = self.warnings
-        return out
-
-
-class DocumentConflict(InputError):
-    """The document's id is taken by another tenant's document (only crafted bytes can do that)."""
-
-    code = "document_conflict"
-    http_status = 409
-
-
-def document_id(data: bytes, tenant: str = "default") -> str:
-    """The id of ``tenant``'s document of these bytes: for tenant "default" the SHA-256 of the bytes (as the CLI
-    has always made them); for any other tenant the SHA-256 of a tenant prefix and the bytes, so that the same
-    file uploaded by two tenants is two documents, with their own chunks and cached prefixes."""
-    if tenant == "default":
-        return content_id(data)
-    return content_id(b"folio-tenant\x00" + tenant.encode() + b"\x00" + data)
-
-
-class Progress(Protocol):
-    """Receives ingestion events; the CLI draws bars, the API keeps a status to poll."""
-
-    def start(self, total_files: int) -> None: ...
-
-    def file_prepared(self, name: str, pages: int, chunks: int) -> None: ...
-
-    def chunks_done(self, name: str, n: int) -> None: ...
-
-    def file_done(self, result: FileResult) -> None: ...
-
-    def finish(self, results: list[FileResult]) -> None: ...
-
-
-class OcrProgress(Protocol):
-    """Optional: a progress object with this method also hears of each OCR'd page ("OCR page 12/40")."""
-
-    def ocr_page(self, name: str, done: int, total: int) -> None: ...
-
-
-def report_ocr_page(progress: Progress, name: str, done: int, total: int) -> None:
-    ocr_page = getattr(progress, "ocr_page", None)
-    if ocr_page is not None:
-        ocr_page(name, done, total)
-
-
-class NullProgress:
-    def start(self, total_files: int) -> None:
-        pass
-
-    def file_prepared(self, name: str, pages: int, chunks: int) -> None:
-        pass
-
-    def chunks_done(self, name: str, n: int) -> None:
-        pass
-
-    def file_done(self, result: FileResult) -> None:
-        pass
-
-    def finish(self, results: list[FileResult]) -> None:
-        pass
-
-    def ocr_page(self, name: str, done: int, total: int) -> None:
-        pass
-
-
-def collect_paths(paths: Iterable[Path], *, recursive: bool = False, glob: str | None = None) -> list[Source]:
-    """Expand files and folders into sources in a stable order; missing paths become failing sources."""
-    from folio.ingest.parse import SUPPORTED_SUFFIXES
-
-    out: list[Source] = []
-    for path in paths:
-        if path.is_dir():
-            pattern = glob or "*"
-            found = path.rglob(pattern) if recursive else path.glob(pattern)
-            files = sorted(p for p in found if p.is_file() and not p.name.startswith("."))
-            if glob is None:
-                files = [p for p in files if p.suffix.lower() in SUPPORTED_SUFFIXES]
-            out.extend(Source(name=str(p), key=str(p.resolve()), path=p) for p in files)
-        else:
-            out.append(Source(name=str(path), key=str(path.resolve()), path=path))
-    return out
 
 
 def _warm_worker(params: ChunkParams) -> None:

@@ -13,7 +13,7 @@ import unicodedata
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from folio.ingest.pipeline import FileResult
+    from folio.ingest.reports import FileResult
 
 # Unicode categories never printed as they are: controls (ESC, BEL, line ends), format characters (bidi
 # overrides and isolates, zero-width characters), lone surrogates (bytes of a file name that are not

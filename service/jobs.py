@@ -32,7 +32,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from folio.errors import FolioError, StoreError
-from folio.ingest.pipeline import FileResult, Source
+from folio.ingest.reports import FileResult
+from folio.ingest.sources import Source
 from folio.ingest.store import Store
 from folio.service.logs import current_request_id, request_id_context
 from folio.service.metrics import Metrics

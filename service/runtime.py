@@ -16,7 +16,9 @@ from cachetools import LRUCache
 from folio.config import Settings
 from folio.errors import FolioError, StoreError
 from folio.ingest.embed import Embedder, load_embedder
-from folio.ingest.pipeline import FileResult, Ingestor, Source
+from folio.ingest.pipeline import Ingestor
+from folio.ingest.reports import FileResult
+from folio.ingest.sources import Source
 from folio.ingest.store import Store
 from folio.ingest.tokens import deepseek_counter
 from folio.service.answer import Answerer, Event, QueryRequest

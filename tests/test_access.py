@@ -14,8 +14,8 @@ from pydantic import SecretStr
 
 from folio.config import Settings
 from folio.errors import ConfigError
-from folio.ingest.pipeline import document_id
 from folio.ingest.prepare import content_id
+from folio.ingest.sources import document_id
 from folio.service.access import ApiKeys, RateLimiter, is_loopback
 from tests.pdfs import text_pdf
 from tests.service_helpers import contract_pdf, service, service_settings

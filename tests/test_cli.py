@@ -112,7 +112,7 @@ def test_names_are_shown_escaped_never_sent_raw_to_the_terminal(run, tmp_path):
     assert plain.exit_code == 1
     assert not any(ch in plain.output for ch in RAW)
     lines = plain.output.splitlines()
-    assert f"[1/2] ingested {tmp_path / 'in'}/{shown_good}: 1 pages" in plain.output
+    assert f"[1/2] ingested {tmp_path / 'in'}/{shown_good}: 1 page, " in plain.output
     assert any(line.startswith(f"[2/2] FAILED {tmp_path / 'in'}/rapport \\x1b]0;pwned\\x07 final.pdf: ")
                and line.endswith("[corrupt_file]") for line in lines)
 
@@ -137,7 +137,7 @@ def test_names_are_shown_escaped_never_sent_raw_to_the_terminal(run, tmp_path):
     assert hits.output.startswith("1. [Bail \\x1b[2J\\u202e commercial [/] p.1]")
 
     deleted = run("delete", record["id"][:12])
-    assert deleted.output == f"deleted {record['id'][:12]} Bail \\x1b[2J\\u202e commercial [/] (1 chunks)\n"
+    assert deleted.output == f"deleted {record['id'][:12]} Bail \\x1b[2J\\u202e commercial [/] (1 chunk)\n"
 
 
 def test_counts_agree_with_their_nouns():

@@ -28,7 +28,8 @@ from folio.evaluation.routing import (
     summarize_run,
 )
 from folio.ingest.embed import HashEmbedder
-from folio.ingest.pipeline import Ingestor, collect_paths
+from folio.ingest.pipeline import Ingestor
+from folio.ingest.sources import collect_paths
 from folio.ingest.store import Store
 from folio.ingest.tokens import deepseek_counter
 from folio.service.answer import Answerer, Plan, QueryRequest

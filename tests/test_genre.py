@@ -12,8 +12,9 @@ from folio.index.sparse import query_vector
 from folio.ingest.embed import HashEmbedder
 from folio.ingest.genre import document_genre
 from folio.ingest.normalize import normalize_pages
-from folio.ingest.pipeline import Ingestor, collect_paths
+from folio.ingest.pipeline import Ingestor
 from folio.ingest.prepare import ChunkParams, prepare
+from folio.ingest.sources import collect_paths
 from folio.ingest.store import Store
 from folio.records.qdrant_documents import document_point_id
 from folio.retrieval.search import CONTRACT_BM25_WEIGHT, bm25_weight, search

@@ -24,7 +24,8 @@ from folio.ingest.cli import cli
 from folio.ingest.embed import HashEmbedder
 from folio.ingest.ocr import OcrOptions
 from folio.ingest.parse import ParseLimits, _collapse_blank_lines, parse_bytes
-from folio.ingest.pipeline import Ingestor, Source, document_id
+from folio.ingest.pipeline import Ingestor
+from folio.ingest.sources import Source, document_id
 from folio.ingest.store import Store
 from tests import hostile
 from tests.hostile import CORPUS, Hostile

@@ -11,7 +11,8 @@ from folio.index import Hit
 from folio.index.memory import candidate_depth, distinct_pages
 from folio.index.sparse import query_vector
 from folio.ingest.embed import HashEmbedder
-from folio.ingest.pipeline import Ingestor, collect_paths
+from folio.ingest.pipeline import Ingestor
+from folio.ingest.sources import collect_paths
 from folio.ingest.store import Store
 from folio.retrieval.search import search
 

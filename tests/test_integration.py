@@ -10,7 +10,8 @@ import pytest
 
 from folio.config import Settings
 from folio.ingest.embed import SentenceTransformerEmbedder, load_embedder
-from folio.ingest.pipeline import Ingestor, collect_paths
+from folio.ingest.pipeline import Ingestor
+from folio.ingest.sources import collect_paths
 from folio.ingest.store import Store
 from folio.retrieval.search import search
 

@@ -18,8 +18,10 @@ from folio.ingest.embed import HashEmbedder
 from folio.ingest.normalize import normalize_pages
 from folio.ingest.ocr import OcrOptions, OcrReport
 from folio.ingest.parse import parse_bytes
-from folio.ingest.pipeline import FileResult, Ingestor, NullProgress, Source
+from folio.ingest.pipeline import Ingestor
 from folio.ingest.progress import PlainProgress
+from folio.ingest.reports import FileResult, NullProgress
+from folio.ingest.sources import Source
 from folio.ingest.store import Store
 from folio.ingest.tesseract import read_image, words_to_text
 from folio.records import DocumentRecord

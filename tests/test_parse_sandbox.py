@@ -22,8 +22,9 @@ from folio.config import Settings
 from folio.errors import CorruptFile, ParseMemory, ParseTimeout, http_status_for
 from folio.ingest.cli import cli
 from folio.ingest.embed import HashEmbedder
-from folio.ingest.pipeline import Ingestor, Source, safe_file_name
+from folio.ingest.pipeline import Ingestor
 from folio.ingest.sandbox import ParseInterrupted, ParserPool, SandboxLimits, descendants, report_event
+from folio.ingest.sources import Source, safe_file_name
 from folio.ingest.store import Store
 from tests import hostile
 from tests.live_server import free_port

@@ -4,7 +4,8 @@ import json
 from pathlib import Path
 
 from folio.errors import StoreUnavailable
-from folio.ingest.pipeline import Ingestor, Source, collect_paths
+from folio.ingest.pipeline import Ingestor
+from folio.ingest.sources import Source, collect_paths
 from folio.ingest.store import Store
 from tests.pdfs import CONTRACT_PAGES, image_only_pdf, text_pdf, write
 

@@ -11,7 +11,8 @@ import pytest
 from folio.config import Settings
 from folio.ingest.embed import HashEmbedder
 from folio.ingest.parse import parse_file
-from folio.ingest.pipeline import Ingestor, collect_paths
+from folio.ingest.pipeline import Ingestor
+from folio.ingest.sources import collect_paths
 from folio.ingest.store import Store
 from tests.conftest import require_shared_data
 

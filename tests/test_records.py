@@ -12,7 +12,8 @@ import pytest
 from qdrant_client import QdrantClient
 
 from folio.index.retry import LOCAL, SERVER, Qdrant
-from folio.ingest.pipeline import Ingestor, collect_paths
+from folio.ingest.pipeline import Ingestor
+from folio.ingest.sources import collect_paths
 from folio.ingest.store import Store
 from folio.records import DocumentRecord, DocumentRecords, KeyValueRecords
 from folio.records.qdrant_documents import LocalQdrantDocuments, QdrantDocuments

@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from folio.config import Settings
 from folio.ingest.embed import HashEmbedder
-from folio.ingest.pipeline import FileResult, Source
+from folio.ingest.reports import FileResult
+from folio.ingest.sources import Source
 from folio.ingest.store import Store
 from folio.service.app import create_app
 from folio.service.jobs import JobQueue, record_id

@@ -13,7 +13,8 @@ from folio.index import Hit
 from folio.index.sparse import query_vector
 from folio.ingest.embed import HashEmbedder
 from folio.ingest.normalize import normalize_pages
-from folio.ingest.pipeline import Ingestor, Source
+from folio.ingest.pipeline import Ingestor
+from folio.ingest.sources import Source
 from folio.ingest.statements import chunk_statements, document_statements, page_statements, pages_by_kind
 from folio.ingest.store import Store
 from folio.records.qdrant_documents import document_point_id

@@ -17,7 +17,7 @@ from folio.errors import (
     http_status_for,
 )
 from folio.ingest.parse import detect_format
-from folio.ingest.pipeline import Source, safe_file_name
+from folio.ingest.sources import Source, safe_file_name
 from folio.service.access import TenantDep
 from folio.service.context import scope_tokens
 from folio.service.deps import RuntimeDep
