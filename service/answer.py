@@ -43,6 +43,9 @@ from folio.service.llm import Completion, LLMClient, Reasoning
 from folio.service.need import classify
 from folio.service.plan import Decision, Mode, PlanInputs, decide, decide_coverage
 from folio.service.pricing import PricingProfile
+from folio.service.schemas import answer as answer_api
+from folio.service.schemas import plan as plan_api
+from folio.service.schemas.common import RetrievedChunk
 
 # Role markers and BOS the chat template adds around the system prompt and the turns.
 TEMPLATE_TOKENS = 8
@@ -51,7 +54,8 @@ NO_MODEL_MESSAGE = ("No language model is configured, so here are the plan and t
                     "answers set FOLIO_LLM_API_KEY (DeepSeek's API by default), or FOLIO_LLM_BASE_URL (and "
                     "FOLIO_LLM_MODEL) for any OpenAI-compatible server, then restart.")
 
-Event = Callable[[str, dict[str, Any]], None]
+# progress: ("plan", the plan), ("done", the answer), other kinds with a dict (the SSE event's data)
+Event = Callable[[str, dict[str, Any] | BaseModel], None]
 
 
 class QuestionTooLong(InvalidRequest):
@@ -91,6 +95,10 @@ class Plan:
     def scope_key(self) -> str:
         return scope_key([r.id for r in self.records])
 
+    def report(self) -> plan_api.Plan:
+        """The plan as the API reports it."""
+        return plan_api.Plan.model_validate(self.to_dict())
+
     def to_dict(self) -> dict[str, Any]:
         data = self.decision.to_dict()
         data.update(prefix_hash=self.prefix_hash, warmup=self.warmup, notes=self.notes,
@@ -105,9 +113,9 @@ def _doc_summary(record: DocumentRecord) -> dict[str, Any]:
     return {"id": record.id, "title": record.title, "pages": record.n_pages, "tokens": record.total_tokens}
 
 
-def hit_dict(hit: Hit, titles: dict[str, str]) -> dict[str, Any]:
-    return {"document_id": hit.doc_id, "title": titles.get(hit.doc_id), "first_page": hit.first_page,
-            "last_page": hit.last_page, "heading": hit.heading, "score": hit.score, "text": hit.text}
+def retrieved_chunk(hit: Hit, titles: dict[str, str]) -> RetrievedChunk:
+    return RetrievedChunk(document_id=hit.doc_id, title=titles.get(hit.doc_id), first_page=hit.first_page,
+                          last_page=hit.last_page, heading=hit.heading, score=hit.score, text=hit.text)
 
 
 def statement_lane_note(question: str, records: Sequence[DocumentRecord]) -> str | None:
@@ -265,21 +273,21 @@ class Answerer:
 
     # -- answering -----------------------------------------------------------------------------------
 
-    def answer(self, request: QueryRequest, emit: Event | None = None) -> dict[str, Any]:
+    def answer(self, request: QueryRequest, emit: Event | None = None) -> answer_api.Answer:
         emit = emit or (lambda kind, data: None)
         plan = self.plan(request)
         titles = {r.id: r.title for r in plan.records}
-        emit("plan", plan.to_dict())
-        retrieved = [hit_dict(h, titles) for h in plan.hits]
+        report = plan.report()
+        emit("plan", report)
+        retrieved = [retrieved_chunk(h, titles).model_dump() for h in plan.hits]
         result: dict[str, Any] = {
             "question": request.question, "route": plan.decision.route, "reason": plan.decision.reason,
-            "plan": plan.to_dict(), "retrieved": retrieved, "answer": None, "citations": [], "events": [],
+            "plan": report, "retrieved": retrieved, "answer": None, "citations": [], "events": [],
             "usage": None, "cost": None, "model": None,
         }
         if self.llm is None:
             result["message"] = NO_MODEL_MESSAGE
-            emit("done", result)
-            return result
+            return self._done(result, emit)
         total = Usage()
         dollars = 0.0
         route = plan.decision.route
@@ -329,11 +337,16 @@ class Answerer:
         )
         if completion.finish_reason == "length":
             result["events"].append({"kind": "truncated", "reason": "the answer hit the output limit"})
-        emit("done", result)
-        return result
+        return self._done(result, emit)
+
+    @staticmethod
+    def _done(result: dict[str, Any], emit: Event) -> answer_api.Answer:
+        answer = answer_api.Answer.model_validate(result)
+        emit("done", answer)
+        return answer
 
     def _answer_coverage(self, request: QueryRequest, plan: Plan, result: dict[str, Any], emit: Event,
-                         loaded: dict[str, DocumentRecord]) -> dict[str, Any]:
+                         loaded: dict[str, DocumentRecord]) -> answer_api.Answer:
         """Map over the planned windows, reduce the findings, report what was covered (``service/coverage.py``)."""
         assert self.llm is not None and plan.coverage is not None
         runner = CoverageRunner(llm=self.llm, store=self.store, ledger=self.ledger, settings=self.settings,
@@ -351,8 +364,7 @@ class Answerer:
         )
         if outcome.finish_reason == "length":
             result["events"].append({"kind": "truncated", "reason": "the answer hit the output limit"})
-        emit("done", result)
-        return result
+        return self._done(result, emit)
 
     def _dollars(self, usage: Usage) -> float:
         return self.prices.dollars(hit_tokens=usage.hit_tokens, miss_tokens=usage.miss_tokens,

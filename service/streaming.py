@@ -9,11 +9,19 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import BaseModel
+
 from folio.errors import FolioError
 from folio.service.answer import Answerer, QueryRequest
 
 logger = logging.getLogger("folio.service")
-Event = tuple[str, dict[str, Any]]
+# (kind, data): the plan and the answer as their models, every other kind as a dict
+Event = tuple[str, dict[str, Any] | BaseModel]
+
+
+def event_data(data: dict[str, Any] | BaseModel) -> dict[str, Any]:
+    """An event's data as JSON-ready values (the models as the API answers them)."""
+    return data.model_dump(mode="json", by_alias=True) if isinstance(data, BaseModel) else data
 
 
 def answer_events(answerer: Answerer, request: QueryRequest, *, name: str) -> Iterator[Event]:

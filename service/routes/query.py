@@ -8,31 +8,35 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
-from folio.ingest.store import Hit
 from folio.service.access import TenantDep
-from folio.service.answer import QueryRequest, hit_dict
+from folio.service.answer import QueryRequest, retrieved_chunk
 from folio.service.deps import RuntimeDep
-from folio.service.streaming import answer_events
+from folio.service.schemas.answer import Answer
+from folio.service.schemas.ledger import LedgerSummary, PricesPerMillion, Pricing
+from folio.service.schemas.plan import PlanResponse
+from folio.service.streaming import answer_events, event_data
 
 router = APIRouter(prefix="/v1", tags=["questions"])
 logger = logging.getLogger("folio.service")
 
 
-@router.post("/plan", summary="The route, the reason and both estimates, without calling the model")
-def plan(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> dict[str, Any]:
+@router.post("/plan", response_model=PlanResponse,
+             summary="The route, the reason and both estimates, without calling the model")
+def plan(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> PlanResponse:
     result = runtime.answerer_for(tenant).plan(request)
     titles = {r.id: r.title for r in result.records}
-    hits: list[Hit] = result.hits
-    return {"plan": result.to_dict(), "route": result.decision.route, "reason": result.decision.reason,
-            "retrieved": [hit_dict(h, titles) for h in hits], "model_configured": runtime.llm is not None}
+    return PlanResponse(plan=result.report(), route=result.decision.route, reason=result.decision.reason,
+                        retrieved=[retrieved_chunk(h, titles) for h in result.hits],
+                        model_configured=runtime.llm is not None)
 
 
-def _sse(kind: str, data: dict[str, Any]) -> str:
-    return f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
+def _sse(kind: str, data: dict[str, Any] | BaseModel) -> str:
+    return f"event: {kind}\ndata: {json.dumps(event_data(data), default=str)}\n\n"
 
 
-@router.post("/query", summary="Answer a question: route, answer, citations, usage and cost",
+@router.post("/query", response_model=Answer, summary="Answer a question: route, answer, citations, usage and cost",
              responses={200: {"content": {"text/event-stream": {}}}})
 def query(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> Any:
     answerer = runtime.answerer_for(tenant)
@@ -44,11 +48,12 @@ def query(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> Any:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-@router.get("/ledger", summary="Spend so far: cache-hit, cache-miss and output tokens and dollars")
-def ledger(runtime: RuntimeDep, tenant: TenantDep) -> dict[str, Any]:
+@router.get("/ledger", response_model=LedgerSummary,
+            summary="Spend so far: cache-hit, cache-miss and output tokens and dollars")
+def ledger(runtime: RuntimeDep, tenant: TenantDep) -> LedgerSummary:
     summary = runtime.ledger.for_tenant(tenant).summary()
     prices = runtime.answerer.prices
-    summary["pricing"] = {"profile": prices.name, "model": prices.model, "as_of": prices.as_of.isoformat(),
-                          "usd_per_million": {"input_miss": prices.input_miss, "input_hit": prices.input_hit,
-                                              "output": prices.output}}
-    return summary
+    pricing = Pricing(profile=prices.name, model=prices.model, as_of=prices.as_of.isoformat(),
+                      usd_per_million=PricesPerMillion(input_miss=prices.input_miss, input_hit=prices.input_hit,
+                                                       output=prices.output))
+    return LedgerSummary.model_validate({**summary, "pricing": pricing})
