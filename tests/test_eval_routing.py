@@ -16,7 +16,7 @@ from folio.ingest.embed import HashEmbedder
 from folio.ingest.pipeline import Ingestor, collect_paths
 from folio.ingest.store import Store
 from folio.ingest.tokens import deepseek_counter
-from folio.service.answer import Answerer, Plan, QueryRequest
+from folio.service.answer import Answerer, QueryRequest
 from folio.service.evaluation.data import EvalQuestion
 from folio.service.evaluation.metrics import evidence_coverage
 from folio.service.evaluation.routing import (
@@ -32,6 +32,7 @@ from folio.service.evaluation.routing import (
     sessions_for,
     summarize_run,
 )
+from folio.service.planner import Plan
 from folio.service.pricing import get_profile
 
 TOPICS = ("termination for convenience on ninety days notice", "liability cap of twelve months fees",

@@ -22,7 +22,7 @@ from folio.ingest.statements import (
     question_statements,
 )
 from folio.ingest.store import Hit, Store, document_point_id
-from folio.service.answer import statement_lane_note
+from folio.service.planner import statement_lane_note
 from tests.conftest import require_shared_data
 from tests.pdfs import text_pdf
 

@@ -11,11 +11,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from folio.service.access import TenantDep
-from folio.service.answer import QueryRequest, retrieved_chunk
 from folio.service.deps import RuntimeDep
+from folio.service.planner import retrieved_chunk
 from folio.service.schemas.answer import Answer
 from folio.service.schemas.ledger import LedgerSummary, PricesPerMillion, Pricing
 from folio.service.schemas.plan import PlanResponse
+from folio.service.schemas.query import QueryRequest
 from folio.service.streaming import answer_events, event_data
 
 router = APIRouter(prefix="/v1", tags=["questions"])

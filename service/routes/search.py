@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 from folio.errors import DocumentNotFound
 from folio.ingest.search import search as run_search
 from folio.service.access import TenantDep
-from folio.service.answer import QuestionTooLong
 from folio.service.deps import RuntimeDep
+from folio.service.planner import QuestionTooLong
 from folio.service.schemas.search import SearchHit, SearchResults
 
 router = APIRouter(prefix="/v1", tags=["questions"])
