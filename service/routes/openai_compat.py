@@ -34,8 +34,9 @@ from collections.abc import Iterator
 from typing import Any, Literal, get_args
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sse_starlette import ServerSentEvent
 
 from folio.errors import InvalidRequest
 from folio.service.access import TenantDep
@@ -56,7 +57,7 @@ from folio.service.schemas.openai import (
     PromptTokensDetails,
 )
 from folio.service.schemas.plan import Plan
-from folio.service.streaming import answer_events, event_data
+from folio.service.streaming import answer_events, event_data, sse_event, sse_response
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 logger = logging.getLogger("folio.service")
@@ -147,9 +148,7 @@ def chat_completions(runtime: RuntimeDep, tenant: TenantDep, request: ChatReques
         return _completion(meta, query, answerer.answer(query))
     answerer.validate(query)  # a long question or a bad scope is a 4xx, not an error inside a 200 stream
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
-    return StreamingResponse(_stream(answerer, query, meta, include_usage=include_usage),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse_response(_stream(answerer, query, meta, include_usage=include_usage))
 
 
 def _question(messages: list[ChatMessage]) -> str:
@@ -222,13 +221,13 @@ def _completion(meta: dict[str, Any], query: QueryRequest, result: Answer) -> Ch
 
 
 def _chunk(meta: dict[str, Any], delta: dict[str, Any], *, finish_reason: str | None = None,
-           folio: dict[str, Any] | BaseModel | None = None) -> str:
+           folio: dict[str, Any] | BaseModel | None = None) -> ServerSentEvent:
     body: dict[str, Any] = {**meta, "object": "chat.completion.chunk", "system_fingerprint": None,
                             "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason,
                                          "logprobs": None}]}
     if folio is not None:
         body["folio"] = event_data(folio)
-    return f"data: {json.dumps(body, default=str)}\n\n"
+    return sse_event(json.dumps(body, default=str))
 
 
 def _progress(kind: str, data: dict[str, Any] | BaseModel) -> dict[str, Any]:
@@ -238,7 +237,8 @@ def _progress(kind: str, data: dict[str, Any] | BaseModel) -> dict[str, Any]:
     return {"event": kind, **event_data(data)}
 
 
-def _stream(answerer: Answerer, query: QueryRequest, meta: dict[str, Any], *, include_usage: bool) -> Iterator[str]:
+def _stream(answerer: Answerer, query: QueryRequest, meta: dict[str, Any], *,
+            include_usage: bool) -> Iterator[ServerSentEvent]:
     yield _chunk(meta, {"role": "assistant", "content": ""})
     for kind, data in answer_events(answerer, query, name="folio-chat"):
         if kind == "delta" and isinstance(data, dict):
@@ -250,10 +250,10 @@ def _stream(answerer: Answerer, query: QueryRequest, meta: dict[str, Any], *, in
             if include_usage:
                 usage = {**meta, "object": "chat.completion.chunk", "choices": [],
                          "usage": _usage(data).model_dump(mode="json")}
-                yield f"data: {json.dumps(usage)}\n\n"
+                yield sse_event(json.dumps(usage))
         elif kind == "error" and isinstance(data, dict):
             error = data["error"]
-            yield f"data: {json.dumps({'error': {**error, 'type': 'folio_error'}})}\n\n"
+            yield sse_event(json.dumps({"error": {**error, "type": "folio_error"}}))
         else:
             yield _chunk(meta, {}, folio=_progress(kind, data))
-    yield "data: [DONE]\n\n"
+    yield sse_event("[DONE]")

@@ -7,8 +7,8 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from sse_starlette import ServerSentEvent
 
 from folio.service.access import TenantDep
 from folio.service.deps import RuntimeDep
@@ -17,7 +17,7 @@ from folio.service.schemas.answer import Answer
 from folio.service.schemas.ledger import LedgerSummary, PricesPerMillion, Pricing
 from folio.service.schemas.plan import PlanResponse
 from folio.service.schemas.query import QueryRequest
-from folio.service.streaming import answer_events, event_data
+from folio.service.streaming import answer_events, event_data, sse_event, sse_response
 
 router = APIRouter(prefix="/v1", tags=["questions"])
 logger = logging.getLogger("folio.service")
@@ -33,8 +33,8 @@ def plan(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> PlanR
                         model_configured=runtime.llm is not None)
 
 
-def _sse(kind: str, data: dict[str, Any] | BaseModel) -> str:
-    return f"event: {kind}\ndata: {json.dumps(event_data(data), default=str)}\n\n"
+def _sse(kind: str, data: dict[str, Any] | BaseModel) -> ServerSentEvent:
+    return sse_event(json.dumps(event_data(data), default=str), event=kind)
 
 
 @router.post("/query", response_model=Answer, summary="Answer a question: route, answer, citations, usage and cost",
@@ -45,8 +45,7 @@ def query(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> Any:
         return answerer.answer(request)
     answerer.validate(request)  # a long question or a bad scope is a 4xx, not an event in a 200 stream
     events = answer_events(answerer, request, name="folio-query")  # starts when the response is read
-    return StreamingResponse((_sse(kind, data) for kind, data in events), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse_response(_sse(kind, data) for kind, data in events)
 
 
 @router.get("/ledger", response_model=LedgerSummary,
