@@ -256,7 +256,7 @@ class Replayer:
                 if evidence_coverage(q.gold, chunks) < 1.0:
                     oracle_not_found = True
                     double.state.faults.extend([double_fault(NOT_FOUND_TEXT)])
-        result = answerer.answer(request)
+        result = answerer.answer(request).model_dump(mode="json", by_alias=True)
         double.state.faults.clear()
         context = context_of(result, self.by_id)
         usage = result.get("usage") or {}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from folio.config import Settings, get_settings
 from folio.errors import StoreError
@@ -23,6 +23,8 @@ from folio.service.metrics import Metrics, MetricsMiddleware
 from folio.service.pricing import choose_profile
 from folio.service.routes import documents, openai_compat, query, search
 from folio.service.runtime import Runtime, build_runtime
+from folio.service.schemas.common import ErrorInfo
+from folio.service.schemas.health import Health, Info, Readiness, ReadinessChecks
 from folio.service.simulated import simulated_notice
 
 UI_DIR = Path(__file__).resolve().parents[1] / "ui"
@@ -40,16 +42,16 @@ class FolioApp(FastAPI):
 def readiness(runtime: Runtime) -> JSONResponse:
     """Ready when the index can be used (opening it, or trying the server again, when that is due) and the model is
     loaded; a 503 names what is missing, and a store that cannot be used as the API reports errors."""
-    checks: dict[str, Any] = {"model_loaded": runtime.model_loaded, "llm_configured": runtime.llm is not None}
-    body: dict[str, Any] = {}
+    checks = ReadinessChecks(model_loaded=runtime.model_loaded, llm_configured=runtime.llm is not None)
+    error = None
     try:
         runtime.store.check()
-        checks["qdrant"] = "ok"
     except StoreError as exc:
-        checks["qdrant"] = exc.message
-        body["error"] = exc.to_dict()
-    ready = checks["qdrant"] == "ok" and runtime.model_loaded
-    return JSONResponse({"ready": ready, "checks": checks, **body}, status_code=200 if ready else 503)
+        checks.qdrant = exc.message
+        error = ErrorInfo.model_validate(exc.to_dict())
+    ready = checks.qdrant == "ok" and runtime.model_loaded
+    body = Readiness(ready=ready, checks=checks, error=error)
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
 
 
 def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[], Embedder] | None = None,
@@ -99,28 +101,29 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
     app.include_router(search.router)
     app.include_router(openai_compat.router)
 
-    @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/healthz", tags=["health"], response_model=Health)
+    def healthz() -> Health:
+        return Health(status="ok")
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], response_model=Readiness, responses={503: {"model": Readiness}})
     def readyz(runtime: RuntimeDep) -> JSONResponse:
         return readiness(runtime)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics of this replica")
+    @app.get("/metrics", tags=["health"], response_model=None, response_class=PlainTextResponse,
+             summary="Prometheus metrics of this replica (text format)")
     def prometheus_metrics() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    @app.get("/v1/info", tags=["health"])
-    def info(runtime: RuntimeDep) -> dict[str, Any]:
+    @app.get("/v1/info", tags=["health"], response_model=Info)
+    def info(runtime: RuntimeDep) -> Info:
         prices = runtime.answerer.prices
-        return {"model": runtime.llm.model if runtime.llm else None, "llm_configured": runtime.llm is not None,
-                "pricing_profile": prices.name, "prices_as_of": prices.as_of.isoformat(),
-                "pricing_reason": pricing.reason, "pricing_source": prices.source,
-                "context_window": settings.context_window, "embed_model": settings.embed_model,
-                "max_cost_usd": settings.max_cost_usd, "top_k": settings.top_k,
-                "simulated_model": settings.simulated_model, "simulated_notice": simulated_notice(settings)}
+        return Info(model=runtime.llm.model if runtime.llm else None, llm_configured=runtime.llm is not None,
+                    pricing_profile=prices.name, prices_as_of=prices.as_of.isoformat(),
+                    pricing_reason=pricing.reason, pricing_source=prices.source,
+                    context_window=settings.context_window, embed_model=settings.embed_model,
+                    max_cost_usd=settings.max_cost_usd, top_k=settings.top_k,
+                    simulated_model=settings.simulated_model, simulated_notice=simulated_notice(settings))
 
     if (UI_DIR / "index.html").exists():
         from fastapi.staticfiles import StaticFiles

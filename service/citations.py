@@ -13,10 +13,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
 
 from folio.records import DocumentRecord
+from folio.service.schemas.common import Citation
 
 # a title may hold bracketed parts of its own ("Supply Agreement [Redacted]"), one level deep
 _CITATION = re.compile(r"\[((?:[^\[\]]|\[[^\[\]]{0,100}\]){1,300}?)\s*,?\s+pp?\.\s*(\d{1,5})"
@@ -28,21 +27,6 @@ _OPEN, _CLOSE = "\u201c", "\u201d"
 
 def squash(text: str) -> str:
     return re.sub(r"[^0-9a-z]", "", unicodedata.normalize("NFKC", text).lower())
-
-
-@dataclass
-class Citation:
-    label: str
-    title: str
-    page: int  # 1-based, as cited
-    last_page: int
-    document_id: str | None
-    quote: str | None
-    verified: bool | None  # None: nothing quoted to check
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _match_document(title: str, records: Sequence[DocumentRecord]) -> DocumentRecord | None:

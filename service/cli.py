@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import ExitStack
-from typing import Any
 
 import click
 
 from folio.ingest.cli import _settings, handles_errors, remote_server
 from folio.ingest.progress import terminal_safe
+from folio.service.schemas.answer import Answer, CoverageReport
+from folio.service.schemas.common import Usage
 
 
 @click.command()
@@ -103,64 +104,62 @@ def _safe(text: str) -> str:
     return "\n".join(terminal_safe(line) for line in str(text).split("\n"))
 
 
-def _print_coverage(report: dict[str, Any]) -> None:
+def _print_coverage(report: CoverageReport) -> None:
     """The coverage report: pages read, windows that found nothing or failed, cache hits and the bill per window."""
-    click.echo(f"coverage: {report['pages_sent']:,} of {report['pages_in_scope']:,} pages read "
-               f"({report['pages_sent_percent']}%) in {report['windows_read']} of {report['windows']} windows; "
-               f"cache hits {report['cache_hit_tokens']:,} tokens"
-               + (f" ({report['cache_hit_ratio']:.0%})" if report["cache_hit_ratio"] is not None else ""))
-    nothing = report["windows_found_nothing"]
+    click.echo(f"coverage: {report.pages_sent:,} of {report.pages_in_scope:,} pages read "
+               f"({report.pages_sent_percent}%) in {report.windows_read} of {report.windows} windows; "
+               f"cache hits {report.cache_hit_tokens:,} tokens"
+               + (f" ({report.cache_hit_ratio:.0%})" if report.cache_hit_ratio is not None else ""))
+    nothing = report.windows_found_nothing
     if nothing:
         click.echo(f"  nothing relevant in window(s) {', '.join(str(n) for n in nothing)}")
-    for failed in report["windows_failed"]:
-        click.echo(f"  window {failed['window']} FAILED after {failed['attempts']} attempt(s): "
-                   f"{_safe(failed['error'])}")
-    for doc in report["documents_left_out"]:
-        click.echo(f"  not covered: {_safe(doc['title'])} ({doc['pages_left_out']} of {doc['pages']} pages: "
-                   f"{doc['ranges']})")
-    for w in report["per_window"]:
-        docs = ", ".join(f"{_safe(d['title'])} pp.{d['pages']}" for d in w["documents"])
-        ratio = f"{w['cache_hit_ratio']:.0%}" if w["cache_hit_ratio"] is not None else "-"
-        click.echo(f"  window {w['window']}/{w['of']}: {w['status']:<8} {w['tokens']:>9,} tokens  hits {ratio:>4}  "
-                   f"${w['dollars']:.5f}  {docs}")
-    reduce = report["reduce"]
-    click.echo(f"  reduce: {reduce['calls']} call(s) in {reduce['rounds']} round(s), ${reduce['dollars']:.5f}; "
-               f"total ${report['dollars']:.5f} (estimated ${report['estimated_dollars']:.5f})")
+    for failed in report.windows_failed:
+        click.echo(f"  window {failed.window} FAILED after {failed.attempts} attempt(s): {_safe(str(failed.error))}")
+    for doc in report.documents_left_out:
+        click.echo(f"  not covered: {_safe(doc.title)} ({doc.pages_left_out} of {doc.pages} pages: {doc.ranges})")
+    for w in report.per_window:
+        docs = ", ".join(f"{_safe(d.title)} pp.{d.pages}" for d in w.documents)
+        ratio = f"{w.cache_hit_ratio:.0%}" if w.cache_hit_ratio is not None else "-"
+        click.echo(f"  window {w.window}/{w.of}: {w.status:<8} {w.tokens:>9,} tokens  hits {ratio:>4}  "
+                   f"${w.dollars:.5f}  {docs}")
+    reduce = report.reduce
+    click.echo(f"  reduce: {reduce.calls} call(s) in {reduce.rounds} round(s), ${reduce.dollars:.5f}; "
+               f"total ${report.dollars:.5f} (estimated ${report.estimated_dollars:.5f})")
 
 
-def _print_answer(result: dict[str, Any]) -> None:
-    plan = result["plan"]
-    click.echo(f"route: {result['route']}  ({_safe(result['reason'])})")
-    rag, full = plan["estimates"]["rag"], plan["estimates"]["full"]
-    coverage = plan["estimates"].get("coverage")
-    windows = plan.get("coverage", {}).get("windows")
-    click.echo(f"estimates: rag ${rag['dollars']:.5f} · full ${full['dollars']:.5f}"
-               + ("" if full["feasible"] else " (does not fit)")
-               + (f" · coverage ${coverage['dollars']:.5f} ({windows} window{'s' if windows != 1 else ''})"
+def _print_answer(result: Answer) -> None:
+    plan = result.plan
+    click.echo(f"route: {result.route}  ({_safe(result.reason)})")
+    rag, full, coverage = plan.estimates.rag, plan.estimates.full, plan.estimates.coverage
+    windows = plan.coverage.windows if plan.coverage else None
+    click.echo(f"estimates: rag ${rag.dollars:.5f} · full ${full.dollars:.5f}"
+               + ("" if full.feasible else " (does not fit)")
+               + (f" · coverage ${coverage.dollars:.5f} ({windows} window{'s' if windows != 1 else ''})"
                   if coverage else ""))
-    for note in plan.get("notes", []):
+    for note in plan.notes:
         click.echo(f"note: {_safe(note)}")
-    for event in result.get("events", []):
-        click.echo(f"{event['kind']}: {_safe(event.get('reason', ''))}")
-    if result["answer"] is None:
+    for event in result.events:
+        click.echo(f"{event.kind}: {_safe(event.reason)}")
+    if result.answer is None:
         click.echo("")
-        click.echo(_safe(result.get("message", "")))
+        click.echo(_safe(result.message or ""))
         click.echo("\nretrieved:")
-        for hit in result["retrieved"][:5]:
-            click.echo(_safe(f"  [{hit['title']} p.{hit['first_page'] + 1}] {' '.join(hit['text'].split())[:160]}"))
+        for hit in result.retrieved[:5]:
+            click.echo(_safe(f"  [{hit.title} p.{hit.first_page + 1}] {' '.join(hit.text.split())[:160]}"))
         return
     click.echo("")
-    click.echo(_safe(result["answer"]))
+    click.echo(_safe(result.answer))
     click.echo("")
-    if result.get("coverage"):
-        _print_coverage(result["coverage"])
-    usage, cost = result["usage"], result["cost"]
-    click.echo(f"tokens: {usage['hit_tokens']:,} cache hit · {usage['miss_tokens']:,} miss · "
-               f"{usage['output_tokens']:,} output   cost: ${cost['dollars']:.5f} "
-               f"(estimated ${cost['estimated_dollars']:.5f}, {cost['profile']})")
-    for c in result["citations"]:
-        mark = {True: "verified", False: "NOT verified", None: "no quote"}[c["verified"]]
-        click.echo(_safe(f"  {c['label']} {mark}{' - ' + c['note'] if c['note'] else ''}"))
+    if result.coverage:
+        _print_coverage(result.coverage)
+    usage, cost = result.usage or Usage(), result.cost
+    click.echo(f"tokens: {usage.hit_tokens:,} cache hit · {usage.miss_tokens:,} miss · "
+               f"{usage.output_tokens:,} output"
+               + (f"   cost: ${cost.dollars:.5f} (estimated ${cost.estimated_dollars:.5f}, {cost.profile})"
+                  if cost else ""))
+    for c in result.citations:
+        mark = {True: "verified", False: "NOT verified", None: "no quote"}[c.verified]
+        click.echo(_safe(f"  {c.label} {mark}{' - ' + c.note if c.note else ''}"))
 
 
 @click.command()
@@ -188,8 +187,9 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
     remote = remote_server(ctx)
     if remote is not None:  # folio --server URL ask ...: the server's POST /v1/query
         with remote:
-            result = remote.query({"question": question, "documents": list(doc_ids) or None, "mode": mode,
-                                   "reasoning": reasoning, "max_cost_usd": max_cost, "cascade": cascade})
+            result = Answer.model_validate(remote.query({
+                "question": question, "documents": list(doc_ids) or None, "mode": mode, "reasoning": reasoning,
+                "max_cost_usd": max_cost, "cascade": cascade}))
     else:
         from folio.service.answer import QueryRequest
         from folio.service.runtime import build_runtime
@@ -203,6 +203,6 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
         finally:
             runtime.close()
     if as_json:
-        click.echo(json.dumps(result, indent=2, default=str))
+        click.echo(json.dumps(result.model_dump(mode="json", by_alias=True), indent=2))
     else:
         _print_answer(result)

@@ -181,6 +181,10 @@ class Ledger:
         return CacheState(h=h, followups=followups, last_seen_s=age, observed_hit_ratio=observed,
                           requests=len(history), retention=retention, session_questions=session.questions)
 
+    def memory(self, scope_key: str) -> CacheMemory:
+        """What one plan reads of the ledger: the scope's session, and each prefix's history, once."""
+        return CacheMemory(self, self.session(scope_key))
+
     def _session_questions(self, scope_key: str, now: float) -> list[float]:
         """When each question of the scope's current session was asked (one time per question, however many
         requests it took): the questions within ``SESSION_WINDOW_S`` of the one after them."""
@@ -223,6 +227,22 @@ class Ledger:
             "by_document": {k: v.to_dict() for k, v in sorted(by_document.items())},
             "by_scope": {k: v.to_dict() for k, v in sorted(by_scope.items())},
         }
+
+
+class CacheMemory:
+    """The ledger as one plan reads it: the scope's session, read once, and each prefix's cache state, read the
+    first time the plan asks for it (full context over the scope, over a subset that fits, each coverage window;
+    a window of whole documents is the full-context prefix, read once for both)."""
+
+    def __init__(self, ledger: Ledger, session: Session) -> None:
+        self.ledger = ledger
+        self.session = session
+        self._states: dict[str, CacheState] = {}
+
+    def cache_state(self, prefix_hash: str) -> CacheState:
+        if prefix_hash not in self._states:
+            self._states[prefix_hash] = self.ledger.cache_state(prefix_hash, session=self.session)
+        return self._states[prefix_hash]
 
 
 @dataclass

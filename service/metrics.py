@@ -25,8 +25,7 @@ and ``sum()`` adds them up. Useful queries::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -43,6 +42,7 @@ from prometheus_client import (
 
 from folio.service.ledger import LedgerEntry
 from folio.service.logs import ASGIApp, Message, Receive, Scope, Send
+from folio.service.schemas.answer import Answer
 
 # HTTP latencies run from a 1 ms health check to a many-minute coverage answer.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
@@ -95,10 +95,10 @@ class Metrics:
 
     # -- observations --------------------------------------------------------------------------------
 
-    def observe_answer(self, mode: str, result: Mapping[str, Any]) -> None:
-        self.questions.labels(mode=mode, route=str(result.get("route"))).inc()
-        for event in result.get("events") or ():
-            self.question_events.labels(kind=str(event.get("kind"))).inc()
+    def observe_answer(self, mode: str, result: Answer) -> None:
+        self.questions.labels(mode=mode, route=result.route).inc()
+        for event in result.events:
+            self.question_events.labels(kind=event.kind).inc()
 
     def observe_failure(self, code: str) -> None:
         self.question_failures.labels(code=code).inc()

@@ -18,7 +18,7 @@ between the scope's questions). DESIGN.md writes the first request as a miss and
 current h; that prices a warm prefix as a cold one and a cold one's follow-ups as misses, although this very
 request persists the prefix for them.
 
-Coverage (map-reduce over windows of whole documents, ``service/coverage.py``): each window w is priced like a
+Coverage (map-reduce over windows of whole documents, ``service/coverage/``): each window w is priced like a
 full-context question on its own prefix P_w = S + T_w, with its own cache state h_w and the map question q_c;
 the reduce reads the findings (F tokens, O per window that found something) in as many calls as it takes:
 
@@ -28,8 +28,8 @@ the reduce reads the findings (F tokens, O per window that found something) in a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from folio.service.need import Need
 from folio.service.pricing import PER_MILLION, PricingProfile
@@ -61,6 +61,12 @@ class CacheState:
         age = f"{self.last_seen_s:.0f}s ago" if self.last_seen_s is not None else "at an unknown time"
         hit = f", last hit ratio {self.observed_hit_ratio:.0%}" if self.observed_hit_ratio is not None else ""
         return f"{self.requests} earlier request(s), last {age}{hit}: P(cached)={self.h:.2f}; {session}"
+
+
+def wants_warmup(cache: CacheState, warm_setting: str) -> bool:
+    """Whether to prime a cold prefix before the question (``FOLIO_WARM_CACHE`` or the request's ``warm``):
+    ``always``, or ``auto`` when the scope expects follow-ups that would read it from the cache."""
+    return cache.h < 0.5 and (warm_setting == "always" or (warm_setting == "auto" and cache.followups >= 1))
 
 
 @dataclass(frozen=True)
@@ -100,21 +106,6 @@ class Decision:
     alternatives: list[str] = field(default_factory=list)
     coverage: Estimate | None = None
     coverage_reason: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        estimates = {"rag": asdict(self.rag), "full": asdict(self.full)}
-        if self.coverage is not None:
-            estimates["coverage"] = asdict(self.coverage)
-        data = {
-            "route": self.route, "reason": self.reason,
-            "need": {"class": self.need.label, "cues": self.need.cues, "explanation": self.need.explain()},
-            "estimates": estimates,
-            "inputs": {**asdict(self.inputs), "cache": {**asdict(self.inputs.cache),
-                                                        "explanation": self.inputs.cache.explain()}},
-        }
-        if self.coverage is not None:
-            data["coverage_reason"] = self.coverage_reason
-        return data
 
     def estimate(self, route: Route) -> Estimate:
         if route == "coverage":

@@ -27,6 +27,7 @@ from folio.service.ledger import Ledger, LedgerEntry
 from folio.service.llm import LLMClient
 from folio.service.metrics import Metrics
 from folio.service.pricing import choose_profile
+from folio.service.schemas.answer import Answer
 
 logger = logging.getLogger("folio.service")
 PARSER_IDLE_S = 60.0  # the parser worker's tokenizers hold ~0.25 GB: given back when no upload comes for this long
@@ -118,7 +119,7 @@ class MeteredAnswerer(Answerer):
         super().__init__(**kwargs)
         self.metrics = metrics
 
-    def answer(self, request: QueryRequest, emit: Event | None = None) -> dict[str, Any]:
+    def answer(self, request: QueryRequest, emit: Event | None = None) -> Answer:
         try:
             result = super().answer(request, emit)
         except FolioError as exc:

@@ -1,4 +1,8 @@
-"""An answer's progress events, from a worker thread to a streaming response (SSE or OpenAI chunks)."""
+"""An answer's progress events, from a worker thread to a streaming response (SSE or OpenAI chunks).
+
+The framing is sse-starlette's (``EventSourceResponse``): it writes the ``event:`` and ``data:`` lines, sets the
+headers proxies need (no caching, no buffering), pings a long stream with comment lines so that idle timeouts do
+not cut it (a coverage answer can be quiet for a while), and stops when the client goes away."""
 
 from __future__ import annotations
 
@@ -9,11 +13,20 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import BaseModel
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
 from folio.errors import FolioError
 from folio.service.answer import Answerer, QueryRequest
 
 logger = logging.getLogger("folio.service")
-Event = tuple[str, dict[str, Any]]
+# (kind, data): the plan and the answer as their models, every other kind as a dict
+Event = tuple[str, dict[str, Any] | BaseModel]
+
+
+def event_data(data: dict[str, Any] | BaseModel) -> dict[str, Any]:
+    """An event's data as JSON-ready values (the models as the API answers them)."""
+    return data.model_dump(mode="json", by_alias=True) if isinstance(data, BaseModel) else data
 
 
 def answer_events(answerer: Answerer, request: QueryRequest, *, name: str) -> Iterator[Event]:
@@ -38,3 +51,16 @@ def answer_events(answerer: Answerer, request: QueryRequest, *, name: str) -> It
     threading.Thread(target=context.run, args=(work,), name=name, daemon=True).start()
     while (item := events.get()) is not None:
         yield item
+
+
+SEP = "\n"  # line ends: \n, as Folio has always sent (the library's default is \r\n)
+
+
+def sse_event(data: str, *, event: str | None = None) -> ServerSentEvent:
+    """One server-sent event: ``event: ...`` (when given) and ``data: ...`` lines, then a blank line."""
+    return ServerSentEvent(data=data, event=event, sep=SEP)
+
+
+def sse_response(events: Iterator[ServerSentEvent]) -> EventSourceResponse:
+    """A ``text/event-stream`` response of ``events``."""
+    return EventSourceResponse(events, sep=SEP)

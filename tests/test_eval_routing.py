@@ -32,7 +32,8 @@ from folio.ingest.pipeline import Ingestor
 from folio.ingest.sources import collect_paths
 from folio.ingest.store import Store
 from folio.ingest.tokens import deepseek_counter
-from folio.service.answer import Answerer, Plan, QueryRequest
+from folio.service.answer import Answerer, QueryRequest
+from folio.service.planner import Plan
 from folio.service.pricing import get_profile
 
 TOPICS = ("termination for convenience on ninety days notice", "liability cap of twelve months fees",

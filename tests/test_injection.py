@@ -16,7 +16,7 @@ import pytest
 from folio.ingest.embed import HashEmbedder
 from folio.service.app import create_app
 from folio.service.context import SYSTEM_PROMPT, WARM_REPLY
-from folio.service.coverage import findings_block
+from folio.service.coverage.prompts import findings_block
 from folio.service.llm import Completion, LLMClient
 from tests.service_helpers import service_settings
 

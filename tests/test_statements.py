@@ -20,7 +20,7 @@ from folio.ingest.store import Store
 from folio.records.qdrant_documents import document_point_id
 from folio.retrieval.search import search
 from folio.retrieval.statement_lane import question_statements
-from folio.service.answer import statement_lane_note
+from folio.service.planner import statement_lane_note
 from tests.conftest import require_shared_data
 from tests.pdfs import text_pdf
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import JSONResponse
@@ -18,30 +18,34 @@ from folio.errors import (
 )
 from folio.ingest.parse import detect_format
 from folio.ingest.sources import Source, safe_file_name
+from folio.records import DocumentRecord
 from folio.service.access import TenantDep
 from folio.service.context import scope_tokens
 from folio.service.deps import RuntimeDep
 from folio.service.errors import retry_headers
+from folio.service.jobs import Job as IngestJob
 from folio.service.runtime import Runtime
+from folio.service.schemas.common import ErrorInfo
+from folio.service.schemas.documents import Deleted, Document, DocumentList, Job, JobList, Page, QuestionCost
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
 
-def _document(runtime: Runtime, record: Any) -> dict[str, Any]:
-    data: dict[str, Any] = record.model_dump(exclude={"pages", "source", "tenant"})
+def _document(runtime: Runtime, record: DocumentRecord) -> Document:
     prices = runtime.answerer.prices
     tokens = scope_tokens([record], runtime.answerer.counter)
-    data["scope_tokens"] = tokens
-    data["question_cost_usd"] = {
-        "full_cold": round(prices.dollars(hit_tokens=0, miss_tokens=tokens, output_tokens=500), 6),
-        "full_cached": round(prices.dollars(hit_tokens=tokens, miss_tokens=0, output_tokens=500), 6),
-        "rag": round(prices.dollars(hit_tokens=0, miss_tokens=runtime.settings.top_k * 230, output_tokens=500), 6),
-        "profile": prices.name,
-    }
-    return data
+    cost = QuestionCost(
+        full_cold=round(prices.dollars(hit_tokens=0, miss_tokens=tokens, output_tokens=500), 6),
+        full_cached=round(prices.dollars(hit_tokens=tokens, miss_tokens=0, output_tokens=500), 6),
+        rag=round(prices.dollars(hit_tokens=0, miss_tokens=runtime.settings.top_k * 230, output_tokens=500), 6),
+        profile=prices.name,
+    )
+    return Document.model_validate({**record.model_dump(exclude={"pages", "source", "tenant"}),
+                                    "scope_tokens": tokens, "question_cost_usd": cost})
 
 
-@router.post("/documents", status_code=202, summary="Upload one or many files for ingestion")
+@router.post("/documents", status_code=202, response_model=JobList,
+             summary="Upload one or many files for ingestion")
 async def upload(runtime: RuntimeDep, tenant: TenantDep,
                  files: Annotated[list[UploadFile], File(description="PDF, DOCX, HTML, MD, TXT")],
                  wait: Annotated[bool, Query(description="Answer when ingestion has finished")] = False
@@ -68,13 +72,18 @@ async def upload(runtime: RuntimeDep, tenant: TenantDep,
     if wait:
         for job in jobs:
             await run_in_threadpool(job.done_event.wait)
-    body = {"jobs": [j.to_dict() for j in jobs]}
+    body = JobList(jobs=[_job(j) for j in jobs])
     if len(jobs) == 1 and jobs[0].status == "failed" and jobs[0].error is not None:
         # one file that failed: the failure is the answer
         code = jobs[0].error["code"]
-        return JSONResponse({"error": {**jobs[0].error, "file": jobs[0].file_name}, **body},
-                            status_code=_status_for(code), headers=retry_headers(code))
-    return JSONResponse(body, status_code=200 if wait else 202)
+        body.error = ErrorInfo.model_validate({**jobs[0].error, "file": jobs[0].file_name})
+        return JSONResponse(body.model_dump(mode="json"), status_code=_status_for(code),
+                            headers=retry_headers(code))
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if wait else 202)
+
+
+def _job(job: IngestJob) -> Job:
+    return Job.model_validate(job.to_dict())
 
 
 def _status_for(code: str) -> int:
@@ -86,26 +95,26 @@ class TooManyFiles(InvalidRequest):
     http_status = 413
 
 
-@router.get("/jobs", summary="Recent ingestion jobs")
-def list_jobs(runtime: RuntimeDep, tenant: TenantDep) -> dict[str, Any]:
-    return {"jobs": [j.to_dict() for j in runtime.jobs.all(tenant=tenant)]}
+@router.get("/jobs", response_model=JobList, summary="Recent ingestion jobs")
+def list_jobs(runtime: RuntimeDep, tenant: TenantDep) -> JobList:
+    return JobList(jobs=[_job(j) for j in runtime.jobs.all(tenant=tenant)])
 
 
-@router.get("/jobs/{job_id}", summary="One ingestion job's status")
-def get_job(runtime: RuntimeDep, tenant: TenantDep, job_id: str) -> dict[str, Any]:
+@router.get("/jobs/{job_id}", response_model=Job, summary="One ingestion job's status")
+def get_job(runtime: RuntimeDep, tenant: TenantDep, job_id: str) -> Job:
     job = runtime.jobs.get(job_id, tenant=tenant)
     if job is None:
         raise InvalidRequest(f"no job {job_id}")
-    return job.to_dict()
+    return _job(job)
 
 
-@router.get("/documents", summary="Indexed documents, in canonical order")
+@router.get("/documents", response_model=DocumentList, summary="Indexed documents, in canonical order")
 def list_documents(runtime: RuntimeDep, tenant: TenantDep, status: Annotated[
         Literal["ready", "writing", "deleting", "all"],
         Query(description="ready (default: what questions can use), one other status, or all")] = "ready",
-        ) -> dict[str, Any]:
+        ) -> DocumentList:
     records = runtime.store.list_documents(status=None if status == "all" else status, tenant=tenant)
-    return {"documents": [_document(runtime, r) for r in records]}
+    return DocumentList(documents=[_document(runtime, r) for r in records])
 
 
 def _resolve(runtime: Runtime, tenant: str, doc_id: str) -> str:
@@ -115,25 +124,25 @@ def _resolve(runtime: Runtime, tenant: str, doc_id: str) -> str:
         raise DocumentNotFound(f"no document with id {doc_id}", document_id=doc_id) from None
 
 
-@router.get("/documents/{doc_id}", summary="One document's record")
-def get_document(runtime: RuntimeDep, tenant: TenantDep, doc_id: str) -> dict[str, Any]:
+@router.get("/documents/{doc_id}", response_model=Document, summary="One document's record")
+def get_document(runtime: RuntimeDep, tenant: TenantDep, doc_id: str) -> Document:
     return _document(runtime, runtime.store.require_document(_resolve(runtime, tenant, doc_id), tenant=tenant))
 
 
-@router.get("/documents/{doc_id}/pages/{n}", summary="The stored text of page n (counted from 1)")
-def get_page(runtime: RuntimeDep, tenant: TenantDep, doc_id: str, n: int) -> dict[str, Any]:
+@router.get("/documents/{doc_id}/pages/{n}", response_model=Page, summary="The stored text of page n (counted from 1)")
+def get_page(runtime: RuntimeDep, tenant: TenantDep, doc_id: str, n: int) -> Page:
     record = runtime.store.require_document(_resolve(runtime, tenant, doc_id), with_pages=True, tenant=tenant)
     if not 1 <= n <= record.n_pages:
         raise PageNotFound(f"document {record.id[:12]} has pages 1 to {record.n_pages}, not {n}",
                            document_id=record.id)
     assert record.pages is not None
-    return {"document_id": record.id, "title": record.title, "page": n, "pages": record.n_pages,
-            "tokens": record.page_tokens[n - 1], "text": record.pages[n - 1]}
+    return Page(document_id=record.id, title=record.title, page=n, pages=record.n_pages,
+                tokens=record.page_tokens[n - 1], text=record.pages[n - 1])
 
 
-@router.delete("/documents/{doc_id}", summary="Delete a document and all of its chunks")
-def delete_document(runtime: RuntimeDep, tenant: TenantDep, doc_id: str) -> dict[str, Any]:
+@router.delete("/documents/{doc_id}", response_model=Deleted, summary="Delete a document and all of its chunks")
+def delete_document(runtime: RuntimeDep, tenant: TenantDep, doc_id: str) -> Deleted:
     full_id = _resolve(runtime, tenant, doc_id)
     record = runtime.store.require_document(full_id, tenant=tenant)
     runtime.store.delete_document(full_id)
-    return {"deleted": full_id, "title": record.title}
+    return Deleted(deleted=full_id, title=record.title)

@@ -34,15 +34,30 @@ from collections.abc import Iterator
 from typing import Any, Literal, get_args
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sse_starlette import ServerSentEvent
 
 from folio.errors import InvalidRequest
 from folio.service.access import TenantDep
 from folio.service.answer import Answerer, QueryRequest
 from folio.service.deps import RuntimeDep
 from folio.service.errors import error_body
-from folio.service.streaming import answer_events
+from folio.service.schemas.answer import Answer
+from folio.service.schemas.common import Usage
+from folio.service.schemas.openai import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatUsage,
+    Choice,
+    CompletionTokensDetails,
+    FolioExtra,
+    Model,
+    ModelList,
+    PromptTokensDetails,
+)
+from folio.service.schemas.plan import Plan
+from folio.service.streaming import answer_events, event_data, sse_event, sse_response
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 logger = logging.getLogger("folio.service")
@@ -96,20 +111,21 @@ class ChatRequest(BaseModel):
     folio: FolioOptions = Field(default_factory=FolioOptions)
 
 
-@router.get("/models", summary="The Folio modes, as OpenAI-compatible models")
-def list_models() -> dict[str, Any]:
-    return {"object": "list", "data": [_model(name) for name in MODELS]}
+@router.get("/models", response_model=ModelList, summary="The Folio modes, as OpenAI-compatible models")
+def list_models() -> ModelList:
+    return ModelList(data=[_model(name) for name in MODELS])
 
 
-@router.get("/models/{model_id}", summary="One Folio mode, as an OpenAI-compatible model")
+@router.get("/models/{model_id}", response_model=Model, responses={404: {"description": "No such model"}},
+            summary="One Folio mode, as an OpenAI-compatible model")
 def get_model(model_id: str) -> Any:
     if model_id not in MODELS:
         return _unknown_model(model_id)
     return _model(model_id)
 
 
-def _model(name: str) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": "folio"}
+def _model(name: str) -> Model:
+    return Model(id=name, created=MODEL_CREATED)
 
 
 def _unknown_model(name: str) -> JSONResponse:
@@ -117,7 +133,8 @@ def _unknown_model(name: str) -> JSONResponse:
                                    type="invalid_request_error", param="model"), status_code=404)
 
 
-@router.post("/chat/completions", summary="Ask a question, OpenAI-style (models folio-auto, folio-rag, ...)",
+@router.post("/chat/completions", response_model=ChatCompletion,
+             summary="Ask a question, OpenAI-style (models folio-auto, folio-rag, ...)",
              responses={200: {"content": {"text/event-stream": {}}}})
 def chat_completions(runtime: RuntimeDep, tenant: TenantDep, request: ChatRequest) -> Any:
     if request.model not in MODELS:
@@ -131,9 +148,7 @@ def chat_completions(runtime: RuntimeDep, tenant: TenantDep, request: ChatReques
         return _completion(meta, query, answerer.answer(query))
     answerer.validate(query)  # a long question or a bad scope is a 4xx, not an error inside a 200 stream
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
-    return StreamingResponse(_stream(answerer, query, meta, include_usage=include_usage),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse_response(_stream(answerer, query, meta, include_usage=include_usage))
 
 
 def _question(messages: list[ChatMessage]) -> str:
@@ -164,87 +179,81 @@ def _query(request: ChatRequest) -> QueryRequest:
         raise InvalidRequest(f"the question is not valid: {problems}") from None
 
 
-def _content(result: dict[str, Any]) -> str:
-    if result.get("answer") is not None:
-        return str(result["answer"])
-    lines = [str(result.get("message") or "No answer."), "", "Retrieved pages:"]
-    for hit in result.get("retrieved", [])[:8]:
-        first, last = hit["first_page"] + 1, hit["last_page"] + 1
+def _content(result: Answer) -> str:
+    if result.answer is not None:
+        return result.answer
+    lines = [result.message or "No answer.", "", "Retrieved pages:"]
+    for hit in result.retrieved[:8]:
+        first, last = hit.first_page + 1, hit.last_page + 1
         pages = f"p.{first}" if first == last else f"pp.{first}-{last}"
-        lines.append(f"- [{hit.get('title') or hit['document_id'][:12]} {pages}] {' '.join(hit['text'].split())[:300]}")
+        lines.append(f"- [{hit.title or hit.document_id[:12]} {pages}] {' '.join(hit.text.split())[:300]}")
     return "\n".join(lines)
 
 
-def _usage(result: dict[str, Any]) -> dict[str, Any]:
-    usage = result.get("usage") or {}
-    hit, miss = int(usage.get("hit_tokens", 0)), int(usage.get("miss_tokens", 0))
-    output = int(usage.get("output_tokens", 0))
-    return {"prompt_tokens": hit + miss, "completion_tokens": output, "total_tokens": hit + miss + output,
-            "prompt_tokens_details": {"cached_tokens": hit},
-            "completion_tokens_details": {"reasoning_tokens": int(usage.get("reasoning_tokens", 0))},
-            "prompt_cache_hit_tokens": hit, "prompt_cache_miss_tokens": miss}
+def _usage(result: Answer) -> ChatUsage:
+    usage = result.usage or Usage()
+    hit, miss, output = usage.hit_tokens, usage.miss_tokens, usage.output_tokens
+    return ChatUsage(prompt_tokens=hit + miss, completion_tokens=output, total_tokens=hit + miss + output,
+                     prompt_tokens_details=PromptTokensDetails(cached_tokens=hit),
+                     completion_tokens_details=CompletionTokensDetails(reasoning_tokens=usage.reasoning_tokens),
+                     prompt_cache_hit_tokens=hit, prompt_cache_miss_tokens=miss)
 
 
-def _finish_reason(result: dict[str, Any]) -> str:
-    return "length" if any(e.get("kind") == "truncated" for e in result.get("events", [])) else "stop"
+def _finish_reason(result: Answer) -> Literal["stop", "length"]:
+    return "length" if any(e.kind == "truncated" for e in result.events) else "stop"
 
 
-def _extra(query: QueryRequest, result: dict[str, Any]) -> dict[str, Any]:
+def _extra(query: QueryRequest, result: Answer) -> FolioExtra:
     """What the chat format has no place for: route, reason, estimates, cost, citations, events."""
-    plan = result.get("plan") or {}
-    extra: dict[str, Any] = {
-        "route": result.get("route"), "reason": result.get("reason"), "mode": query.mode,
-        "model": result.get("model"), "estimates": plan.get("estimates"), "cost": result.get("cost"),
-        "usage": result.get("usage"), "citations": result.get("citations", []), "events": result.get("events", []),
-        "scope": plan.get("scope", []), "answered": result.get("answer") is not None,
-    }
-    if result.get("coverage"):
-        extra["coverage"] = result["coverage"]
-    if result.get("answer") is None:
-        extra["message"] = result.get("message")
-        extra["retrieved"] = result.get("retrieved", [])
-    return extra
+    answered = result.answer is not None
+    return FolioExtra(route=result.route, reason=result.reason, mode=query.mode, model=result.model,
+                      estimates=result.plan.estimates, cost=result.cost, usage=result.usage,
+                      citations=result.citations, events=result.events, scope=result.plan.scope,
+                      answered=answered, coverage=result.coverage,
+                      message=None if answered else result.message,
+                      retrieved=None if answered else result.retrieved)
 
 
-def _completion(meta: dict[str, Any], query: QueryRequest, result: dict[str, Any]) -> dict[str, Any]:
-    return {**meta, "object": "chat.completion", "system_fingerprint": None,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": _content(result)},
-                         "finish_reason": _finish_reason(result), "logprobs": None}],
-            "usage": _usage(result), "folio": _extra(query, result)}
+def _completion(meta: dict[str, Any], query: QueryRequest, result: Answer) -> ChatCompletion:
+    return ChatCompletion(**meta, choices=[Choice(message=AssistantMessage(content=_content(result)),
+                                                  finish_reason=_finish_reason(result))],
+                          usage=_usage(result), folio=_extra(query, result))
 
 
 def _chunk(meta: dict[str, Any], delta: dict[str, Any], *, finish_reason: str | None = None,
-           folio: dict[str, Any] | None = None) -> str:
+           folio: dict[str, Any] | BaseModel | None = None) -> ServerSentEvent:
     body: dict[str, Any] = {**meta, "object": "chat.completion.chunk", "system_fingerprint": None,
                             "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason,
                                          "logprobs": None}]}
     if folio is not None:
-        body["folio"] = folio
-    return f"data: {json.dumps(body, default=str)}\n\n"
+        body["folio"] = event_data(folio)
+    return sse_event(json.dumps(body, default=str))
 
 
-def _progress(kind: str, data: dict[str, Any]) -> dict[str, Any]:
-    if kind == "plan":
-        return {"event": "plan", "route": data.get("route"), "reason": data.get("reason"),
-                "estimates": data.get("estimates")}
-    return {"event": kind, **data}
+def _progress(kind: str, data: dict[str, Any] | BaseModel) -> dict[str, Any]:
+    if isinstance(data, Plan):
+        return {"event": "plan", "route": data.route, "reason": data.reason,
+                "estimates": data.estimates.model_dump(mode="json")}
+    return {"event": kind, **event_data(data)}
 
 
-def _stream(answerer: Answerer, query: QueryRequest, meta: dict[str, Any], *, include_usage: bool) -> Iterator[str]:
+def _stream(answerer: Answerer, query: QueryRequest, meta: dict[str, Any], *,
+            include_usage: bool) -> Iterator[ServerSentEvent]:
     yield _chunk(meta, {"role": "assistant", "content": ""})
     for kind, data in answer_events(answerer, query, name="folio-chat"):
-        if kind == "delta":
+        if kind == "delta" and isinstance(data, dict):
             yield _chunk(meta, {"content": data.get("text", "")})
-        elif kind == "done":
-            if data.get("answer") is None:
+        elif kind == "done" and isinstance(data, Answer):
+            if data.answer is None:
                 yield _chunk(meta, {"content": _content(data)})
             yield _chunk(meta, {}, finish_reason=_finish_reason(data), folio=_extra(query, data))
             if include_usage:
-                usage = {**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(data)}
-                yield f"data: {json.dumps(usage)}\n\n"
-        elif kind == "error":
+                usage = {**meta, "object": "chat.completion.chunk", "choices": [],
+                         "usage": _usage(data).model_dump(mode="json")}
+                yield sse_event(json.dumps(usage))
+        elif kind == "error" and isinstance(data, dict):
             error = data["error"]
-            yield f"data: {json.dumps({'error': {**error, 'type': 'folio_error'}})}\n\n"
+            yield sse_event(json.dumps({"error": {**error, "type": "folio_error"}}))
         else:
             yield _chunk(meta, {}, folio=_progress(kind, data))
-    yield "data: [DONE]\n\n"
+    yield sse_event("[DONE]")

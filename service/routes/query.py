@@ -7,32 +7,37 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sse_starlette import ServerSentEvent
 
-from folio.index import Hit
 from folio.service.access import TenantDep
-from folio.service.answer import QueryRequest, hit_dict
 from folio.service.deps import RuntimeDep
-from folio.service.streaming import answer_events
+from folio.service.planner import retrieved_chunk
+from folio.service.schemas.answer import Answer
+from folio.service.schemas.ledger import LedgerSummary, PricesPerMillion, Pricing
+from folio.service.schemas.plan import PlanResponse
+from folio.service.schemas.query import QueryRequest
+from folio.service.streaming import answer_events, event_data, sse_event, sse_response
 
 router = APIRouter(prefix="/v1", tags=["questions"])
 logger = logging.getLogger("folio.service")
 
 
-@router.post("/plan", summary="The route, the reason and both estimates, without calling the model")
-def plan(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> dict[str, Any]:
+@router.post("/plan", response_model=PlanResponse,
+             summary="The route, the reason and both estimates, without calling the model")
+def plan(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> PlanResponse:
     result = runtime.answerer_for(tenant).plan(request)
     titles = {r.id: r.title for r in result.records}
-    hits: list[Hit] = result.hits
-    return {"plan": result.to_dict(), "route": result.decision.route, "reason": result.decision.reason,
-            "retrieved": [hit_dict(h, titles) for h in hits], "model_configured": runtime.llm is not None}
+    return PlanResponse(plan=result.report(), route=result.decision.route, reason=result.decision.reason,
+                        retrieved=[retrieved_chunk(h, titles) for h in result.hits],
+                        model_configured=runtime.llm is not None)
 
 
-def _sse(kind: str, data: dict[str, Any]) -> str:
-    return f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
+def _sse(kind: str, data: dict[str, Any] | BaseModel) -> ServerSentEvent:
+    return sse_event(json.dumps(event_data(data), default=str), event=kind)
 
 
-@router.post("/query", summary="Answer a question: route, answer, citations, usage and cost",
+@router.post("/query", response_model=Answer, summary="Answer a question: route, answer, citations, usage and cost",
              responses={200: {"content": {"text/event-stream": {}}}})
 def query(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> Any:
     answerer = runtime.answerer_for(tenant)
@@ -40,15 +45,15 @@ def query(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> Any:
         return answerer.answer(request)
     answerer.validate(request)  # a long question or a bad scope is a 4xx, not an event in a 200 stream
     events = answer_events(answerer, request, name="folio-query")  # starts when the response is read
-    return StreamingResponse((_sse(kind, data) for kind, data in events), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse_response(_sse(kind, data) for kind, data in events)
 
 
-@router.get("/ledger", summary="Spend so far: cache-hit, cache-miss and output tokens and dollars")
-def ledger(runtime: RuntimeDep, tenant: TenantDep) -> dict[str, Any]:
+@router.get("/ledger", response_model=LedgerSummary,
+            summary="Spend so far: cache-hit, cache-miss and output tokens and dollars")
+def ledger(runtime: RuntimeDep, tenant: TenantDep) -> LedgerSummary:
     summary = runtime.ledger.for_tenant(tenant).summary()
     prices = runtime.answerer.prices
-    summary["pricing"] = {"profile": prices.name, "model": prices.model, "as_of": prices.as_of.isoformat(),
-                          "usd_per_million": {"input_miss": prices.input_miss, "input_hit": prices.input_hit,
-                                              "output": prices.output}}
-    return summary
+    pricing = Pricing(profile=prices.name, model=prices.model, as_of=prices.as_of.isoformat(),
+                      usd_per_million=PricesPerMillion(input_miss=prices.input_miss, input_hit=prices.input_hit,
+                                                       output=prices.output))
+    return LedgerSummary.model_validate({**summary, "pricing": pricing})

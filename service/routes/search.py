@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import asdict
+from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -10,8 +11,9 @@ from pydantic import BaseModel, Field
 from folio.errors import DocumentNotFound
 from folio.retrieval.search import search as run_search
 from folio.service.access import TenantDep
-from folio.service.answer import QuestionTooLong
 from folio.service.deps import RuntimeDep
+from folio.service.planner import QuestionTooLong
+from folio.service.schemas.search import SearchHit, SearchResults
 
 router = APIRouter(prefix="/v1", tags=["questions"])
 
@@ -23,8 +25,9 @@ class SearchRequest(BaseModel):
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
 
 
-@router.post("/search", summary="The chunks that best match a query: hybrid, dense or BM25; no model call")
-def search(runtime: RuntimeDep, tenant: TenantDep, request: SearchRequest) -> dict[str, Any]:
+@router.post("/search", response_model=SearchResults,
+             summary="The chunks that best match a query: hybrid, dense or BM25; no model call")
+def search(runtime: RuntimeDep, tenant: TenantDep, request: SearchRequest) -> SearchResults:
     store = runtime.store
     limit = runtime.settings.max_question_chars
     if len(request.query) > limit:
@@ -39,5 +42,5 @@ def search(runtime: RuntimeDep, tenant: TenantDep, request: SearchRequest) -> di
     hits = run_search(store, runtime.embedder(), request.query, doc_ids=ids, limit=request.limit, mode=request.mode,
                       records=ready)
     # the fields of ``folio search --json``: doc_id, chunk_index, pages (0-based), offsets, heading, text, score
-    return {"query": request.query, "mode": request.mode,
-            "hits": [{**h.__dict__, "title": titles.get(h.doc_id)} for h in hits]}
+    return SearchResults(query=request.query, mode=request.mode,
+                         hits=[SearchHit(**asdict(h), title=titles.get(h.doc_id)) for h in hits])

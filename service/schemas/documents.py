@@ -1,0 +1,91 @@
+"""Documents (records, pages, deletions) and ingestion jobs."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from folio.service.schemas.common import ErrorInfo, omitted_when_none
+
+
+class QuestionCost(BaseModel):
+    """What one question on this document alone would cost (500 output tokens), by route and cache state."""
+
+    full_cold: float
+    full_cached: float
+    rag: float
+    profile: str
+
+
+class Document(BaseModel):
+    """A document's record (pages 0-based), without its page texts."""
+
+    id: str
+    file_name: str
+    title: str
+    format: str
+    size_bytes: int
+    n_pages: int
+    n_chunks: int
+    total_tokens: int
+    page_tokens: list[int]
+    status: str = Field(description="ready, writing or deleting")
+    ingested_at: str
+    embed_model: str
+    virtual_pages: bool
+    page_starts: list[int]
+    ocr_pages: list[int]
+    ocr_confidence: list[float]
+    ocr_mean_confidence: float | None
+    ocr_low_confidence_pages: list[int]
+    statement_pages: dict[str, list[int]] | None
+    genre: str | None
+    warnings: list[str]
+    scope_tokens: int
+    question_cost_usd: QuestionCost
+
+
+class DocumentList(BaseModel):
+    documents: list[Document]
+
+
+class Page(BaseModel):
+    document_id: str
+    title: str
+    page: int = Field(description="1-based")
+    pages: int
+    tokens: int
+    text: str
+
+
+class Deleted(BaseModel):
+    deleted: str = Field(description="the document's full id")
+    title: str
+
+
+class Job(BaseModel):
+    """An upload's ingestion job."""
+
+    id: str
+    file: str
+    size_bytes: int
+    status: str = Field(description="queued, parsing, embedding, done, skipped or failed")
+    stage: str
+    pages: int
+    chunks_total: int
+    chunks_done: int
+    progress: float
+    document_id: str | None
+    error: ErrorInfo | None
+    warnings: list[str]
+    created: float
+    finished: float | None
+    worker: str
+    request_id: str | None
+    tenant: str
+
+
+class JobList(BaseModel):
+    """The jobs of an upload (or the recent ones); a single file that failed adds its ``error``."""
+
+    error: ErrorInfo | None = omitted_when_none("a single file that failed: the failure, with the file")
+    jobs: list[Job]

@@ -1,0 +1,41 @@
+"""Health, readiness and the service's configuration as ``GET /v1/info`` reports it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from folio.service.schemas.common import ErrorInfo, omitted_when_none
+
+
+class Health(BaseModel):
+    status: str
+
+
+class ReadinessChecks(BaseModel):
+    model_loaded: bool
+    llm_configured: bool
+    qdrant: str = "ok"
+
+
+class Readiness(BaseModel):
+    """Ready when the index can be used and the embedding model is loaded (503 otherwise, naming what is not)."""
+
+    ready: bool
+    checks: ReadinessChecks
+    error: ErrorInfo | None = omitted_when_none("why the index cannot be used")
+
+
+class Info(BaseModel):
+    model: str | None
+    llm_configured: bool
+    pricing_profile: str
+    prices_as_of: str
+    pricing_reason: str = Field(description="why this profile: set by FOLIO_PRICING_PROFILE, or chosen from the "
+                                "model's endpoint")
+    pricing_source: str = Field(description="where and when the profile's prices were taken")
+    context_window: int
+    embed_model: str
+    max_cost_usd: float | None
+    top_k: int
+    simulated_model: bool = Field(description="answers come from Folio's provider double, not a language model")
+    simulated_notice: str | None = Field(description="what a person is told when the model is simulated")
