@@ -172,6 +172,31 @@ def estimate_full(x: PlanInputs, prices: PricingProfile) -> Estimate:
                     dollars=dollars, feasible=feasible, amortised_dollars=amortised, note=note)
 
 
+def wants_warmup(cache: CacheState, warm_setting: str) -> bool:
+    """Whether a full-context question first primes the cache: its prefix is likely cold and the setting says
+    always, or auto with at least one follow-up expected to read the warmed prefix."""
+    return cache.h < 0.5 and (warm_setting == "always" or (warm_setting == "auto" and cache.followups >= 1))
+
+
+# The question a price is quoted for before any is asked (the documents list): "Question: " and a sentence.
+REFERENCE_QUESTION_TOKENS = 20
+# Retrieved tokens per chunk for that quote (the plan counts the real excerpts).
+REFERENCE_CHUNK_TOKENS = 230
+
+
+def reference_costs(x: PlanInputs, prices: PricingProfile) -> dict[str, Any]:
+    """What one question about a scope costs before it is asked, by the formulas the plan uses: ``x`` with the
+    scope cold (and the warm-up the plan would add) and a reference question; "full_cached" with the prefix
+    cached, "rag" with ``x.retrieved_tokens`` retrieved. A plan for a question of ``x.question_tokens`` tokens
+    prices the same scope's cold full context at "full_cold" exactly."""
+    cached = replace(x, cache=replace(x.cache, h=1.0), warmup=False)
+    return {"full_cold": round(estimate_full(x, prices).dollars, 6),
+            "full_cached": round(estimate_full(cached, prices).dollars, 6),
+            "rag": round(estimate_rag(x, prices).dollars, 6),
+            "warmup": x.warmup, "question_tokens": x.question_tokens, "output_tokens": x.output_tokens,
+            "system_tokens": x.system_tokens}
+
+
 def decide(x: PlanInputs, need: Need, prices: PricingProfile, *, mode: Mode = "auto",
            max_cost_usd: float | None = None, lookup_premium_usd: float = 0.0) -> Decision:
     """Choose the route: forced by ``mode``, else by need and cost within ``max_cost_usd``.

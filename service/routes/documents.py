@@ -22,6 +22,14 @@ from folio.service.access import TenantDep
 from folio.service.context import scope_tokens
 from folio.service.deps import RuntimeDep
 from folio.service.errors import retry_headers
+from folio.service.plan import (
+    REFERENCE_CHUNK_TOKENS,
+    REFERENCE_QUESTION_TOKENS,
+    CacheState,
+    PlanInputs,
+    reference_costs,
+    wants_warmup,
+)
 from folio.service.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["documents"])
@@ -29,15 +37,17 @@ router = APIRouter(prefix="/v1", tags=["documents"])
 
 def _document(runtime: Runtime, record: Any) -> dict[str, Any]:
     data: dict[str, Any] = record.model_dump(exclude={"pages", "source", "tenant"})
-    prices = runtime.answerer.prices
-    tokens = scope_tokens([record], runtime.answerer.counter)
+    answerer, settings = runtime.answerer, runtime.settings
+    tokens = scope_tokens([record], answerer.counter)
     data["scope_tokens"] = tokens
-    data["question_cost_usd"] = {
-        "full_cold": round(prices.dollars(hit_tokens=0, miss_tokens=tokens, output_tokens=500), 6),
-        "full_cached": round(prices.dollars(hit_tokens=tokens, miss_tokens=0, output_tokens=500), 6),
-        "rag": round(prices.dollars(hit_tokens=0, miss_tokens=runtime.settings.top_k * 230, output_tokens=500), 6),
-        "profile": prices.name,
-    }
+    # priced as the plan prices a question (system prompt, layout, question, output, warm-up), not the pages alone
+    cold = CacheState(followups=settings.expected_followups)
+    inputs = PlanInputs(system_tokens=answerer._system_tokens(), scope_tokens=tokens,
+                        question_tokens=REFERENCE_QUESTION_TOKENS,
+                        retrieved_tokens=settings.top_k * REFERENCE_CHUNK_TOKENS,
+                        output_tokens=settings.expected_output_tokens, output_reserve=settings.output_reserve,
+                        window=settings.context_window, cache=cold, warmup=wants_warmup(cold, settings.warm_cache))
+    data["question_cost_usd"] = {**reference_costs(inputs, answerer.prices), "profile": answerer.prices.name}
     return data
 
 

@@ -45,7 +45,10 @@ function changed() {
 
 function costCell(doc) {
   const c = doc.question_cost_usd || {};
-  return h("td.num.cost", { "data-label": "One question costs" },
+  // the plan's own formulas for a short question; the plan prices the real question, so it can differ a little
+  const how = c.question_tokens ? `As the plan prices a question of about ${c.question_tokens} tokens with a `
+    + `${c.output_tokens}-token answer${c.warmup ? "; cold includes the cache warm-up" : ""}.` : null;
+  return h("td.num.cost", { "data-label": "One question costs", title: how },
     h("span.cost-line", {}, h("span.cost-label", {}, "whole, cold "), dollars(c.full_cold)),
     h("span.cost-line", {}, h("span.cost-label", {}, "whole, cached "), dollars(c.full_cached)),
     h("span.cost-line", {}, h("span.cost-label", {}, "retrieval "), dollars(c.rag)));
