@@ -354,3 +354,29 @@ def test_focus_ring_has_3_to_1_contrast_on_every_surface(browser, server):
     r, g, b = (int(ring.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
     assert f"rgb({r}, {g}, {b})" in shadow, shadow
     page.context.close()
+
+
+def test_phone_spend_table_shows_its_dollars(browser, server, shots):
+    """At 390 px the ledger's dollars are in view inside their card, not past the screen's edge (issue 21)."""
+    response = httpx.post(f"{server}/v1/documents?wait=true", timeout=60,
+                          files=[("files", (MSA.name, MSA.read_bytes()))])
+    assert response.status_code == 200, response.text
+    answered = httpx.post(f"{server}/v1/query", timeout=60, json={"question": "Who are the parties?", "mode": "rag"})
+    assert answered.status_code == 200, answered.text
+    page = _page(browser, server, PHONE)
+    card = page.locator("#spend-ledger")
+    expect(card.locator("table.spend-table tbody tr").first).to_contain_text("$")
+    card.scroll_into_view_if_needed()
+    _no_horizontal_scroll(page)
+    # each dollars cell (found by its column's heading) ends inside the card and inside its scrolling region
+    cells = card.evaluate("""(card) => [...card.querySelectorAll('table.spend-table')].flatMap((table) => {
+        const column = [...table.tHead.rows[0].cells].findIndex((th) => th.textContent.trim() === 'dollars');
+        const region = table.closest('.table-scroll').getBoundingClientRect();
+        const edge = Math.min(card.getBoundingClientRect().right, region.right, window.innerWidth);
+        return [...table.tBodies[0].rows].map((row) => [row.cells[column].textContent,
+            row.cells[column].getBoundingClientRect().right, edge]);
+    })""")
+    assert cells and all(text.startswith("$") and right <= edge + 0.5 for text, right, edge in cells), cells
+    expect(card.locator("td.requests").first).to_have_text(re.compile(r"^\d+"))
+    shots(page, "phone-4-spend")
+    page.context.close()
