@@ -356,6 +356,52 @@ def test_focus_ring_has_3_to_1_contrast_on_every_surface(browser, server):
     page.context.close()
 
 
+def test_uploads_say_ingesting_and_a_new_batch_clears_an_old_error(browser, server):
+    """While a file is ingested the Ask panel says so, not "No documents yet"; the bar and the chunk count come
+    from the job; and the error of an earlier failed upload goes when a new batch starts (issue 21, 1 and 3).
+    The list is held empty and the job held mid-embedding by routes, then let go."""
+    context = browser.new_context(viewport=DESKTOP)
+    context.route("**/v1/documents?status=all", lambda route: route.fulfill(json={"documents": []}))
+    page = context.new_page()
+    page.goto(server)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#ask-scope")).to_have_text("No documents yet: upload some first.")
+    page.locator("#file-input").set_input_files(
+        [{"name": "broken.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 garbage garbage"}])
+    expect(page.locator("#uploads li")).to_have_attribute("data-state", "failed")
+    expect(page.locator("#uploads [role=alert]")).to_have_count(1)
+
+    held = [True]  # let go by a flag, not unroute(), which races a handler already running
+
+    def embedding(route) -> None:
+        if not held[0]:
+            route.continue_()
+            return
+        job = route.fetch().json()
+        job.update(status="embedding", finished=None, stage="embedding 16 chunks", pages=2, chunks_total=16,
+                   chunks_done=8, progress=0.5)
+        route.fulfill(json=job)
+
+    context.route("**/v1/jobs/*", embedding)
+    text = "# Notes\n\nThe supplier agreed to a five per cent discount on all Products.\n"
+    page.locator("#file-input").set_input_files([{"name": "notes.md", "mimeType": "text/markdown",
+                                                  "buffer": text.encode()}])
+    row = page.locator("#uploads li")
+    expect(row).to_have_count(1)
+    expect(page.locator("#uploads [role=alert]")).to_have_count(0)
+    expect(row.locator(".stage")).to_have_text("ingesting: embedding chunks 8 of 16 (2 pages)")
+    assert 0.55 < row.locator("progress").evaluate("e => e.value") < 0.65  # 0.2 upload + 0.8 × half embedded
+    expect(page.locator("#ask-scope")).to_have_text("Documents are being ingested: ask once the first one is ready.")
+    expect(page.locator("#documents-empty")).to_contain_text("being ingested")
+    context.unroute("**/v1/documents?status=all")
+    held[0] = False
+    expect(row).to_have_attribute("data-state", "done")
+    expect(page.locator("#ask-scope")).to_contain_text("Scope:")
+    notes = next(d for d in httpx.get(f"{server}/v1/documents").json()["documents"] if d["file_name"] == "notes.md")
+    assert httpx.delete(f"{server}/v1/documents/{notes['id']}").status_code == 200
+    context.close()
+
+
 def test_phone_spend_table_shows_its_dollars(browser, server, shots):
     """At 390 px the ledger's dollars are in view inside their card, not past the screen's edge (issue 21)."""
     response = httpx.post(f"{server}/v1/documents?wait=true", timeout=60,

@@ -171,7 +171,8 @@ async function estimate() {
 
 export function showScope(s) {
   if (!s.total) {
-    fill(scopeNode, "No documents yet: upload some first.");
+    fill(scopeNode, s.ingesting ? "Documents are being ingested: ask once the first one is ready."
+      : "No documents yet: upload some first.");
     return;
   }
   const total = s.documents.reduce((sum, d) => sum + (d.total_tokens || 0), 0);
