@@ -402,6 +402,31 @@ def test_uploads_say_ingesting_and_a_new_batch_clears_an_old_error(browser, serv
     context.close()
 
 
+def test_stop_says_stopped_not_failed(browser, server, double):
+    """Stop during an answer: the cards say the user stopped it and what is known of the spend, with no failure
+    wording and no "Model: …" (issue 21). The provider double holds the answer back until Stop is pressed."""
+    response = httpx.post(f"{server}/v1/documents?wait=true", timeout=60,
+                          files=[("files", (MSA.name, MSA.read_bytes()))])
+    assert response.status_code == 200, response.text
+    page = _page(browser, server, DESKTOP)
+    double.add_faults({"kind": "timeout", "seconds": 5})
+    page.get_by_label("Question").fill("What is the liability cap?")
+    page.get_by_label("Route", exact=True).select_option("rag")
+    page.get_by_role("button", name="Ask", exact=True).click()
+    expect(page.locator("#plan .route-badge")).to_have_text("retrieval")
+    page.get_by_role("button", name="Stop").click()
+    card = page.locator("#route-card")
+    expect(card).to_have_attribute("data-state", "done")
+    expect(page.locator("#answer-notice")).to_have_text("Stopped by you.")
+    expect(card).to_contain_text("Stopped by you before the model finished.")
+    expect(card).to_contain_text("Spent so far: not known here")
+    result = page.locator("#result").inner_text()
+    assert "fail" not in result.lower() and "Model: …" not in result, result
+    expect(page.locator("#answer-notice [role=alert]")).to_have_count(0)
+    assert page.errors == []  # type: ignore[attr-defined]
+    page.context.close()
+
+
 def test_phone_spend_table_shows_its_dollars(browser, server, shots):
     """At 390 px the ledger's dollars are in view inside their card, not past the screen's edge (issue 21)."""
     response = httpx.post(f"{server}/v1/documents?wait=true", timeout=60,

@@ -4,7 +4,8 @@
 import { ApiError, api, streamQuery } from "./api.js";
 import { $, errorBox, fill, h, routeName, tokens } from "./dom.js";
 import {
-  appendDelta, renderDone, renderPlan, renderPlanOnly, renderRoute, resetResult, showEvent, showProgress, showStreamError,
+  appendDelta, renderDone, renderPlan, renderPlanOnly, renderRoute, resetResult, showEvent, showProgress, showStopped,
+  showStreamError,
 } from "./answer.js";
 import { scope } from "./documents.js";
 
@@ -136,8 +137,9 @@ async function ask() {
     }
   } catch (error) {
     if (error.name === "AbortError") {
-      showStreamError({ message: "Stopped. The service may still finish and bill this question." }, text);
+      showStopped(text);
       state.pending = false;
+      state.stopped = true;
       renderRoute(state);
       onAnswered(null);
     } else if (!state.plan) {
