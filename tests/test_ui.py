@@ -356,7 +356,7 @@ def test_focus_ring_has_3_to_1_contrast_on_every_surface(browser, server):
     page.context.close()
 
 
-def test_uploads_say_ingesting_and_a_new_batch_clears_an_old_error(browser, server):
+def test_uploads_say_ingesting_and_a_new_batch_clears_an_old_error(browser, server, shots):
     """While a file is ingested the Ask panel says so, not "No documents yet"; the bar and the chunk count come
     from the job; and the error of an earlier failed upload goes when a new batch starts (issue 21, 1 and 3).
     The list is held empty and the job held mid-embedding by routes, then let go."""
@@ -393,6 +393,7 @@ def test_uploads_say_ingesting_and_a_new_batch_clears_an_old_error(browser, serv
     assert 0.55 < row.locator("progress").evaluate("e => e.value") < 0.65  # 0.2 upload + 0.8 × half embedded
     expect(page.locator("#ask-scope")).to_have_text("Documents are being ingested: ask once the first one is ready.")
     expect(page.locator("#documents-empty")).to_contain_text("being ingested")
+    shots(page, "desktop-6-ingesting")
     context.unroute("**/v1/documents?status=all")
     held[0] = False
     expect(row).to_have_attribute("data-state", "done")
@@ -402,7 +403,7 @@ def test_uploads_say_ingesting_and_a_new_batch_clears_an_old_error(browser, serv
     context.close()
 
 
-def test_stop_says_stopped_not_failed(browser, server, double):
+def test_stop_says_stopped_not_failed(browser, server, double, shots):
     """Stop during an answer: the cards say the user stopped it and what is known of the spend, with no failure
     wording and no "Model: …" (issue 21). The provider double holds the answer back until Stop is pressed."""
     response = httpx.post(f"{server}/v1/documents?wait=true", timeout=60,
@@ -423,6 +424,7 @@ def test_stop_says_stopped_not_failed(browser, server, double):
     result = page.locator("#result").inner_text()
     assert "fail" not in result.lower() and "Model: …" not in result, result
     expect(page.locator("#answer-notice [role=alert]")).to_have_count(0)
+    shots(page, "desktop-5-stopped")
     assert page.errors == []  # type: ignore[attr-defined]
     page.context.close()
 
