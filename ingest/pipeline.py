@@ -43,8 +43,19 @@ from folio.records import DocumentRecord
 # that progress moves, the writer thread overlaps with the next call, and the model's thread count can
 # follow the parser (``Ingestor._share_cores``).
 EMBED_BATCH = 128
+# A document is embedded in about this many batches (of at least MIN_EMBED_BATCH chunks) when it has fewer than
+# PROGRESS_STEPS * EMBED_BATCH chunks, so the count of chunks embedded moves during embedding: a 125-chunk
+# document in one batch of 128 would go from 0 to 125 only when it is done.
+PROGRESS_STEPS = 8
+MIN_EMBED_BATCH = 16
 # How often the embedder looks for OCR progress while it waits for the parser worker.
 EVENT_POLL_S = 0.25
+def embed_batch_size(n_chunks: int) -> int:
+    """Chunks per embedding call for a document of ``n_chunks``: ``EMBED_BATCH``, or less for a small document,
+    so that its progress is reported in about ``PROGRESS_STEPS`` steps."""
+    return max(MIN_EMBED_BATCH, min(EMBED_BATCH, -(-n_chunks // PROGRESS_STEPS)))
+
+
 
 
 def _warm_worker(params: ChunkParams) -> None:
@@ -317,8 +328,9 @@ class Ingestor:
         self.store.begin_document(record)
         with cf.ThreadPoolExecutor(1) as writer:
             pending: cf.Future[None] | None = None
-            for i in range(0, len(doc.chunks), EMBED_BATCH):
-                batch = doc.chunks[i : i + EMBED_BATCH]
+            size = embed_batch_size(len(doc.chunks))
+            for i in range(0, len(doc.chunks), size):
+                batch = doc.chunks[i : i + size]
                 texts = [c.embed_text for c in batch]
                 self._share_cores(embedder)
                 dense = embedder.embed(texts)

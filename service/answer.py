@@ -63,7 +63,7 @@ class Answerer(Planner):
     def for_tenant(self, tenant: str, *, ledger: Ledger, llm: LLMClient | None) -> Answerer:
         """This answerer as one tenant sees it: its documents only, its ledger view (bill and cache memory),
         and a model client with its own cache isolation id."""
-        self._system_tokens()  # counted once, for every view
+        self.system_tokens()  # counted once, for every view
         view = copy.copy(self)
         view.tenant, view.ledger, view.llm = tenant, ledger, llm
         return view

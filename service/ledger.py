@@ -205,7 +205,12 @@ class Ledger:
         return session[::-1]
 
     def summary(self) -> dict[str, Any]:
-        """Spend so far: totals, by document (shared by token share of the scope) and by scope."""
+        """Spend so far: totals, by document and by scope.
+
+        A request about several documents counts as one whole request for each of them (``shared_requests``
+        says how many of a document's requests were so shared), while its tokens and dollars are split between
+        them by each one's share of the scope's tokens: the documents' dollars add up to the total, their
+        request counts may add up to more."""
         totals = _Totals()
         by_document: dict[str, _Totals] = defaultdict(_Totals)
         by_scope: dict[str, _Totals] = defaultdict(_Totals)
@@ -220,7 +225,8 @@ class Ledger:
             weights = e.get("doc_tokens") or [1] * len(e["doc_ids"])
             total_weight = sum(weights) or 1
             for doc_id, weight in zip(e["doc_ids"], weights, strict=False):
-                by_document[doc_id].add(usage, e["dollars"], share=weight / total_weight)
+                by_document[doc_id].add(usage, e["dollars"], share=weight / total_weight,
+                                        shared=len(e["doc_ids"]) > 1)
         return {
             "totals": totals.to_dict(),
             "by_route": {k: v.to_dict() for k, v in sorted(by_route.items())},
@@ -247,21 +253,23 @@ class CacheMemory:
 
 @dataclass
 class _Totals:
-    requests: float = 0
+    requests: int = 0  # whole requests, each counted once wherever it is shown
+    shared: int = 0  # of them, requests about other documents too (tokens and dollars split between them)
     hit_tokens: float = 0
     miss_tokens: float = 0
     output_tokens: float = 0
     dollars: float = 0.0
     estimated: int = 0  # requests whose usage Folio estimated because the provider sent none
 
-    def add(self, usage: Usage, dollars: float, share: float = 1.0) -> None:
-        self.requests += share
+    def add(self, usage: Usage, dollars: float, share: float = 1.0, *, shared: bool = False) -> None:
+        self.requests += 1
+        self.shared += shared
         self.hit_tokens += usage.hit_tokens * share
         self.miss_tokens += usage.miss_tokens * share
         self.output_tokens += usage.output_tokens * share
         self.dollars += dollars * share
 
     def to_dict(self) -> dict[str, float]:
-        return {"requests": round(self.requests, 3), "hit_tokens": round(self.hit_tokens),
+        return {"requests": self.requests, "shared_requests": self.shared, "hit_tokens": round(self.hit_tokens),
                 "miss_tokens": round(self.miss_tokens), "output_tokens": round(self.output_tokens),
                 "dollars": round(self.dollars, 8), "estimated_requests": self.estimated}

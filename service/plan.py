@@ -29,7 +29,7 @@ the reduce reads the findings (F tokens, O per window that found something) in a
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from folio.service.need import Need
 from folio.service.pricing import PER_MILLION, PricingProfile
@@ -161,6 +161,25 @@ def estimate_full(x: PlanInputs, prices: PricingProfile) -> Estimate:
         note = "includes a cache warm-up request, after which this and later questions read the prefix as hits"
     return Estimate(route="full", hit_tokens=hit, miss_tokens=miss, output_tokens=x.output_tokens,
                     dollars=dollars, feasible=feasible, amortised_dollars=amortised, note=note)
+
+
+# The question a price is quoted for before any is asked (the documents list): "Question: " and a sentence.
+REFERENCE_QUESTION_TOKENS = 20
+# Retrieved tokens per chunk for that quote (the plan counts the real excerpts).
+REFERENCE_CHUNK_TOKENS = 230
+
+
+def reference_costs(x: PlanInputs, prices: PricingProfile) -> dict[str, Any]:
+    """What one question about a scope costs before it is asked, by the formulas the plan uses: ``x`` with the
+    scope cold (and the warm-up the plan would add) and a reference question; "full_cached" with the prefix
+    cached, "rag" with ``x.retrieved_tokens`` retrieved. A plan for a question of ``x.question_tokens`` tokens
+    prices the same scope's cold full context at "full_cold" exactly."""
+    cached = replace(x, cache=replace(x.cache, h=1.0), warmup=False)
+    return {"full_cold": round(estimate_full(x, prices).dollars, 6),
+            "full_cached": round(estimate_full(cached, prices).dollars, 6),
+            "rag": round(estimate_rag(x, prices).dollars, 6),
+            "warmup": x.warmup, "question_tokens": x.question_tokens, "output_tokens": x.output_tokens,
+            "system_tokens": x.system_tokens}
 
 
 def decide(x: PlanInputs, need: Need, prices: PricingProfile, *, mode: Mode = "auto",

@@ -123,7 +123,7 @@ class Planner:
                                   "limit (FOLIO_MAX_QUESTION_CHARS)")
         return self.scope(request.documents)
 
-    def _system_tokens(self) -> int:
+    def system_tokens(self) -> int:
         if self._system_count is None:
             self._system_count = self.counter.count(SYSTEM_PROMPT) + TEMPLATE_TOKENS
         return self._system_count
@@ -204,7 +204,7 @@ class Planner:
         cache = memory.cache_state(prefix)
         warmup = wants_warmup(cache, self._warm_setting(request))
         inputs = PlanInputs(
-            system_tokens=self._system_tokens(),
+            system_tokens=self.system_tokens(),
             scope_tokens=scope_tokens(records, self.counter),
             question_tokens=self.counter.count(QUESTION_PREFIX + request.question) + 2,
             retrieved_tokens=retrieved,

@@ -86,3 +86,21 @@ def test_tenants_do_not_share_sessions(ledger):
         _ask(book.for_tenant("acme"), clock)
     assert book.for_tenant("acme").cache_state(PREFIX, scope_key=SCOPE).session_questions == 4
     assert book.for_tenant("other").cache_state(PREFIX, scope_key=SCOPE).session_questions == 0
+
+
+def test_spend_by_document_counts_whole_requests_and_splits_dollars(ledger):
+    """A request about two documents counts once for each (and is marked shared), while its dollars are split by
+    token share and still add up to the total: no 5.74 requests (issue 21)."""
+    book, clock = ledger
+    for _ in range(3):
+        _ask(book, clock)  # about doc-a and doc-b, 10 tokens each
+    book.record(LedgerEntry(kind="question", route="rag", prefix_hash=None, doc_ids=["doc-a"], doc_tokens=[10],
+                            usage=Usage(miss_tokens=100), dollars=0.004, estimated_dollars=None, model="m",
+                            profile="p", scope_key=scope_key(["doc-a"]), ts=clock.now))
+    summary = book.summary()
+    a, b = summary["by_document"]["doc-a"], summary["by_document"]["doc-b"]
+    assert (a["requests"], a["shared_requests"]) == (4, 3)
+    assert (b["requests"], b["shared_requests"]) == (3, 3)
+    assert isinstance(a["requests"], int) and summary["totals"]["requests"] == 4
+    assert a["dollars"] == pytest.approx(0.0055) and b["dollars"] == pytest.approx(0.0015)
+    assert a["dollars"] + b["dollars"] == pytest.approx(summary["totals"]["dollars"])

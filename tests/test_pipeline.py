@@ -4,7 +4,8 @@ import json
 from pathlib import Path
 
 from folio.errors import StoreUnavailable
-from folio.ingest.pipeline import Ingestor
+from folio.ingest.pipeline import EMBED_BATCH, MIN_EMBED_BATCH, PROGRESS_STEPS, Ingestor, embed_batch_size
+from folio.ingest.reports import NullProgress
 from folio.ingest.sources import Source, collect_paths
 from folio.ingest.store import Store
 from tests.pdfs import CONTRACT_PAGES, image_only_pdf, text_pdf, write
@@ -160,3 +161,31 @@ def test_retrieval_finds_the_right_page(ingestor, store, tmp_path):
     hits = search(store, HashEmbedder(64), "governing law State of Oregon", limit=1)
     assert hits[0].doc_id == doc_id
     assert hits[0].first_page <= 2 <= hits[0].last_page
+
+
+class _Recorder(NullProgress):
+    def __init__(self) -> None:
+        self.prepared: list[int] = []
+        self.batches: list[int] = []
+
+    def file_prepared(self, name: str, pages: int, chunks: int) -> None:
+        self.prepared.append(chunks)
+
+    def chunks_done(self, name: str, n: int) -> None:
+        self.batches.append(n)
+
+
+def test_a_small_document_reports_its_embedding_in_steps(ingestor, tmp_path):
+    """A document under one full batch (EMBED_BATCH chunks) is embedded in several smaller ones, each reported,
+    so an upload's "embedding chunks k of n" moves before the end (issue 21: it stood at 0 of 125)."""
+    paragraphs = [f"Clause {i}. " + " ".join(f"term{i}x{j} applies to the supplier" for j in range(40))
+                  for i in range(40)]
+    path = write(tmp_path / "long.md", ("# Long\n\n" + "\n\n".join(paragraphs)).encode())
+    progress = _Recorder()
+    [result] = ingestor.run(collect_paths([path]), progress)
+    assert result.status == "ingested"
+    assert progress.prepared == [result.chunks] and MIN_EMBED_BATCH * 2 < result.chunks < EMBED_BATCH
+    assert sum(progress.batches) == result.chunks
+    assert len(progress.batches) >= 4 and max(progress.batches) <= MIN_EMBED_BATCH, progress.batches
+    assert embed_batch_size(125) == -(-125 // PROGRESS_STEPS) == 16 and embed_batch_size(5) == MIN_EMBED_BATCH
+    assert embed_batch_size(10_000) == EMBED_BATCH

@@ -6,7 +6,15 @@ import pytest
 
 from folio.errors import ConfigError
 from folio.service.need import classify
-from folio.service.plan import CacheState, PlanInputs, decide, estimate_full, estimate_rag
+from folio.service.plan import (
+    CacheState,
+    PlanInputs,
+    decide,
+    estimate_full,
+    estimate_rag,
+    reference_costs,
+    wants_warmup,
+)
 from folio.service.pricing import PROFILES, get_profile
 
 SEED = get_profile("deepseek-v4-flash-compat")
@@ -142,3 +150,18 @@ def test_multi_document_cue_needs_several_documents():
     question = "What do these contracts say about assignment?"
     assert classify(question, n_documents=1).label == "lookup"
     assert classify(question, n_documents=3).label == "multi_document"
+
+
+def test_the_documents_list_quotes_a_question_by_the_plan_formulas():
+    """The list's prices for one question (hand-worked with the seed prices): cold with the warm-up the plan adds
+    under warm_cache=auto and a follow-up expected, cached at the hit price, rag with the system prompt cached."""
+    cold = CacheState(followups=2)
+    assert wants_warmup(cold, "auto") and wants_warmup(cold, "always") and not wants_warmup(cold, "never")
+    assert not wants_warmup(CacheState(followups=0.5), "auto") and not wants_warmup(CacheState(h=0.9), "always")
+    costs = reference_costs(_inputs(cache=cold, warmup=True), SEED)
+    prefix = 50_200
+    # the warm-up reads the prefix as misses (and 3 output tokens), the question reads it as hits
+    assert costs["full_cold"] == round((prefix * (0.18 + 0.04) + 20 * 0.18 + 503 * 0.36) / 1e6, 6)
+    assert costs["full_cached"] == round((prefix * 0.04 + 20 * 0.18 + 500 * 0.36) / 1e6, 6)
+    assert costs["rag"] == round((200 * 0.04 + 2_020 * 0.18 + 500 * 0.36) / 1e6, 6)
+    assert costs["warmup"] is True and costs["question_tokens"] == 20

@@ -226,3 +226,19 @@ def test_document_list_by_status_and_info(client):
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
     info = client.get("/v1/info").json()
     assert info["max_cost_usd"] == 0.25 and info["top_k"] == 8 and info["llm_configured"] is True
+
+
+def test_the_documents_list_prices_a_cold_whole_document_question_as_the_plan_does(client):
+    """The list's "whole, cold" is the plan's full-context estimate for a cold scope (system prompt, layout,
+    output, warm-up), for a question of the list's reference length (issue 21: $0.00247 listed, $0.00301 planned)."""
+    upload(client, "supply.pdf", contract_pdf())
+    [doc] = client.get("/v1/documents").json()["documents"]
+    costs = doc["question_cost_usd"]
+    plan = client.post("/v1/plan", json={"question": "What is the liability cap?", "mode": "full"}).json()["plan"]
+    inputs, full = plan["inputs"], plan["estimates"]["full"]
+    assert (inputs["system_tokens"], inputs["scope_tokens"]) == (costs["system_tokens"], doc["scope_tokens"])
+    assert inputs["warmup"] == costs["warmup"] and inputs["output_tokens"] == costs["output_tokens"]
+    prices = get_profile(costs["profile"])
+    question_gap = (inputs["question_tokens"] - costs["question_tokens"]) * prices.input_miss / 1e6
+    assert full["dollars"] == pytest.approx(costs["full_cold"] + question_gap, abs=1e-6)
+    assert costs["full_cached"] < costs["full_cold"]

@@ -24,6 +24,14 @@ from folio.service.context import scope_tokens
 from folio.service.deps import RuntimeDep
 from folio.service.errors import retry_headers
 from folio.service.jobs import Job as IngestJob
+from folio.service.plan import (
+    REFERENCE_CHUNK_TOKENS,
+    REFERENCE_QUESTION_TOKENS,
+    CacheState,
+    PlanInputs,
+    reference_costs,
+    wants_warmup,
+)
 from folio.service.runtime import Runtime
 from folio.service.schemas.common import ErrorInfo
 from folio.service.schemas.documents import Deleted, Document, DocumentList, Job, JobList, Page, QuestionCost
@@ -32,14 +40,16 @@ router = APIRouter(prefix="/v1", tags=["documents"])
 
 
 def _document(runtime: Runtime, record: DocumentRecord) -> Document:
-    prices = runtime.answerer.prices
-    tokens = scope_tokens([record], runtime.answerer.counter)
-    cost = QuestionCost(
-        full_cold=round(prices.dollars(hit_tokens=0, miss_tokens=tokens, output_tokens=500), 6),
-        full_cached=round(prices.dollars(hit_tokens=tokens, miss_tokens=0, output_tokens=500), 6),
-        rag=round(prices.dollars(hit_tokens=0, miss_tokens=runtime.settings.top_k * 230, output_tokens=500), 6),
-        profile=prices.name,
-    )
+    answerer, settings = runtime.answerer, runtime.settings
+    tokens = scope_tokens([record], answerer.counter)
+    # priced as the plan prices a question (system prompt, layout, question, output, warm-up), not the pages alone
+    cold = CacheState(followups=settings.expected_followups)
+    inputs = PlanInputs(system_tokens=answerer.system_tokens(), scope_tokens=tokens,
+                        question_tokens=REFERENCE_QUESTION_TOKENS,
+                        retrieved_tokens=settings.top_k * REFERENCE_CHUNK_TOKENS,
+                        output_tokens=settings.expected_output_tokens, output_reserve=settings.output_reserve,
+                        window=settings.context_window, cache=cold, warmup=wants_warmup(cold, settings.warm_cache))
+    cost = QuestionCost.model_validate({**reference_costs(inputs, answerer.prices), "profile": answerer.prices.name})
     return Document.model_validate({**record.model_dump(exclude={"pages", "source", "tenant"}),
                                     "scope_tokens": tokens, "question_cost_usd": cost})
 

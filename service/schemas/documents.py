@@ -8,11 +8,16 @@ from folio.service.schemas.common import ErrorInfo, omitted_when_none
 
 
 class QuestionCost(BaseModel):
-    """What one question on this document alone would cost (500 output tokens), by route and cache state."""
+    """What one reference question on this document alone would cost, priced by the plan's own formulas, by
+    route and cache state ("full_cold" includes the warm-up the plan would send)."""
 
     full_cold: float
     full_cached: float
     rag: float
+    warmup: bool = Field(description="whether the cold price includes a cache warm-up request")
+    question_tokens: int = Field(description="the reference question's tokens")
+    output_tokens: int = Field(description="the answer's expected tokens")
+    system_tokens: int = Field(description="the system prompt's tokens")
     profile: str
 
 

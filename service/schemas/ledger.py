@@ -6,7 +6,9 @@ from pydantic import BaseModel, Field
 
 
 class Totals(BaseModel):
-    requests: float = Field(description="provider requests; shared by token share in by_document")
+    requests: int = Field(description="provider requests, each counted once wherever it is shown")
+    shared_requests: int = Field(description="of them, requests about other documents too: in by_document their "
+                                 "tokens and dollars are split by each document's share of the scope's tokens")
     hit_tokens: int
     miss_tokens: int
     output_tokens: int

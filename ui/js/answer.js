@@ -116,6 +116,15 @@ function eventText(event) {
   return `${event.kind}: ${event.reason || ""}`;
 }
 
+/** What a stopped question is known to have spent: the provider reports usage only with a finished answer. */
+function stoppedCaption(state) {
+  const warmup = (state.events || []).find((e) => e.kind === "warmup" && e.usage);
+  const known = warmup ? `Spent so far: the cache warm-up, ${tokens(warmup.usage.miss_tokens)} cache-miss and `
+    + `${tokens(warmup.usage.output_tokens)} output tokens; the question's own tokens are not known here.`
+    : "Spent so far: not known here, as the provider reports usage only with a finished answer.";
+  return `${known} The service may still finish the question and bill it: the Spend ledger below shows what was.`;
+}
+
 /**
  * The route card. `state`: {route, plan, usage, cost, model, events, pending, noModel}. While pending it keeps
  * the same rows with dashes, so the card does not change size when the numbers arrive.
@@ -126,13 +135,15 @@ export function renderRoute(state) {
   let caption;
   if (state.noModel) caption = "No model call was made, so nothing was spent.";
   else if (state.planOnly) caption = "Only estimated: ask to see the actual tokens and dollars.";
+  else if (state.stopped) caption = stoppedCaption(state);
   else if (state.pending) caption = "Waiting for the provider's usage…";
   else if (state.cost) caption = `Prices: ${state.cost.profile}, as of ${state.cost.prices_as_of}.`;
   else caption = "";
   fill(routeNode,
     h("h3", {}, "Route taken ", route ? badge(route) : h("span.route-badge.pending", {}, "…")),
     h("p.muted.model", {}, state.model ? `Model: ${state.model}`
-      : state.noModel ? "Model: none configured" : state.planOnly ? "Model: not called" : "Model: …"),
+      : state.noModel ? "Model: none configured" : state.planOnly ? "Model: not called"
+        : state.stopped ? "Stopped by you before the model finished." : "Model: …"),
     h("table.route-table", {},
       h("caption.visually-hidden", {}, "Estimate beside actual"),
       h("thead", {}, h("tr", {}, h("td", {}), h("th.num", { scope: "col" }, "estimate"),
@@ -276,10 +287,22 @@ export function showEvent(state, kind, data) {
 }
 
 /** The plan card when the question failed before a plan arrived. */
-export function planFailed() {
+export function planFailed(why = "the question failed") {
   if (!planNode.classList.contains("placeholder")) return;
-  fill(planNode, h("h3", {}, "Plan"), h("p.muted", {}, "No plan: the question failed before it was planned."));
+  fill(planNode, h("h3", {}, "Plan"), h("p.muted", {}, `No plan: ${why} before it was planned.`));
   planNode.classList.remove("placeholder");
+}
+
+/** The user pressed Stop: what had streamed stays, marked as cut short by them; no failure is reported. */
+export function showStopped(partial) {
+  planFailed("you stopped the question");
+  showProgress("");
+  answerNode.classList.remove("streaming");
+  answerNode.removeAttribute("aria-busy");
+  if (!partial) fill(answerNode, h("span.muted", {}, "No answer: stopped before any of it arrived."));
+  fill(noticeNode, h("p.notice.stopped", { role: "status" },
+    partial ? "Stopped by you: the answer above is incomplete." : "Stopped by you."));
+  liveNode.textContent = "Stopped.";
 }
 
 export function showStreamError(error, partial) {

@@ -4,7 +4,8 @@
 import { ApiError, api, streamQuery } from "./api.js";
 import { $, errorBox, fill, h, routeName, tokens } from "./dom.js";
 import {
-  appendDelta, renderDone, renderPlan, renderPlanOnly, renderRoute, resetResult, showEvent, showProgress, showStreamError,
+  appendDelta, renderDone, renderPlan, renderPlanOnly, renderRoute, resetResult, showEvent, showProgress, showStopped,
+  showStreamError,
 } from "./answer.js";
 import { scope } from "./documents.js";
 
@@ -136,8 +137,9 @@ async function ask() {
     }
   } catch (error) {
     if (error.name === "AbortError") {
-      showStreamError({ message: "Stopped. The service may still finish and bill this question." }, text);
+      showStopped(text);
       state.pending = false;
+      state.stopped = true;
       renderRoute(state);
       onAnswered(null);
     } else if (!state.plan) {
@@ -171,7 +173,8 @@ async function estimate() {
 
 export function showScope(s) {
   if (!s.total) {
-    fill(scopeNode, "No documents yet: upload some first.");
+    fill(scopeNode, s.ingesting ? "Documents are being ingested: ask once the first one is ready."
+      : "No documents yet: upload some first.");
     return;
   }
   const total = s.documents.reduce((sum, d) => sum + (d.total_tokens || 0), 0);

@@ -2,6 +2,7 @@
 
 import { api } from "./api.js";
 import { $, dateTime, dollars, errorBox, fill, h, tokens } from "./dom.js";
+import { uploadsActive } from "./upload.js";
 import { openPage } from "./viewer.js";
 
 const body = $("#documents-body");
@@ -23,11 +24,17 @@ export function onScopeChange(fn) {
   listeners.push(fn);
 }
 
+/** Whether documents are on their way in: uploads of this tab running, or documents still being written. */
+function ingesting() {
+  return uploadsActive() > 0 || documents.some((d) => d.status === "writing");
+}
+
 /** The question's scope: the selected documents, or every document when none is selected. */
 export function scope() {
   const ready = documents.filter((d) => d.status === "ready");
   const chosen = ready.filter((d) => selected.has(d.id));
-  return { all: chosen.length === 0, documents: chosen.length ? chosen : ready, total: ready.length };
+  return { all: chosen.length === 0, documents: chosen.length ? chosen : ready, total: ready.length,
+    ingesting: ingesting() };
 }
 
 export function titleOf(docId) {
@@ -45,7 +52,10 @@ function changed() {
 
 function costCell(doc) {
   const c = doc.question_cost_usd || {};
-  return h("td.num.cost", { "data-label": "One question costs" },
+  // the plan's own formulas for a short question; the plan prices the real question, so it can differ a little
+  const how = c.question_tokens ? `As the plan prices a question of about ${c.question_tokens} tokens with a `
+    + `${c.output_tokens}-token answer${c.warmup ? "; cold includes the cache warm-up" : ""}.` : null;
+  return h("td.num.cost", { "data-label": "One question costs", title: how },
     h("span.cost-line", {}, h("span.cost-label", {}, "whole, cold "), dollars(c.full_cold)),
     h("span.cost-line", {}, h("span.cost-label", {}, "whole, cached "), dollars(c.full_cached)),
     h("span.cost-line", {}, h("span.cost-label", {}, "retrieval "), dollars(c.rag)));
@@ -129,8 +139,12 @@ function render() {
   fill(body, documents.map(row));
   table.hidden = documents.length === 0;
   empty.hidden = documents.length !== 0;
+  empty.textContent = ingesting() ? "Documents are being ingested; they are listed here when they are ready."
+    : "No documents yet. Upload some above.";
   changed();
 }
+
+document.addEventListener("folio:uploads-changed", () => render());
 
 export async function refresh() {
   status.replaceChildren();

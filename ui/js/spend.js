@@ -21,20 +21,32 @@ function loadSession() {
 
 const session = loadSession();
 
-function totalsTable(caption, rows) {
+/** Whole requests; "(k shared)" when k of them were also about other documents. */
+function requestsCell(t) {
+  const shared = t.shared_requests || 0;
+  return h("td.num.requests", {}, tokens(Math.round(t.requests || 0)),
+    shared ? h("span.sub", {}, `${tokens(shared)} shared`) : null);
+}
+
+function totalsTable(caption, rows, note) {
   return h("div.table-scroll", { role: "region", "aria-label": caption, tabindex: "0" },
     h("table.spend-table", {},
       h("caption", {}, caption),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, ""), h("th.num", { scope: "col" }, "requests"),
-        h("th.num", { scope: "col" }, "cache hit"), h("th.num", { scope: "col" }, "cache miss"),
-        h("th.num", { scope: "col" }, "output"), h("th.num", { scope: "col" }, "dollars"))),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, ""), h("th.num", { scope: "col" }, "dollars"),
+        h("th.num", { scope: "col" }, "requests"), h("th.num", { scope: "col" }, "cache hit"),
+        h("th.num", { scope: "col" }, "cache miss"), h("th.num", { scope: "col" }, "output"))),
       h("tbody", {}, rows.map(([label, t, extra]) => h(`tr${extra ? `.${extra}` : ""}`, {},
         h("th", { scope: "row" }, label),
-        h("td.num", {}, Number.isInteger(t.requests) ? tokens(t.requests) : Number(t.requests).toFixed(2)),
+        h("td.num.dollars", {}, dollars(t.dollars)),
+        requestsCell(t),
         h("td.num", {}, tokens(t.hit_tokens)),
-        h("td.num", {}, tokens(t.miss_tokens)), h("td.num", {}, tokens(t.output_tokens)),
-        h("td.num", {}, dollars(t.dollars)))))));
+        h("td.num", {}, tokens(t.miss_tokens)), h("td.num", {}, tokens(t.output_tokens)))))),
+    note ? h("p.hint.table-note", {}, note) : null);
 }
+
+const SHARED_NOTE = "A question about several documents counts as one request for each of them (“shared”); its "
+  + "tokens and dollars are split between them by each document's share of the tokens, so the dollars add up to "
+  + "the total and the requests may add up to more.";
 
 function renderSession() {
   const t = { requests: 0, hit_tokens: 0, miss_tokens: 0, output_tokens: 0, dollars: 0 };
@@ -84,7 +96,8 @@ export async function refreshSpend() {
   fill(ledgerNode,
     h("h3", {}, "The service's ledger"),
     h("p.big", {}, h("span.ledger-total", {}, dollars(ledger.totals?.dollars)), " spent in all"),
-    byDoc.length ? totalsTable("By document", [...byDoc, ["All documents", ledger.totals, "total"]])
+    byDoc.length ? totalsTable("By document", [...byDoc, ["All documents", ledger.totals, "total"]],
+      byDoc.some(([, t]) => t.shared_requests) ? SHARED_NOTE : null)
       : h("p.muted", {}, "Nothing spent yet."),
     byRoute.length ? totalsTable("By route", byRoute) : null,
     pricing ? h("p.muted", {}, `Prices: ${pricing.profile} (${pricing.model}, as of ${pricing.as_of}): `

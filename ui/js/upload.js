@@ -1,5 +1,6 @@
 // Uploads: drag and drop or pick files; each file gets its own request, row and progress bar (upload, then
-// ingestion through its job), and a file that fails shows the API's message while the others go on.
+// ingestion through its job), and a file that fails shows the API's message while the others go on. A new batch
+// clears the finished rows of the ones before, so an old error does not stay under a later success.
 
 import { api, uploadFile } from "./api.js";
 import { $, bytes, errorBox, fill, h } from "./dom.js";
@@ -16,6 +17,21 @@ const PARALLEL = 2;
 let onIngested = () => {};
 const queue = [];
 let running = 0;
+
+/** Files queued, uploading or being ingested in this tab: while there are some, "no documents yet" is not said. */
+export function uploadsActive() {
+  return running + queue.length;
+}
+
+function announce() {
+  document.dispatchEvent(new CustomEvent("folio:uploads-changed", { detail: { active: uploadsActive() } }));
+}
+
+/** Rows of earlier batches that have finished, a failed one's error among them: a new batch replaces them. */
+function clearFinished() {
+  for (const row of [...list.children]) if (row.dataset.state) row.remove();
+  clearButton.hidden = list.children.length === 0;
+}
 
 function uploadRow(file) {
   const bar = h("progress", { max: 1, value: 0, "aria-label": `${file.name}: progress` });
@@ -72,10 +88,10 @@ async function follow(job, ui) {
     ui.failed(job.error || { message: "ingestion failed" });
   } else if (job.status === "skipped") {
     ui.done("already indexed (the same bytes were uploaded before)");
-    onIngested(job);
+    await onIngested(job);
   } else {
     ui.done(`ingested: ${job.pages} page${job.pages === 1 ? "" : "s"}`);
-    onIngested(job);
+    await onIngested(job); // the list first, then "uploads running" ends: no "no documents yet" in between
   }
 }
 
@@ -98,13 +114,17 @@ function pump() {
     run(file, ui).finally(() => {
       running -= 1;
       pump();
+      announce();
     });
   }
 }
 
 export function addFiles(files) {
+  if (!files.length) return;
+  clearFinished();
   for (const file of files) queue.push({ file, ui: uploadRow(file) });
   pump();
+  announce();
 }
 
 export function initUploads(ingested) {
@@ -134,8 +154,5 @@ export function initUploads(ingested) {
   // a file dropped outside the zone must not replace the page
   window.addEventListener("dragover", (event) => event.preventDefault());
   window.addEventListener("drop", (event) => event.preventDefault());
-  clearButton.addEventListener("click", () => {
-    for (const row of [...list.children]) if (row.dataset.state) row.remove();
-    clearButton.hidden = list.children.length === 0;
-  });
+  clearButton.addEventListener("click", clearFinished);
 }
