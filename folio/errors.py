@@ -21,6 +21,8 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   ├── PageNotFound            page_not_found
     │   ├── DocumentConflict        document_conflict (HTTP 409): the id is another tenant's (crafted bytes)
     │   └── InvalidRequest          invalid_request
+    │       ├── QuestionTooLong     question_too_long (HTTP 413): over FOLIO_MAX_QUESTION_CHARS
+    │       └── TooManyFiles        too_many_files (HTTP 413): over FOLIO_MAX_FILES_PER_REQUEST
     ├── StoreError                  the index cannot be used right now (HTTP 503)
     │   ├── StoreLocked             store_locked
     │   └── StoreUnavailable        store_unavailable
@@ -129,6 +131,20 @@ class DocumentConflict(InputError):
 
     code = "document_conflict"
     http_status = 409
+
+
+class QuestionTooLong(InvalidRequest):
+    """A question or search query longer than FOLIO_MAX_QUESTION_CHARS."""
+
+    code = "question_too_long"
+    http_status = 413
+
+
+class TooManyFiles(InvalidRequest):
+    """An upload of more files than FOLIO_MAX_FILES_PER_REQUEST."""
+
+    code = "too_many_files"
+    http_status = 413
 
 
 class StoreError(FolioError):

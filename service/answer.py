@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from folio.config import Settings
-from folio.errors import ContextTooLong, ProviderError, ProviderStreamBroken
+from folio.errors import ContextTooLong, ProviderError, ProviderStreamBroken, QuestionTooLong
 from folio.ingest.embed import Embedder
 from folio.ingest.store import Store
 from folio.ingest.tokens import TokenCounter
@@ -36,7 +36,7 @@ from folio.service.context import (
 from folio.service.coverage.answer import answer_coverage
 from folio.service.ledger import Ledger, Usage
 from folio.service.llm import Completion, LLMClient
-from folio.service.planner import Plan, Planner, QuestionTooLong, retrieved_chunk
+from folio.service.planner import Plan, Planner, retrieved_chunk
 from folio.service.pricing import PricingProfile
 from folio.service.schemas import answer as api
 from folio.service.schemas.common import Cost

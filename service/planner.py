@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 from folio.config import Settings
-from folio.errors import DocumentNotFound, InvalidRequest
+from folio.errors import DocumentNotFound, InvalidRequest, QuestionTooLong
 from folio.index import Hit
 from folio.ingest.embed import Embedder
 from folio.ingest.store import Store
@@ -40,11 +40,6 @@ from folio.service.schemas.query import QueryRequest
 # Role markers and BOS the chat template adds around the system prompt and the turns.
 TEMPLATE_TOKENS = 8
 REASONING_OUTPUT = {"none": 0, "high": 1500, "max": 4000}
-
-
-class QuestionTooLong(InvalidRequest):
-    code = "question_too_long"
-    http_status = 413
 
 
 @dataclass

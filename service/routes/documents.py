@@ -14,6 +14,7 @@ from folio.errors import (
     FolioError,
     InvalidRequest,
     PageNotFound,
+    TooManyFiles,
     http_status_for,
 )
 from folio.ingest.parse import detect_format
@@ -98,11 +99,6 @@ def _job(job: IngestJob) -> Job:
 
 def _status_for(code: str) -> int:
     return http_status_for(code)
-
-
-class TooManyFiles(InvalidRequest):
-    code = "too_many_files"
-    http_status = 413
 
 
 @router.get("/jobs", response_model=JobList, summary="Recent ingestion jobs")

@@ -8,11 +8,10 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from folio.errors import DocumentNotFound
+from folio.errors import DocumentNotFound, QuestionTooLong
 from folio.retrieval.search import search as run_search
 from folio.service.access import TenantDep
 from folio.service.deps import RuntimeDep
-from folio.service.planner import QuestionTooLong
 from folio.service.schemas.search import SearchHit, SearchResults
 
 router = APIRouter(prefix="/v1", tags=["questions"])
