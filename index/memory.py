@@ -10,7 +10,7 @@ weights multiplied by ``ln((N - df + 0.5) / (df + 0.5) + 1)`` over every point o
 (``Modifier.IDF``), points with no shared term left out; and reciprocal-rank fusion with Qdrant's constant
 (``1 / (rank + 2)`` for 0-based ranks) over each list's candidates, or Qdrant's weighted form
 (``1 / ((rank + 1) / weight + 1)``) when BM25 is weighted (a contract's scope, ``folio.retrieval.search``).
-``tests/test_index_memory.py`` checks them against Qdrant's own answers.
+``tests/index/test_index_memory.py`` checks them against Qdrant's own answers.
 
 Both paths (this index and Qdrant's Query API, ``folio.index.query``) then give the same page-diverse top k
 (``distinct_pages``): from a deeper ranking, a chunk takes a slot only when it adds a page not yet covered, so

@@ -36,7 +36,7 @@ __all__ = [  # what this module offered before the formats moved out, and offers
     "ARRAY_LIMIT", "BINARY_SHARE", "DICTIONARY_LIMIT", "DOCX_SUFFIXES", "HTML_SUFFIXES", "MARKDOWN_SUFFIXES",
     "MIN_DOCUMENT_CHARS", "PAGE_TREE_DEPTH", "PDF_SUFFIXES", "SUPPORTED_SUFFIXES", "TEXT_SUFFIXES",
     "VIRTUAL_PAGE_CHARS", "ParseLimits", "ParsedDocument",
-    "_collapse_blank_lines",  # private, but tests/test_hostile_files.py imports it from here
+    "_collapse_blank_lines",  # private, but tests/ingest/test_hostile_files.py imports it from here
     "decode_text", "default_limits", "detect_format", "parse_bytes", "parse_file",
 ]
 

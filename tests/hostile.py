@@ -6,7 +6,7 @@ deep, a stream that inflates to gigabytes. The bombs are made without ever holdi
 ``zeros_deflate`` repeats one flushed deflate block, so a 4 GiB bomb costs milliseconds and 4 MB.
 
 ``CORPUS`` lists every input with what Folio must answer (a stable error code and HTTP status, or ``None``
-for a file that is ingested, safely); ``tests/test_hostile_files.py`` runs each through the parser under a
+for a file that is ingested, safely); ``tests/ingest/test_hostile_files.py`` runs each through the parser under a
 memory cap, the ``folio ingest`` pipeline and the HTTP upload. An input answered with ``parse_timeout`` is
 stopped only by the pipeline's sandbox (``ingest.sandbox``): parsed directly, it runs for hours.
 """

@@ -16,7 +16,7 @@ from folio.ingest.store import Store
 from folio.retrieval.search import search
 
 pytestmark = pytest.mark.integration
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 @pytest.fixture(scope="module")

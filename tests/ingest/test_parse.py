@@ -37,7 +37,7 @@ def test_pdf_with_a_real_password_is_refused():
 
 
 def test_scan_without_words_has_no_text():
-    # pages of ruled lines only: OCR reads them and finds nothing (tests/test_ocr.py reads real scans)
+    # pages of ruled lines only: OCR reads them and finds nothing (tests/ingest/test_ocr.py reads real scans)
     require_tesseract()
     with pytest.raises(NoText) as err:
         parse_bytes("scan.pdf", image_only_pdf(1))

@@ -32,7 +32,7 @@ from tests.pdfs import write
 from tests.service_helpers import contract_pdf, service, service_settings
 from tests.ui_helpers import wait_until_ready
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 3.0  # FOLIO_PARSE_TIMEOUT_S in these tests: every sound file here parses in well under a second
 MARGIN_S = 30.0  # generous, on two busy cores: a worker's start (a few seconds) counts too
 GOOD_TEXT = "The buyer may return defective units within ninety days for a full refund."
@@ -173,7 +173,7 @@ def test_a_worker_whose_owner_is_killed_goes_too(tmp_path):
     script = (
         "import time\n"
         "from folio.ingest.sandbox import ParserPool, SandboxLimits\n"
-        "from tests.test_parse_sandbox import _report_then_sleep\n"
+        "from tests.ingest.test_parse_sandbox import _report_then_sleep\n"
         "pool = ParserPool(1, SandboxLimits(timeout_s=600))\n"
         "pool.submit(_report_then_sleep, name='slow.pdf')\n"
         "pool.events.get(timeout=120)\n"

@@ -32,14 +32,14 @@ from tests.hostile import CORPUS, Hostile
 from tests.pdfs import CONTRACT_PAGES, text_pdf, write
 from tests.service_helpers import contract_pdf, service, service_settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ADDRESS_SPACE_MB = 1024  # the parse of any one file: what the old code took for several of these was more
 DEADLINE_S = 60.0  # generous: every file here parses in under 3 s on two busy cores
 GROWTH_MB = 512  # what parsing one file may add to the process (the worst here adds ~150 MB; a 200-inch page
 # drawn at full resolution to measure its ink added 780 MB)
 REFUSED = [item for item in CORPUS if item.code is not None]
 # what the parser bounds by itself; a parse_timeout input runs for hours unless the sandbox (the pipeline's worker
-# process, tests/test_parse_sandbox.py) stops it, so it goes only through `folio ingest` and the upload below
+# process, tests/ingest/test_parse_sandbox.py) stops it, so it goes only through `folio ingest` and the upload below
 PARSED = [item for item in CORPUS if item.code != "parse_timeout"]
 PARSE_TIMEOUT_S = 15.0  # FOLIO_PARSE_TIMEOUT_S below: five times what the slowest sound file here takes
 GOOD_TEXT = "The buyer may return defective units within ninety days for a full refund."

@@ -16,7 +16,7 @@ from folio.ingest.sources import collect_paths
 from folio.ingest.store import Store
 from folio.retrieval.search import search
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 QUESTIONS = [
     "What is the liability cap?",
     "Who may terminate the agreement for convenience and with how many days notice?",

@@ -68,7 +68,7 @@ def test_v1_info_says_whether_answers_are_simulated(tmp_path: Path, simulated: b
 
 def test_the_web_ui_shows_the_services_notice_in_a_banner_and_beside_the_answer():
     """Browser-free: the page has the banner and the answer's label, hidden until main.js reads /v1/info, which
-    fills the banner with the service's own notice (tests/test_ui.py looks at it in a browser)."""
+    fills the banner with the service's own notice (tests/ui/test_ui.py looks at it in a browser)."""
     html = (REPO / "ui" / "index.html").read_text()
     assert re.search(r'<p id="simulated-banner" class="notice banner" role="note" hidden>', html)
     assert re.search(r'<p id="answer-simulated" class="hint" hidden>Simulated:', html)

@@ -20,7 +20,7 @@ from folio.records.qdrant_documents import document_point_id
 from folio.retrieval.search import CONTRACT_BM25_WEIGHT, bm25_weight, search
 from tests.conftest import require_shared_data
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 PREAMBLE = ('This Supply Agreement (the "Agreement") is entered into by and between Acme Corp. ("Supplier") and '
             'Beta LLC ("Buyer"). WHEREAS Buyer wishes to buy widgets; NOW, THEREFORE, the parties agree as follows. ')

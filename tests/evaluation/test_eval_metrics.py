@@ -154,7 +154,7 @@ def test_cached_embeddings_are_the_models_and_the_model_loads_only_for_new_texts
 
 
 def test_the_default_paths_are_the_checkouts_though_the_package_is_reached_through_a_link():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     assert root == REPO and (REPO / "evaluation" / "data.py").is_file()
     assert data_root() == root.parent / "shared" / "data"  # no FOLIO_EVAL_DATA: ../shared/data beside the checkout
     options = EvalOptions()

@@ -19,7 +19,7 @@ from folio.records import DocumentRecord, DocumentRecords, KeyValueRecords
 from folio.records.qdrant_documents import LocalQdrantDocuments, QdrantDocuments
 from folio.records.qdrant_keyvalue import LocalQdrantKeyValue, QdrantKeyValue
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 
 

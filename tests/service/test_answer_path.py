@@ -10,8 +10,8 @@ import pytest
 
 from folio.service import answer as answer_module
 from folio.service.ledger import Ledger
+from tests.service.test_coverage import EXHAUSTIVE, _ingest, _settings
 from tests.service_helpers import service
-from tests.test_coverage import EXHAUSTIVE, _ingest, _settings
 
 
 @pytest.fixture
