@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from cachetools import LRUCache
 
 from folio.index import Hit
 from folio.ingest.tokens import TokenCounter
@@ -112,12 +116,34 @@ def render_block(rendered: Sequence[str]) -> str:
     return DOCUMENTS_OPEN + "".join(rendered) + DOCUMENTS_CLOSE
 
 
-_PAGE_TAG_TOTALS: dict[int, list[int]] = {}
+LAYOUT_COUNTS_MAX = 50_000  # layout strings remembered per token counter
+
+
+@dataclass
+class _Remembered:
+    """What planning remembers of one token counter: running totals of page-tag tokens, and the counts of
+    small layout strings (a plan over 40 documents counts the same 80 strings for every question otherwise)."""
+
+    page_tag_totals: list[int] = field(default_factory=lambda: [0])
+    layout: LRUCache[str, int] = field(default_factory=lambda: LRUCache(maxsize=LAYOUT_COUNTS_MAX))
+
+
+# keyed by the counter itself, held weakly: an id() could be reused by another counter once the first is gone
+_REMEMBERED: weakref.WeakKeyDictionary[TokenCounter, _Remembered] = weakref.WeakKeyDictionary()
+_REMEMBERED_LOCK = threading.Lock()
+
+
+def _remembered(counter: TokenCounter) -> _Remembered:
+    with _REMEMBERED_LOCK:
+        found = _REMEMBERED.get(counter)
+        if found is None:
+            found = _REMEMBERED[counter] = _Remembered()
+        return found
 
 
 def _page_tags_tokens(counter: TokenCounter, n_pages: int) -> int:
     """Tokens of the page tags of pages 1..n_pages, from running totals kept per counter (planning is hot)."""
-    totals = _PAGE_TAG_TOTALS.setdefault(id(counter), [0])
+    totals = _remembered(counter).page_tag_totals
     if len(totals) <= n_pages:
         counts = counter.count_many([page_open(n) + PAGE_CLOSE for n in range(len(totals), n_pages + 1)])
         for count in counts:
@@ -130,26 +156,20 @@ def page_tags_tokens(counter: TokenCounter, first: int, last: int) -> int:
     return _page_tags_tokens(counter, last + 1) - _page_tags_tokens(counter, first)
 
 
-_LAYOUT_COUNTS: dict[tuple[int, str], int] = {}
-_LAYOUT_COUNTS_MAX = 50_000
-
-
 def count_layout(counter: TokenCounter, *strings: str) -> int:
     """Tokens of small, repeating layout strings (headers, footers, fixed instructions), remembered."""
     return _count_layout(counter, list(strings))
 
 
 def _count_layout(counter: TokenCounter, strings: list[str]) -> int:
-    """Token count of small layout strings (headers, tags), remembered: a plan over 40 documents counts the
-    same 80 strings for every question otherwise."""
-    key = id(counter)
-    missing = list(dict.fromkeys(s for s in strings if (key, s) not in _LAYOUT_COUNTS))
+    """Token count of small layout strings (headers, tags), remembered per counter."""
+    layout = _remembered(counter).layout
+    known = {s: layout.get(s) for s in dict.fromkeys(strings)}
+    missing = [s for s, n in known.items() if n is None]
     if missing:
-        if len(_LAYOUT_COUNTS) + len(missing) > _LAYOUT_COUNTS_MAX:
-            _LAYOUT_COUNTS.clear()
-            missing = list(dict.fromkeys(strings))
-        _LAYOUT_COUNTS.update(((key, s), n) for s, n in zip(missing, counter.count_many(missing), strict=True))
-    return sum(_LAYOUT_COUNTS[(key, s)] for s in strings)
+        for text, n in zip(missing, counter.count_many(missing), strict=True):
+            known[text] = layout[text] = n
+    return sum(known[s] or 0 for s in strings)
 
 
 def layout_overhead_tokens(records: Sequence[DocumentRecord], counter: TokenCounter) -> int:
