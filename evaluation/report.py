@@ -182,8 +182,18 @@ def write_plots(report: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
 
 
 def _recall_plot(plt: Any, report: dict[str, Any], path: Path) -> Path:
+    fig = recall_figure(plt, report)
+    if fig is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return path
+
+
+def recall_figure(plt: Any, report: dict[str, Any]) -> Any:
+    """recall@k per configuration and mode, one panel per set; None without retrieval results."""
     retrieval = report["retrieval"]
     ks = report["ks"]
+    fig = None
     if retrieval:
         fig, axes = plt.subplots(1, len(retrieval), figsize=(6.5 * len(retrieval), 5), squeeze=False)
         for ax, (set_name, data) in zip(axes[0], retrieval.items(), strict=True):
@@ -207,13 +217,22 @@ def _recall_plot(plt: Any, report: dict[str, Any], path: Path) -> Path:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=6, loc="lower right")
         fig.tight_layout()
+    return fig
+
+
+def _routing_plot(plt: Any, report: dict[str, Any], path: Path) -> Path:
+    fig = routing_figure(plt, report)
+    if fig is not None:
         fig.savefig(path, dpi=120)
         plt.close(fig)
     return path
 
 
-def _routing_plot(plt: Any, report: dict[str, Any], path: Path) -> Path:
+def routing_figure(plt: Any, report: dict[str, Any]) -> Any:
+    """Evidence coverage against dollars per question, a point per strategy and price profile, one panel per
+    scenario; None without routing results."""
     routing = report["routing"]
+    fig = None
     if routing:
         fig, axes = plt.subplots(1, len(routing), figsize=(5.5 * len(routing), 4.5), squeeze=False)
         markers = {"deepseek-v4-flash-compat": "o", "deepseek-api": "s"}
@@ -239,6 +258,4 @@ def _routing_plot(plt: Any, report: dict[str, Any], path: Path) -> Path:
             seen = dict(zip(labels, handles, strict=True))
             ax.legend(seen.values(), seen.keys(), fontsize=6, loc="lower right")
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return path
+    return fig

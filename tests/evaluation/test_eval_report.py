@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from folio.evaluation.evaluate import judge_targets
-from folio.evaluation.report import render_markdown, write_report
+from folio.evaluation.report import recall_figure, render_markdown, routing_figure, write_report
 
 
 def _summary(r5: float) -> dict[str, Any]:
@@ -71,3 +71,28 @@ def test_the_report_is_json_markdown_and_plots(tmp_path: Path):
     assert "| Folio default: 200 tokens, heading 32 | hybrid | 0.46 | 0.82 | 0.92 | 0.97 | 0.61 | 0.80 | 10 (10) |" \
         in markdown
     assert "| auto | DeepSeek | 2.0000 | 1.0000 | 0.10000 | 0.800 |" in markdown
+
+
+def test_the_plots_draw_the_reports_numbers():
+    """What the PNGs show, read from the figures: a panel per set with a line per configuration and mode at the
+    table's recall@k, and a panel per scenario with a point per strategy and profile at its dollars and coverage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    report = _report()
+    recall = recall_figure(plt, report)
+    cuad, fb = recall.axes[0], recall.axes[1]
+    assert cuad.get_title().startswith("cuad-dev") and cuad.get_title().endswith("non-trivial")
+    assert cuad.get_ylabel() == "recall@k"
+    lines = {line.get_label(): [round(float(v), 6) for v in line.get_ydata()] for line in cuad.get_lines()}
+    assert lines["Folio default: 200 tokens, heading 32 · hybrid"] == [0.46, 0.82, 0.92, 0.97]
+    assert lines["llama-index VectorStoreIndex defaults (1024-token chunks) · dense"] == [0.35, 0.6, 0.7, 0.75]
+    assert len(lines) == 4 and len(fb.get_lines()) == 2
+    routing = routing_figure(plt, report)
+    [panel] = routing.axes
+    points = sorted(tuple(round(float(v), 4) for v in c.get_offsets()[0]) for c in panel.collections)
+    # always-rag and always-full at both profiles' prices, auto at the profile it ran with
+    assert points == sorted([(0.1, 0.7), (0.05, 0.7), (1.0, 1.0), (0.5, 1.0), (0.3, 0.98), (0.1, 0.8)])
+    plt.close("all")
