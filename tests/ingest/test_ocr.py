@@ -105,7 +105,7 @@ def test_mixed_pdf_reads_only_its_scanned_page_in_the_worker_process(store, sett
     assert char_accuracy(record.pages[1], normalize_pages([SCAN_PAGES[2]])[0]) >= MIN_ACCURACY
     assert [record.pages[i] for i in (0, 2, 3)] == normalize_pages(typed_only)[0:1] + normalize_pages(typed_only)[2:]
     assert "OCR page 1/1 of mixed.pdf" in stream.getvalue()
-    assert "OCR 1 page(s), mean confidence" in stream.getvalue()
+    assert "OCR 1 page, mean confidence" in stream.getvalue()
 
 
 def test_pages_under_the_confidence_floor_are_flagged_and_not_indexed(store, settings):
@@ -123,7 +123,7 @@ def test_pages_under_the_confidence_floor_are_flagged_and_not_indexed(store, set
     assert record.pages[1] == ""  # the page keeps its place, without the doubtful text
     hits = search(store, HashEmbedder(64), "Lease governed by the laws of the State of Maine", mode="bm25", limit=20)
     assert hits and not any("Maine" in h.text or "Lease" in h.text for h in hits)
-    assert "under the confidence floor and not indexed: page(s) 2" in stream.getvalue()
+    assert "under the confidence floor and not indexed: page 2" in stream.getvalue()
 
 
 def test_a_scan_with_nothing_confident_is_no_text():
@@ -271,7 +271,7 @@ def test_report_and_progress_lines():
                                               "OCR page 12/12 of deed.pdf"]
     progress.file_done(FileResult(name="deed.pdf", status="ingested", pages=12, ocr=report))
     line = stream.getvalue().splitlines()[-1]
-    assert "OCR 2 page(s), mean confidence 82" in line and "not indexed: page(s) 4" in line
+    assert "OCR 2 pages, mean confidence 82" in line and "not indexed: page 4" in line
 
 
 def test_tesseract_on_path_is_found_by_name():
