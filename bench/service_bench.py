@@ -571,7 +571,7 @@ def time_ledger(runtime: Any, entries: int) -> dict[str, Any]:
     from folio.service.answer import prefix_key
     from folio.service.ledger import Ledger, LedgerEntry, Usage
 
-    prefix = prefix_key(runtime.settings.llm_model, "none", ["x"])
+    prefix = prefix_key(runtime.settings.llm_model, ["x"])
     out: dict[str, Any] = {}
     for _ in range(5):
         runtime.ledger.cache_state(prefix)

@@ -80,7 +80,7 @@ class Answerer(Planner):
             answer.message = NO_MODEL_MESSAGE
         else:
             bill = Bill(self.ledger, self.prices, tenant=self.tenant, query_id=plan.query_id,
-                        scope_key=plan.scope_key)
+                        scope_key=plan.scope_key, reasoning=request.reasoning)
             try:
                 if plan.decision.route == "coverage":
                     self._answer_coverage(self.llm, request, plan, answer, bill, emit)
@@ -168,7 +168,8 @@ class Answerer(Planner):
                 model: str, estimated: float | None, prefix_tokens: int, usage_source: str = "provider") -> None:
         bill.charge(kind, usage, model=model, route=route, doc_ids=[r.id for r in records],
                     doc_tokens=[r.total_tokens for r in records], estimated=estimated,
-                    prefix_hash=plan.prefix_hash if route == "full" else None, prefix_tokens=prefix_tokens,
+                    prefix_hash=plan.prefix_hash if route == "full" else plan.rag_prompt_hash or None,
+                    prefix_tokens=prefix_tokens,
                     usage_source=usage_source)
 
     def _charge_broken(self, bill: Bill, exc: ProviderStreamBroken, route: str, plan: Plan,

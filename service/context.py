@@ -195,12 +195,23 @@ def scope_key(doc_ids: Sequence[str]) -> str:
     return hashlib.sha256("\x00".join(sorted(doc_ids)).encode()).hexdigest()
 
 
-def prefix_key(model: str, reasoning: str, doc_ids: Sequence[str]) -> str:
-    """Identity of a full-context prefix. Rendering is a pure function of immutable, content-addressed
-    records, so the ids in canonical order (with the model, the settings and the layout version) name the
-    exact bytes without rendering them. A coverage window's slice of a document is named ``id:first-last``."""
+def prefix_key(model: str, doc_ids: Sequence[str]) -> str:
+    """Identity of a full-context prefix: what precedes the question. Rendering is a pure function of
+    immutable, content-addressed records, so the ids in canonical order (with the model and the layout version)
+    name the exact bytes without rendering them. A coverage window's slice of a document is named
+    ``id:first-last``. The thinking mode is not part of it: it changes only what follows the last user turn
+    (the ledger learns from the bill if a provider disagrees, ``Ledger.cache_state``)."""
     digest = hashlib.sha256()
-    for part in (RENDER_VERSION, model, reasoning, SYSTEM_PROMPT, *doc_ids):
+    for part in (RENDER_VERSION, model, SYSTEM_PROMPT, *doc_ids):
+        digest.update(part.encode() + b"\x00")
+    return digest.hexdigest()
+
+
+def rag_prompt_key(model: str, question: str, chunks: Sequence[tuple[str, int]]) -> str:
+    """Identity of a retrieval prompt: the question over the same chunks (content-addressed: a document id and
+    a chunk index name the same text for as long as the document exists) renders the same bytes."""
+    digest = hashlib.sha256()
+    for part in (RENDER_VERSION, "rag", model, SYSTEM_PROMPT, question, *(f"{d}#{i}" for d, i in chunks)):
         digest.update(part.encode() + b"\x00")
     return digest.hexdigest()
 

@@ -27,9 +27,13 @@ CACHE_DECAY_S = 6 * 3600.0
 SESSION_WINDOW_S = 6 * 3600.0
 # Requests that ask a question on a prefix: a full-context question, or a coverage window's map question.
 QUESTION_KINDS = ("question", "map")
-# P(a prefix sent now is still cached for the next question) when a scope has no gaps to learn from yet: the
-# provider's caching is best effort, so never certain.
+# P(a persisted prefix is still there for the next request, within the cache's sure lifetime) before any
+# request on it has told: the provider's caching is best effort. It is the mean of a Beta prior worth
+# PRIOR_WEIGHT requests; each later request on the prefix that should have found it cached (the one before
+# it persisted the prefix: a warm-up, or a request that hit) is an outcome that moves the posterior, up to
+# 0.99+ after a long run of hits, down after misses.
 PRIOR_RETENTION = 0.95
+PRIOR_WEIGHT = 20.0
 
 
 def cache_survival(gap_s: float) -> float:
@@ -57,11 +61,31 @@ class Usage:
 
 @dataclass(frozen=True)
 class Session:
-    """A scope's current session, as the ledger sees it (``Ledger.session``)."""
+    """A scope's current session, as the ledger sees it (``Ledger.session``): its questions, the follow-ups they
+    let one expect, and how much of the cache's lifetime the gaps between them leave (``survival``: the mean
+    P(a prefix persisted at one question outlives the gap to the next), 1.0 without gaps)."""
 
     questions: int
     followups: float
-    retention: float
+    survival: float = 1.0
+
+
+@dataclass(frozen=True)
+class Retention:
+    """P(a persisted prefix is still cached at the next request, within the cache's lifetime): a Beta posterior
+    over the requests on the prefix that should have found it cached."""
+
+    hits: int = 0
+    trials: int = 0
+
+    @property
+    def mean(self) -> float:
+        return (PRIOR_RETENTION * PRIOR_WEIGHT + self.hits) / (PRIOR_WEIGHT + self.trials)
+
+    def explain(self) -> str:
+        if not self.trials:
+            return f"the prior {PRIOR_RETENTION:.2f}"
+        return f"{self.hits} of {self.trials} requests that should have hit did: {self.mean:.3f}"
 
 
 @dataclass
@@ -78,6 +102,7 @@ class LedgerEntry:
     profile: str
     prefix_tokens: int = 0
     tenant: str = "default"
+    reasoning: str | None = None  # none, high or max: the thinking mode the request was sent with
     query_id: str | None = None  # the calls of one question (a warm-up, a cascade's two steps, coverage windows)
     scope_key: str | None = None  # the question's scope, whatever its route: follow-ups are counted per scope
     usage_source: str = "provider"  # "estimated": the provider sent no usage (a stream cut mid-answer)
@@ -132,32 +157,43 @@ class Ledger:
         and the retention learned from the gaps between them. One read of the ledger, for a whole plan."""
         times = self._session_questions(scope_key, self.clock())
         gaps = [b - a for a, b in itertools.pairwise(times)]
-        retention = PRIOR_RETENTION * (sum(map(cache_survival, gaps)) / len(gaps) if gaps else 1.0)
+        survival = sum(map(cache_survival, gaps)) / len(gaps) if gaps else 1.0
         return Session(questions=len(times), followups=max(self.prior_followups, float(len(times))),
-                       retention=retention)
+                       survival=survival)
 
-    def cache_state(self, prefix_hash: str, *, scope_key: str | None = None,
-                    session: Session | None = None) -> CacheState:
+    def cache_state(self, prefix_hash: str, *, scope_key: str | None = None, session: Session | None = None,
+                    reasoning: str | None = None) -> CacheState:
         """P(prefix cached now), P(it stays cached for the next question) and the expected follow-ups.
 
-        ``h`` comes from what the provider reported on this prefix. The follow-ups and the retention come
-        from the questions on the scope (``session``, or read here for ``scope_key``), whatever their route: a
-        session of retrieval questions is as much a session as one of full-context questions, and it is the
-        session that a warm-up would serve from now on."""
+        ``h`` comes from what the provider reported on this prefix, the retention from the same reports (a Beta
+        posterior, ``Retention``), both bounded by the cache's lifetime (``cache_survival``). The follow-ups
+        come from the questions on the scope (``session``, or read here for ``scope_key``), whatever their
+        route: a session of retrieval questions is as much a session as one of full-context questions, and it
+        is the session that a warm-up would serve from now on.
+
+        The prefix is what precedes the question, whatever the thinking mode (``reasoning``): in DeepSeek's
+        chat template the switch changes only what follows the last user turn. Whether the provider agrees is
+        learned from the bill: once a request in another mode missed a prefix that was cached, each mode's
+        requests count apart (``mode_split``), and the plan says so."""
         history = sorted(self.entries(prefix_hash=prefix_hash), key=lambda e: e["ts"])
         now = self.clock()
         if session is None and scope_key:
             session = self.session(scope_key)
         scoped = session is not None
-        session = session or Session(questions=0, followups=self.prior_followups, retention=PRIOR_RETENTION)
-        followups, retention = session.followups, session.retention
+        session = session or Session(questions=0, followups=self.prior_followups)
+        followups = session.followups
+        mode_split = _mode_switch_missed(history)
+        if mode_split and reasoning is not None:
+            history = [e for e in history if e.get("reasoning") in (reasoning, None)]
+        retention = _retention(history)
         if not history:
-            return CacheState(h=0.0, followups=followups, retention=retention, session_questions=session.questions)
+            return CacheState(h=0.0, followups=followups, retention=retention.mean * session.survival,
+                              session_questions=session.questions, mode_split=mode_split,
+                              retention_evidence=retention.explain())
         last = history[-1]
         age = max(0.0, now - last["ts"])
         decay = cache_survival(age)
-        prefix = max(1, int(last.get("prefix_tokens") or 0))
-        observed = min(1.0, last["usage"]["hit_tokens"] / prefix) if last.get("prefix_tokens") else None
+        observed = _hit_ratio(last)
         # The provider persists a unit at the end of each request's input. After a warm-up ([system,
         # documents]) every question on the prefix hits. Without one, a question's unit includes the
         # question, and only the second request lets the provider notice the common prefix, which may end
@@ -166,11 +202,11 @@ class Ledger:
         # provider dropped the prefix, so the next question warms it again.
         questions = sum(e["kind"] in QUESTION_KINDS for e in history)
         if last["kind"] == "warmup" or (observed is not None and observed >= 0.5):
-            h = PRIOR_RETENTION * decay
+            h = retention.mean * decay
         elif observed is not None:
             h = 0.0
         elif any(e["kind"] == "warmup" for e in history):
-            h = PRIOR_RETENTION * decay
+            h = retention.mean * decay
         elif questions >= 2 and observed is None:
             h = 0.5 * decay
         else:
@@ -179,7 +215,15 @@ class Ledger:
             recent = [e for e in history if now - e["ts"] <= SESSION_WINDOW_S and e["kind"] in QUESTION_KINDS]
             followups = max(self.prior_followups, float(len(recent)))
         return CacheState(h=h, followups=followups, last_seen_s=age, observed_hit_ratio=observed,
-                          requests=len(history), retention=retention, session_questions=session.questions)
+                          requests=len(history), retention=retention.mean * session.survival,
+                          session_questions=session.questions, mode_split=mode_split,
+                          retention_evidence=retention.explain())
+
+    def prompt_seen(self, prompt_hash: str) -> float:
+        """P(a prompt identical to one sent before is read from the cache): the provider persists the end of
+        every request's input, so an identical retrieval prompt hits in full while the cache keeps it."""
+        times = [e["ts"] for e in self.entries(prefix_hash=prompt_hash)]
+        return PRIOR_RETENTION * cache_survival(max(0.0, self.clock() - max(times))) if times else 0.0
 
     def memory(self, scope_key: str) -> CacheMemory:
         """What one plan reads of the ledger: the scope's session, and each prefix's history, once."""
@@ -235,6 +279,40 @@ class Ledger:
         }
 
 
+def _hit_ratio(entry: dict[str, Any]) -> float | None:
+    """The share of the entry's prefix the provider billed as cache hits; None when the prefix is unknown."""
+    prefix = int(entry.get("prefix_tokens") or 0)
+    return min(1.0, entry["usage"]["hit_tokens"] / prefix) if prefix else None
+
+
+def _persisted(entry: dict[str, Any]) -> bool:
+    """Whether the request left its prefix persisted as a unit: a warm-up, or a request that read it as hits."""
+    ratio = _hit_ratio(entry)
+    return entry["kind"] == "warmup" or (ratio is not None and ratio >= 0.5)
+
+
+def _outcomes(history: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any], bool]]:
+    """(earlier, later, hit) for each request that should have found the prefix cached: the request before it
+    persisted the prefix, within the cache's sure lifetime."""
+    out = []
+    for before, after in itertools.pairwise(history):
+        ratio = _hit_ratio(after)
+        if ratio is not None and _persisted(before) and after["ts"] - before["ts"] <= CACHE_SURE_S:
+            out.append((before, after, ratio >= 0.5))
+    return out
+
+
+def _retention(history: list[dict[str, Any]]) -> Retention:
+    outcomes = _outcomes(history)
+    return Retention(hits=sum(hit for _, _, hit in outcomes), trials=len(outcomes))
+
+
+def _mode_switch_missed(history: list[dict[str, Any]]) -> bool:
+    """Whether a request in another thinking mode missed the prefix right after it was cached."""
+    return any(not hit and before.get("reasoning") and after.get("reasoning")
+               and before["reasoning"] != after["reasoning"] for before, after, hit in _outcomes(history))
+
+
 class CacheMemory:
     """The ledger as one plan reads it: the scope's session, read once, and each prefix's cache state, read the
     first time the plan asks for it (full context over the scope, over a subset that fits, each coverage window;
@@ -243,12 +321,13 @@ class CacheMemory:
     def __init__(self, ledger: Ledger, session: Session) -> None:
         self.ledger = ledger
         self.session = session
-        self._states: dict[str, CacheState] = {}
+        self._states: dict[tuple[str, str | None], CacheState] = {}
 
-    def cache_state(self, prefix_hash: str) -> CacheState:
-        if prefix_hash not in self._states:
-            self._states[prefix_hash] = self.ledger.cache_state(prefix_hash, session=self.session)
-        return self._states[prefix_hash]
+    def cache_state(self, prefix_hash: str, reasoning: str | None = None) -> CacheState:
+        key = (prefix_hash, reasoning)
+        if key not in self._states:
+            self._states[key] = self.ledger.cache_state(prefix_hash, session=self.session, reasoning=reasoning)
+        return self._states[key]
 
 
 @dataclass

@@ -52,10 +52,17 @@ class CacheState:
     requests: int = 0
     retention: float = 0.95  # P(a prefix sent now is still cached for the next question)
     session_questions: int = 0  # questions asked on the scope in its current session, any route
+    mode_split: bool = False  # a change of thinking mode missed this prefix: each mode's requests count apart
+    retention_evidence: str = ""  # what the retention was learned from, in words
 
     def explain(self) -> str:
         session = (f"{self.session_questions} question(s) on this scope so far, so {self.followups:.1f} "
                    f"expected follow-up(s), each finding the prefix cached with P={self.retention:.2f}")
+        if self.retention_evidence:
+            session += f" (retention: {self.retention_evidence})"
+        if self.mode_split:
+            session += ("; a change of thinking mode missed this prefix before, so this mode's cache is "
+                        "counted apart")
         if self.requests == 0:
             return f"never sent before: cold; {session}"
         age = f"{self.last_seen_s:.0f}s ago" if self.last_seen_s is not None else "at an unknown time"
@@ -93,6 +100,7 @@ class PlanInputs:
     cache: CacheState
     system_cache_h: float = 1.0
     warmup: bool = False
+    rag_prompt_h: float = 0.0  # P(this very retrieval prompt was sent before and is still cached)
 
 
 @dataclass(frozen=True)
@@ -121,9 +129,12 @@ def _dollars(hit: float, miss: float, output: float, prices: PricingProfile) -> 
 
 
 def estimate_rag(x: PlanInputs, prices: PricingProfile) -> Estimate:
+    """The system prompt hits with P(h_S); the whole prompt hits with P(rag_prompt_h), when the same question
+    over the same excerpts was asked while the cache kept it."""
+    prompt = x.system_tokens + x.retrieved_tokens + x.question_tokens
     s_hit = x.system_tokens * x.system_cache_h
-    hit = s_hit
-    miss = x.system_tokens - s_hit + x.retrieved_tokens + x.question_tokens
+    hit = x.rag_prompt_h * prompt + (1 - x.rag_prompt_h) * s_hit
+    miss = prompt - hit
     return Estimate(route="rag", hit_tokens=hit, miss_tokens=miss, output_tokens=x.output_tokens,
                     dollars=_dollars(hit, miss, x.output_tokens, prices))
 

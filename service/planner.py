@@ -24,6 +24,7 @@ from folio.service.context import (
     QUESTION_PREFIX,
     SYSTEM_PROMPT,
     prefix_key,
+    rag_prompt_key,
     render_excerpts,
     scope_key,
     scope_tokens,
@@ -52,6 +53,7 @@ class Plan:
     warmup: bool
     notes: list[str] = field(default_factory=list)
     coverage: CoveragePlan | None = None  # None: coverage was not priced (mode rag or full)
+    rag_prompt_hash: str = ""  # the retrieval prompt's identity: its ledger entries say whether it was sent
     query_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # its ledger entries, however many calls
 
     @property
@@ -153,12 +155,14 @@ class Planner:
             notes.append(lane)
         full_records = records
         memory = self.ledger.memory(scope_key([r.id for r in records]))  # the ledger, read once for the plan
-        decision, prefix, warmup = self._decide(request, records, need, retrieved, memory)
+        rag_key = rag_prompt_key(self.settings.llm_model, request.question, [(h.doc_id, h.chunk_index) for h in hits])
+        rag_h = self.ledger.prompt_seen(rag_key)
+        decision, prefix, warmup = self._decide(request, records, need, retrieved, memory, rag_h)
         scope_fits = decision.full.feasible
         if not decision.full.feasible and len(records) > 1 and request.mode not in ("rag", "coverage"):
             subset = self._fitting_subset(records, hits)
             if subset:
-                decision, prefix, warmup = self._decide(request, subset, need, retrieved, memory)
+                decision, prefix, warmup = self._decide(request, subset, need, retrieved, memory, rag_h)
                 full_records = subset
                 notes.append(f"the {len(records)} documents ({sum(r.total_tokens for r in records):,} tokens) do "
                              f"not fit the context; full context would cover the {len(subset)} most relevant "
@@ -176,7 +180,8 @@ class Planner:
             decision = replace(decision, coverage_reason=f"not priced: mode={request.mode} was requested, so "
                                "coverage cannot be chosen")
         return Plan(decision=decision, records=records, full_records=full_records, hits=hits, prefix_hash=prefix,
-                    warmup=warmup and decision.route == "full", notes=notes, coverage=coverage)
+                    warmup=warmup and decision.route == "full", notes=notes, coverage=coverage,
+                    rag_prompt_hash=rag_key)
 
     def _budget(self, request: QueryRequest) -> float:
         return request.max_cost_usd if request.max_cost_usd is not None else self.settings.max_cost_usd
@@ -194,9 +199,9 @@ class Planner:
                              budget=self._budget(request))
 
     def _decide(self, request: QueryRequest, records: list[DocumentRecord], need: Need,
-                retrieved: int, memory: CacheMemory) -> tuple[Decision, str, bool]:
-        prefix = prefix_key(self.settings.llm_model, request.reasoning, [r.id for r in records])
-        cache = memory.cache_state(prefix)
+                retrieved: int, memory: CacheMemory, rag_h: float) -> tuple[Decision, str, bool]:
+        prefix = prefix_key(self.settings.llm_model, [r.id for r in records])
+        cache = memory.cache_state(prefix, request.reasoning)
         warmup = wants_warmup(cache, self._warm_setting(request))
         inputs = PlanInputs(
             system_tokens=self.system_tokens(),
@@ -208,6 +213,7 @@ class Planner:
             window=self.settings.context_window,
             cache=cache,
             warmup=warmup,
+            rag_prompt_h=rag_h,
         )
         mode: Mode = "auto" if request.mode == "coverage" else request.mode
         premium = (request.lookup_premium_usd if request.lookup_premium_usd is not None

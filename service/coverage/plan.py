@@ -148,8 +148,8 @@ def plan_coverage(records: Sequence[DocumentRecord], hits: Sequence[Hit], questi
             feasible = False
             notes.append(f"window {i}: page {segments[0].first_page + 1} of {segments[0].title!r} alone is "
                          f"{tokens:,} tokens, more than a window holds ({limit:,})")
-        key = prefix_key(settings.llm_model, reasoning, [s.key for s in segments])
-        cache = memory.cache_state(key)
+        key = prefix_key(settings.llm_model, [s.key for s in segments])
+        cache = memory.cache_state(key, reasoning)
         warmup = wants_warmup(cache, warm_setting)
         estimate = estimate_window(WindowInputs(system_tokens + tokens, cache, warmup),
                                    question_tokens=question_tokens, output_tokens=output_tokens, prices=prices)

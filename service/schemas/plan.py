@@ -48,8 +48,11 @@ class CacheReport(BaseModel):
     last_seen_s: float | None
     observed_hit_ratio: float | None
     requests: int
-    retention: float
+    retention: float = Field(description="P(a prefix sent now is still cached at the next question)")
     session_questions: int
+    mode_split: bool = Field(description="a change of thinking mode missed this prefix before: each mode's "
+                             "requests are counted apart")
+    retention_evidence: str = Field(description="what the retention was learned from")
     explanation: str
 
 
@@ -62,7 +65,8 @@ class PlanInputs(BaseModel):
     output_reserve: int
     window: int
     cache: CacheReport
-    system_cache_h: float
+    system_cache_h: float = Field(description="P(the system prompt is cached): after two questions of the session")
+    rag_prompt_h: float = Field(description="P(this very retrieval prompt was sent before and is still cached)")
     warmup: bool
 
 

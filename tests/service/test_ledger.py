@@ -8,7 +8,15 @@ from qdrant_client import QdrantClient
 
 from folio.ingest.store import Store
 from folio.service.context import scope_key
-from folio.service.ledger import CACHE_SURE_S, PRIOR_RETENTION, SESSION_WINDOW_S, Ledger, LedgerEntry, Usage
+from folio.service.ledger import (
+    CACHE_SURE_S,
+    PRIOR_RETENTION,
+    PRIOR_WEIGHT,
+    SESSION_WINDOW_S,
+    Ledger,
+    LedgerEntry,
+    Usage,
+)
 
 SCOPE = scope_key(["doc-a", "doc-b"])
 PREFIX = "prefix-of-doc-a-and-doc-b"
@@ -61,7 +69,8 @@ def test_one_question_is_counted_once_however_many_requests_it_took(ledger):
     clock.now += 60
     state = book.cache_state(PREFIX, scope_key=SCOPE)
     assert state.session_questions == 1
-    assert state.h == pytest.approx(PRIOR_RETENTION)  # the provider reported the prefix as cached a minute ago
+    # the provider reported the prefix as cached a minute ago, right after the warm-up: one outcome, a hit
+    assert state.h == pytest.approx((PRIOR_RETENTION * PRIOR_WEIGHT + 1) / (PRIOR_WEIGHT + 1))
 
 
 def test_long_gaps_lower_the_retention_and_a_day_ends_the_session(ledger):
@@ -104,3 +113,52 @@ def test_spend_by_document_counts_whole_requests_and_splits_dollars(ledger):
     assert isinstance(a["requests"], int) and summary["totals"]["requests"] == 4
     assert a["dollars"] == pytest.approx(0.0055) and b["dollars"] == pytest.approx(0.0015)
     assert a["dollars"] + b["dollars"] == pytest.approx(summary["totals"]["dollars"])
+
+
+def _full(ledger: Ledger, clock: Clock, *, kind: str = "question", hit: int, reasoning: str | None = "none",
+          prefix_tokens: int = 1_000) -> None:
+    ledger.record(LedgerEntry(
+        kind=kind, route="full", prefix_hash=PREFIX, doc_ids=["doc-a", "doc-b"], doc_tokens=[500, 500],
+        usage=Usage(hit_tokens=hit, miss_tokens=prefix_tokens - hit + 20), dollars=0.001, estimated_dollars=None,
+        model="m", profile="p", prefix_tokens=prefix_tokens, scope_key=SCOPE, reasoning=reasoning, ts=clock.now))
+
+
+def test_retention_is_learned_from_the_bills_and_rises_past_the_prior(ledger):
+    """30 questions that all hit after a warm-up: P(cached) and the retention rise above the prior, as a Beta
+    posterior does; a miss brings them down; the cache's lifetime bounds them whatever the evidence."""
+    book, clock = ledger
+    _full(book, clock, kind="warmup", hit=0)
+    for _ in range(30):
+        clock.now += 60
+        _full(book, clock, hit=1_000)
+    clock.now += 60
+    state = book.cache_state(PREFIX, scope_key=SCOPE)
+    expected = (PRIOR_RETENTION * PRIOR_WEIGHT + 30) / (PRIOR_WEIGHT + 30)
+    assert state.h == pytest.approx(expected) and state.h > 0.97
+    assert state.retention == pytest.approx(expected)  # the session's gaps are all well inside the lifetime
+    assert "30 of 30 requests that should have hit did" in state.explain()
+    _full(book, clock, hit=0)  # the provider dropped it: the next question must warm it again
+    dropped = book.cache_state(PREFIX, scope_key=SCOPE)
+    assert dropped.h == 0.0 and dropped.retention == pytest.approx((PRIOR_RETENTION * PRIOR_WEIGHT + 30) / 51)
+    _full(book, clock, kind="warmup", hit=0)
+    clock.now += 10 * 3600  # ten hours of disuse: the lifetime bounds it
+    assert book.cache_state(PREFIX, scope_key=SCOPE).h < 0.35
+
+
+def test_a_change_of_thinking_mode_shares_the_prefix_until_a_bill_says_otherwise(ledger):
+    book, clock = ledger
+    _full(book, clock, kind="warmup", hit=0)
+    clock.now += 30
+    _full(book, clock, hit=1_000)
+    clock.now += 30
+    # the prefix is what precedes the question: a question in another mode expects it cached
+    high = book.cache_state(PREFIX, scope_key=SCOPE, reasoning="high")
+    assert high.h > 0.9 and not high.mode_split
+    # the provider disagrees: a 'high' question missed the cached prefix
+    _full(book, clock, hit=0, reasoning="high")
+    clock.now += 30
+    split_high = book.cache_state(PREFIX, scope_key=SCOPE, reasoning="high")
+    assert split_high.mode_split and split_high.h == 0.0
+    assert "change of thinking mode missed this prefix" in split_high.explain()
+    split_none = book.cache_state(PREFIX, scope_key=SCOPE, reasoning="none")
+    assert split_none.mode_split and split_none.h > 0.9  # 'none' kept its own cached prefix
