@@ -213,19 +213,27 @@ def decide(x: PlanInputs, need: Need, prices: PricingProfile, *, mode: Mode = "a
         else:
             why = f"{need.explain()}; retrieval is enough"
         return Decision("rag", why, rag, full, need, x)
+    costs = _cost_words(full, full_cost, rag, x.cache.followups)
     if extra <= 0:
-        return Decision("full", f"whole documents cost no more than retrieval here (${full_cost:.5f} amortised "
-                        f"vs ${rag.dollars:.5f}), and cover every page", rag, full, need, x)
+        return Decision("full", f"whole documents cost no more than retrieval here ({costs}), and cover every "
+                        "page", rag, full, need, x)
     if need.wants_full:
-        return Decision("full", f"{need.explain()}; whole documents cost ${extra:.5f} more per question "
-                        f"(amortised over {x.cache.followups:.1f} expected follow-ups) and cover every page",
-                        rag, full, need, x)
+        return Decision("full", f"{need.explain()}; whole documents cost ${extra:.5f} more per question than "
+                        f"retrieval ({costs}), and cover every page", rag, full, need, x)
     if extra <= lookup_premium_usd:
-        return Decision("full", f"{need.explain()}; whole documents cost ${extra:.5f} more per question (amortised), "
-                        f"within the lookup premium ${lookup_premium_usd:.5f}, and cover every page",
-                        rag, full, need, x)
+        return Decision("full", f"{need.explain()}; whole documents cost ${extra:.5f} more per question than "
+                        f"retrieval ({costs}), within the lookup premium ${lookup_premium_usd:.5f}, and cover "
+                        "every page", rag, full, need, x)
     premium = f" (more than the lookup premium ${lookup_premium_usd:.5f})" if lookup_premium_usd else ""
-    return Decision("rag", f"{need.explain()}; retrieval is cheaper by ${extra:.5f}{premium}", rag, full, need, x)
+    return Decision("rag", f"{need.explain()}; retrieval is cheaper by ${extra:.5f} per question{premium} "
+                    f"({costs})", rag, full, need, x)
+
+
+def _cost_words(full: Estimate, full_amortised: float, rag: Estimate, followups: float) -> str:
+    """Both prices of whole documents, plainly: this question now, and per question over the session (this one
+    and the expected follow-ups, which read the prefix from the cache), beside retrieval's."""
+    return (f"whole documents: ${full.dollars:.5f} for this question now, ${full_amortised:.5f} per question "
+            f"amortised over it and {followups:.1f} expected follow-up(s); retrieval: ${rag.dollars:.5f}")
 
 
 @dataclass(frozen=True)
