@@ -43,8 +43,9 @@ def query(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> Any:
     answerer = runtime.answerer_for(tenant)
     if not request.stream:
         return answerer.answer(request)
-    answerer.validate(request)  # a long question or a bad scope is a 4xx, not an event in a 200 stream
-    events = answer_events(answerer, request, name="folio-query")  # starts when the response is read
+    # planned first: a long question, a bad scope or a route over max_cost_usd is a 4xx, not an event in a 200 stream
+    planned = answerer.plan_to_answer(request)
+    events = answer_events(answerer, request, name="folio-query", plan=planned)  # starts when the response is read
     return sse_response(_sse(kind, data) for kind, data in events)
 
 
