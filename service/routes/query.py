@@ -50,11 +50,10 @@ def query(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> Any:
 
 
 @router.get("/ledger", response_model=LedgerSummary,
-            summary="Spend so far: cache-hit, cache-miss and output tokens and dollars")
+            summary="Spend so far: cache-hit, cache-miss and output tokens and dollars, by profile and re-priced")
 def ledger(runtime: RuntimeDep, tenant: TenantDep) -> LedgerSummary:
-    summary = runtime.ledger.for_tenant(tenant).summary()
     prices = runtime.answerer.prices
+    summary = runtime.ledger.for_tenant(tenant).summary(current=prices)
     pricing = Pricing(profile=prices.name, model=prices.model, as_of=prices.as_of.isoformat(),
-                      usd_per_million=PricesPerMillion(input_miss=prices.input_miss, input_hit=prices.input_hit,
-                                                       output=prices.output))
+                      usd_per_million=PricesPerMillion(**prices.per_million()))
     return LedgerSummary.model_validate({**summary, "pricing": pricing})
