@@ -22,6 +22,7 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   ├── DocumentConflict        document_conflict (HTTP 409): the id is another tenant's (crafted bytes)
     │   └── InvalidRequest          invalid_request
     │       ├── QuestionTooLong     question_too_long (HTTP 413): over FOLIO_MAX_QUESTION_CHARS
+    │       ├── OverBudget          over_budget (HTTP 422): the route's estimate exceeds the request's max_cost_usd
     │       └── TooManyFiles        too_many_files (HTTP 413): over FOLIO_MAX_FILES_PER_REQUEST
     ├── StoreError                  the index cannot be used right now (HTTP 503)
     │   ├── StoreLocked             store_locked
@@ -138,6 +139,25 @@ class QuestionTooLong(InvalidRequest):
 
     code = "question_too_long"
     http_status = 413
+
+
+class OverBudget(InvalidRequest):
+    """The route a request asks for (or the cheapest one it allows) is estimated over its ``max_cost_usd``:
+    refused before anything is spent. 422 rather than 402: nothing is to be paid, the request asks for the
+    impossible; it can raise the cap, choose another mode, or allow the fallback (``fallback: true``)."""
+
+    code = "over_budget"
+    http_status = 422
+
+    def __init__(self, message: str, *, estimate_usd: float, max_cost_usd: float, route: str) -> None:
+        super().__init__(message)
+        self.estimate_usd = estimate_usd
+        self.max_cost_usd = max_cost_usd
+        self.route = route
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "route": self.route, "estimate_usd": round(self.estimate_usd, 8),
+                "max_cost_usd": self.max_cost_usd}
 
 
 class TooManyFiles(InvalidRequest):

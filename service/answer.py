@@ -68,9 +68,13 @@ class Answerer(Planner):
         view.tenant, view.ledger, view.llm = tenant, ledger, llm
         return view
 
-    def answer(self, request: QueryRequest, emit: Event | None = None) -> api.Answer:
+    def answer(self, request: QueryRequest, emit: Event | None = None, *, plan: Plan | None = None) -> api.Answer:
+        """Answer ``request``, by ``plan`` when the caller planned it already (a stream plans before its 200, so
+        that a refusal, over the budget for one, is a 4xx). A refused plan raises before any model call."""
         emit = emit or (lambda kind, data: None)
-        plan = self.plan(request)
+        if plan is not None and plan.refusal is not None:
+            raise plan.refusal
+        plan = plan or self.plan_to_answer(request)
         report = plan.report()
         emit("plan", report)
         titles = {r.id: r.title for r in plan.records}

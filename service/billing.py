@@ -44,14 +44,15 @@ class Bill:
                window: Window | None = None, usage_source: str = "provider") -> float:
         """One provider call: its dollars, and its ledger entry (written by ``write``). ``kind``: question,
         warmup, map or reduce; ``usage_source``: provider, or estimated when the provider sent none."""
-        dollars = self.prices.dollars(hit_tokens=usage.hit_tokens, miss_tokens=usage.miss_tokens,
-                                      output_tokens=usage.output_tokens)
+        rates = self.prices.at()  # the rates in force now (a profile may price hours of the day apart)
+        dollars = rates.dollars(hit_tokens=usage.hit_tokens, miss_tokens=usage.miss_tokens,
+                                output_tokens=usage.output_tokens)
         entry = LedgerEntry(
             kind=kind, route=route, prefix_hash=prefix_hash, doc_ids=doc_ids, doc_tokens=doc_tokens, usage=usage,
             dollars=dollars, estimated_dollars=estimated, model=model, profile=self.prices.name,
-            prefix_tokens=prefix_tokens, tenant=self.tenant, query_id=self.query_id, scope_key=self.scope_key,
-            usage_source=usage_source, window=window.index if window else None, windows=window.of if window else None,
-            reasoning=self.reasoning)
+            prices=rates.per_million(), prefix_tokens=prefix_tokens, tenant=self.tenant, query_id=self.query_id,
+            scope_key=self.scope_key, usage_source=usage_source, window=window.index if window else None,
+            windows=window.of if window else None, reasoning=self.reasoning)
         with self._lock:
             self._pending.append(entry)
             self.usage = self.usage.add(usage)

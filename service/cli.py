@@ -168,13 +168,16 @@ def _print_answer(result: Answer) -> None:
 @click.option("--mode", type=click.Choice(["auto", "rag", "full", "coverage"]), default="auto", show_default=True,
               help="coverage: every page of a scope larger than the context, in cached windows (map-reduce).")
 @click.option("--reasoning", type=click.Choice(["none", "high", "max"]), default="none", show_default=True)
-@click.option("--max-cost", "max_cost", type=float, default=None, help="Budget for this question in USD.")
+@click.option("--max-cost", "max_cost", type=float, default=None,
+              help="A hard cap for this question in USD, whatever the mode: over it the question is refused "
+              "(over_budget) before anything is spent.")
+@click.option("--fallback", is_flag=True, help="Over --max-cost, answer by retrieval (when within it) instead.")
 @click.option("--cascade", is_flag=True, help="Self-Route: retrieval first, whole documents if it cannot answer.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handles_errors
 def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, reasoning: str,
-        max_cost: float | None, cascade: bool, as_json: bool) -> None:
+        max_cost: float | None, fallback: bool, cascade: bool, as_json: bool) -> None:
     """Ask a question of the indexed documents; prints the answer, route, cost and citations.
 
     \b
@@ -189,7 +192,7 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
         with remote:
             result = Answer.model_validate(remote.query({
                 "question": question, "documents": list(doc_ids) or None, "mode": mode, "reasoning": reasoning,
-                "max_cost_usd": max_cost, "cascade": cascade}))
+                "max_cost_usd": max_cost, "fallback": fallback, "cascade": cascade}))
     else:
         from folio.service.answer import QueryRequest
         from folio.service.runtime import build_runtime
@@ -198,7 +201,7 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
         try:
             request = QueryRequest(question=question, documents=list(doc_ids) or None,
                                    mode=mode, reasoning=reasoning,  # type: ignore[arg-type]
-                                   max_cost_usd=max_cost, cascade=cascade)
+                                   max_cost_usd=max_cost, fallback=fallback, cascade=cascade)
             result = runtime.answerer.answer(request)
         finally:
             runtime.close()

@@ -15,10 +15,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from folio.ingest.store import Store
 from folio.service.plan import CacheState
+from folio.service.pricing import PROFILES, PricingProfile
 
 # DeepSeek: caches are cleared "within a few hours to a few days" of disuse. Full confidence for an hour,
 # then an exponential decay with a six-hour time constant.
@@ -108,6 +110,9 @@ class LedgerEntry:
     usage_source: str = "provider"  # "estimated": the provider sent no usage (a stream cut mid-answer)
     window: int | None = None  # coverage: the window's number, of ``windows``
     windows: int | None = None
+    # the rates it was billed at, USD per million tokens (``PricingProfile.per_million``): input_miss, input_hit,
+    # output and cache_write_multiplier; None in entries written before they were stored
+    prices: dict[str, float] | None = None
     ts: float = field(default_factory=time.time)
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
@@ -175,7 +180,8 @@ class Ledger:
         chat template the switch changes only what follows the last user turn. Whether the provider agrees is
         learned from the bill: once a request in another mode missed a prefix that was cached, each mode's
         requests count apart (``mode_split``), and the plan says so."""
-        history = sorted(self.entries(prefix_hash=prefix_hash), key=lambda e: e["ts"])
+        # in the order they were sent; a warm-up goes before the question it served when their times tie
+        history = sorted(self.entries(prefix_hash=prefix_hash), key=lambda e: (e["ts"], e["kind"] != "warmup"))
         now = self.clock()
         if session is None and scope_key:
             session = self.session(scope_key)
@@ -248,8 +254,14 @@ class Ledger:
             later = ts
         return session[::-1]
 
-    def summary(self) -> dict[str, Any]:
-        """Spend so far: totals, by document and by scope.
+    def summary(self, current: PricingProfile | None = None) -> dict[str, Any]:
+        """Spend so far: totals, by route, document, scope and pricing profile, and, given the ``current``
+        profile, the whole ledger re-priced at it.
+
+        Each entry is billed at the profile in force when it was made; after a switch of profile (a changed
+        ``FOLIO_PRICING_PROFILE``) the totals add dollars at both, so ``by_profile`` shows what was billed at each
+        (with the rates, where the entries stored them) and ``totals_at_current_prices`` what the same tokens cost
+        at ``current``'s rates (at each entry's time of day, where the profile has such rates).
 
         A request about several documents counts as one whole request for each of them (``shared_requests``
         says how many of a document's requests were so shared), while its tokens and dollars are split between
@@ -259,9 +271,22 @@ class Ledger:
         by_document: dict[str, _Totals] = defaultdict(_Totals)
         by_scope: dict[str, _Totals] = defaultdict(_Totals)
         by_route: dict[str, _Totals] = defaultdict(_Totals)
+        by_profile: dict[str, _Totals] = defaultdict(_Totals)
+        rates: dict[str, tuple[float, dict[str, float]]] = {}  # profile: (time, rates) of its latest priced entry
+        repriced = _Totals()
         for e in self.entries():
             usage = Usage(**e["usage"])
             totals.add(usage, e["dollars"])
+            profile = str(e.get("profile") or "(unknown)")
+            by_profile[profile].add(usage, e["dollars"])
+            by_profile[profile].estimated += e.get("usage_source") == "estimated"
+            if e.get("prices") and e["ts"] >= rates.get(profile, (-math.inf, {}))[0]:
+                rates[profile] = (e["ts"], dict(e["prices"]))
+            if current is not None:
+                at = datetime.fromtimestamp(e["ts"], UTC)
+                repriced.add(usage, current.dollars(hit_tokens=usage.hit_tokens, miss_tokens=usage.miss_tokens,
+                                                    output_tokens=usage.output_tokens, at=at))
+                repriced.estimated += e.get("usage_source") == "estimated"
             totals.estimated += e.get("usage_source") == "estimated"
             by_route[e["route"]].add(usage, e["dollars"])
             scope_key = ",".join(sorted(d[:12] for d in e["doc_ids"])) or "(none)"
@@ -271,8 +296,12 @@ class Ledger:
             for doc_id, weight in zip(e["doc_ids"], weights, strict=False):
                 by_document[doc_id].add(usage, e["dollars"], share=weight / total_weight,
                                         shared=len(e["doc_ids"]) > 1)
+        profiles: dict[str, dict[str, Any]] = {k: {**v.to_dict(), "usd_per_million": _known_rates(k, rates)}
+                                               for k, v in sorted(by_profile.items())}
         return {
             "totals": totals.to_dict(),
+            "by_profile": profiles,
+            **({"totals_at_current_prices": {**repriced.to_dict(), "profile": current.name}} if current else {}),
             "by_route": {k: v.to_dict() for k, v in sorted(by_route.items())},
             "by_document": {k: v.to_dict() for k, v in sorted(by_document.items())},
             "by_scope": {k: v.to_dict() for k, v in sorted(by_scope.items())},
@@ -311,6 +340,15 @@ def _mode_switch_missed(history: list[dict[str, Any]]) -> bool:
     """Whether a request in another thinking mode missed the prefix right after it was cached."""
     return any(not hit and before.get("reasoning") and after.get("reasoning")
                and before["reasoning"] != after["reasoning"] for before, after, hit in _outcomes(history))
+
+
+def _known_rates(profile: str, stored: dict[str, tuple[float, dict[str, float]]]) -> dict[str, float] | None:
+    """The rates a profile's entries were billed at: as the latest of them stored them, else the profile's own
+    rates when Folio knows it (entries written before rates were stored), else None."""
+    if profile in stored:
+        return stored[profile][1]
+    known = PROFILES.get(profile)
+    return known.per_million() if known else None
 
 
 class CacheMemory:

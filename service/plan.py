@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from folio.errors import OverBudget
 from folio.service.need import Need
 from folio.service.pricing import PER_MILLION, PricingProfile
 
@@ -224,19 +225,57 @@ def decide(x: PlanInputs, need: Need, prices: PricingProfile, *, mode: Mode = "a
         else:
             why = f"{need.explain()}; retrieval is enough"
         return Decision("rag", why, rag, full, need, x)
+    costs = _cost_words(full, full_cost, rag, x.cache.followups)
     if extra <= 0:
-        return Decision("full", f"whole documents cost no more than retrieval here (${full_cost:.5f} amortised "
-                        f"vs ${rag.dollars:.5f}), and cover every page", rag, full, need, x)
+        return Decision("full", f"whole documents cost no more than retrieval here ({costs}), and cover every "
+                        "page", rag, full, need, x)
     if need.wants_full:
-        return Decision("full", f"{need.explain()}; whole documents cost ${extra:.5f} more per question "
-                        f"(amortised over {x.cache.followups:.1f} expected follow-ups) and cover every page",
-                        rag, full, need, x)
+        return Decision("full", f"{need.explain()}; whole documents cost ${extra:.5f} more per question than "
+                        f"retrieval ({costs}), and cover every page", rag, full, need, x)
     if extra <= lookup_premium_usd:
-        return Decision("full", f"{need.explain()}; whole documents cost ${extra:.5f} more per question (amortised), "
-                        f"within the lookup premium ${lookup_premium_usd:.5f}, and cover every page",
-                        rag, full, need, x)
+        return Decision("full", f"{need.explain()}; whole documents cost ${extra:.5f} more per question than "
+                        f"retrieval ({costs}), within the lookup premium ${lookup_premium_usd:.5f}, and cover "
+                        "every page", rag, full, need, x)
     premium = f" (more than the lookup premium ${lookup_premium_usd:.5f})" if lookup_premium_usd else ""
-    return Decision("rag", f"{need.explain()}; retrieval is cheaper by ${extra:.5f}{premium}", rag, full, need, x)
+    return Decision("rag", f"{need.explain()}; retrieval is cheaper by ${extra:.5f} per question{premium} "
+                    f"({costs})", rag, full, need, x)
+
+
+def _cost_words(full: Estimate, full_amortised: float, rag: Estimate, followups: float) -> str:
+    """Both prices of whole documents, plainly: this question now, and per question over the session (this one
+    and the expected follow-ups, which read the prefix from the cache), beside retrieval's."""
+    return (f"whole documents: ${full.dollars:.5f} for this question now, ${full_amortised:.5f} per question "
+            f"amortised over it and {followups:.1f} expected follow-up(s); retrieval: ${rag.dollars:.5f}")
+
+
+ROUTE_WORDS: dict[Route, str] = {"rag": "retrieval", "full": "whole documents", "coverage": "coverage"}
+
+
+def enforce_cap(decision: Decision, *, mode: Mode, max_cost_usd: float | None, fallback: bool = False) -> Decision:
+    """``max_cost_usd`` as a hard cap, whatever the mode: the decision when its route's estimate is within the cap;
+    retrieval instead when the request allows the ``fallback`` and retrieval is within it (the reason says so);
+    otherwise ``OverBudget``, before anything is spent. Auto mode and coverage already choose within the budget;
+    this catches a forced route, and a cap below even retrieval's estimate."""
+    if max_cost_usd is None:
+        return decision
+    route = decision.route
+    estimate = decision.estimate(route).dollars
+    if estimate <= max_cost_usd:
+        return decision
+    rag = decision.rag.dollars
+    asked = f"mode={mode}" if mode != "auto" else "the cheapest route"
+    over = (f"{ROUTE_WORDS[route]} ({asked}): estimated at ${estimate:.5f}, over max_cost_usd "
+            f"${max_cost_usd:.5f}")
+    if route != "rag" and rag <= max_cost_usd:
+        if fallback:
+            return replace(decision, route="rag", reason=f"{over}; retrieval instead, within the cap "
+                           f"(${rag:.5f}), as the request allows (fallback); before that: {decision.reason}")
+        advice = (f"raise max_cost_usd, or allow the fallback (fallback: true) to answer by retrieval, estimated "
+                  f"at ${rag:.5f}")
+    else:
+        advice = "raise max_cost_usd" + (f"; retrieval too is estimated at ${rag:.5f}" if route != "rag" else "")
+    raise OverBudget(f"refused before spending anything: {over}; {advice}", estimate_usd=estimate,
+                     max_cost_usd=max_cost_usd, route=route)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 from folio.config import Settings
-from folio.errors import DocumentNotFound, InvalidRequest, QuestionTooLong
+from folio.errors import DocumentNotFound, InvalidRequest, OverBudget, QuestionTooLong
 from folio.index import Hit
 from folio.ingest.embed import Embedder
 from folio.ingest.store import Store
@@ -32,7 +32,16 @@ from folio.service.context import (
 from folio.service.coverage.plan import CoveragePlan, plan_coverage
 from folio.service.ledger import CacheMemory, Ledger
 from folio.service.need import Need, classify
-from folio.service.plan import Decision, Estimate, Mode, PlanInputs, decide, decide_coverage, wants_warmup
+from folio.service.plan import (
+    Decision,
+    Estimate,
+    Mode,
+    PlanInputs,
+    decide,
+    decide_coverage,
+    enforce_cap,
+    wants_warmup,
+)
 from folio.service.pricing import PricingProfile
 from folio.service.schemas import plan as api
 from folio.service.schemas.common import RetrievedChunk
@@ -55,6 +64,7 @@ class Plan:
     coverage: CoveragePlan | None = None  # None: coverage was not priced (mode rag or full)
     rag_prompt_hash: str = ""  # the retrieval prompt's identity: its ledger entries say whether it was sent
     query_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # its ledger entries, however many calls
+    refusal: OverBudget | None = None  # a named mode over the request's max_cost_usd: answer() raises it
 
     @property
     def scope_key(self) -> str:
@@ -179,9 +189,26 @@ class Planner:
         else:
             decision = replace(decision, coverage_reason=f"not priced: mode={request.mode} was requested, so "
                                "coverage cannot be chosen")
+        refusal = None
+        if request.mode != "auto":  # auto already chooses within the budget (the cheapest route when none fits)
+            # the request's own cap is hard for a named mode: retrieval instead when the request allows the
+            # fallback, else a refusal that answer() raises before any model call (the plan alone reports it)
+            try:
+                decision = enforce_cap(decision, mode=request.mode, max_cost_usd=request.max_cost_usd,
+                                       fallback=request.fallback)
+            except OverBudget as exc:
+                refusal = exc
+                notes.append(f"POST /v1/query refuses this request ({exc.code}): {exc.message}")
         return Plan(decision=decision, records=records, full_records=full_records, hits=hits, prefix_hash=prefix,
-                    warmup=warmup and decision.route == "full", notes=notes, coverage=coverage,
+                    warmup=warmup and decision.route == "full", notes=notes, coverage=coverage, refusal=refusal,
                     rag_prompt_hash=rag_key)
+
+    def plan_to_answer(self, request: QueryRequest) -> Plan:
+        """``plan``, raising its refusal (``OverBudget``) if it has one: nothing is spent on a refused request."""
+        plan = self.plan(request)
+        if plan.refusal is not None:
+            raise plan.refusal
+        return plan
 
     def _budget(self, request: QueryRequest) -> float:
         return request.max_cost_usd if request.max_cost_usd is not None else self.settings.max_cost_usd

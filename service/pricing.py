@@ -64,6 +64,12 @@ class PricingProfile:
                                output=window.output, time_of_day=())
         return replace(self, time_of_day=())
 
+    def per_million(self) -> dict[str, float]:
+        """These rates as a ledger entry stores them, so that the entry can be re-priced: USD per million tokens
+        on a miss, a hit and of output, and the cache-write multiplier on misses."""
+        return {"input_miss": self.input_miss, "input_hit": self.input_hit, "output": self.output,
+                "cache_write_multiplier": self.cache_write_multiplier}
+
     @property
     def hit_ratio(self) -> float:
         """Hit price as a share of the miss price (0.22 for the seed's provider, 0.02 for DeepSeek's own)."""

@@ -26,6 +26,7 @@ from folio.service.jobs import JobQueue
 from folio.service.ledger import Ledger, LedgerEntry
 from folio.service.llm import LLMClient
 from folio.service.metrics import Metrics
+from folio.service.planner import Plan
 from folio.service.pricing import choose_profile
 from folio.service.schemas.answer import Answer
 
@@ -119,9 +120,9 @@ class MeteredAnswerer(Answerer):
         super().__init__(**kwargs)
         self.metrics = metrics
 
-    def answer(self, request: QueryRequest, emit: Event | None = None) -> Answer:
+    def answer(self, request: QueryRequest, emit: Event | None = None, *, plan: Plan | None = None) -> Answer:
         try:
-            result = super().answer(request, emit)
+            result = super().answer(request, emit, plan=plan)
         except FolioError as exc:
             self.metrics.observe_failure(exc.code)
             raise

@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from folio.errors import FolioError
 from folio.service.answer import Answerer, QueryRequest
+from folio.service.planner import Plan
 
 logger = logging.getLogger("folio.service")
 # (kind, data): the plan and the answer as their models, every other kind as a dict
@@ -29,7 +30,7 @@ def event_data(data: dict[str, Any] | BaseModel) -> dict[str, Any]:
     return data.model_dump(mode="json", by_alias=True) if isinstance(data, BaseModel) else data
 
 
-def answer_events(answerer: Answerer, request: QueryRequest, *, name: str) -> Iterator[Event]:
+def answer_events(answerer: Answerer, request: QueryRequest, *, name: str, plan: Plan | None = None) -> Iterator[Event]:
     """``(kind, data)`` events of one answer as they happen, ending with ``done`` or ``error``.
 
     The answer runs in its own thread, in a copy of the caller's context (the request id goes with it); a
@@ -38,7 +39,7 @@ def answer_events(answerer: Answerer, request: QueryRequest, *, name: str) -> It
 
     def work() -> None:
         try:
-            answerer.answer(request, emit=lambda kind, data: events.put((kind, data)))
+            answerer.answer(request, emit=lambda kind, data: events.put((kind, data)), plan=plan)
         except FolioError as exc:
             events.put(("error", {"error": exc.to_dict()}))
         except Exception as exc:

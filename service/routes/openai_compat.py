@@ -43,6 +43,7 @@ from folio.service.access import TenantDep
 from folio.service.answer import Answerer, QueryRequest
 from folio.service.deps import RuntimeDep
 from folio.service.errors import error_body
+from folio.service.planner import Plan as QuestionPlan
 from folio.service.schemas.answer import Answer
 from folio.service.schemas.common import Usage
 from folio.service.schemas.openai import (
@@ -89,6 +90,7 @@ class FolioOptions(BaseModel):
     reasoning: Literal["none", "high", "max"] | None = Field(default=None, description="Overrides reasoning_effort")
     cascade: bool = False
     warm: bool | None = None
+    fallback: bool = Field(default=False, description="Over max_cost_usd, answer by retrieval instead of refusing")
 
 
 class StreamOptions(BaseModel):
@@ -146,9 +148,11 @@ def chat_completions(runtime: RuntimeDep, tenant: TenantDep, request: ChatReques
     answerer = runtime.answerer_for(tenant)
     if not request.stream:
         return _completion(meta, query, answerer.answer(query))
-    answerer.validate(query)  # a long question or a bad scope is a 4xx, not an error inside a 200 stream
+    # planned first: a long question, a bad scope or a route over max_cost_usd is a 4xx, not an error inside a 200
+    # stream
+    planned = answerer.plan_to_answer(query)
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
-    return sse_response(_stream(answerer, query, meta, include_usage=include_usage))
+    return sse_response(_stream(answerer, query, meta, include_usage=include_usage, plan=planned))
 
 
 def _question(messages: list[ChatMessage]) -> str:
@@ -173,7 +177,8 @@ def _query(request: ChatRequest) -> QueryRequest:
         return QueryRequest(question=_question(request.messages), documents=options.documents,
                             mode=MODELS[request.model], max_cost_usd=options.max_cost_usd,  # type: ignore[arg-type]
                             reasoning=reasoning, stream=request.stream, cascade=options.cascade,  # type: ignore[arg-type]
-                            warm=options.warm, lookup_premium_usd=options.lookup_premium_usd)
+                            warm=options.warm, lookup_premium_usd=options.lookup_premium_usd,
+                            fallback=options.fallback)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise InvalidRequest(f"the question is not valid: {problems}") from None
@@ -238,9 +243,9 @@ def _progress(kind: str, data: dict[str, Any] | BaseModel) -> dict[str, Any]:
 
 
 def _stream(answerer: Answerer, query: QueryRequest, meta: dict[str, Any], *,
-            include_usage: bool) -> Iterator[ServerSentEvent]:
+            include_usage: bool, plan: QuestionPlan | None = None) -> Iterator[ServerSentEvent]:
     yield _chunk(meta, {"role": "assistant", "content": ""})
-    for kind, data in answer_events(answerer, query, name="folio-chat"):
+    for kind, data in answer_events(answerer, query, name="folio-chat", plan=plan):
         if kind == "delta" and isinstance(data, dict):
             yield _chunk(meta, {"content": data.get("text", "")})
         elif kind == "done" and isinstance(data, Answer):

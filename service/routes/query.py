@@ -43,17 +43,17 @@ def query(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> Any:
     answerer = runtime.answerer_for(tenant)
     if not request.stream:
         return answerer.answer(request)
-    answerer.validate(request)  # a long question or a bad scope is a 4xx, not an event in a 200 stream
-    events = answer_events(answerer, request, name="folio-query")  # starts when the response is read
+    # planned first: a long question, a bad scope or a route over max_cost_usd is a 4xx, not an event in a 200 stream
+    planned = answerer.plan_to_answer(request)
+    events = answer_events(answerer, request, name="folio-query", plan=planned)  # starts when the response is read
     return sse_response(_sse(kind, data) for kind, data in events)
 
 
 @router.get("/ledger", response_model=LedgerSummary,
-            summary="Spend so far: cache-hit, cache-miss and output tokens and dollars")
+            summary="Spend so far: cache-hit, cache-miss and output tokens and dollars, by profile and re-priced")
 def ledger(runtime: RuntimeDep, tenant: TenantDep) -> LedgerSummary:
-    summary = runtime.ledger.for_tenant(tenant).summary()
     prices = runtime.answerer.prices
+    summary = runtime.ledger.for_tenant(tenant).summary(current=prices)
     pricing = Pricing(profile=prices.name, model=prices.model, as_of=prices.as_of.isoformat(),
-                      usd_per_million=PricesPerMillion(input_miss=prices.input_miss, input_hit=prices.input_hit,
-                                                       output=prices.output))
+                      usd_per_million=PricesPerMillion(**prices.per_million()))
     return LedgerSummary.model_validate({**summary, "pricing": pricing})

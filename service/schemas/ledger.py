@@ -1,4 +1,5 @@
-"""``GET /v1/ledger``: the spend so far, by route, document and scope, and the prices it was billed at."""
+"""``GET /v1/ledger``: the spend so far, by route, document, scope and pricing profile, the whole re-priced at the
+current profile, and the current prices."""
 
 from __future__ import annotations
 
@@ -20,6 +21,17 @@ class PricesPerMillion(BaseModel):
     input_miss: float
     input_hit: float
     output: float
+    cache_write_multiplier: float = Field(default=1.0, description="misses are billed at input_miss times this")
+
+
+class ProfileTotals(Totals):
+    usd_per_million: PricesPerMillion | None = Field(
+        description="the rates this profile's requests were billed at (as the latest of them stored them), or "
+        "null when unknown")
+
+
+class RepricedTotals(Totals):
+    profile: str = Field(description="the current profile, whose rates price every request here")
 
 
 class Pricing(BaseModel):
@@ -34,4 +46,10 @@ class LedgerSummary(BaseModel):
     by_route: dict[str, Totals]
     by_document: dict[str, Totals]
     by_scope: dict[str, Totals] = Field(description="keyed by the scope's 12-character document ids, sorted")
+    by_profile: dict[str, ProfileTotals] = Field(
+        description="what was billed at each pricing profile: more than one after FOLIO_PRICING_PROFILE changed, "
+        "and then totals.dollars adds dollars at different prices")
+    totals_at_current_prices: RepricedTotals = Field(
+        description="every request's tokens priced at the current profile (pricing), at the time of day each was "
+        "made: the whole ledger at one set of prices")
     pricing: Pricing

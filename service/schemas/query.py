@@ -13,7 +13,14 @@ class QueryRequest(BaseModel):
     mode: Literal["auto", "rag", "full", "coverage"] = Field(
         default="auto", description="coverage: every page, read in cached windows (map-reduce) when the scope is "
         "larger than one context")
-    max_cost_usd: float | None = Field(default=None, ge=0)
+    max_cost_usd: float | None = Field(
+        default=None, ge=0, description="A hard cap on what this question may cost now, whatever the mode: a request "
+        "whose route is estimated over it is refused (error over_budget, HTTP 422) before anything is spent, unless "
+        "fallback allows a cheaper route. Auto mode chooses within it (default FOLIO_MAX_COST_USD, a preference "
+        "for auto mode only)")
+    fallback: bool = Field(
+        default=False, description="When the requested mode is estimated over max_cost_usd, answer by retrieval if "
+        "that is within it (the plan's reason says so) instead of refusing")
     lookup_premium_usd: float | None = Field(
         default=None, ge=0, description="Extra dollars per question worth paying for whole documents on a lookup "
         "question (default FOLIO_LOOKUP_PREMIUM_USD)")

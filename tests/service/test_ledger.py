@@ -7,6 +7,7 @@ import pytest
 from qdrant_client import QdrantClient
 
 from folio.ingest.store import Store
+from folio.service.billing import Bill
 from folio.service.context import scope_key
 from folio.service.ledger import (
     CACHE_SURE_S,
@@ -17,6 +18,7 @@ from folio.service.ledger import (
     LedgerEntry,
     Usage,
 )
+from folio.service.pricing import get_profile
 
 SCOPE = scope_key(["doc-a", "doc-b"])
 PREFIX = "prefix-of-doc-a-and-doc-b"
@@ -162,3 +164,39 @@ def test_a_change_of_thinking_mode_shares_the_prefix_until_a_bill_says_otherwise
     assert "change of thinking mode missed this prefix" in split_high.explain()
     split_none = book.cache_state(PREFIX, scope_key=SCOPE, reasoning="none")
     assert split_none.mode_split and split_none.h > 0.9  # 'none' kept its own cached prefix
+
+
+def test_a_ledger_at_two_pricing_profiles_shows_each_and_reprices_the_whole(ledger):
+    """After FOLIO_PRICING_PROFILE changed, the totals add dollars at two sets of prices: the summary shows what
+    was billed at each profile, with its rates, and the whole at the current one (issue 21, item 3)."""
+    book, clock = ledger
+    seed, api = get_profile("deepseek-v4-flash-compat"), get_profile("deepseek-api")
+    for prices, usage in ((seed, Usage(hit_tokens=1_000_000, miss_tokens=2_000_000, output_tokens=500_000)),
+                          (api, Usage(miss_tokens=1_000_000, output_tokens=1_000_000))):
+        bill = Bill(book, prices, tenant="default", query_id=prices.name, scope_key=SCOPE)
+        bill.charge("question", usage, model="m", route="rag", doc_ids=["doc-a"], doc_tokens=[10], estimated=None)
+        bill.write()
+        clock.now += 60
+    # by hand, USD per million: seed 0.18 miss, 0.04 hit, 0.36 output; DeepSeek's API 0.28, 0.0056, 0.42
+    at_seed = 1 * 0.04 + 2 * 0.18 + 0.5 * 0.36  # 0.58, the first request as billed
+    at_api = 1 * 0.28 + 1 * 0.42  # 0.70, the second as billed
+    first_at_api = 1 * 0.0056 + 2 * 0.28 + 0.5 * 0.42  # 0.7756, the first re-priced
+    second_at_seed = 1 * 0.18 + 1 * 0.36  # 0.54, the second re-priced
+    summary = book.summary(current=api)
+    assert summary["totals"]["dollars"] == pytest.approx(at_seed + at_api)  # today's field, unchanged: mixed
+    by_profile = summary["by_profile"]
+    assert list(by_profile) == ["deepseek-api", "deepseek-v4-flash-compat"]
+    assert by_profile["deepseek-v4-flash-compat"]["dollars"] == pytest.approx(at_seed)
+    assert by_profile["deepseek-api"]["dollars"] == pytest.approx(at_api)
+    assert by_profile["deepseek-api"]["requests"] == by_profile["deepseek-v4-flash-compat"]["requests"] == 1
+    assert by_profile["deepseek-v4-flash-compat"]["usd_per_million"] == {
+        "input_miss": 0.18, "input_hit": 0.04, "output": 0.36, "cache_write_multiplier": 1.0}
+    repriced = summary["totals_at_current_prices"]
+    assert repriced["profile"] == "deepseek-api" and repriced["requests"] == 2
+    assert repriced["dollars"] == pytest.approx(first_at_api + at_api)  # 1.4756
+    assert repriced["hit_tokens"] == 1_000_000 and repriced["miss_tokens"] == 3_000_000
+    assert book.summary(current=seed)["totals_at_current_prices"]["dollars"] == pytest.approx(at_seed + second_at_seed)
+    # each entry keeps the rates it was billed at
+    stored = {e["profile"]: e["prices"] for e in book.entries()}
+    assert stored["deepseek-api"] == {"input_miss": 0.28, "input_hit": 0.0056, "output": 0.42,
+                                      "cache_write_multiplier": 1.0}

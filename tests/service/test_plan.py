@@ -107,6 +107,29 @@ def test_decisions():
     assert decide(_inputs(), lookup, SEED, mode="full").route == "full"
 
 
+def test_the_reason_shows_the_cost_now_and_the_amortised_cost_per_question():
+    # issue 21 (8): an exhaustive question quoted only "$0.00816 more per question" while it cost $0.018 now
+    exhaustive = classify("List every termination right in the contract")
+    decision = decide(_inputs(cache=CacheState(followups=2)), exhaustive, SEED)
+    full, rag = decision.full, decision.rag
+    assert decision.route == "full" and full.amortised_dollars is not None
+    # by hand: 50,200 prefix tokens cold (h=0) at the miss price, 20 question tokens, 500 output tokens
+    now = (50_200 * 0.18 + 20 * 0.18 + 500 * 0.36) / 1e6
+    assert full.dollars == pytest.approx(now)
+    assert f"${now:.5f} for this question now" in decision.reason
+    # amortised: this question reads the prefix as a miss, each of the 2 follow-ups as a hit with P=0.95
+    later = 0.95 * 0.04 + 0.05 * 0.18
+    amortised = (50_200 * (0.18 + 2 * later) / 3 + 20 * 0.18 + 500 * 0.36) / 1e6
+    assert full.amortised_dollars == pytest.approx(amortised) and amortised < now
+    assert (f"${full.amortised_dollars:.5f} per question amortised over it and 2.0 expected follow-up(s)"
+            in decision.reason)
+    assert f"retrieval: ${rag.dollars:.5f}" in decision.reason
+    assert f"${full.amortised_dollars - rag.dollars:.5f} more per question than retrieval" in decision.reason
+    # a lookup that stays on retrieval says what whole documents would have cost, both ways
+    lookup = decide(_inputs(cache=CacheState(followups=2)), classify("What is the governing law?"), SEED)
+    assert lookup.route == "rag" and f"${now:.5f} for this question now" in lookup.reason
+
+
 def test_a_lookup_premium_buys_whole_documents_when_they_cost_little_more():
     lookup = classify("What is the governing law?")
     x = _inputs(scope_tokens=15_000, retrieved_tokens=1_500, cache=CacheState(h=0.95, followups=4, requests=3))

@@ -242,3 +242,32 @@ def test_the_documents_list_prices_a_cold_whole_document_question_as_the_plan_do
     question_gap = (inputs["question_tokens"] - costs["question_tokens"]) * prices.input_miss / 1e6
     assert full["dollars"] == pytest.approx(costs["full_cold"] + question_gap, abs=1e-6)
     assert costs["full_cached"] < costs["full_cold"]
+
+
+def test_the_ledger_after_a_pricing_profile_switch_shows_each_profile_and_reprices(tmp_path, double):
+    """The same data dir served at one profile, then at another (FOLIO_PRICING_PROFILE changed): the ledger says
+    what was billed at each and what the whole costs at the current prices (issue 21, item 3)."""
+    question = {"question": "Which state's laws govern the agreement?", "mode": "rag"}
+    usages = []
+    for profile in ("deepseek-v4-flash-compat", "deepseek-api"):
+        with service(service_settings(tmp_path, double, pricing_profile=profile)) as client:
+            if not usages:
+                upload(client, "supply.pdf", contract_pdf())
+            result = client.post("/v1/query", json=question).json()
+            assert result["cost"]["profile"] == profile
+            usages.append(result["usage"])
+            ledger = client.get("/v1/ledger").json()
+    seed, api = get_profile("deepseek-v4-flash-compat"), get_profile("deepseek-api")
+
+    def at(prices, usage):
+        return prices.dollars(hit_tokens=usage["hit_tokens"], miss_tokens=usage["miss_tokens"],
+                              output_tokens=usage["output_tokens"])
+
+    assert ledger["pricing"]["profile"] == "deepseek-api"
+    assert ledger["totals"]["dollars"] == pytest.approx(at(seed, usages[0]) + at(api, usages[1]), abs=1e-8)
+    assert set(ledger["by_profile"]) == {"deepseek-v4-flash-compat", "deepseek-api"}
+    assert ledger["by_profile"]["deepseek-v4-flash-compat"]["dollars"] == pytest.approx(at(seed, usages[0]), abs=1e-8)
+    assert ledger["by_profile"]["deepseek-api"]["usd_per_million"]["input_hit"] == 0.0056
+    repriced = ledger["totals_at_current_prices"]
+    assert repriced["profile"] == "deepseek-api" and repriced["requests"] == 2
+    assert repriced["dollars"] == pytest.approx(at(api, usages[0]) + at(api, usages[1]), abs=1e-8)

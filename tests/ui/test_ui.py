@@ -475,3 +475,30 @@ def test_phone_spend_table_shows_its_dollars(browser, server, shots):
     expect(card.locator("td.requests").first).to_have_text(re.compile(r"^\d+"))
     shots(page, "phone-4-spend")
     page.context.close()
+
+
+def test_spend_says_when_the_ledger_holds_two_pricing_profiles(browser, double, tmp_path):
+    """Served at one profile, then at another on the same data dir: the Spend card says the total mixes prices
+    and shows each profile's part and the whole at today's prices (issue 21, item 3)."""
+    env = dict(FOLIO_LLM_BASE_URL=double.base_url, FOLIO_LLM_API_KEY="sk-double", FOLIO_LLM_MODEL="deepseek-chat")
+    for profile in ("deepseek-v4-flash-compat", "deepseek-api"):
+        with folio_server(tmp_path, FOLIO_PRICING_PROFILE=profile, **env) as base:
+            if profile == "deepseek-v4-flash-compat":
+                response = httpx.post(f"{base}/v1/documents?wait=true", timeout=60,
+                                      files=[("files", (MSA.name, MSA.read_bytes()))])
+                assert response.status_code == 200, response.text
+            answered = httpx.post(f"{base}/v1/query", timeout=60, json={"question": "Who are the parties?",
+                                                                        "mode": "rag"})
+            assert answered.status_code == 200, answered.text
+            if profile != "deepseek-api":
+                continue
+            assert httpx.get(f"{base}/v1/ledger", timeout=30).json()["totals_at_current_prices"]["dollars"] > 0
+            page = _page(browser, base, DESKTOP)
+            notice = page.locator("#spend-ledger .mixed-profiles")
+            expect(notice).to_contain_text("billed at 2 pricing profiles")
+            expect(notice).to_contain_text("At today's prices (deepseek-api)")
+            table = page.locator("#spend-ledger table", has_text="By pricing profile")
+            expect(table.locator("tbody tr")).to_have_count(2)
+            expect(page.locator("#spend-ledger")).to_contain_text("deepseek-api: $0.28 miss, $0.0056 hit")
+            assert page.errors == []  # type: ignore[attr-defined]
+            page.context.close()

@@ -80,6 +80,26 @@ export function recordAnswer(result) {
   renderSession();
 }
 
+function ratesText(r) {
+  if (!r) return "rates not recorded";
+  const write = r.cache_write_multiplier && r.cache_write_multiplier !== 1 ? `, misses written at ${r.cache_write_multiplier}x` : "";
+  return `$${r.input_miss} miss, $${r.input_hit} hit, $${r.output} output per million tokens${write}`;
+}
+
+/** More than one pricing profile in the ledger (FOLIO_PRICING_PROFILE changed): the total above adds dollars at
+ * different prices, so say so, show each profile's part and the whole at today's prices. */
+function profilesSection(byProfile, repriced) {
+  return h("section.spend-profiles", { "aria-label": "Pricing profiles" },
+    h("p.mixed-profiles", { role: "note" },
+      `This ledger holds requests billed at ${byProfile.length} pricing profiles, so the total above adds dollars `
+      + "at different prices.",
+      repriced ? ` At today's prices (${repriced.profile}) the same tokens cost ${dollars(repriced.dollars)}.` : ""),
+    totalsTable("By pricing profile", byProfile.map(([name, t]) => [name, t]),
+      byProfile.map(([name, t]) => `${name}: ${ratesText(t.usd_per_million)}.`).join(" ")),
+    repriced ? totalsTable(`All at today's prices (${repriced.profile})`, [["All requests", repriced, "total"]])
+      : null);
+}
+
 export async function refreshSpend() {
   renderSession();
   let ledger;
@@ -92,6 +112,7 @@ export async function refreshSpend() {
   statusNode.replaceChildren();
   const byDoc = Object.entries(ledger.by_document || {}).map(([id, t]) => [titleOf(id) || `${shortId(id)} (deleted)`, t]);
   const byRoute = Object.entries(ledger.by_route || {}).map(([route, t]) => [routeName(route), t]);
+  const byProfile = Object.entries(ledger.by_profile || {});
   const pricing = ledger.pricing;
   fill(ledgerNode,
     h("h3", {}, "The service's ledger"),
@@ -100,6 +121,7 @@ export async function refreshSpend() {
       byDoc.some(([, t]) => t.shared_requests) ? SHARED_NOTE : null)
       : h("p.muted", {}, "Nothing spent yet."),
     byRoute.length ? totalsTable("By route", byRoute) : null,
+    byProfile.length > 1 ? profilesSection(byProfile, ledger.totals_at_current_prices) : null,
     pricing ? h("p.muted", {}, `Prices: ${pricing.profile} (${pricing.model}, as of ${pricing.as_of}): `
       + `$${pricing.usd_per_million.input_miss} miss, $${pricing.usd_per_million.input_hit} hit, `
       + `$${pricing.usd_per_million.output} output per million tokens.`) : null);
