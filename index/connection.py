@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,6 +42,20 @@ def is_local_client(client: Any) -> bool:
         and type(client._client).__name__ == "QdrantLocal"
 
 
+# Qdrant's local mode keeps every point in memory and checks filters in Python; past this many points it warns
+# (in its own words, with a source line). Folio says what it means for its users instead: ``local_size_note``.
+LOCAL_MODE_POINTS = 20_000
+
+
+def local_size_note(points: int) -> str | None:
+    """What a local index of ``points`` chunks means for the user, past the size local mode is made for."""
+    if points <= LOCAL_MODE_POINTS:
+        return None
+    return (f"note: the embedded index holds {points:,} chunks, past the ~{LOCAL_MODE_POINTS:,} that Qdrant's "
+            "local mode is made for: start-up and writes slow down as it grows. For collections this large run a "
+            "Qdrant server and set FOLIO_QDRANT_URL (docs/deployment.md).")
+
+
 def open_local(path: Path) -> Any:
     """A local-mode client on ``path``; ``StoreLocked`` at once when another process holds it.
 
@@ -59,4 +74,6 @@ def open_local(path: Path) -> Any:
             except portalocker.exceptions.LockException:
                 raise StoreLocked(LOCKED_MESSAGE) from None
             portalocker.unlock(handle)
+    # Folio says it in its own words (local_size_note), once, where the user can act on it
+    warnings.filterwarnings("ignore", message="Local mode is not recommended", category=UserWarning)
     return QdrantClient(path=str(path))

@@ -125,6 +125,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
     Unchanged files are skipped; a changed file at the same path replaces its old version once the
     new one is fully written. A failing file is reported and the batch goes on.
     """
+    from folio.index.connection import local_size_note
     from folio.ingest.pipeline import Ingestor
     from folio.ingest.progress import PlainProgress, RichProgress, summary_line
     from folio.ingest.sources import collect_paths
@@ -136,6 +137,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
     stream = sys.stderr if as_json else sys.stdout
     remote = remote_server(ctx)
     started = time.perf_counter()
+    size_note: str | None = None
     if remote is not None:
         with remote:
             results = _ingest_remote(remote, sources, PlainProgress(stream))
@@ -147,6 +149,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
                 results = ingestor.run(sources, progress)
             finally:
                 ingestor.close()
+            size_note = local_size_note(store.index.count()) if not settings.qdrant_url else None
     elapsed = time.perf_counter() - started
     failed = sum(r.status == "failed" for r in results)
     if as_json:
@@ -154,6 +157,8 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
                                "seconds": round(elapsed, 3)}, indent=2))
     else:
         click.echo(summary_line(results, elapsed))
+    if remote is None and size_note:
+        click.echo(size_note, err=True)
     sys.exit(1 if failed else 0)
 
 

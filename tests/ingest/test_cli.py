@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +145,28 @@ def test_counts_agree_with_their_nouns():
     assert [plural(1, "page"), plural(2, "page"), plural(0, "chunk"), plural(1234, "token")] == [
         "1 page", "2 pages", "0 chunks", "1,234 tokens"]
     assert plural(1, "older version") == "1 older version" and plural(3, "older version") == "3 older versions"
+
+
+def test_a_large_local_index_is_explained_in_folios_words(tmp_path):
+    """Past the size local mode is made for, Qdrant's own UserWarning (with its source line) stays out of the
+    output and Folio says once what it means and what to do. A real process, so that warnings print as they
+    would; its thresholds lowered to this test's size."""
+    write(tmp_path / "in" / "memo.txt", b"The warehouse lease ends in June 2027. " * 200)
+    script = (
+        "import sys\n"
+        "from qdrant_client.local.local_collection import LocalCollection\n"
+        "from folio.index import connection\n"
+        "from folio.cli import main\n"
+        "LocalCollection.LARGE_DATA_THRESHOLD = 1\n"
+        "connection.LOCAL_MODE_POINTS = 1\n"
+        f"sys.argv = ['folio', 'ingest', {str(tmp_path / 'in')!r}]\n"
+        "main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
+    env.update(FOLIO_EMBED_MODEL="hash-64", FOLIO_INGEST_WORKERS="0", FOLIO_DATA_DIR=str(tmp_path / "data"))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "Local mode is not recommended" not in output and "UserWarning" not in output
+    assert output.count("past the ~1 that Qdrant's local mode is made for") == 1
+    assert "FOLIO_QDRANT_URL" in output
