@@ -70,6 +70,15 @@ class Session:
     questions: int
     followups: float
     survival: float = 1.0
+    last_age_s: float | None = None  # how long ago the session's last question was asked
+
+    @property
+    def system_prompt_h(self) -> float:
+        """P(the system prompt is cached now): the provider persists a prefix that two requests share, so after
+        two questions of the session it is, for as long as the cache keeps it; before, it is not."""
+        if self.questions < 2 or self.last_age_s is None:
+            return 0.0
+        return PRIOR_RETENTION * cache_survival(self.last_age_s)
 
 
 @dataclass(frozen=True)
@@ -164,7 +173,7 @@ class Ledger:
         gaps = [b - a for a, b in itertools.pairwise(times)]
         survival = sum(map(cache_survival, gaps)) / len(gaps) if gaps else 1.0
         return Session(questions=len(times), followups=max(self.prior_followups, float(len(times))),
-                       survival=survival)
+                       survival=survival, last_age_s=self.clock() - times[-1] if times else None)
 
     def cache_state(self, prefix_hash: str, *, scope_key: str | None = None, session: Session | None = None,
                     reasoning: str | None = None) -> CacheState:

@@ -131,13 +131,20 @@ def _dollars(hit: float, miss: float, output: float, prices: PricingProfile) -> 
 
 def estimate_rag(x: PlanInputs, prices: PricingProfile) -> Estimate:
     """The system prompt hits with P(h_S); the whole prompt hits with P(rag_prompt_h), when the same question
-    over the same excerpts was asked while the cache kept it."""
+    over the same excerpts was asked while the cache kept it. Amortised like full context, over this question
+    and the expected follow-ups: they find the system prompt cached with P(max(h_S, retention)), since two
+    requests that share it have the provider persist it."""
     prompt = x.system_tokens + x.retrieved_tokens + x.question_tokens
     s_hit = x.system_tokens * x.system_cache_h
     hit = x.rag_prompt_h * prompt + (1 - x.rag_prompt_h) * s_hit
     miss = prompt - hit
+    dollars = _dollars(hit, miss, x.output_tokens, prices)
+    later_hit = x.system_tokens * max(x.system_cache_h, x.cache.retention)
+    later = _dollars(later_hit, prompt - later_hit, x.output_tokens, prices)
+    n = x.cache.followups
+    amortised = (dollars + n * later) / (n + 1)
     return Estimate(route="rag", hit_tokens=hit, miss_tokens=miss, output_tokens=x.output_tokens,
-                    dollars=_dollars(hit, miss, x.output_tokens, prices))
+                    dollars=dollars, amortised_dollars=amortised)
 
 
 def _prefix_price(cache: CacheState, *, warmup: bool, prices: PricingProfile) -> float:
@@ -213,7 +220,8 @@ def decide(x: PlanInputs, need: Need, prices: PricingProfile, *, mode: Mode = "a
     if not full.feasible:
         return Decision("rag", f"the scope does not fit in the context ({full.note})", rag, full, need, x)
     full_cost = full.amortised_dollars if full.amortised_dollars is not None else full.dollars
-    extra = full_cost - rag.dollars
+    rag_cost = rag.amortised_dollars if rag.amortised_dollars is not None else rag.dollars
+    extra = full_cost - rag_cost  # per question over the session, both routes alike
     if max_cost_usd is not None and full.dollars > max_cost_usd:
         # the budget caps what this question costs now, whatever the session would repay later
         if need.wants_full:

@@ -240,6 +240,7 @@ class Planner:
             window=self.settings.context_window,
             cache=cache,
             warmup=warmup,
+            system_cache_h=memory.session.system_prompt_h,
             rag_prompt_h=rag_h,
         )
         mode: Mode = "auto" if request.mode == "coverage" else request.mode

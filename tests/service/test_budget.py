@@ -7,12 +7,17 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from pydantic import SecretStr
 
 from folio.cli import cli
+from folio.config import Settings
 from folio.errors import OverBudget
+from folio.ingest.embed import HashEmbedder
+from folio.service.answer import QueryRequest
 from folio.service.need import classify
 from folio.service.plan import CacheState, PlanInputs, decide, enforce_cap
 from folio.service.pricing import get_profile
+from folio.service.runtime import build_runtime
 from tests.service_helpers import contract_pdf, service, service_settings, upload
 
 SEED = get_profile("deepseek-v4-flash-compat")
@@ -122,7 +127,18 @@ def test_folio_ask_over_the_cap_prints_one_error_line_and_fails(tmp_path, double
     assert refused.exit_code != 0 and "Traceback" not in refused.output
     assert "[over_budget]" in refused.output and "$0.00001" in refused.output
     assert double.requests() == []
-    fallen = runner.invoke(cli, ["ask", QUESTION, "--mode", "full", "--max-cost", "0.00025", "--fallback", "--json"],
-                           env=env)
+    # a cap between what retrieval and whole documents are estimated at, from the planner itself
+    settings = Settings(data_dir=tmp_path / "data", embed_model="hash-64", llm_base_url=double.base_url,
+                        llm_api_key=SecretStr("sk-test"), llm_model="deepseek-chat",
+                        pricing_profile="deepseek-v4-flash-compat")
+    runtime = build_runtime(settings, embedder_factory=lambda: HashEmbedder(64))
+    try:
+        decision = runtime.answerer.plan(QueryRequest(question=QUESTION, mode="full")).decision
+    finally:
+        runtime.close()
+    assert decision.rag.dollars < decision.full.dollars
+    cap = (decision.rag.dollars + decision.full.dollars) / 2
+    fallen = runner.invoke(cli, ["ask", QUESTION, "--mode", "full", "--max-cost", f"{cap:.8f}", "--fallback",
+                                 "--json"], env=env)
     assert fallen.exit_code == 0, fallen.output
     assert json.loads(fallen.output)["route"] == "rag"

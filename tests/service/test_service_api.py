@@ -87,7 +87,8 @@ def test_a_lookup_premium_turns_a_retrieval_plan_into_whole_documents(client, do
     plain = client.post("/v1/plan", json=question).json()
     assert plain["route"] == "rag" and "retrieval is cheaper" in plain["reason"]
     estimates = plain["plan"]["estimates"]
-    extra = estimates["full"]["amortised_dollars"] - estimates["rag"]["dollars"]
+    # both routes per question over the session, as the plan compares them
+    extra = estimates["full"]["amortised_dollars"] - estimates["rag"]["amortised_dollars"]
     bought = client.post("/v1/plan", json={**question, "lookup_premium_usd": extra * 1.01}).json()
     assert bought["route"] == "full" and "within the lookup premium" in bought["reason"]
     short = client.post("/v1/plan", json={**question, "lookup_premium_usd": extra * 0.99}).json()
