@@ -20,6 +20,7 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   ├── DocumentNotFound        document_not_found
     │   ├── PageNotFound            page_not_found
     │   ├── DocumentConflict        document_conflict (HTTP 409): the id is another tenant's (crafted bytes)
+    │   ├── TitleTaken              title_taken (HTTP 409): another document of the tenant has that title
     │   └── InvalidRequest          invalid_request
     │       ├── QuestionTooLong     question_too_long (HTTP 413): over FOLIO_MAX_QUESTION_CHARS
     │       ├── OverBudget          over_budget (HTTP 422): the route's estimate exceeds the request's max_cost_usd
@@ -131,6 +132,13 @@ class DocumentConflict(InputError):
     """The document's id is taken by another tenant's document (only crafted bytes can do that)."""
 
     code = "document_conflict"
+    http_status = 409
+
+
+class TitleTaken(InputError):
+    """Another document of the tenant already has the title asked for."""
+
+    code = "title_taken"
     http_status = 409
 
 

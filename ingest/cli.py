@@ -283,6 +283,29 @@ def show(ctx: click.Context, doc_id: str, page: int | None, as_json: bool) -> No
 
 
 @cli.command()
+@click.argument("doc_id")
+@click.argument("title")
+@click.pass_context
+@handles_errors
+def rename(ctx: click.Context, doc_id: str, title: str) -> None:
+    """Give a document a new title, the name its citations use (unique among your documents).
+
+    \b
+    Example:
+      folio rename 3f9a2c1b "Best Buy 10-K FY2023"
+    """
+    remote = remote_server(ctx)
+    if remote is not None:
+        with remote:
+            data = remote.rename(remote.document(doc_id)["id"], title)
+        click.echo(f"renamed {data['id'][:12]} to {terminal_safe(data['title'])}")
+        return
+    with _open_store(_settings(ctx)) as store:
+        record = store.rename_document(store.resolve_id(doc_id), title)
+    click.echo(f"renamed {record.id[:12]} to {terminal_safe(record.title)}")
+
+
+@cli.command()
 @click.argument("doc_ids", nargs=-1, required=True)
 @click.pass_context
 @handles_errors

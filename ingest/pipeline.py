@@ -314,6 +314,9 @@ class Ingestor:
         embedder = self.embedder
         self.store.ensure_chunks_collection(embedder.dim)
         ocr = ocr or OcrReport()
+        # a title names one document of the tenant; an older version of this file, replaced below, keeps its own
+        older = [r.id for r in self.store.find_by_source(source.key, tenant=source.tenant)]
+        doc.title = self.store.unique_title(doc.title, tenant=source.tenant, exclude=[doc.id, *older])
         record = DocumentRecord(
             id=doc.id, file_name=safe_file_name(source.name), source=source.key, title=doc.title, format=doc.format,
             size_bytes=doc.size_bytes, n_pages=len(doc.pages), n_chunks=len(doc.chunks),

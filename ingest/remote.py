@@ -81,6 +81,9 @@ class RemoteFolio:
     def delete(self, doc_id: str) -> dict[str, Any]:
         return dict(self._request("DELETE", f"/v1/documents/{doc_id}"))
 
+    def rename(self, doc_id: str, title: str) -> dict[str, Any]:
+        return dict(self._request("PATCH", f"/v1/documents/{doc_id}", json={"title": title}))
+
     def search(self, query: str, *, documents: Sequence[str] | None, limit: int, mode: str) -> dict[str, Any]:
         body = {"query": query, "documents": list(documents or []) or None, "limit": limit, "mode": mode}
         return dict(self._request("POST", "/v1/search", json=body))

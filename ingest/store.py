@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from folio.config import Settings
-from folio.errors import DocumentNotFound, StoreError
+from folio.errors import DocumentNotFound, InvalidRequest, StoreError, TitleTaken
 from folio.index.connection import connect, is_local_client
 from folio.index.local import LocalChunks
 from folio.index.protocol import ChunkIndex, ChunkPoint, Hit, SearchMode
@@ -40,6 +40,8 @@ from folio.records.model import DocumentRecord
 from folio.records.protocol import DocumentRecords, KeyValueRecords
 from folio.records.qdrant_documents import LocalQdrantDocuments, QdrantDocuments
 from folio.records.qdrant_keyvalue import LocalQdrantKeyValue, QdrantKeyValue
+
+MAX_TITLE_CHARS = 300
 
 # On a shared server, a document left unfinished this long was abandoned by a killed writer (``recover``).
 STALE_WRITE_S = 6 * 3600.0
@@ -199,6 +201,22 @@ class Store:
 
     def finish_document(self, doc_id: str, n_chunks: int) -> None:
         self.document_records.set_status(doc_id, "ready", n_chunks=n_chunks)
+
+    def rename_document(self, doc_id: str, title: str, *, tenant: str | None = None) -> DocumentRecord:
+        """Give a document a new title (what citations name it by); refused when another document of the tenant
+        has it. Earlier answers keep resolving: their citations carry the document's id."""
+        record = self.require_document(doc_id, tenant=tenant)
+        title = " ".join(title.split())
+        if not title or len(title) > MAX_TITLE_CHARS:
+            raise InvalidRequest(f"a title has 1 to {MAX_TITLE_CHARS} characters", document_id=doc_id)
+        if lookup.unique_title(self.document_records, title, tenant=record.tenant, exclude={doc_id}) != title:
+            raise TitleTaken(f"another document is already titled {title!r}", document_id=doc_id)
+        self.document_records.set_title(doc_id, title)
+        return record.model_copy(update={"title": title})
+
+    def unique_title(self, title: str, *, tenant: str, exclude: Sequence[str] = ()) -> str:
+        """``title``, numbered if another document of ``tenant`` (but those in ``exclude``) has it already."""
+        return lookup.unique_title(self.document_records, title, tenant=tenant, exclude=set(exclude))
 
     def delete_document(self, doc_id: str) -> None:
         """Remove a document and all of its chunks; invisible to queries from the first write on."""

@@ -3,6 +3,8 @@ page's text. Written against ``DocumentRecords``, so every implementation answer
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from folio.errors import DocumentNotFound
 from folio.records.model import DocumentRecord
 from folio.records.protocol import DocumentRecords
@@ -47,3 +49,14 @@ def page_text(records: DocumentRecords, doc_id: str, page: int, *, tenant: str |
         raise DocumentNotFound(f"document {doc_id} has no page {page} (it has {record.n_pages})",
                                document_id=doc_id)
     return record.pages[page]
+
+
+def unique_title(records: DocumentRecords, title: str, *, tenant: str, exclude: Collection[str] = ()) -> str:
+    """``title``, or ``title (2)``, ``(3)``...: unlike every other document's of ``tenant`` (case aside; the
+    documents in ``exclude`` aside), so that a citation's title names one document."""
+    taken = {r.title.casefold() for r in records.list_documents(status=None, tenant=tenant) if r.id not in exclude}
+    candidate, n = title, 1
+    while candidate.casefold() in taken:
+        n += 1
+        candidate = f"{title} ({n})"
+    return candidate

@@ -36,6 +36,8 @@ class DocumentRecords(Protocol):
     def set_status(self, doc_id: str, status: str, **fields: Any) -> None:
         """Set a record's status, and ``fields`` with it, in one write."""
 
+    def set_title(self, doc_id: str, title: str) -> None: ...
+
     def set_tags(self, doc_id: str, statement_pages: dict[str, list[int]], genre: str) -> None:
         """Set a record's ``statement_pages`` and ``genre`` (``folio.records.migration``)."""
 

@@ -83,6 +83,10 @@ class QdrantDocuments:
         self._write(lambda: self.qdrant.client.set_payload(
             self.name, {"status": status, **fields}, points=[document_point_id(doc_id)], wait=True))
 
+    def set_title(self, doc_id: str, title: str) -> None:
+        self._write(lambda: self.qdrant.client.set_payload(
+            self.name, {"title": title}, points=[document_point_id(doc_id)], wait=True))
+
     def set_tags(self, doc_id: str, statement_pages: dict[str, list[int]], genre: str) -> None:
         self._write(lambda: self.qdrant.client.set_payload(
             self.name, {"statement_pages": statement_pages, "genre": genre}, points=[document_point_id(doc_id)],

@@ -195,14 +195,21 @@ def scope_key(doc_ids: Sequence[str]) -> str:
     return hashlib.sha256("\x00".join(sorted(doc_ids)).encode()).hexdigest()
 
 
-def prefix_key(model: str, doc_ids: Sequence[str]) -> str:
+def document_key(doc_id: str, title: str) -> str:
+    """A document as the prefix identity names it: its id (its bytes) and its title, which the documents block
+    renders and a user may change (``PATCH /v1/documents/{id}``): a renamed document is a new prefix."""
+    return f"{doc_id}#{hashlib.sha256(title.encode()).hexdigest()[:16]}"
+
+
+def prefix_key(model: str, documents: Sequence[str]) -> str:
     """Identity of a full-context prefix: what precedes the question. Rendering is a pure function of
-    immutable, content-addressed records, so the ids in canonical order (with the model and the layout version)
-    name the exact bytes without rendering them. A coverage window's slice of a document is named
-    ``id:first-last``. The thinking mode is not part of it: it changes only what follows the last user turn
-    (the ledger learns from the bill if a provider disagrees, ``Ledger.cache_state``)."""
+    content-addressed records and their titles, so the documents' keys in canonical order (``document_key``: id
+    and title; a coverage window's slice of one is ``key:first-last``), with the model and the layout version,
+    name the exact bytes without rendering them. The thinking mode is not part of it: it changes only what
+    follows the last user turn (the ledger learns from the bill if a provider disagrees,
+    ``Ledger.cache_state``)."""
     digest = hashlib.sha256()
-    for part in (RENDER_VERSION, model, SYSTEM_PROMPT, *doc_ids):
+    for part in (RENDER_VERSION, model, SYSTEM_PROMPT, *documents):
         digest.update(part.encode() + b"\x00")
     return digest.hexdigest()
 

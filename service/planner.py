@@ -23,6 +23,7 @@ from folio.retrieval.statement_lane import LABELS, question_statements
 from folio.service.context import (
     QUESTION_PREFIX,
     SYSTEM_PROMPT,
+    document_key,
     prefix_key,
     rag_prompt_key,
     render_excerpts,
@@ -227,7 +228,7 @@ class Planner:
 
     def _decide(self, request: QueryRequest, records: list[DocumentRecord], need: Need,
                 retrieved: int, memory: CacheMemory, rag_h: float) -> tuple[Decision, str, bool]:
-        prefix = prefix_key(self.settings.llm_model, [r.id for r in records])
+        prefix = prefix_key(self.settings.llm_model, [document_key(r.id, r.title) for r in records])
         cache = memory.cache_state(prefix, request.reasoning)
         warmup = wants_warmup(cache, self._warm_setting(request))
         inputs = PlanInputs(

@@ -15,6 +15,7 @@ from folio.service.context import (
     canonical_order,
     count_layout,
     document_header,
+    document_key,
     page_tags_tokens,
 )
 from folio.service.schemas import plan as api
@@ -43,7 +44,9 @@ class Segment:
 
     @property
     def key(self) -> str:
-        return self.doc_id if self.whole else f"{self.doc_id}:{self.first_page}-{self.last_page}"
+        """The segment in the prefix identity: the document (with its title) and, for a slice, its pages."""
+        document = document_key(self.doc_id, self.title)
+        return document if self.whole else f"{document}:{self.first_page}-{self.last_page}"
 
     def report(self) -> api.Segment:
         return api.Segment(document_id=self.doc_id, title=self.title,

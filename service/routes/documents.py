@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from folio.errors import (
@@ -144,6 +145,17 @@ def get_page(runtime: RuntimeDep, tenant: TenantDep, doc_id: str, n: int) -> Pag
     assert record.pages is not None
     return Page(document_id=record.id, title=record.title, page=n, pages=record.n_pages,
                 tokens=record.page_tokens[n - 1], text=record.pages[n - 1])
+
+
+class Rename(BaseModel):
+    title: str = Field(min_length=1, max_length=300, description="the new title, unique among the tenant's documents")
+
+
+@router.patch("/documents/{doc_id}", response_model=Document,
+              summary="Rename a document: citations use the new title; earlier answers keep resolving by id")
+def rename_document(runtime: RuntimeDep, tenant: TenantDep, doc_id: str, body: Rename) -> Document:
+    record = runtime.store.rename_document(_resolve(runtime, tenant, doc_id), body.title, tenant=tenant)
+    return _document(runtime, record)
 
 
 @router.delete("/documents/{doc_id}", response_model=Deleted, summary="Delete a document and all of its chunks")

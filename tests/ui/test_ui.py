@@ -502,3 +502,32 @@ def test_spend_says_when_the_ledger_holds_two_pricing_profiles(browser, double, 
             expect(page.locator("#spend-ledger")).to_contain_text("deepseek-api: $0.28 miss, $0.0056 hit")
             assert page.errors == []  # type: ignore[attr-defined]
             page.context.close()
+
+
+def test_a_document_is_renamed_in_its_row(browser, server):
+    """Rename edits the title in place; a title another document has is refused with the API's words; the new
+    title shows in the list."""
+    for name, text in (("rename-me.md", "# Board minutes\n\nThe board met in May."),
+                       ("keep-me.md", "# Audit letter\n\nThe auditors wrote in June.")):
+        response = httpx.post(f"{server}/v1/documents?wait=true", timeout=60,
+                              files=[("files", (name, text.encode(), "text/markdown"))])
+        assert response.status_code == 200, response.text
+    doc_id = next(d["id"] for d in httpx.get(f"{server}/v1/documents").json()["documents"]
+                  if d["file_name"] == "rename-me.md")
+    page = _page(browser, server, DESKTOP)
+    row = page.locator(f'#documents-body tr[data-id="{doc_id}"]')
+    row.get_by_role("button", name="Rename Board minutes").click()
+    field = row.get_by_role("textbox", name="New title for Board minutes")
+    field.fill("Audit letter")
+    field.press("Enter")
+    expect(row.locator(".row-error")).to_contain_text("title_taken")
+    row.get_by_role("button", name="Rename Board minutes").click()
+    row.get_by_role("textbox", name="New title for Board minutes").fill("May board minutes")
+    row.get_by_role("button", name="Save").click()
+    expect(page.locator("#documents-status")).to_contain_text("Renamed “Board minutes” to “May board minutes”")
+    expect(row.locator("a.doc-title")).to_have_text("May board minutes")
+    assert page.errors == []  # type: ignore[attr-defined]
+    for doc in httpx.get(f"{server}/v1/documents").json()["documents"]:
+        if doc["file_name"] in ("rename-me.md", "keep-me.md"):
+            assert httpx.delete(f"{server}/v1/documents/{doc['id']}").status_code == 200
+    page.context.close()

@@ -82,6 +82,7 @@ export const api = {
   documents: () => request("GET", "/v1/documents?status=all"),
   page: (docId, n) => request("GET", `/v1/documents/${encodeURIComponent(docId)}/pages/${n}`),
   deleteDocument: (docId) => request("DELETE", `/v1/documents/${encodeURIComponent(docId)}`),
+  renameDocument: (docId, title) => request("PATCH", `/v1/documents/${encodeURIComponent(docId)}`, { body: { title } }),
   job: (jobId) => request("GET", `/v1/jobs/${encodeURIComponent(jobId)}`),
   plan: (body, signal) => request("POST", "/v1/plan", { body, signal }),
   query: (body, signal) => request("POST", "/v1/query", { body, signal }),

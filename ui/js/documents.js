@@ -115,6 +115,10 @@ function row(doc) {
     type: "button", "aria-label": `Delete ${doc.title}`, onclick: () => confirmDelete(doc, remove),
   }, "Delete");
   const rowError = h("div.row-error", { role: "status" });
+  const rename = h("button.small", {
+    type: "button", "aria-label": `Rename ${doc.title}`, disabled: !ready,
+    onclick: () => editTitle(doc, rename, rowError),
+  }, "Rename");
   return h("tr", { dataset: { id: doc.id } },
     h("td.select", { "data-label": "In scope" }, checkbox,
       h("label.visually-hidden", { for: `select-${doc.id}` }, `Ask about ${doc.title}`)),
@@ -132,7 +136,42 @@ function row(doc) {
     h("td", { "data-label": "Status" }, h(`span.status.status-${doc.status}`, {}, doc.status)),
     h("td.when", { "data-label": "Ingested" }, h("time", { datetime: doc.ingested_at }, dateTime(doc.ingested_at))),
     costCell(doc),
-    h("td.row-actions", {}, remove));
+    h("td.row-actions", {}, rename, " ", remove));
+}
+
+/** The title cell as a small form: the new title is saved with PATCH, and the list shows it (citations use it). */
+function editTitle(doc, trigger, rowError) {
+  const cell = trigger.closest("tr").querySelector("td.title");
+  const before = [...cell.childNodes];
+  const input = h("input.title-input", { type: "text", value: doc.title, maxlength: 300, required: true,
+    "aria-label": `New title for ${doc.title}` });
+  const restore = () => {
+    cell.replaceChildren(...before);
+    trigger.focus();
+  };
+  const form = h("form.rename", {
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const title = input.value.trim();
+      if (!title || title === doc.title) return restore();
+      try {
+        await api.renameDocument(doc.id, title);
+      } catch (error) {
+        cell.replaceChildren(...before);
+        fill(rowError, errorBox(error, "Not renamed:"));
+        return;
+      }
+      await refresh();
+      fill(status, h("p.notice", { role: "status" }, `Renamed “${doc.title}” to “${title}”: citations use the new title.`));
+      document.dispatchEvent(new CustomEvent("folio:documents-changed"));
+    },
+  }, input, " ", h("button.small", { type: "submit" }, "Save"), " ",
+  h("button.small", { type: "button", onclick: restore }, "Cancel"));
+  input.addEventListener("keydown", (event) => { if (event.key === "Escape") restore(); });
+  rowError.replaceChildren();
+  cell.replaceChildren(form);
+  input.focus();
+  input.select();
 }
 
 function render() {
