@@ -174,19 +174,15 @@ def write_plots(report: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written: list[Path] = []
-    if report.get("retrieval"):
-        written.append(_recall_plot(plt, report, out_dir / f"{stem}-recall.png"))
-    if report.get("routing"):
-        written.append(_routing_plot(plt, report, out_dir / f"{stem}-routing.png"))
+    for key, figure, suffix in (("retrieval", recall_figure, "recall"), ("routing", routing_figure, "routing")):
+        if report.get(key):
+            path = out_dir / f"{stem}-{suffix}.png"
+            fig = figure(plt, report)
+            if fig is not None:
+                fig.savefig(path, dpi=120)
+                plt.close(fig)
+            written.append(path)
     return written
-
-
-def _recall_plot(plt: Any, report: dict[str, Any], path: Path) -> Path:
-    fig = recall_figure(plt, report)
-    if fig is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return path
 
 
 def recall_figure(plt: Any, report: dict[str, Any]) -> Any:
@@ -218,14 +214,6 @@ def recall_figure(plt: Any, report: dict[str, Any]) -> Any:
             ax.legend(fontsize=6, loc="lower right")
         fig.tight_layout()
     return fig
-
-
-def _routing_plot(plt: Any, report: dict[str, Any], path: Path) -> Path:
-    fig = routing_figure(plt, report)
-    if fig is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return path
 
 
 def routing_figure(plt: Any, report: dict[str, Any]) -> Any:
