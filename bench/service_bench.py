@@ -631,8 +631,7 @@ def time_render(runtime: Any, repeats: int) -> dict[str, Any]:
         load_s.append(elapsed)
         block, elapsed = timed(lambda loaded=loaded: render_documents(loaded))  # type: ignore[misc]
         render_s.append(elapsed)
-    prompt_s = [timed(lambda: full_prompt(block, "What was revenue?", layout="warm",
-                                          model=runtime.settings.llm_model))[1] for _ in range(repeats)]
+    prompt_s = [timed(lambda: full_prompt(block, "What was revenue?", layout="warm"))[1] for _ in range(repeats)]
     actual, count_s = timed(lambda: counter.count(block))
     return {
         "documents": len(chosen), "of_documents": len(records), "pages": sum(r.n_pages for r in chosen),

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from pydantic import BaseModel
-
 from folio.config import Settings
 from folio.errors import ContextTooLong, ProviderError, ProviderStreamBroken, QuestionTooLong
 from folio.ingest.embed import Embedder
@@ -39,18 +37,18 @@ from folio.service.llm import Completion, LLMClient
 from folio.service.planner import Plan, Planner, retrieved_chunk
 from folio.service.pricing import PricingProfile
 from folio.service.schemas import answer as api
+from folio.service.schemas.answer import Emit
 from folio.service.schemas.common import Cost
 from folio.service.schemas.common import Usage as UsageReport
 from folio.service.schemas.query import QueryRequest
 
-__all__ = ["Answerer", "Event", "QueryRequest", "QuestionTooLong"]
+__all__ = ["Answerer", "Emit", "QueryRequest", "QuestionTooLong"]
 
 NO_MODEL_MESSAGE = ("No language model is configured, so here are the plan and the retrieved pages. To get "
                     "answers set FOLIO_LLM_API_KEY (DeepSeek's API by default), or FOLIO_LLM_BASE_URL (and "
                     "FOLIO_LLM_MODEL) for any OpenAI-compatible server, then restart.")
 
 # progress: ("plan", the plan), ("done", the answer), other kinds with a dict (the SSE event's data)
-Event = Callable[[str, dict[str, Any] | BaseModel], None]
 
 
 class Answerer(Planner):
@@ -68,7 +66,7 @@ class Answerer(Planner):
         view.tenant, view.ledger, view.llm = tenant, ledger, llm
         return view
 
-    def answer(self, request: QueryRequest, emit: Event | None = None, *, plan: Plan | None = None) -> api.Answer:
+    def answer(self, request: QueryRequest, emit: Emit | None = None, *, plan: Plan | None = None) -> api.Answer:
         """Answer ``request``, by ``plan`` when the caller planned it already (a stream plans before its 200, so
         that a refusal, over the budget for one, is a 4xx). A refused plan raises before any model call."""
         emit = emit or (lambda kind, data: None)
@@ -98,7 +96,7 @@ class Answerer(Planner):
 
     # -- one request (rag or full, with a warm-up, a fallback or an escalation) ---------------------------------
 
-    def _answer_one(self, request: QueryRequest, plan: Plan, answer: api.Answer, bill: Bill, emit: Event) -> None:
+    def _answer_one(self, request: QueryRequest, plan: Plan, answer: api.Answer, bill: Bill, emit: Emit) -> None:
         route = plan.decision.route
         completion: Completion | None = None
         loaded: dict[str, DocumentRecord] = {}  # records with their pages, loaded once per question
@@ -134,7 +132,7 @@ class Answerer(Planner):
             answer.events.append(api.AnswerEvent(kind="truncated", reason="the answer hit the output limit"))
 
     def _answer_coverage(self, llm: LLMClient, request: QueryRequest, plan: Plan, answer: api.Answer, bill: Bill,
-                         emit: Event) -> None:
+                         emit: Emit) -> None:
         """Map over the planned windows, reduce the findings, report what was covered (``service/coverage/``)."""
         assert plan.coverage is not None
         outcome = answer_coverage(plan.coverage, question=request.question, reasoning=request.reasoning,
@@ -148,7 +146,7 @@ class Answerer(Planner):
             answer.events.append(api.AnswerEvent(kind="truncated", reason="the answer hit the output limit"))
 
     @staticmethod
-    def _event(answer: api.Answer, emit: Event, event: dict[str, Any]) -> None:
+    def _event(answer: api.Answer, emit: Emit, event: dict[str, Any]) -> None:
         answer.events.append(api.AnswerEvent.model_validate(event))
         emit(event["kind"], event)
 
@@ -158,7 +156,7 @@ class Answerer(Planner):
 
     # -- the model calls --------------------------------------------------------------------------------------
 
-    def _call(self, messages: list[dict[str, str]], request: QueryRequest, emit: Event,
+    def _call(self, messages: list[dict[str, str]], request: QueryRequest, emit: Emit,
               *, max_tokens: int | None = None, stream: bool | None = None) -> Completion:
         assert self.llm is not None
         limit = max_tokens or self.settings.output_reserve
@@ -193,7 +191,7 @@ class Answerer(Planner):
             loaded[doc_id] = self.store.require_document(doc_id, with_pages=True, tenant=self.tenant)
         return loaded[doc_id]
 
-    def _ask_full(self, request: QueryRequest, plan: Plan, bill: Bill, emit: Event,
+    def _ask_full(self, request: QueryRequest, plan: Plan, bill: Bill, emit: Emit,
                   loaded: dict[str, DocumentRecord]) -> Completion:
         records = [self._with_pages(r.id, loaded) for r in plan.full_records]
         block = render_documents(records)
@@ -203,7 +201,7 @@ class Answerer(Planner):
             self._charge(bill, "warmup", "full", plan, records, warm.usage, model=warm.model, estimated=None,
                          prefix_tokens=prefix_tokens)
             emit("warmup", {"usage": asdict(warm.usage), "reply": warm.text, "expected": WARM_REPLY})
-        prompt = full_prompt(block, request.question, layout="warm", model=self.settings.llm_model)
+        prompt = full_prompt(block, request.question, layout="warm")
         try:
             completion = self._call(prompt.messages, request, emit)
         except ProviderStreamBroken as exc:
@@ -217,7 +215,7 @@ class Answerer(Planner):
                      estimated=plan.decision.full.dollars, prefix_tokens=prefix_tokens)
         return completion
 
-    def _ask_rag(self, request: QueryRequest, plan: Plan, bill: Bill, emit: Event) -> Completion:
+    def _ask_rag(self, request: QueryRequest, plan: Plan, bill: Bill, emit: Emit) -> Completion:
         titles = {r.id: r.title for r in plan.records}
         starts = {r.id: r.page_starts for r in plan.records}
         messages = rag_prompt(render_excerpts(plan.hits, titles, starts), request.question)

@@ -225,22 +225,13 @@ def rag_prompt_key(model: str, question: str, chunks: Sequence[tuple[str, int]])
 
 @dataclass(frozen=True)
 class Prompt:
+    """A full-context question's messages; its prefix is named by ``prefix_key``, computed before rendering."""
+
     messages: list[dict[str, str]]
-    prefix_hash: str
     layout: Layout
 
 
-def prefix_hash(model: str, documents_block: str, layout: Layout, settings_key: str = "") -> str:
-    """Identity of the cacheable prefix: model, request settings, system prompt, documents, layout."""
-    digest = hashlib.sha256()
-    for part in (model, settings_key, layout, SYSTEM_PROMPT, documents_block):
-        digest.update(part.encode())
-        digest.update(b"\x00")
-    return digest.hexdigest()
-
-
-def full_prompt(documents_block: str, question: str, *, layout: Layout, model: str,
-                settings_key: str = "") -> Prompt:
+def full_prompt(documents_block: str, question: str, *, layout: Layout) -> Prompt:
     """Messages for a full-context question. ``warm`` is the multi-round layout that a warm-up primes."""
     if layout == "warm":
         messages = [
@@ -254,8 +245,7 @@ def full_prompt(documents_block: str, question: str, *, layout: Layout, model: s
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": documents_block + "\n\n" + QUESTION_PREFIX + question},
         ]
-    return Prompt(messages=messages, prefix_hash=prefix_hash(model, documents_block, layout, settings_key),
-                  layout=layout)
+    return Prompt(messages=messages, layout=layout)
 
 
 def warmup_messages(documents_block: str) -> list[dict[str, str]]:

@@ -18,7 +18,7 @@ between the scope's questions). DESIGN.md writes the first request as a miss and
 current h; that prices a warm prefix as a cold one and a cold one's follow-ups as misses, although this very
 request persists the prefix for them.
 
-Coverage (map-reduce over windows of whole documents, ``service/coverage/``): each window w is priced like a
+Coverage (map-reduce over windows of whole documents, ``service/coverage/``): each window is priced like a
 full-context question on its own prefix P_w = S + T_w, with its own cache state h_w and the map question q_c;
 the reduce reads the findings (F tokens, O per window that found something) in as many calls as it takes:
 
@@ -295,18 +295,18 @@ class WindowInputs:
     warmup: bool = False
 
 
-def estimate_window(w: WindowInputs, *, question_tokens: int, output_tokens: int,
+def estimate_window(window: WindowInputs, *, question_tokens: int, output_tokens: int,
                     prices: PricingProfile) -> Estimate:
     """A map question on one window: C_full on the window's prefix (with its warm-up when cold)."""
     output = output_tokens
-    if w.warmup:
-        hit = float(w.prefix_tokens)
-        miss = float(w.prefix_tokens + question_tokens)
+    if window.warmup:
+        hit = float(window.prefix_tokens)
+        miss = float(window.prefix_tokens + question_tokens)
         output += WARMUP_OUTPUT_TOKENS
     else:
-        hit = w.prefix_tokens * w.cache.h
-        miss = w.prefix_tokens * (1 - w.cache.h) + question_tokens
-    amortised = (w.prefix_tokens * _prefix_price(w.cache, warmup=w.warmup, prices=prices)
+        hit = window.prefix_tokens * window.cache.h
+        miss = window.prefix_tokens * (1 - window.cache.h) + question_tokens
+    amortised = (window.prefix_tokens * _prefix_price(window.cache, warmup=window.warmup, prices=prices)
                  + question_tokens * prices.input_miss + output_tokens * prices.output) / PER_MILLION
     return Estimate(route="coverage", hit_tokens=hit, miss_tokens=miss, output_tokens=output,
                     dollars=_dollars(hit, miss, output, prices), amortised_dollars=amortised)

@@ -21,7 +21,7 @@ from folio.ingest.reports import FileResult
 from folio.ingest.sources import Source
 from folio.ingest.store import Store
 from folio.ingest.tokens import deepseek_counter
-from folio.service.answer import Answerer, Event, QueryRequest
+from folio.service.answer import Answerer, Emit, QueryRequest
 from folio.service.jobs import JobQueue
 from folio.service.ledger import Ledger, LedgerEntry
 from folio.service.llm import LLMClient
@@ -120,7 +120,7 @@ class MeteredAnswerer(Answerer):
         super().__init__(**kwargs)
         self.metrics = metrics
 
-    def answer(self, request: QueryRequest, emit: Event | None = None, *, plan: Plan | None = None) -> Answer:
+    def answer(self, request: QueryRequest, emit: Emit | None = None, *, plan: Plan | None = None) -> Answer:
         try:
             result = super().answer(request, emit, plan=plan)
         except FolioError as exc:

@@ -22,7 +22,7 @@ from folio.service.planner import Plan
 
 logger = logging.getLogger("folio.service")
 # (kind, data): the plan and the answer as their models, every other kind as a dict
-Event = tuple[str, dict[str, Any] | BaseModel]
+StreamEvent = tuple[str, dict[str, Any] | BaseModel]
 
 
 def event_data(data: dict[str, Any] | BaseModel) -> dict[str, Any]:
@@ -30,12 +30,13 @@ def event_data(data: dict[str, Any] | BaseModel) -> dict[str, Any]:
     return data.model_dump(mode="json", by_alias=True) if isinstance(data, BaseModel) else data
 
 
-def answer_events(answerer: Answerer, request: QueryRequest, *, name: str, plan: Plan | None = None) -> Iterator[Event]:
+def answer_events(answerer: Answerer, request: QueryRequest, *, name: str,
+                  plan: Plan | None = None) -> Iterator[StreamEvent]:
     """``(kind, data)`` events of one answer as they happen, ending with ``done`` or ``error``.
 
     The answer runs in its own thread, in a copy of the caller's context (the request id goes with it); a
     failure becomes an ``error`` event with its code, never an exception in the middle of a 200 stream."""
-    events: queue.Queue[Event | None] = queue.Queue()
+    events: queue.Queue[StreamEvent | None] = queue.Queue()
 
     def work() -> None:
         try:

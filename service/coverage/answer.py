@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from folio.config import Settings
 from folio.ingest.store import Store
@@ -20,9 +18,8 @@ from folio.service.coverage.report import coverage_report
 from folio.service.coverage.runner import CoverageRunner
 from folio.service.llm import LLMClient, Reasoning
 from folio.service.schemas import answer as api
+from folio.service.schemas.answer import Emit
 from folio.service.schemas.common import Citation
-
-Event = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
@@ -35,7 +32,7 @@ class CoverageOutcome:
     finish_reason: str
 
 
-def answer_coverage(plan: CoveragePlan, *, question: str, reasoning: Reasoning, stream: bool, emit: Event,
+def answer_coverage(plan: CoveragePlan, *, question: str, reasoning: Reasoning, stream: bool, emit: Emit,
                     llm: LLMClient, store: Store, settings: Settings, counter: TokenCounter, bill: Bill,
                     loaded: dict[str, DocumentRecord]) -> CoverageOutcome:
     """Read the windows (map), merge their findings (reduce), report what was covered; every call charged to

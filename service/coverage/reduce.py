@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from folio.ingest.tokens import TokenCounter
 from folio.service.billing import Bill
@@ -17,8 +16,8 @@ from folio.service.coverage.runner import WindowResult, in_callers_context
 from folio.service.ledger import Usage
 from folio.service.llm import Completion, LLMClient, Reasoning
 from folio.service.plan import pack_findings
+from folio.service.schemas.answer import Emit
 
-Event = Callable[[str, dict[str, Any]], None]
 Finding = tuple[str, str, WindowPlan | None]  # (source label, text, the window it came from; None: merged)
 
 
@@ -35,7 +34,7 @@ class ReduceOutcome:
 
 def reduce_findings(plan: CoveragePlan, results: dict[int, WindowResult], *, llm: LLMClient, bill: Bill,
                     counter: TokenCounter, output_reserve: int, question: str, reasoning: Reasoning, stream: bool,
-                    emit: Event, pool: ThreadPoolExecutor) -> ReduceOutcome:
+                    emit: Emit, pool: ThreadPoolExecutor) -> ReduceOutcome:
     """Merge the findings: in one call when they fit ``plan.reduce_capacity`` (or are two or fewer), else in
     rounds of parallel calls, each over consecutive groups of at least two. The last call streams when asked."""
     outcome = ReduceOutcome(NOT_FOUND, llm.model, "stop", Usage(), 0.0, 0, 0)

@@ -24,11 +24,11 @@ from folio.service.coverage.prompts import map_messages, says_nothing
 from folio.service.ledger import Usage
 from folio.service.llm import Completion, LLMClient, Reasoning
 from folio.service.schemas import answer as api
+from folio.service.schemas.answer import Emit
 from folio.service.schemas.common import Citation
 
 RETRY_ROUNDS = 1
 WindowStatus = Literal["found", "nothing", "failed", "skipped"]
-Event = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
@@ -128,7 +128,7 @@ class CoverageRunner:
         return dollars
 
     def map(self, plan: CoveragePlan, pool: ThreadPoolExecutor, *, question: str, reasoning: Reasoning,
-            emit: Event) -> dict[int, WindowResult]:
+            emit: Emit) -> dict[int, WindowResult]:
         """Every selected window read (a failed one retried once after the others), by window number."""
         self._system_tokens = plan.system_tokens
         results = {w.index: WindowResult(w, error="over the budget") for w in plan.windows}

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from folio.service.schemas.common import Citation, Cost, RetrievedChunk, Usage, omitted_when_none
 from folio.service.schemas.plan import DocumentLeftOut, Plan, Route, Segment
+
+# How an answer reports its progress as it goes: ``emit(kind, data)`` ("plan", "warmup", "window", "delta",
+# ...); the API streams each as a server-sent event of that name.
+Emit = Callable[[str, "dict[str, Any] | BaseModel"], None]
 
 
 class AnswerEvent(BaseModel):
