@@ -191,9 +191,10 @@ class Planner:
             decision = replace(decision, coverage_reason=f"not priced: mode={request.mode} was requested, so "
                                "coverage cannot be chosen")
         refusal = None
-        if request.mode != "auto":  # auto already chooses within the budget (the cheapest route when none fits)
-            # the request's own cap is hard for a named mode: retrieval instead when the request allows the
-            # fallback, else a refusal that answer() raises before any model call (the plan alone reports it)
+        if request.max_cost_usd is not None:
+            # the request's own cap is hard, whatever the mode (auto has chosen within it unless even retrieval
+            # is over it): retrieval instead when the request allows the fallback, else a refusal that answer()
+            # raises before any model call (the plan alone reports it)
             try:
                 decision = enforce_cap(decision, mode=request.mode, max_cost_usd=request.max_cost_usd,
                                        fallback=request.fallback)

@@ -99,6 +99,18 @@ def test_forced_whole_documents_over_the_cap_are_refused_before_any_request(clie
     assert client.get("/v1/ledger").json()["totals"]["requests"] == 0
 
 
+def test_auto_under_a_cap_below_even_retrieval_is_refused_too(client, double):
+    """The cap is hard in auto mode as well: when no route fits it, nothing is spent."""
+    _, rag = _estimates(client)
+    response = client.post("/v1/query", json={"question": QUESTION, "max_cost_usd": rag / 2})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "over_budget" and f"${rag / 2:.5f}" in error["message"]
+    assert double.requests() == []
+    planned = client.post("/v1/plan", json={"question": QUESTION, "max_cost_usd": rag / 2})
+    assert planned.status_code == 200 and any("refuses" in n for n in planned.json()["plan"]["notes"])
+
+
 def test_the_opt_in_fallback_answers_by_retrieval_within_the_cap(client, double):
     full, rag = _estimates(client)
     assert rag < full

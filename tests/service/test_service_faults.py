@@ -112,7 +112,11 @@ def test_self_route_escalates_when_the_chunks_cannot_answer(client, double):
 
 def test_self_route_respects_the_budget(client, double):
     double.add_faults({"kind": "reply", "text": "The documents do not contain the answer."})
-    result = _ask(client, cascade=True, mode="auto", max_cost_usd=0.0).json()
+    # a budget that retrieval fits and whole documents do not
+    plan = client.post("/v1/plan", json={"question": "Which state's laws govern the agreement?"}).json()["plan"]
+    rag, full = plan["estimates"]["rag"]["dollars"], plan["estimates"]["full"]["dollars"]
+    assert rag < full
+    result = _ask(client, cascade=True, mode="auto", max_cost_usd=(rag + full) / 2).json()
     assert result["route"] == "rag"
     assert result["events"][0]["kind"] == "no_escalation" and "budget" in result["events"][0]["reason"]
     assert len(double.requests()) == 1
