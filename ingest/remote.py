@@ -81,6 +81,10 @@ class RemoteFolio:
     def delete(self, doc_id: str) -> dict[str, Any]:
         return dict(self._request("DELETE", f"/v1/documents/{doc_id}"))
 
+    def info(self) -> dict[str, Any]:
+        """The service's model, prices and whether its answers are simulated (``GET /v1/info``)."""
+        return dict(self._request("GET", "/v1/info"))
+
     def rename(self, doc_id: str, title: str) -> dict[str, Any]:
         return dict(self._request("PATCH", f"/v1/documents/{doc_id}", json={"title": title}))
 

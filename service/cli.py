@@ -188,11 +188,13 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
       folio --server http://folio.internal:8000 ask "What is the liability cap?"
     """
     remote = remote_server(ctx)
+    notice: str | None = None
     if remote is not None:  # folio --server URL ask ...: the server's POST /v1/query
         with remote:
             result = Answer.model_validate(remote.query({
                 "question": question, "documents": list(doc_ids) or None, "mode": mode, "reasoning": reasoning,
                 "max_cost_usd": max_cost, "fallback": fallback, "cascade": cascade}))
+            notice = remote.info().get("simulated_notice")  # a demo server's answers say they are simulated
     else:
         from folio.service.answer import QueryRequest
         from folio.service.runtime import build_runtime
@@ -209,3 +211,5 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
         click.echo(json.dumps(result.model_dump(mode="json", by_alias=True), indent=2))
     else:
         _print_answer(result)
+    if notice:
+        click.echo(f"note: {notice}", err=True)

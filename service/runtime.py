@@ -14,7 +14,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from folio.config import Settings
-from folio.errors import FolioError, StoreError
+from folio.errors import FolioError, OverBudget, StoreError
 from folio.ingest.embed import Embedder, load_embedder
 from folio.ingest.pipeline import Ingestor
 from folio.ingest.reports import FileResult
@@ -120,9 +120,19 @@ class MeteredAnswerer(Answerer):
         super().__init__(**kwargs)
         self.metrics = metrics
 
+    def plan_to_answer(self, request: QueryRequest) -> Plan:
+        """A refusal is a failed question whichever path asked (a stream plans before its first byte)."""
+        try:
+            return super().plan_to_answer(request)
+        except OverBudget as exc:
+            self.metrics.observe_failure(exc.code)
+            raise
+
     def answer(self, request: QueryRequest, emit: Emit | None = None, *, plan: Plan | None = None) -> Answer:
         try:
             result = super().answer(request, emit, plan=plan)
+        except OverBudget:
+            raise  # counted by plan_to_answer
         except FolioError as exc:
             self.metrics.observe_failure(exc.code)
             raise

@@ -109,3 +109,15 @@ def test_two_apps_in_one_process_count_apart(tmp_path):
         first, second = _samples(one.get("/metrics").text), _samples(two.get("/metrics").text)
     assert _value(first, "folio_http_requests_total", handler="/healthz") == 2
     assert _value(second, "folio_http_requests_total", handler="/healthz") == 1
+
+
+def test_a_refused_question_counts_once_whether_streamed_or_not(tmp_path, provider_double):
+    double = provider_double()
+    with service(service_settings(tmp_path, double)) as client:
+        upload(client, "msa.pdf", contract_pdf())
+        body = {"question": "What is the liability cap?", "mode": "full", "max_cost_usd": 1e-7}
+        assert client.post("/v1/query", json=body).status_code == 422
+        assert client.post("/v1/query", json={**body, "stream": True}).status_code == 422
+        samples = _samples(client.get("/metrics").text)
+    assert _value(samples, "folio_question_failures_total", code="over_budget") == 2
+    assert double.requests() == []

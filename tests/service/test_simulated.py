@@ -41,6 +41,10 @@ def test_folio_serve_simulated_model_answers_with_route_usage_and_citations(tmp_
         usage = result["usage"]
         assert usage["miss_tokens"] > 0 and usage["output_tokens"] > 0
         assert result["cost"]["dollars"] > 0 and result["citations"]
+        # the command line, asking the demo server, says so too
+        asked = CliRunner().invoke(cli, ["--server", base, "ask", QUESTION], env={"FOLIO_SERVER": None})
+        assert asked.exit_code == 0, asked.output
+        assert f"note: {SIMULATED_NOTICE}" in asked.output
     log = (workdir / "server.log").read_text()
     assert SIMULATED_NOTICE in log and re.search(r"provider double on http://127\.0\.0\.1:\d+/v1", log), log
     assert re.search(r"Folio on http://\S+ .*\[SIMULATED MODEL\]", log), log
