@@ -21,26 +21,18 @@ from typing import Any
 from folio.ingest.store import Store
 from folio.service.plan import CacheState
 from folio.service.pricing import PROFILES, PricingProfile
+from folio.service.retention import (
+    PRIOR_RETENTION,
+    cache_survival,
+    hit_ratio,
+    mode_switch_missed,
+    retention_of,
+)
 
-# DeepSeek: caches are cleared "within a few hours to a few days" of disuse. Full confidence for an hour,
-# then an exponential decay with a six-hour time constant.
-CACHE_SURE_S = 3600.0
-CACHE_DECAY_S = 6 * 3600.0
 SESSION_WINDOW_S = 6 * 3600.0
 # Requests that ask a question on a prefix: a full-context question, or a coverage window's map question.
 QUESTION_KINDS = ("question", "map")
-# P(a persisted prefix is still there for the next request, within the cache's sure lifetime) before any
-# request on it has told: the provider's caching is best effort. It is the mean of a Beta prior worth
-# PRIOR_WEIGHT requests; each later request on the prefix that should have found it cached (the one before
-# it persisted the prefix: a warm-up, or a request that hit) is an outcome that moves the posterior, up to
-# 0.99+ after a long run of hits, down after misses.
-PRIOR_RETENTION = 0.95
-PRIOR_WEIGHT = 20.0
 
-
-def cache_survival(gap_s: float) -> float:
-    """P(a prefix persisted ``gap_s`` seconds ago is still cached): sure for an hour, then a decay."""
-    return 1.0 if gap_s <= CACHE_SURE_S else math.exp(-(gap_s - CACHE_SURE_S) / CACHE_DECAY_S)
 
 
 @dataclass
@@ -79,24 +71,6 @@ class Session:
         if self.questions < 2 or self.last_age_s is None:
             return 0.0
         return PRIOR_RETENTION * cache_survival(self.last_age_s)
-
-
-@dataclass(frozen=True)
-class Retention:
-    """P(a persisted prefix is still cached at the next request, within the cache's lifetime): a Beta posterior
-    over the requests on the prefix that should have found it cached."""
-
-    hits: int = 0
-    trials: int = 0
-
-    @property
-    def mean(self) -> float:
-        return (PRIOR_RETENTION * PRIOR_WEIGHT + self.hits) / (PRIOR_WEIGHT + self.trials)
-
-    def explain(self) -> str:
-        if not self.trials:
-            return f"the prior {PRIOR_RETENTION:.2f}"
-        return f"{self.hits} of {self.trials} requests that should have hit did: {self.mean:.3f}"
 
 
 @dataclass
@@ -197,10 +171,10 @@ class Ledger:
         scoped = session is not None
         session = session or Session(questions=0, followups=self.prior_followups)
         followups = session.followups
-        mode_split = _mode_switch_missed(history)
+        mode_split = mode_switch_missed(history)
         if mode_split and reasoning is not None:
             history = [e for e in history if e.get("reasoning") in (reasoning, None)]
-        retention = _retention(history)
+        retention = retention_of(history)
         if not history:
             return CacheState(h=0.0, followups=followups, retention=retention.mean * session.survival,
                               session_questions=session.questions, mode_split=mode_split,
@@ -208,7 +182,7 @@ class Ledger:
         last = history[-1]
         age = max(0.0, now - last["ts"])
         decay = cache_survival(age)
-        observed = _hit_ratio(last)
+        observed = hit_ratio(last)
         # The provider persists a unit at the end of each request's input. After a warm-up ([system,
         # documents]) every question on the prefix hits. Without one, a question's unit includes the
         # question, and only the second request lets the provider notice the common prefix, which may end
@@ -315,40 +289,6 @@ class Ledger:
             "by_document": {k: v.to_dict() for k, v in sorted(by_document.items())},
             "by_scope": {k: v.to_dict() for k, v in sorted(by_scope.items())},
         }
-
-
-def _hit_ratio(entry: dict[str, Any]) -> float | None:
-    """The share of the entry's prefix the provider billed as cache hits; None when the prefix is unknown."""
-    prefix = int(entry.get("prefix_tokens") or 0)
-    return min(1.0, entry["usage"]["hit_tokens"] / prefix) if prefix else None
-
-
-def _persisted(entry: dict[str, Any]) -> bool:
-    """Whether the request left its prefix persisted as a unit: a warm-up, or a request that read it as hits."""
-    ratio = _hit_ratio(entry)
-    return entry["kind"] == "warmup" or (ratio is not None and ratio >= 0.5)
-
-
-def _outcomes(history: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any], bool]]:
-    """(earlier, later, hit) for each request that should have found the prefix cached: the request before it
-    persisted the prefix, within the cache's sure lifetime."""
-    out = []
-    for before, after in itertools.pairwise(history):
-        ratio = _hit_ratio(after)
-        if ratio is not None and _persisted(before) and after["ts"] - before["ts"] <= CACHE_SURE_S:
-            out.append((before, after, ratio >= 0.5))
-    return out
-
-
-def _retention(history: list[dict[str, Any]]) -> Retention:
-    outcomes = _outcomes(history)
-    return Retention(hits=sum(hit for _, _, hit in outcomes), trials=len(outcomes))
-
-
-def _mode_switch_missed(history: list[dict[str, Any]]) -> bool:
-    """Whether a request in another thinking mode missed the prefix right after it was cached."""
-    return any(not hit and before.get("reasoning") and after.get("reasoning")
-               and before["reasoning"] != after["reasoning"] for before, after, hit in _outcomes(history))
 
 
 def _known_rates(profile: str, stored: dict[str, tuple[float, dict[str, float]]]) -> dict[str, float] | None:

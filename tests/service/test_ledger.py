@@ -9,16 +9,9 @@ from qdrant_client import QdrantClient
 from folio.ingest.store import Store
 from folio.service.billing import Bill
 from folio.service.context import scope_key
-from folio.service.ledger import (
-    CACHE_SURE_S,
-    PRIOR_RETENTION,
-    PRIOR_WEIGHT,
-    SESSION_WINDOW_S,
-    Ledger,
-    LedgerEntry,
-    Usage,
-)
+from folio.service.ledger import SESSION_WINDOW_S, Ledger, LedgerEntry, Usage
 from folio.service.pricing import get_profile
+from folio.service.retention import CACHE_SURE_S, PRIOR_RETENTION, PRIOR_WEIGHT
 
 SCOPE = scope_key(["doc-a", "doc-b"])
 PREFIX = "prefix-of-doc-a-and-doc-b"
