@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from folio.evaluation.evaluate import judge_targets
 from folio.evaluation.report import recall_figure, render_markdown, routing_figure, write_report
+from folio.evaluation.targets import judge_targets
 
 
 def _summary(r5: float) -> dict[str, Any]:
