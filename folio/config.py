@@ -15,7 +15,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FOLIO_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default=Path("./data"), description="Where the local Qdrant store lives.")
+    data_dir: Path = Field(default=Path("./data"), description="Where the local Qdrant store and the SQLite "
+                           "records (folio.db) live.")
+    database_url: SecretStr | None = Field(
+        default=None, description="The records' database (documents, ledger, upload jobs): "
+        "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB, or sqlite:///PATH; unset: DATA_DIR/folio.db (SQLite).")
     qdrant_url: str | None = Field(default=None, description="Qdrant server URL; unset: local mode on disk.")
     qdrant_api_key: SecretStr | None = None
     collection_prefix: str = "folio"
@@ -162,6 +166,11 @@ class Settings(BaseSettings):
     def llm_effective_base_url(self) -> str:
         return self.llm_base_url or "https://api.deepseek.com"
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _empty_database_is_unset(cls, value: object) -> object:
+        return value or None
+
     @field_validator("qdrant_url", "llm_base_url")
     @classmethod
     def _empty_url_is_unset(cls, value: str | None) -> str | None:
@@ -170,6 +179,11 @@ class Settings(BaseSettings):
     @property
     def qdrant_path(self) -> Path:
         return self.data_dir / "qdrant"
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file that holds the records when no ``database_url`` is set."""
+        return self.data_dir / "folio.db"
 
 
 @lru_cache(maxsize=1)

@@ -25,9 +25,10 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │       ├── QuestionTooLong     question_too_long (HTTP 413): over FOLIO_MAX_QUESTION_CHARS
     │       ├── OverBudget          over_budget (HTTP 422): the route's estimate exceeds the request's max_cost_usd
     │       └── TooManyFiles        too_many_files (HTTP 413): over FOLIO_MAX_FILES_PER_REQUEST
-    ├── StoreError                  the index cannot be used right now (HTTP 503)
+    ├── StoreError                  the index or the records cannot be used right now (HTTP 503)
     │   ├── StoreLocked             store_locked
-    │   └── StoreUnavailable        store_unavailable
+    │   ├── StoreUnavailable        store_unavailable: the vector index (Qdrant)
+    │   └── DatabaseUnavailable     database_unavailable: the records' database (SQLite or PostgreSQL)
     ├── ProviderError               the language model's provider failed (HTTP 502)
     │   ├── ProviderRateLimited     provider_rate_limited (HTTP 429, carries retry_after_s)
     │   ├── ProviderStreamBroken    provider_error: a stream cut mid-answer (carries the partial text)
@@ -36,10 +37,12 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   └── ProviderBadResponse     provider_bad_response
     ├── ParseInterrupted            interrupted: the parser was shut down while the file waited or was parsed
     └── ConfigError                 configuration is invalid (HTTP 500)
-        └── OcrUnavailable          ocr_unavailable: a PDF needs OCR and Tesseract is missing (HTTP 503)
+        ├── OcrUnavailable          ocr_unavailable: a PDF needs OCR and Tesseract is missing (HTTP 503)
+        └── DatabaseConfigError     database_config: FOLIO_DATABASE_URL is not a database Folio can use
 
-Foreign exceptions (pypdf, python-docx, qdrant-client, openai) are translated where they are raised, in
-``folio.ingest.parse``, ``folio.index.retry`` and ``folio.service.llm``; nothing else catches them. The service
+Foreign exceptions (pypdf, python-docx, qdrant-client, SQLAlchemy, openai) are translated where they are raised,
+in ``folio.ingest.parse``, ``folio.index.retry``, ``folio.records.database`` and ``folio.service.llm``; nothing
+else catches them. The service
 maps this tree to HTTP in one handler (``folio.service.errors``).
 """
 
@@ -188,6 +191,13 @@ class StoreUnavailable(StoreError):
     code = "store_unavailable"
 
 
+class DatabaseUnavailable(StoreError):
+    """The records' database cannot be reached or refused the work (down, restarting, out of disk); every
+    write it was given either happened whole or not at all."""
+
+    code = "database_unavailable"
+
+
 class ProviderError(FolioError):
     code = "provider_error"
     http_status = 502
@@ -241,6 +251,13 @@ class OcrUnavailable(ConfigError):
 
     code = "ocr_unavailable"
     http_status = 503
+
+
+class DatabaseConfigError(ConfigError):
+    """``FOLIO_DATABASE_URL`` names no database Folio can use (a bad URL, an unsupported driver, a wrong
+    password, a database that does not exist); the message names the setting and the cause."""
+
+    code = "database_config"
 
 
 class TooManyPages(InputError):

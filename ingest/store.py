@@ -1,11 +1,12 @@
-"""Folio's store: the chunk index (``folio.index``) and the document records (``folio.records``) behind one
-Qdrant, and the write protocol that keeps the two consistent. Ingestion writes through it; the service reads.
+"""Folio's store: the chunk index (``folio.index``, in Qdrant) and the records (``folio.records``, in a SQL
+database), and the write protocol that keeps the two consistent. Ingestion writes through it; the service reads.
 
-The front only chooses: Qdrant's local mode on disk by default (``LocalChunks``, ``LocalQdrantDocuments``,
-``LocalQdrantKeyValue``: this process holds the index's file lock, so it keeps in-memory copies), a Qdrant server
-when ``FOLIO_QDRANT_URL`` is set (``ServerChunks``, ``QdrantDocuments``, ``QdrantKeyValue``). Availability and
-retries are ``folio.index.retry``'s: ``Store.open`` opens at once and raises ``StoreLocked`` /
-``StoreUnavailable`` (the CLI); ``Store.lazy`` (the service) opens on first use, and again after an outage.
+The front only chooses: Qdrant's local mode on disk by default (``LocalChunks``: this process holds the index's
+file lock, so it keeps the chunks in memory for search), a Qdrant server when ``FOLIO_QDRANT_URL`` is set
+(``ServerChunks``); the records in ``DATA_DIR/folio.db`` (SQLite) or at ``FOLIO_DATABASE_URL`` (PostgreSQL).
+Availability and retries are ``folio.index.retry``'s and ``folio.records.database``'s: ``Store.open`` opens at
+once and raises a ``StoreError`` (the CLI); ``Store.lazy`` (the service) opens on first use, and again after an
+outage of either store.
 
 Write protocol (crash-safe, idempotent): the document record is written first with status ``writing``,
 then its chunks (deterministic ids, so a re-run overwrites instead of duplicating), then the status flips
@@ -35,11 +36,13 @@ from folio.ingest.chunk import Chunk
 from folio.ingest.genre import document_genre
 from folio.ingest.statements import chunk_statements, document_statements, pages_by_kind
 from folio.records import lookup
+from folio.records.database import Database
+from folio.records.job_records import JobRecords
+from folio.records.ledger_records import LedgerRecords
 from folio.records.migration import tag_documents
 from folio.records.model import DocumentRecord
-from folio.records.protocol import DocumentRecords, KeyValueRecords
-from folio.records.qdrant_documents import LocalQdrantDocuments, QdrantDocuments
-from folio.records.qdrant_keyvalue import LocalQdrantKeyValue, QdrantKeyValue
+from folio.records.protocol import DocumentRecords
+from folio.records.sql_documents import SqlDocuments
 
 MAX_TITLE_CHARS = 300
 
@@ -58,27 +61,28 @@ class _IngestTagger:
 
 
 class Store:
-    """The chunk index and the records of one Qdrant (local mode or a server)."""
+    """The chunk index (one Qdrant: local mode or a server) and the records (one SQL database)."""
 
-    def __init__(self, client: Any = None, *, qdrant: Qdrant | None = None, prefix: str = "folio", shards: int = 1,
-                 replicas: int = 1) -> None:
+    def __init__(self, client: Any = None, *, qdrant: Qdrant | None = None, database: Database | None = None,
+                 prefix: str = "folio", shards: int = 1, replicas: int = 1) -> None:
         """``client``: an open qdrant-client; or ``qdrant``, one that opens on first use
-        (``folio.index.connection.connect``)."""
+        (``folio.index.connection.connect``). ``database``: the records' (default: one in memory, for a store
+        that lives as long as this process, such as an evaluation's)."""
         if qdrant is None:
             if client is None:
                 raise ValueError("a Store needs a client or a Qdrant to connect")
             qdrant = Qdrant(client, policy=LOCAL if is_local_client(client) else SERVER)
         self.qdrant = qdrant
         self.local = qdrant.policy == LOCAL
+        self.prefix = prefix
         self.chunks = f"{prefix}_chunks"
-        self.documents = f"{prefix}_documents"
         self.shards = shards
         self.replicas = replicas
+        self.database = database or Database.memory()
+        self.document_records: DocumentRecords = SqlDocuments(self.database)
+        self.ledger_records = LedgerRecords(self.database)
+        self.job_records = JobRecords(self.database)
         scale = {"shards": shards, "replicas": replicas}
-        self.document_records: DocumentRecords = (LocalQdrantDocuments if self.local else QdrantDocuments)(
-            qdrant, self.documents, **scale)
-        self.key_values: KeyValueRecords = (LocalQdrantKeyValue if self.local else QdrantKeyValue)(
-            qdrant, prefix, **scale)
         self.index: ChunkIndex = (LocalChunks if self.local else ServerChunks)(qdrant, self.chunks, **scale)
 
     # -- opening -------------------------------------------------------------------------------------
@@ -86,8 +90,8 @@ class Store:
     @classmethod
     def lazy(cls, settings: Settings) -> Store:
         """A store that opens itself on first use, and again after the index was unavailable (the service)."""
-        return cls(qdrant=connect(settings), prefix=settings.collection_prefix, shards=settings.qdrant_shards,
-                   replicas=settings.qdrant_replicas)
+        return cls(qdrant=connect(settings), database=Database.from_settings(settings),
+                   prefix=settings.collection_prefix, shards=settings.qdrant_shards, replicas=settings.qdrant_replicas)
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
@@ -101,9 +105,14 @@ class Store:
         return store
 
     def check(self) -> None:
-        """Raise the ``StoreError`` that stops the store from being used now (the service's readiness check);
-        opens the store, or tries the server again, when that is due."""
-        self.qdrant.call("check", lambda: self.qdrant.client.collection_exists(self.documents))
+        """Raise the ``StoreError`` that stops the store from being used now (the service's readiness check):
+        the records' database first, then the index; opens the index, or tries the server again, when due."""
+        self.database.check()
+        self.check_index()
+
+    def check_index(self) -> None:
+        """Raise the ``StoreError`` that stops the index from being used now (the records may still be)."""
+        self.qdrant.call("check", lambda: self.qdrant.client.collection_exists(self.chunks))
 
     @property
     def client(self) -> Any:
@@ -135,8 +144,8 @@ class Store:
             self.index.memory_index = on
 
     def reread(self) -> None:
-        """Drop what local mode holds in memory (records, chunks, plain records): read again when next needed.
-        For writes made around the store, straight to Qdrant."""
+        """Drop what local mode holds in memory (the chunks): read again when next needed. For writes made around
+        the store, straight to Qdrant."""
         self.qdrant.reset()
 
     def after_open(self, hook: Callable[[], None]) -> None:
@@ -145,6 +154,7 @@ class Store:
 
     def close(self) -> None:
         self.qdrant.close()
+        self.database.close()
 
     def __enter__(self) -> Store:
         return self
@@ -222,6 +232,7 @@ class Store:
         """Remove a document and all of its chunks; invisible to queries from the first write on."""
         if self.document_records.get(doc_id) is None:
             raise DocumentNotFound(f"no document with id {doc_id}", document_id=doc_id)
+        self.check_index()  # a delete that cannot reach the chunks changes nothing
         self.document_records.set_status(doc_id, "deleting")
         self.index.delete(doc_id)
         self.document_records.delete(doc_id)
@@ -290,23 +301,3 @@ class Store:
     def warm(self) -> None:
         """Read now what searches need in memory (local mode: the chunks), rather than on the first search."""
         self.index.warm()
-
-    # -- plain records (the service's ledger and upload jobs) ---------------------------------------------
-
-    def record_collection(self, suffix: str) -> str:
-        """A collection for plain records, ``{prefix}_{suffix}``, made on first use (or when the store opens)."""
-        return self.key_values.collection(suffix)
-
-    def get_record(self, collection: str, record_id: str) -> dict[str, Any] | None:
-        return self.key_values.get(collection, record_id)
-
-    def put_record(self, collection: str, record_id: str, payload: dict[str, Any]) -> None:
-        self.key_values.put(collection, record_id, payload)
-
-    def delete_records(self, collection: str, record_ids: Sequence[str]) -> None:
-        self.key_values.delete(collection, record_ids)
-
-    def records(self, collection: str, *, key: str | None = None, value: str = "") -> list[dict[str, Any]]:
-        """Every record's payload, or those whose ``key`` equals ``value``."""
-        return self.key_values.scan(collection, key=key, value=value)
-

@@ -1,15 +1,14 @@
-"""Folio's records: what it knows about each document apart from its chunks, and the plain records of the
-service (the ``records/`` folder).
+"""Folio's records: what it knows about each document apart from its chunks, and the service's own records (the
+``records/`` folder), in a relational database: a SQLite file in the data dir by default, PostgreSQL at scale.
 
-- ``model.DocumentRecord``: one document's record (metadata, status, page texts, per-page token counts);
-- ``protocol``: ``DocumentRecords`` and ``KeyValueRecords`` (the ledger's and the upload jobs' collections),
-  what callers use;
-- ``qdrant_documents``, ``qdrant_keyvalue``: today's implementations, Qdrant payloads (a server, or local mode
-  with the records held in memory); a SQL implementation replaces them behind the protocols;
+- ``database.Database``: the engine, its errors as Folio's, the schema kept up to date by Alembic (``migrations``);
+- ``tables``: the tables; ``model.DocumentRecord``: one document's record;
+- ``protocol.DocumentRecords`` and ``sql_documents.SqlDocuments``: the document records;
+- ``ledger_records``: the ledger's entries; ``job_records``: the upload jobs;
 - ``lookup``: a record by id, id prefix or page; ``migration``: tags records written before Folio tagged them.
 """
 
 from folio.records.model import DocumentRecord
-from folio.records.protocol import DocumentRecords, KeyValueRecords
+from folio.records.protocol import DocumentRecords
 
-__all__ = ["DocumentRecord", "DocumentRecords", "KeyValueRecords"]
+__all__ = ["DocumentRecord", "DocumentRecords"]

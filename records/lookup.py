@@ -43,12 +43,12 @@ def resolve_id(records: DocumentRecords, prefix: str, *, tenant: str | None = No
 
 def page_text(records: DocumentRecords, doc_id: str, page: int, *, tenant: str | None = None) -> str:
     """The text of a document's 0-based ``page``."""
-    record = require_document(records, doc_id, with_pages=True, tenant=tenant)
-    assert record.pages is not None
-    if not 0 <= page < len(record.pages):
+    record = require_document(records, doc_id, tenant=tenant)
+    text = records.page(doc_id, page) if 0 <= page < record.n_pages else None
+    if text is None:
         raise DocumentNotFound(f"document {doc_id} has no page {page} (it has {record.n_pages})",
                                document_id=doc_id)
-    return record.pages[page]
+    return text
 
 
 def unique_title(records: DocumentRecords, title: str, *, tenant: str, exclude: Collection[str] = ()) -> str:

@@ -1,13 +1,8 @@
-"""What Folio's records offer, whatever holds them: ``DocumentRecords`` (one record per document, with its
-status) and ``KeyValueRecords`` (named collections of plain records: the ledger, the upload jobs).
-
-Today both are Qdrant payloads (``folio.records.qdrant_documents``, ``folio.records.qdrant_keyvalue``); a SQL
-implementation (SQLAlchemy: SQLite by default, PostgreSQL at scale) replaces them behind these protocols.
-"""
+"""What Folio's document records offer, whatever holds them: ``DocumentRecords`` (one record per document, with
+its status). ``folio.records.sql_documents`` implements it in the records' database (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Protocol
 
 from folio.records.model import DocumentRecord
@@ -27,6 +22,9 @@ class DocumentRecords(Protocol):
         """Records (without page texts) in canonical order: ingest time, then id; of one status (None: any) and
         of one tenant (None: all)."""
 
+    def page(self, doc_id: str, page: int) -> str | None:
+        """The text of one 0-based page, or None when the document has no such page."""
+
     def find_by_source(self, source: str, *, tenant: str | None = None) -> list[DocumentRecord]:
         """The records of documents ingested from ``source`` (a path, or ``upload:NAME``)."""
 
@@ -43,22 +41,3 @@ class DocumentRecords(Protocol):
 
     def delete(self, doc_id: str) -> None:
         """Remove a record."""
-
-
-class KeyValueRecords(Protocol):
-    """Named collections of plain records (a JSON-able dict each), keyed by a UUID."""
-
-    def collection(self, suffix: str) -> str:
-        """The name of the collection for ``suffix`` (``ledger``, ``jobs``), made on first use."""
-
-    def get(self, collection: str, record_id: str) -> dict[str, Any] | None:
-        """One record by its id, or None."""
-
-    def put(self, collection: str, record_id: str, payload: dict[str, Any]) -> None:
-        """Write a record (an existing one with that id is overwritten)."""
-
-    def delete(self, collection: str, record_ids: Sequence[str]) -> None:
-        """Remove records by id."""
-
-    def scan(self, collection: str, *, key: str | None = None, value: str = "") -> list[dict[str, Any]]:
-        """Every record, or those whose ``key`` equals ``value``."""

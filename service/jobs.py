@@ -39,7 +39,6 @@ from folio.service.logs import current_request_id, request_id_context
 from folio.service.metrics import Metrics
 
 logger = logging.getLogger("folio.service.jobs")
-_NAMESPACE = uuid.UUID("0d7bf5e4-9a43-4c2e-8f0b-5b7f3c1e2a90")
 UNFINISHED = ("queued", "parsing", "ocr", "embedding")
 
 
@@ -80,11 +79,6 @@ class Job:
         return job
 
 
-def record_id(job_id: str) -> str:
-    """The Qdrant point id of a job's record."""
-    return str(uuid.uuid5(_NAMESPACE, job_id))
-
-
 class _JobProgress:
     """The pipeline's progress events, written onto one job (and, now and then, into its record)."""
 
@@ -123,7 +117,7 @@ class JobQueue:
                  trim_every: int = 25, worker: str | None = None, store_wait_s: float = 300.0) -> None:
         self._ingest = ingest
         self.store = store
-        self.collection = store.record_collection("jobs")
+        self.records = store.job_records
         self.metrics = metrics
         self.clock = clock
         self.keep = keep
@@ -182,8 +176,8 @@ class JobQueue:
             live = self._live.get(job_id) or self._unsaved.get(job_id)
         if live is not None:
             return live if tenant is None or live.tenant == tenant else None
-        payload = self.store.get_record(self.collection, record_id(job_id))
-        if payload is None or payload.get("id") != job_id:
+        payload = self.records.get(job_id)
+        if payload is None:
             return None
         if tenant is not None and (payload.get("tenant") or "default") != tenant:
             return None
@@ -192,7 +186,7 @@ class JobQueue:
     def all(self, *, tenant: str | None = None) -> list[Job]:
         with self._lock:
             live = {**self._unsaved, **self._live}
-        jobs = {p["id"]: self._checked(Job.from_record(p), p) for p in self.store.records(self.collection)
+        jobs = {p["id"]: self._checked(Job.from_record(p), p) for p in self.records.all(tenant=tenant)
                 if p.get("id") not in live}
         jobs.update(live)
         return sorted((j for j in jobs.values() if tenant is None or j.tenant == tenant),
@@ -210,7 +204,7 @@ class JobQueue:
             with self._save_lock:
                 now = self.clock()
                 payload = {**job.to_dict(), "heartbeat": now}
-                self.store.put_record(self.collection, record_id(job.id), payload)
+                self.records.put(payload)
                 self._saved_at[job.id] = now
         except StoreError as exc:
             if not quiet:
@@ -241,16 +235,13 @@ class JobQueue:
     def _interrupt_leftovers(self) -> None:
         with self._lock:
             live = set(self._live) | set(self._unsaved)
-        for payload in self.store.records(self.collection):
+        for payload in self.records.all(unfinished=True):
             unfinished = payload.get("finished") is None and payload.get("status") in UNFINISHED
             if unfinished and payload.get("id") not in live:
                 self._interrupt(Job.from_record(payload), "the service stopped before it finished")
 
     def _trim(self) -> None:
-        finished = sorted((p for p in self.store.records(self.collection) if p.get("finished") is not None),
-                          key=lambda p: p.get("created") or 0.0)
-        excess = [record_id(p["id"]) for p in finished[: max(0, len(finished) - self.keep)]]
-        self.store.delete_records(self.collection, excess)
+        self.records.trim(self.keep)
 
     # -- the worker's side -----------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The ledger: one record per provider request (question, warm-up, cascade step), kept in Qdrant.
+"""The ledger: one record per provider request (question, warm-up, cascade step), kept in the records' database
+(``folio.records.ledger_records``).
 
 It is both the bill (tokens and dollars, by document and by scope) and the memory of the provider's cache:
 what the provider reported for recent requests on a prefix, and when, gives the probability that the prefix
@@ -108,37 +109,31 @@ class Ledger:
     memory alike), and every entry it records stamped with that tenant."""
 
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.time,
-                 prior_followups: float = 2.0, legacy_tenant: str | None = None) -> None:
+                 prior_followups: float = 2.0) -> None:
         self.store = store
-        self.collection = store.record_collection("ledger")
+        self.records = store.ledger_records
         self.clock = clock
         self.prior_followups = prior_followups
         self.tenant: str | None = None
-        # entries recorded before tenants existed carry the provider cache id (FOLIO_LLM_USER_ID) as their
-        # tenant: they belong to tenant "default"
-        self.legacy_tenant = legacy_tenant
 
     def for_tenant(self, tenant: str) -> Ledger:
         view = copy.copy(self)
         view.tenant = tenant
         return view
 
-    def _tenant_of(self, entry: dict[str, Any]) -> str:
-        tenant = str(entry.get("tenant") or "default")
-        return "default" if tenant == self.legacy_tenant else tenant
-
     def record(self, entry: LedgerEntry) -> None:
         if self.tenant is not None:
             entry.tenant = self.tenant
-        self.store.put_record(self.collection, entry.id, entry.to_payload())
+        self.records.add(entry.to_payload())
 
-    def entries(self, *, prefix_hash: str | None = None, key: str | None = None,
-                value: str = "") -> list[dict[str, Any]]:
-        """Entries of this view's tenant: all, those on one prefix, or those whose ``key`` equals ``value``."""
+    def entries(self, *, prefix_hash: str | None = None, scope_key: str | None = None) -> list[dict[str, Any]]:
+        """Entries of this view's tenant, oldest first: all of them, or the most recent on one prefix or of one
+        scope (``folio.records.ledger_records.HISTORY_LIMIT``)."""
         if prefix_hash is not None:
-            key, value = "prefix_hash", prefix_hash
-        found = self.store.records(self.collection, key=key, value=value)
-        return found if self.tenant is None else [e for e in found if self._tenant_of(e) == self.tenant]
+            return self.records.history(tenant=self.tenant, prefix_hash=prefix_hash)
+        if scope_key is not None:
+            return self.records.of_scope(tenant=self.tenant, scope_key=scope_key)
+        return self.records.entries(tenant=self.tenant)
 
     def session(self, scope_key: str) -> Session:
         """The scope's current session: its questions so far (any route), the follow-ups they let one expect,
@@ -211,8 +206,8 @@ class Ledger:
     def prompt_seen(self, prompt_hash: str) -> float:
         """P(a prompt identical to one sent before is read from the cache): the provider persists the end of
         every request's input, so an identical retrieval prompt hits in full while the cache keeps it."""
-        times = [e["ts"] for e in self.entries(prefix_hash=prompt_hash)]
-        return PRIOR_RETENTION * cache_survival(max(0.0, self.clock() - max(times))) if times else 0.0
+        last = self.records.last_seen(tenant=self.tenant, prefix_hash=prompt_hash)
+        return PRIOR_RETENTION * cache_survival(max(0.0, self.clock() - last)) if last is not None else 0.0
 
     def memory(self, scope_key: str) -> CacheMemory:
         """What one plan reads of the ledger: the scope's session, and each prefix's history, once."""
@@ -222,7 +217,7 @@ class Ledger:
         """When each question of the scope's current session was asked (one time per question, however many
         requests it took): the questions within ``SESSION_WINDOW_S`` of the one after them."""
         first: dict[str, float] = {}
-        for e in self.entries(key="scope_key", value=scope_key):
+        for e in self.entries(scope_key=scope_key):
             if e["kind"] in ("warmup", "reduce"):
                 continue
             qid = e.get("query_id") or e["id"]

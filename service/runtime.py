@@ -248,9 +248,7 @@ def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder
     store = Store.lazy(settings)
     store.after_open(lambda: _tag_documents(store))
     metrics = metrics if metrics is not None else Metrics(process=False)
-    legacy = settings.llm_user_id if settings.llm_user_id not in (tenants or set()) else None
-    ledger = MeteredLedger(store, metrics=metrics, clock=clock, prior_followups=settings.expected_followups,
-                           legacy_tenant=legacy)
+    ledger = MeteredLedger(store, metrics=metrics, clock=clock, prior_followups=settings.expected_followups)
     holder: dict[str, Runtime] = {}
 
     def embedder() -> Embedder:

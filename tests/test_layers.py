@@ -20,7 +20,7 @@ BASE = {"config", "errors"}
 # each stage package: the folio packages it may import besides itself and BASE
 ALLOWED = {
     "index": set(),
-    "records": {"index"},  # Qdrant access (connection, retry policy, schema) while records live in Qdrant
+    "records": set(),
     "retrieval": {"index", "records"},
     "ingest": {"index", "records", "retrieval"},  # retrieval: only ingest/cli.py's `folio search`
     "testing": {"ingest"},  # the provider double counts tokens with DeepSeek's tokenizer

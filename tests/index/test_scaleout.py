@@ -16,11 +16,17 @@ from folio.ingest.reports import FileResult
 from folio.ingest.sources import Source
 from folio.ingest.store import Store
 from folio.service.app import create_app
-from folio.service.jobs import JobQueue, record_id
+from folio.service.jobs import JobQueue
 from tests.service_helpers import contract_pdf, service_settings, upload
 from tests.shared_qdrant import shared_qdrant
 
 URL = "http://qdrant.test:6333"
+
+
+@pytest.fixture(autouse=True)
+def shared_records(tmp_path, monkeypatch):
+    """Replicas share the records' database as they share Qdrant."""
+    monkeypatch.setenv("FOLIO_DATABASE_URL", f"sqlite:///{tmp_path / 'records.db'}")
 
 
 def _server_settings(tmp_path, double=None, **overrides) -> Settings:
@@ -36,9 +42,8 @@ def test_collections_get_the_configured_shards_and_replicas(tmp_path, monkeypatc
         store = Store.open(_server_settings(tmp_path, qdrant_shards=6, qdrant_replicas=2))
         assert not store.local and (store.shards, store.replicas) == (6, 2)
         store.ensure_chunks_collection(64)
-        store.record_collection("ledger")
         asked = {c["name"]: (c["shard_number"], c["replication_factor"]) for c in shared.created}
-        assert asked == {"folio_documents": (6, 2), "folio_chunks": (6, 2), "folio_ledger": (6, 2)}
+        assert asked == {"folio_chunks": (6, 2)}  # the records live in the database, not in Qdrant
         assert {c.name for c in shared.engine.get_collections().collections} == set(asked)
 
 
@@ -46,14 +51,16 @@ def test_two_replicas_creating_the_same_collection_at_once(tmp_path, monkeypatch
     with shared_qdrant(monkeypatch, tmp_path / "engine") as shared:
         shared.race_on_create = True  # every create finds the collection made by "another replica"
         store = Store.open(_server_settings(tmp_path))
-        assert store.record_collection("jobs") == "folio_jobs"
-        assert store.has_chunks_collection() is False
+        store.ensure_chunks_collection(64)
+        assert store.has_chunks_collection() is True
 
 
 def test_local_mode_ignores_shards_but_accepts_them(tmp_path):
     settings = Settings(data_dir=tmp_path / "data", embed_model="hash-64", qdrant_shards=3, qdrant_replicas=2)
     with Store.open(settings) as store:
-        assert store.local and store.record_collection("jobs") == "folio_jobs"
+        assert store.local and (store.shards, store.replicas) == (3, 2)
+        store.ensure_chunks_collection(64)
+        assert store.has_chunks_collection()
 
 
 def _app(settings: Settings) -> TestClient:
@@ -64,9 +71,10 @@ def test_any_replica_answers_for_jobs_documents_and_the_ledger(tmp_path, monkeyp
     double = provider_double()
     with shared_qdrant(monkeypatch, tmp_path / "engine") as shared, \
             _app(_server_settings(tmp_path / "a", double)) as a, _app(_server_settings(tmp_path / "b", double)) as b:
-        assert len(shared.clients) == 2  # each replica its own client, nothing shared but Qdrant
         job = upload(a, "msa.pdf", contract_pdf())
         seen = b.get(f"/v1/jobs/{job['id']}").json()
+        assert b.get("/v1/documents").status_code == 200 and b.get("/readyz").status_code == 200
+        assert len(shared.clients) == 2  # each replica its own client, nothing shared but Qdrant and the records
         assert seen["status"] == "done" and seen["document_id"] == job["document_id"]
         assert seen["worker"] == job["worker"] and seen["pages"] == job["pages"]
         assert [j["id"] for j in b.get("/v1/jobs").json()["jobs"]] == [job["id"]]
@@ -140,7 +148,7 @@ def test_a_job_whose_replica_stopped_is_reported_interrupted(tmp_path, monkeypat
             lost = b.get(job.id)
             assert lost.status == "failed" and lost.error["code"] == "interrupted"
             assert "replica-a" in lost.error["message"]
-            assert b.store.get_record(b.collection, record_id(job.id))["status"] == "failed"  # recorded for everyone
+            assert b.records.get(job.id)["status"] == "failed"  # recorded for everyone
             assert [j.status for j in b.all()] == ["failed"]
         finally:
             release.set()
@@ -170,7 +178,7 @@ def test_finished_job_records_beyond_keep_are_deleted(store):
         for job in submitted:
             assert job.done_event.wait(30)
         deadline = time.monotonic() + 10
-        while len(store.records(jobs.collection)) > 2 and time.monotonic() < deadline:
+        while len(store.job_records.all()) > 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         kept = [j.id for j in jobs.all()]
         assert kept == [submitted[3].id, submitted[2].id]

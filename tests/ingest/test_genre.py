@@ -16,9 +16,9 @@ from folio.ingest.pipeline import Ingestor
 from folio.ingest.prepare import ChunkParams, prepare
 from folio.ingest.sources import collect_paths
 from folio.ingest.store import Store
-from folio.records.qdrant_documents import document_point_id
 from folio.retrieval.search import CONTRACT_BM25_WEIGHT, bm25_weight, search
 from tests.conftest import require_shared_data
+from tests.records_helpers import set_record_fields
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -111,8 +111,7 @@ def test_search_weighs_a_contract_scope(samples: Store) -> None:
 
 def test_older_documents_get_their_genre(samples: Store) -> None:
     record = next(r for r in samples.list_documents() if r.genre == "contract")
-    samples.client.set_payload(samples.documents, {"genre": None}, points=[document_point_id(record.id)])
-    samples.reread()  # the local records cache: the write above went around the store
+    set_record_fields(samples, record.id, genre=None)
     assert samples.require_document(record.id).genre is None
     assert samples.tag_documents() == [record.id]
     assert samples.require_document(record.id).genre == "contract"

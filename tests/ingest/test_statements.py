@@ -17,12 +17,12 @@ from folio.ingest.pipeline import Ingestor
 from folio.ingest.sources import Source
 from folio.ingest.statements import chunk_statements, document_statements, page_statements, pages_by_kind
 from folio.ingest.store import Store
-from folio.records.qdrant_documents import document_point_id
 from folio.retrieval.search import search
 from folio.retrieval.statement_lane import question_statements
 from folio.service.planner import statement_lane_note
 from tests.conftest import require_shared_data
 from tests.pdfs import text_pdf
+from tests.records_helpers import set_record_fields
 
 ITEMS = {
     "income": ["Net sales", "Cost of sales", "Gross profit", "Selling, general and administrative expenses",
@@ -223,10 +223,10 @@ def test_older_documents_are_tagged_once(store: Store, filing: str) -> None:
     ``tag_documents``, which the ingestor runs first and the service when the index opens."""
     from qdrant_client import models
 
-    store.client.set_payload(store.documents, {"statement_pages": None}, points=[document_point_id(filing)])
+    set_record_fields(store, filing, statement_pages=None)
     store.client.delete_payload(store.chunks, ["statements"], points=models.FilterSelector(filter=models.Filter(
         must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=filing))])))
-    store.reread()  # local mode's in-memory copies: the writes above went around the store
+    store.reread()  # local mode's in-memory chunks: the write above went around the store
     assert store.require_document(filing).statement_pages is None
     assert not any(_statement_payloads(store, filing).values())
     assert store.tag_documents() == [filing]
@@ -266,7 +266,7 @@ def test_server_mode_tags_older_documents_and_searches_with_the_lane(tmp_path: P
         [result] = ingestor.run([Source(name=str(path), key=str(path), path=path)])
         assert result.doc_id is not None
         doc_id = result.doc_id
-        store.client.set_payload(store.documents, {"statement_pages": None}, points=[document_point_id(doc_id)])
+        set_record_fields(store, doc_id, statement_pages=None)
         store.client.delete_payload(store.chunks, ["statements"], points=models.FilterSelector(
             filter=models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))])))
         question = "What was the year end amount of accounts payable?"

@@ -50,9 +50,9 @@ def test_the_ledger_is_read_once_per_plan(client, monkeypatch):
     reads: Counter[tuple[str | None, str]] = Counter()
     original = Ledger.entries
 
-    def counted(self, *, prefix_hash=None, key=None, value=""):
-        reads[("prefix_hash", prefix_hash) if prefix_hash is not None else (key, value)] += 1
-        return original(self, prefix_hash=prefix_hash, key=key, value=value)
+    def counted(self, *, prefix_hash=None, scope_key=None):
+        reads[("prefix_hash", prefix_hash) if prefix_hash is not None else ("scope_key", scope_key)] += 1
+        return original(self, prefix_hash=prefix_hash, scope_key=scope_key)
 
     monkeypatch.setattr(Ledger, "entries", counted)
     plan = _plan(client, EXHAUSTIVE)  # auto: rag, full over the documents that fit, and every coverage window

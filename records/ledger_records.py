@@ -1,0 +1,138 @@
+"""The ledger's entries in the records' database (``folio.records.tables.ledger``), one row per provider request,
+with the share of each document it was about in ``ledger_documents``.
+
+An entry goes in and comes out as the plain dict ``folio.service.ledger.LedgerEntry.to_payload`` makes (its
+``usage`` a dict of hit, miss, output and reasoning tokens); the columns hold what queries filter, order and sum
+on. Reads are indexed: a prefix's history by (tenant, prefix, time), a scope's by (tenant, scope, time); the
+summary's sums are ``GROUP BY`` queries (``folio.records.ledger_summary``), never a scan in Python.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, func, insert, select
+
+from folio.records.database import Database
+from folio.records.tables import ledger, ledger_documents
+
+USAGE = ("hit_tokens", "miss_tokens", "output_tokens", "reasoning_tokens")
+# the entry's fields that are columns of their own (besides the usage's four); the rest live in ``data``
+COLUMNS = ("id", "tenant", "ts", "kind", "route", "prefix_hash", "scope_key", "query_id", "profile", "model",
+           "reasoning", "usage_source", "dollars")
+# the most recent requests a prefix's or a scope's history is read back to: what a cache state or a session
+# needs (the cache's lifetime is hours; a posterior of this many reports is settled), whatever the ledger's size
+HISTORY_LIMIT = 500
+
+
+def doc_scope(doc_ids: Iterable[str]) -> str:
+    """The summary's name for the documents a request was about: their 12-digit ids, sorted, or ``(none)``."""
+    return ",".join(sorted(d[:12] for d in doc_ids)) or "(none)"
+
+
+def to_rows(entry: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An entry's ``ledger`` row and its ``ledger_documents`` rows."""
+    rest = dict(entry)
+    usage = rest.pop("usage")
+    row = {name: rest.pop(name, None) for name in COLUMNS}
+    row["tenant"] = row["tenant"] or "default"
+    row["usage_source"] = row["usage_source"] or "provider"
+    row["profile"] = row["profile"] or "(unknown)"
+    row["model"] = row["model"] or ""
+    row.update({name: int(usage.get(name) or 0) for name in USAGE})
+    row["minute_of_day"] = math.floor(row["ts"] % 86_400 / 60)
+    row["priced"] = bool(rest.get("prices"))
+    doc_ids = list(rest.get("doc_ids") or [])
+    row["doc_scope"] = doc_scope(doc_ids)
+    row["data"] = rest
+    weights = rest.get("doc_tokens") or [1] * len(doc_ids)
+    total = sum(weights) or 1
+    shares: dict[str, float] = {}
+    for doc_id, weight in zip(doc_ids, weights, strict=False):
+        shares[doc_id] = shares.get(doc_id, 0.0) + weight / total
+    documents = [{"entry_id": row["id"], "document_id": doc_id, "tenant": row["tenant"], "share": share,
+                  "shared": len(doc_ids) > 1} for doc_id, share in shares.items()]
+    return row, documents
+
+
+def from_row(row: Row[Any]) -> dict[str, Any]:
+    """The entry's dict, as it was recorded."""
+    values = row._mapping
+    entry = {**values["data"], **{name: values[name] for name in COLUMNS}}
+    entry["usage"] = {name: values[name] for name in USAGE}
+    return entry
+
+
+_ENTRY = [ledger.c[name] for name in COLUMNS + USAGE] + [ledger.c.data]
+
+
+class LedgerRecords:
+    """The ledger's entries in SQL. ``tenant`` None: every tenant's."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def add(self, entry: dict[str, Any]) -> None:
+        """Record one entry (an entry with the same id is replaced)."""
+        row, documents = to_rows(entry)
+        with self.database.write("record a ledger entry") as conn:
+            conn.execute(delete(ledger).where(ledger.c.id == row["id"]))
+            conn.execute(insert(ledger), [row])
+            if documents:
+                conn.execute(insert(ledger_documents), documents)
+
+    def add_many(self, entries: Iterable[dict[str, Any]]) -> int:
+        """Record entries in one transaction (an upgrade's move, a benchmark's synthetic ledger); ids must be new."""
+        rows: list[dict[str, Any]] = []
+        documents: list[dict[str, Any]] = []
+        for entry in entries:
+            row, docs = to_rows(entry)
+            rows.append(row)
+            documents.extend(docs)
+        if rows:
+            with self.database.write("record ledger entries") as conn:
+                conn.execute(insert(ledger), rows)
+                if documents:
+                    conn.execute(insert(ledger_documents), documents)
+        return len(rows)
+
+    def history(self, *, tenant: str | None, prefix_hash: str, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
+        """The most recent ``limit`` entries on a prefix, oldest first."""
+        return self._recent(ledger.c.prefix_hash == prefix_hash, tenant, limit)
+
+    def of_scope(self, *, tenant: str | None, scope_key: str, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
+        """The most recent ``limit`` entries of a question scope, oldest first."""
+        return self._recent(ledger.c.scope_key == scope_key, tenant, limit)
+
+    def last_seen(self, *, tenant: str | None, prefix_hash: str) -> float | None:
+        """When a request on the prefix was last made, or None."""
+        query = select(func.max(ledger.c.ts)).where(ledger.c.prefix_hash == prefix_hash)
+        if tenant is not None:
+            query = query.where(ledger.c.tenant == tenant)
+        with self.database.read("read the ledger") as conn:
+            value = conn.execute(query).scalar_one_or_none()
+        return None if value is None else float(value)
+
+    def entries(self, *, tenant: str | None) -> list[dict[str, Any]]:
+        """Every entry, oldest first (an export; summaries are queries)."""
+        query = select(*_ENTRY).order_by(ledger.c.ts, ledger.c.id)
+        if tenant is not None:
+            query = query.where(ledger.c.tenant == tenant)
+        with self.database.read("read the ledger") as conn:
+            return [from_row(row) for row in conn.execute(query)]
+
+    def count(self, *, tenant: str | None = None) -> int:
+        query = select(func.count()).select_from(ledger)
+        if tenant is not None:
+            query = query.where(ledger.c.tenant == tenant)
+        with self.database.read("read the ledger") as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def _recent(self, condition: Any, tenant: str | None, limit: int) -> list[dict[str, Any]]:
+        where = condition if tenant is None else and_(ledger.c.tenant == tenant, condition)
+        query = select(*_ENTRY).where(where).order_by(ledger.c.ts.desc(), ledger.c.id.desc()).limit(limit)
+        with self.database.read("read the ledger") as conn:
+            rows = [from_row(row) for row in conn.execute(query)]
+        return rows[::-1]

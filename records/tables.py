@@ -1,0 +1,132 @@
+"""The records' tables (SQLAlchemy Core), the same on SQLite and PostgreSQL. Alembic's migrations
+(``folio.records.migrations``) make them; this module is what the code reads and writes through.
+
+Columns are what a query filters, orders or sums on; the rest of a record is one JSON ``data`` column, so that a
+field the code adds later needs no migration unless a query needs it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+# JSON on SQLite (text), JSONB on PostgreSQL
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+# One row per document (every version, every status); page texts in ``document_pages``.
+documents = Table(
+    "documents", metadata,
+    Column("id", String(80), primary_key=True),
+    Column("tenant", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # writing | ready | deleting
+    Column("source", Text, nullable=True),  # a path, or upload:NAME
+    Column("title", Text, nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("ingested_at", String(40), nullable=False),  # ISO 8601: the canonical order's first key
+    Column("n_pages", Integer, nullable=False),
+    Column("total_tokens", BigInteger, nullable=False),
+    Column("data", Json, nullable=False),  # every other field of ``DocumentRecord``
+    Index("ix_documents_tenant_status", "tenant", "status", "ingested_at"),
+    Index("ix_documents_status", "status", "ingested_at"),
+    Index("ix_documents_source", "source"),
+)
+
+document_pages = Table(
+    "document_pages", metadata,
+    Column("document_id", String(80), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("page", Integer, primary_key=True),  # 0-based
+    Column("text", Text, nullable=False),
+)
+
+# One row per provider request (``folio.service.ledger.LedgerEntry``).
+ledger = Table(
+    "ledger", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant", String(200), nullable=False),
+    Column("ts", Float, nullable=False),  # Unix time
+    Column("minute_of_day", Integer, nullable=False),  # UTC, from ts: the summary re-prices by time of day
+    Column("kind", String(20), nullable=False),
+    Column("route", String(20), nullable=False),
+    Column("prefix_hash", String(80), nullable=True),
+    Column("scope_key", String(200), nullable=True),
+    Column("doc_scope", Text, nullable=False),  # the summary's scope: sorted 12-digit document ids, or (none)
+    Column("query_id", String(40), nullable=True),
+    Column("profile", String(80), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("reasoning", String(16), nullable=True),
+    Column("usage_source", String(16), nullable=False),
+    Column("hit_tokens", BigInteger, nullable=False),
+    Column("miss_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("dollars", Float, nullable=False),
+    Column("priced", Boolean, nullable=False),  # whether ``data`` holds the rates it was billed at
+    Column("data", Json, nullable=False),  # the rest of the entry: doc_ids, doc_tokens, prices, window, ...
+    Index("ix_ledger_tenant_prefix", "tenant", "prefix_hash", "ts"),
+    Index("ix_ledger_tenant_scope", "tenant", "scope_key", "ts"),
+    Index("ix_ledger_tenant_ts", "tenant", "ts"),
+)
+
+# A ledger entry's share of each document it was about: the summary's spend by document is a GROUP BY here.
+ledger_documents = Table(
+    "ledger_documents", metadata,
+    Column("entry_id", String(40), ForeignKey("ledger.id", ondelete="CASCADE"), primary_key=True),
+    Column("document_id", String(80), primary_key=True),
+    Column("tenant", String(200), nullable=False),
+    Column("share", Float, nullable=False),  # of the entry's tokens and dollars, by the document's tokens
+    Column("shared", Boolean, nullable=False),  # the request was about several documents
+    Index("ix_ledger_documents_tenant_document", "tenant", "document_id"),
+)
+
+# Upload jobs: the queue replicas claim work from, and what GET /v1/jobs shows.
+jobs = Table(
+    "jobs", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("finished", Float, nullable=True),
+    Column("heartbeat", Float, nullable=True),
+    Column("worker", String(200), nullable=True),  # the replica running it (or that ran it)
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("data", Json, nullable=False),  # the job as GET /v1/jobs shows it
+    Index("ix_jobs_tenant_created", "tenant", "created"),
+    Index("ix_jobs_status_created", "status", "created"),
+)
+
+# An upload's bytes until its job has run: any replica that claims the job reads them here.
+job_uploads = Table(
+    "job_uploads", metadata,
+    Column("job_id", String(40), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# Facts about the records themselves (the one-time move of records out of Qdrant, ...).
+facts = Table(
+    "facts", metadata,
+    Column("key", String(80), primary_key=True),
+    Column("value", Text, nullable=False),
+)
