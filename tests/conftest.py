@@ -17,6 +17,9 @@ from folio.ingest.pipeline import Ingestor
 from folio.ingest.store import Store
 from folio.testing.provider import DoubleFactory, double_factory
 
+# a real PostgreSQL: postgres_server, postgres_url, database_url and the `postgres` marker (tests/postgres.py)
+pytest_plugins = ["tests.postgres"]
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

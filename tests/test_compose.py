@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
 from folio.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY_FILES = ("docker-compose.yml", "Dockerfile", ".dockerignore", "deploy/nginx.conf", "folio.env.example")
 KEY = "test-qdrant-key-0123456789"
+PASSWORD = "0123456789abcdef0123456789abcdef"  # as `openssl rand -hex 16` makes one
+DATABASE_URL = f"postgresql+psycopg://folio:{PASSWORD}@postgres:5432/folio"
 
 
 def _compose() -> str:
@@ -31,7 +34,7 @@ def _compose() -> str:
 
 @pytest.fixture
 def project(tmp_path) -> Path:
-    """The deployment files as a user has them after ``cp folio.env.example .env`` (the key still empty)."""
+    """The deployment files as a user has them after ``cp folio.env.example .env`` (the secrets still empty)."""
     for name in DEPLOY_FILES:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
@@ -40,15 +43,20 @@ def project(tmp_path) -> Path:
 
 
 def _config(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("FOLIO_", "QDRANT_", "COMPOSE_"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("FOLIO_", "QDRANT_", "POSTGRES_", "COMPOSE_"))}
     clean.update(env or {})
     return subprocess.run([_compose(), *args, "config"], capture_output=True, text=True, timeout=120, cwd=project,
                           env=clean)
 
 
-def _set_key(project: Path, key: str = KEY) -> None:
+def _set_key(project: Path, key: str | None = KEY, password: str | None = PASSWORD) -> None:
+    """Fills in .env's required section: the Qdrant key and the PostgreSQL password (None: left empty)."""
     text = (project / ".env").read_text()
-    (project / ".env").write_text(text.replace("\nQDRANT_API_KEY=\n", f"\nQDRANT_API_KEY={key}\n"))
+    if key is not None:
+        text = text.replace("\nQDRANT_API_KEY=\n", f"\nQDRANT_API_KEY={key}\n")
+    if password is not None:
+        text = text.replace("\nPOSTGRES_PASSWORD=\n", f"\nPOSTGRES_PASSWORD={password}\n")
+    (project / ".env").write_text(text)
 
 
 def _services(project: Path, *args: str, env: dict[str, str] | None = None) -> dict:
@@ -58,35 +66,96 @@ def _services(project: Path, *args: str, env: dict[str, str] | None = None) -> d
 
 
 def test_secrets_are_required(project):
+    assert _config(project).returncode != 0  # as copied: both empty
+    _set_key(project, key=None)
     refused = _config(project)
     assert refused.returncode != 0
     assert "QDRANT_API_KEY is not set; cp folio.env.example .env and set it" in refused.stderr
     (project / ".env").unlink()
     assert _config(project).returncode != 0  # no .env at all: refused too
     # from the shell instead of .env: interpolation works, and the env_file is still wanted
-    from_shell = _config(project, env={"QDRANT_API_KEY": KEY})
+    from_shell = _config(project, env={"QDRANT_API_KEY": KEY, "POSTGRES_PASSWORD": PASSWORD})
     assert from_shell.returncode != 0 and ".env" in from_shell.stderr
+
+
+def test_the_postgres_password_is_required(project):
+    _set_key(project, password=None)
+    refused = _config(project)
+    assert refused.returncode != 0
+    assert "POSTGRES_PASSWORD is not set; cp folio.env.example .env and set it" in refused.stderr
+    # with the cluster profile too, and when set in the shell instead it is taken
+    assert _config(project, "--profile", "cluster").returncode != 0
+    folio = _services(project, env={"POSTGRES_PASSWORD": PASSWORD})["folio"]
+    assert folio["environment"]["FOLIO_DATABASE_URL"] == DATABASE_URL
+
+
+def _volumes(service: dict) -> list[str]:
+    return [v.removesuffix(":rw") if isinstance(v, str) else f"{v['source']}:{v['target']}"
+            for v in service["volumes"]]
+
+
+def _folios(services: dict) -> dict[str, dict]:
+    return {name: s for name, s in services.items() if s.get("image") == "folio:local"}
 
 
 def test_one_node_qdrant_and_folio(project):
     _set_key(project)
     services = _services(project)
     qdrant, folio = services["qdrant"], services["folio"]
-    assert "profiles" not in qdrant and "profiles" not in folio  # `docker compose up` starts these two
+    assert "profiles" not in qdrant and "profiles" not in folio  # `docker compose up` starts these (and postgres)
     assert re.fullmatch(r"qdrant/qdrant:v\d+\.\d+\.\d+", qdrant["image"])
     assert qdrant["environment"]["QDRANT__SERVICE__API_KEY"] == KEY
-    volumes = [v.removesuffix(":rw") if isinstance(v, str) else f"{v['source']}:{v['target']}"
-               for v in qdrant["volumes"]]
-    assert volumes == ["qdrant-storage:/qdrant/storage", "qdrant-snapshots:/qdrant/snapshots"]
+    assert _volumes(qdrant) == ["qdrant-storage:/qdrant/storage", "qdrant-snapshots:/qdrant/snapshots"]
     assert "/readyz" in " ".join(qdrant["healthcheck"]["test"])
     assert folio["build"]["context"] == str(project) and folio["image"] == "folio:local"
-    assert folio["depends_on"] == {"qdrant": {"condition": "service_healthy"}}
+    assert folio["depends_on"] == {"postgres": {"condition": "service_healthy"},
+                                   "qdrant": {"condition": "service_healthy"}}
     assert "/readyz" in " ".join(folio["healthcheck"]["test"]) and folio["healthcheck"]["start_period"]
     env = folio["environment"]
     assert env["FOLIO_QDRANT_URL"] == "http://qdrant:6333" and env["FOLIO_QDRANT_API_KEY"] == KEY
     assert env["FOLIO_LOG_FORMAT"] == "json"
+    assert env["FOLIO_DATABASE_URL"] == DATABASE_URL
     assert "127.0.0.1:8000:8000" in str(folio["ports"])
     assert all("127.0.0.1" in str(p) for s in services.values() for p in s.get("ports", []))
+
+
+def test_postgres_holds_the_records_for_every_folio(project):
+    _set_key(project)
+    services = _services(project, "--profile", "cluster")
+    postgres = services["postgres"]
+    assert "profiles" not in postgres  # started by the single node and by the cluster profile alike
+    assert re.fullmatch(r"postgres:\d+\.\d+-bookworm", postgres["image"])  # a pinned release
+    env = postgres["environment"]
+    assert (env["POSTGRES_USER"], env["POSTGRES_DB"], env["POSTGRES_PASSWORD"]) == ("folio", "folio", PASSWORD)
+    assert "env_file" not in postgres  # the Folio settings and the Qdrant key are not its business
+    assert _volumes(postgres) == ["postgres-data:/var/lib/postgresql/data"]
+    assert "postgres-data" in yaml.safe_load(_config(project).stdout)["volumes"]  # named: kept by `down`
+    check = postgres["healthcheck"]["test"]
+    assert check[0] == "CMD" and check[1] == "pg_isready" and " ".join(check).endswith("-U folio -d folio")
+    assert all(str(p).startswith("127.0.0.1:") for p in postgres.get("ports", []))
+
+    url = make_url(DATABASE_URL)  # the URL Folio gets names that server, role and database
+    assert (url.host, url.port, url.username, url.password, url.database) == (
+        "postgres", 5432, env["POSTGRES_USER"], PASSWORD, env["POSTGRES_DB"])
+    assert url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg"
+    folios = _folios(services)
+    assert set(folios) == {"folio", "folio-1", "folio-2"}
+    for folio in folios.values():
+        assert folio["environment"]["FOLIO_DATABASE_URL"] == DATABASE_URL
+        assert folio["depends_on"]["postgres"] == {"condition": "service_healthy"}
+
+
+def test_the_cluster_entry_point_pulls_in_postgres(project):
+    """``docker compose --profile cluster up folio-lb`` starts folio-lb and what it depends on, transitively."""
+    _set_key(project)
+    services = _services(project, "--profile", "cluster")
+    started, todo = set(), ["folio-lb"]
+    while todo:
+        name = todo.pop()
+        if name not in started:
+            started.add(name)
+            todo += list(services[name].get("depends_on", {}))
+    assert started == {"folio-lb", "folio-1", "folio-2", "postgres", "qdrant-node1", "qdrant-node2", "qdrant-node3"}
 
 
 def test_configuration_comes_from_the_env_file(project):
@@ -121,7 +190,7 @@ def test_cluster_profile_three_nodes_two_replicas_one_port(project):
     healthy_nodes = {f"qdrant-node{i}": {"condition": "service_healthy"} for i in (1, 2, 3)}
     for i, replica in enumerate(replicas, 1):
         assert replica["image"] == services["folio"]["image"] and replica["build"] == services["folio"]["build"]
-        assert replica["depends_on"] == healthy_nodes
+        assert replica["depends_on"] == {"postgres": {"condition": "service_healthy"}, **healthy_nodes}
         env = replica["environment"]
         assert env["FOLIO_QDRANT_URL"] == f"http://qdrant-node{i}:6333" and env["FOLIO_QDRANT_API_KEY"] == KEY
         assert (env["FOLIO_QDRANT_SHARDS"], env["FOLIO_QDRANT_REPLICAS"]) == ("3", "2")
@@ -202,4 +271,5 @@ def test_the_env_example_names_real_settings():
     compose_only = {"FOLIO_PORT", "FOLIO_LOG_LEVEL"} - fields  # read by docker-compose.yml, not by Settings
     assert names and set(names) <= fields | compose_only
     assert re.search(r"^QDRANT_API_KEY=$", text, re.M)  # present, and empty: compose refuses until it is set
+    assert re.search(r"^POSTGRES_PASSWORD=$", text, re.M)  # likewise
     assert not re.search(r"^FOLIO_LLM_API_KEY=", text, re.M)  # an empty key would count as a key
