@@ -15,6 +15,9 @@ from folio.index.retry import Qdrant
 from folio.index.schema import DENSE, SPARSE, chunk_point_id, ensure_chunk_collection
 from folio.index.sparse import SparseVector
 
+# the most documents ``documents`` lists (Qdrant's facet counts values up to a limit)
+MAX_DOCUMENTS = 10_000_000
+
 
 def doc_filter(doc_id: str) -> Any:
     """The payload filter for one document's chunks."""
@@ -65,6 +68,13 @@ class QdrantChunks:
         flt = None if doc_id is None else doc_filter(doc_id)
         result = self.qdrant.call("count", lambda: self.qdrant.client.count(self.name, count_filter=flt, exact=True))
         return int(result.count)
+
+    def documents(self) -> set[str]:
+        if not self.exists():
+            return set()
+        result = self.qdrant.call("read", lambda: self.qdrant.client.facet(
+            self.name, key="doc_id", limit=MAX_DOCUMENTS, exact=True))
+        return {str(hit.value) for hit in result.hits}
 
     def spans(self, doc_id: str) -> Iterator[tuple[Any, int, int]]:
         for point in self.qdrant.scroll(self.name, doc_filter(doc_id), ["first_page", "last_page"]):

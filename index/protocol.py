@@ -81,6 +81,9 @@ class ChunkIndex(Protocol):
     def count(self, doc_id: str | None = None) -> int:
         """How many chunks (of one document, if given) the collection holds."""
 
+    def documents(self) -> set[str]:
+        """The ids of the documents that have chunks in the collection."""
+
     def spans(self, doc_id: str) -> Iterator[tuple[Any, int, int]]:
         """``(point id, first page, last page)`` of each chunk of a document."""
 

@@ -17,6 +17,7 @@ left half-written.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +44,8 @@ from folio.records.migration import tag_documents
 from folio.records.model import DocumentRecord
 from folio.records.protocol import DocumentRecords
 from folio.records.sql_documents import SqlDocuments
+
+logger = logging.getLogger(__name__)
 
 MAX_TITLE_CHARS = 300
 
@@ -238,13 +241,25 @@ class Store:
         self.document_records.delete(doc_id)
 
     def recover(self, *, older_than_s: float | None = None) -> list[str]:
-        """Purge documents a killed process left in ``writing`` or ``deleting``; return their ids.
+        """Purge documents a killed process left in ``writing`` or ``deleting``, and chunks that no record
+        claims (the index restored from a backup newer than the records'); return the documents' ids.
 
         ``older_than_s``: only those begun at least that long ago. On a shared Qdrant server another process may
-        be writing a document right now; only one left unfinished for hours was abandoned."""
+        be writing a document right now; only one left unfinished for hours was abandoned. Chunks without a
+        record are never another writer's: a writer makes the record before the first chunk (the index is read
+        first, the records after, so a document begun in between has its record seen)."""
         cutoff = None if older_than_s is None else datetime.now(UTC) - timedelta(seconds=older_than_s)
-        purged = []
-        for record in self.list_documents(status=None):
+        indexed = self.index.documents()
+        records = self.list_documents(status=None)
+        orphans = sorted(indexed - {r.id for r in records})
+        for doc_id in orphans:
+            self.index.delete(doc_id)
+        if orphans:
+            logger.warning("deleted the chunks of %d documents that have no record (the index is newer than the "
+                           "records, e.g. restored from a later backup): %s", len(orphans),
+                           ", ".join(d[:12] for d in orphans[:10]))
+        purged = list(orphans)
+        for record in records:
             if record.status == "ready":
                 continue
             begun = datetime.fromisoformat(record.ingested_at)

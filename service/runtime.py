@@ -19,7 +19,7 @@ from folio.ingest.embed import Embedder, load_embedder
 from folio.ingest.pipeline import Ingestor
 from folio.ingest.reports import FileResult
 from folio.ingest.sources import Source
-from folio.ingest.store import Store
+from folio.ingest.store import STALE_WRITE_S, Store
 from folio.ingest.tokens import deepseek_counter
 from folio.service.answer import Answerer, Emit, QueryRequest
 from folio.service.jobs import JobQueue
@@ -225,14 +225,18 @@ def make_llm(settings: Settings) -> LLMClient | None:
                      user_id=settings.llm_user_id)
 
 
-def _tag_documents(store: Store) -> None:
-    """Tag the financial statement pages and the genre of documents ingested before Folio tagged them (once
-    each; retrieval's statement lane and fusion weights need them). A failure is logged: the next upload tries
-    again."""
+def _after_open(store: Store) -> None:
+    """Each time the index opens: purge what a killed writer left unfinished and chunks no record claims
+    (``Store.recover``; on a shared server only what was abandoned hours ago), then tag the financial statement
+    pages and the genre of documents ingested before Folio tagged them (once each; retrieval's statement lane and
+    fusion weights need them). A failure is logged: the next upload tries again."""
     try:
+        purged = store.recover(older_than_s=None if store.local else STALE_WRITE_S)
+        if purged:
+            logger.info("recovery purged %d unfinished or unclaimed documents", len(purged))
         tagged = store.tag_documents()
     except StoreError as exc:
-        logger.warning("could not tag the statement pages and genres of older documents: %s [%s]", exc.message,
+        logger.warning("could not recover or tag older documents: %s [%s]", exc.message,
                        exc.code)
         return
     if tagged:
@@ -246,7 +250,7 @@ def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder
     """``metrics``: the app's (its /metrics serves them); by default a registry of the runtime's own.
     ``tenants``: those the API keys name (the ledger's entries from before tenants are tenant "default")."""
     store = Store.lazy(settings)
-    store.after_open(lambda: _tag_documents(store))
+    store.after_open(lambda: _after_open(store))
     metrics = metrics if metrics is not None else Metrics(process=False)
     ledger = MeteredLedger(store, metrics=metrics, clock=clock, prior_followups=settings.expected_followups)
     holder: dict[str, Runtime] = {}

@@ -30,6 +30,7 @@ from folio.ingest.store import Store
 from tests import hostile
 from tests.hostile import CORPUS, Hostile
 from tests.pdfs import CONTRACT_PAGES, text_pdf, write
+from tests.records_helpers import document_rows
 from tests.service_helpers import contract_pdf, service, service_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -258,15 +259,17 @@ def test_html_is_read_in_linear_time_as_before():
 
 
 def snapshot(settings: Settings) -> dict[str, dict[str, str]]:
-    """Every point of the documents and chunks collections, payload and vectors, by point id, grouped by
-    document id."""
+    """Every document record (with its pages) and every chunk point (payload and vectors, by point id), grouped
+    by document id."""
     with Store.open(settings) as store:
         return _points(store)
 
 
 def _points(store: Store) -> dict[str, dict[str, str]]:
     by_document: dict[str, dict[str, str]] = {}
-    for name in (store.documents, store.chunks):
+    for doc_id, row in document_rows(store).items():
+        by_document.setdefault(doc_id, {})["record"] = row
+    for name in (store.chunks,):
         if not store.client.collection_exists(name):
             continue
         offset = None

@@ -9,12 +9,14 @@ from folio.ingest.reports import NullProgress
 from folio.ingest.sources import Source, collect_paths
 from folio.ingest.store import Store
 from tests.pdfs import CONTRACT_PAGES, image_only_pdf, text_pdf, write
+from tests.records_helpers import document_rows
 
 
 def snapshot(store: Store) -> str:
-    """Every point of both collections, payloads and vectors, as one canonical string."""
-    out = {}
-    for name in (store.documents, store.chunks):
+    """Every document record (with its pages) and every chunk point (payloads and vectors), as one canonical
+    string."""
+    out: dict[str, object] = {"records": document_rows(store)}
+    for name in (store.chunks,):
         if not store.client.collection_exists(name):
             continue
         points, offset = [], None
