@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from folio.config import Settings, get_settings
 from folio.errors import StoreError
 from folio.ingest.embed import Embedder
+from folio.records.database import Database
 from folio.service import errors
 from folio.service.access import AccessMiddleware, ApiKeys, RateLimiter
 from folio.service.deps import RuntimeDep
@@ -40,16 +41,22 @@ class FolioApp(FastAPI):
 
 
 def readiness(runtime: Runtime) -> JSONResponse:
-    """Ready when the index can be used (opening it, or trying the server again, when that is due) and the model is
-    loaded; a 503 names what is missing, and a store that cannot be used as the API reports errors."""
+    """Ready when the records' database and the index can be used (opening the index, or trying the server again,
+    when that is due) and the model is loaded; a 503 names what is missing, and a store that cannot be used as the
+    API reports errors (the database's first)."""
     checks = ReadinessChecks(model_loaded=runtime.model_loaded, llm_configured=runtime.llm is not None)
     error = None
     try:
-        runtime.store.check()
+        runtime.store.database.check()
+    except StoreError as exc:
+        checks.database = exc.message
+        error = ErrorInfo.model_validate(exc.to_dict())
+    try:
+        runtime.store.check_index()
     except StoreError as exc:
         checks.qdrant = exc.message
-        error = ErrorInfo.model_validate(exc.to_dict())
-    ready = checks.qdrant == "ok" and runtime.model_loaded
+        error = error or ErrorInfo.model_validate(exc.to_dict())
+    ready = checks.qdrant == "ok" and checks.database == "ok" and runtime.model_loaded
     body = Readiness(ready=ready, checks=checks, error=error)
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
 
@@ -61,6 +68,7 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
     metrics = Metrics()
     keys = ApiKeys.from_settings(settings)  # a bad key list stops the start, before anything listens
     pricing = choose_profile(settings)  # so does an endpoint whose prices Folio cannot know
+    Database.from_settings(settings).close()  # and a database URL that names no usable database
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

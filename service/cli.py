@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 
 import click
 
+from folio.config import Settings
 from folio.ingest.cli import _settings, handles_errors, remote_server
 from folio.ingest.progress import terminal_safe
 from folio.service.schemas.answer import Answer, CoverageReport
@@ -61,6 +63,7 @@ def serve(ctx: click.Context, host: str, port: int, simulated_model: bool) -> No
     try:
         keys = ApiKeys.from_settings(settings)
         pricing = choose_profile(settings)
+        records = _records_database(settings, say)
     except ConfigError as exc:
         raise click.UsageError(exc.message) from None
     if not keys:
@@ -84,7 +87,8 @@ def serve(ctx: click.Context, host: str, port: int, simulated_model: bool) -> No
                 "return the plan and the retrieved pages only")
         pricing = choose_profile(settings)  # the simulated model's settings name their own profile
         say(f"prices: {pricing.profile.name}, as of {pricing.profile.as_of.isoformat()} ({pricing.reason})")
-        say(f"Folio on http://{host}:{port}/  (API docs: /docs; data: {settings.qdrant_url or settings.data_dir})"
+        say(f"Folio on http://{host}:{port}/  (API docs: /docs; vectors: {settings.qdrant_url or settings.data_dir}; "
+            f"records: {records})"
             + ("  [SIMULATED MODEL]" if settings.simulated_model else ""))
         try:
             uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=None,
@@ -96,6 +100,22 @@ def serve(ctx: click.Context, host: str, port: int, simulated_model: bool) -> No
                 click.echo(f"folio: error: {exc} [{exc.code}]", err=True)
                 sys.exit(1)
             raise
+
+
+def _records_database(settings: Settings, say: Callable[[str], None]) -> str:
+    """Where the records live, checked before the service starts: a URL that names no usable database stops the
+    start (``DatabaseConfigError``, naming FOLIO_DATABASE_URL); a database that cannot be reached yet does not."""
+    from folio.errors import DatabaseUnavailable
+    from folio.records.database import Database
+
+    database = Database.from_settings(settings)
+    try:
+        database.check()
+    except DatabaseUnavailable as exc:
+        say(f"note: {exc.message}; the service starts and /readyz reports ready once it can be used")
+    finally:
+        database.close()
+    return database.where
 
 
 def _safe(text: str) -> str:

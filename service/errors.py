@@ -9,7 +9,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from folio.errors import FolioError, ProviderRateLimited, StoreError, StoreLocked, StoreUnavailable
+from folio.errors import (
+    DatabaseUnavailable,
+    FolioError,
+    ProviderRateLimited,
+    StoreError,
+    StoreLocked,
+    StoreUnavailable,
+)
 from folio.index.retry import RETRY_MAX_S
 
 logger = logging.getLogger("folio.service")
@@ -19,12 +26,12 @@ def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
-STORE_CODES = frozenset({StoreError.code, StoreLocked.code, StoreUnavailable.code})
+STORE_CODES = frozenset({StoreError.code, StoreLocked.code, StoreUnavailable.code, DatabaseUnavailable.code})
 
 
 def retry_headers(code: str) -> dict[str, str]:
     """The Retry-After of an error that passes by itself, by its code (an upload's failed job carries only the
-    code): the index is tried again within ``RETRY_MAX_S`` (index/retry.py)."""
+    code): the index is tried again within ``RETRY_MAX_S`` (index/retry.py), the database on the next request."""
     return {"Retry-After": str(round(RETRY_MAX_S))} if code in STORE_CODES else {}
 
 

@@ -15,10 +15,12 @@ class ReadinessChecks(BaseModel):
     model_loaded: bool
     llm_configured: bool
     qdrant: str = "ok"
+    database: str = Field(default="ok", description="the records' database (SQLite or PostgreSQL): ok, or why not")
 
 
 class Readiness(BaseModel):
-    """Ready when the index can be used and the embedding model is loaded (503 otherwise, naming what is not)."""
+    """Ready when the records' database and the index can be used and the embedding model is loaded (503 otherwise,
+    naming what is not)."""
 
     ready: bool
     checks: ReadinessChecks
