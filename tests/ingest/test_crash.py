@@ -1,4 +1,5 @@
-"""Kill -9 the ingest CLI at random points of a batch: documents are whole or absent, a re-run finishes."""
+"""Kill -9 the ingest CLI at random points of a batch: documents are whole or absent, a re-run finishes; with the
+records in the default SQLite file and in PostgreSQL (``database_url``)."""
 
 from __future__ import annotations
 
@@ -24,14 +25,16 @@ def _corpus(folder: Path, n: int = N_FILES) -> None:
         write(folder / f"contract-{i:02d}.pdf", text_pdf(pages))
 
 
-def _env(data: Path) -> dict[str, str]:
+def _env(data: Path, database_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
     env.update(FOLIO_DATA_DIR=str(data), FOLIO_EMBED_MODEL="hash-64", HF_HUB_OFFLINE="1")
+    if database_url:
+        env["FOLIO_DATABASE_URL"] = database_url
     return env
 
 
-def _check_whole_or_absent(data: Path) -> int:
-    with Store.open(Settings(data_dir=data, embed_model="hash-64")) as store:
+def _check_whole_or_absent(data: Path, database_url: str | None = None) -> int:
+    with Store.open(Settings(data_dir=data, embed_model="hash-64", database_url=database_url)) as store:
         ready = store.list_documents()
         for record in ready:
             assert store.count_chunks(record.id) == record.n_chunks > 0, f"{record.file_name} is partial"
@@ -52,7 +55,7 @@ def _wait_for_files(proc: subprocess.Popen[str], n: int) -> None:
         done += line.startswith("[")
 
 
-def test_kill_at_random_points_then_rerun(tmp_path):
+def test_kill_at_random_points_then_rerun(tmp_path, database_url):
     folder = tmp_path / "in"
     _corpus(folder)
     data = tmp_path / "data"
@@ -60,20 +63,21 @@ def test_kill_at_random_points_then_rerun(tmp_path):
     cmd = [sys.executable, "-m", "folio.ingest.cli", "ingest", str(folder)]
     ready_after_kill = []
     for _ in range(3):
-        already = _check_whole_or_absent(data) if data.exists() else 0
-        proc = subprocess.Popen(cmd, env=_env(data), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        already = _check_whole_or_absent(data, database_url) if data.exists() else 0
+        proc = subprocess.Popen(cmd, env=_env(data, database_url), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                 start_new_session=True)
         # kill after a random number of newly finished files, then a random fraction of the next one
         _wait_for_files(proc, already + rng.randint(0, 2))
         time.sleep(rng.uniform(0.0, 0.6))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        ready_after_kill.append(_check_whole_or_absent(data))
+        ready_after_kill.append(_check_whole_or_absent(data, database_url))
     assert ready_after_kill[-1] < N_FILES, "the kills came too late to test anything"
-    final = subprocess.run([*cmd, "--json"], env=_env(data), capture_output=True, text=True, timeout=600)
+    final = subprocess.run([*cmd, "--json"], env=_env(data, database_url), capture_output=True, text=True,
+                           timeout=600)
     assert final.returncode == 0, final.stderr
-    assert _check_whole_or_absent(data) == N_FILES
-    with Store.open(Settings(data_dir=data, embed_model="hash-64")) as store:
+    assert _check_whole_or_absent(data, database_url) == N_FILES
+    with Store.open(Settings(data_dir=data, embed_model="hash-64", database_url=database_url)) as store:
         records = store.list_documents(status=None)
         assert len(records) == N_FILES and all(r.status == "ready" for r in records)
         assert store.count_chunks() == sum(r.n_chunks for r in records)  # no duplicate or orphan points

@@ -1,4 +1,9 @@
+"""The store's write protocol across the index and the records: on the default SQLite file and on PostgreSQL
+(``database_url``: this module's ``settings`` take it, so every test here runs on both)."""
+
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,6 +41,23 @@ def _write(store: Store, doc_id: str, texts: list[str], *, finish: bool = True) 
 
 A = "a" * 64
 B = "b" * 64
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return Settings(data_dir=tmp_path / "data", embed_model="hash-64", ingest_workers=0, database_url=database_url)
+
+
+def test_recover_deletes_chunks_that_no_record_claims(store):
+    """The vectors restored from a backup newer than the records': chunks of a document the records do not know
+    are purged; a ready document's are kept."""
+    _write(store, A, ["alpha", "beta"])
+    _write(store, B, ["gamma"])
+    store.document_records.delete(B)  # as if the records' backup predates B
+    assert store.count_chunks(B) == 1
+    assert store.recover() == [B]
+    assert (store.count_chunks(A), store.count_chunks(B)) == (2, 0)
+    assert store.recover() == []
 
 
 def test_document_is_invisible_until_finished(store):
