@@ -133,6 +133,7 @@ def make_old_data_dir(chunked: tuple[Path, list[DocumentRecord]], data_dir: Path
         _ledger_payload(second, 0.0031, "default", 1_700_000_120.0),
         _ledger_payload(second, 0.5000, "acme", 1_700_000_180.0),  # an API key's tenant: stays its own
     )}
+    next(iter(legacy.ledger.values()))["cache_note"] = "a field this release does not know"
     bad_entry = str(uuid.uuid4())
     legacy.unreadable.append(bad_entry)
     ledger_points = [*legacy.ledger.items(), (bad_entry, {"id": bad_entry, "kind": "question", "ts": "yesterday"})]
