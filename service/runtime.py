@@ -248,8 +248,9 @@ def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder
                   llm: LLMClient | None = None, clock: Callable[[], float] = time.time,
                   metrics: Metrics | None = None, tenants: set[str] | None = None) -> Runtime:
     """``metrics``: the app's (its /metrics serves them); by default a registry of the runtime's own.
-    ``tenants``: those the API keys name (the ledger's entries from before tenants are tenant "default")."""
-    store = Store.lazy(settings)
+    ``tenants``: those the API keys name (the previous release's ledger entries from before tenants move to the
+    records' database as tenant "default", unless FOLIO_LLM_USER_ID, the tenant they carry, is one of these)."""
+    store = Store.lazy(settings, key_tenants=tenants or ())
     store.after_open(lambda: _after_open(store))
     metrics = metrics if metrics is not None else Metrics(process=False)
     ledger = MeteredLedger(store, metrics=metrics, clock=clock, prior_followups=settings.expected_followups)
