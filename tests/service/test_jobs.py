@@ -201,7 +201,7 @@ settings = Settings(data_dir=sys.argv[1], database_url=sys.argv[2] or None, embe
 queue = JobQueue(stuck, Store.open(settings), worker="killed", poll_s=0.05)
 for name in ("first.txt", "second.txt"):
     job = queue.submit(Source(name=name, key="upload:" + name, data=name.encode()))
-    print("queued", job.id, flush=True)
+    print("queued", name, job.id, flush=True)
 threading.Event().wait()
 """
 
@@ -214,26 +214,32 @@ def test_a_killed_service_runs_its_jobs_when_it_starts_again(tmp_path: Path, dat
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                        start_new_session=True)
     lines: list[str] = []
+    guard = threading.Timer(60, os.killpg, (service_process.pid, signal.SIGKILL))  # a hung child ends the test
+    guard.start()
     try:
         assert service_process.stdout is not None
-        while not ({"running first.txt"} <= set(lines) and sum(line.startswith("queued") for line in lines) == 2):
+        while not (sum(line.startswith("queued") for line in lines) == 2 and
+                   any(line.startswith("running") for line in lines)):
             line = service_process.stdout.readline()
             assert line, service_process.stderr.read() if service_process.stderr else "the service ended"
             lines.append(line.strip())
     finally:
+        guard.cancel()
         os.killpg(service_process.pid, signal.SIGKILL)
         service_process.communicate(timeout=30)
-    first, second = [line.split()[1] for line in lines if line.startswith("queued")]
+    ids = {line.split()[1]: line.split()[2] for line in lines if line.startswith("queued")}
+    [running] = [line.split()[1] for line in lines if line.startswith("running")]
+    [waiting] = set(ids) - {running}
     ingest = Ingests()
     with Store.open(Settings(data_dir=data_dir, database_url=database_url, embed_model="hash-64")) as store:
         queue = JobQueue(ingest, store, worker="restarted", poll_s=0.05)
         try:
-            ran_again, queued = queue.wait(first, timeout=30), queue.wait(second, timeout=30)
+            ran_again, queued = queue.wait(ids[running], timeout=30), queue.wait(ids[waiting], timeout=30)
             assert ran_again is not None and ran_again.status == "done" and ran_again.worker == "restarted"
             assert ran_again.warnings == ["tried again: the first try was interrupted (the process running it "
                                           "(killed) stopped before it finished)"]
             assert queued is not None and queued.status == "done" and queued.warnings == []
-            assert store.job_records.upload(first) is None and store.job_records.upload(second) is None
+            assert all(store.job_records.upload(job_id) is None for job_id in ids.values())
         finally:
             queue.close()
     assert sorted((name, data) for name, data, _ in ingest.seen) == [("first.txt", b"first.txt"),
