@@ -145,9 +145,10 @@ class MeteredAnswerer(Answerer):
 
 @dataclass
 class Runtime:
-    """The service's parts. Everything that must outlive a request is in Qdrant (documents, chunks, ledger, job
-    records), so replicas on one Qdrant server or cluster are interchangeable; what is here is a cache
-    (the model, query vectors, and in local mode only, the store's copies) or the work in progress.
+    """The service's parts. Everything that must outlive a request is in Qdrant (chunks) or the records' database
+    (documents, ledger, the upload jobs' queue with their bytes), so replicas on one Qdrant server or cluster and
+    one database are interchangeable; what is here is a cache (the model, query vectors, and in local mode only,
+    the store's copies) or the work in progress.
 
     The store is opened on first use (``Store.lazy``), not here: the service starts, and answers what needs no
     index, while the local index is held by another process or the Qdrant server is down; everything that needs
@@ -210,7 +211,8 @@ class Runtime:
         return self._embedder is not None
 
     def close(self) -> None:
-        if self.ingestor is not None:  # first: an upload being parsed stops now (interrupted), not in 5 s
+        self.jobs.stop()  # first: the upload being run goes back to the queue when its parser stops
+        if self.ingestor is not None:  # an upload being parsed stops now (interrupted), not in 5 s
             self.ingestor.close()
         self.jobs.close()
         self.store.close()
