@@ -3,19 +3,22 @@ with the share of each document it was about in ``ledger_documents``.
 
 An entry goes in and comes out as the plain dict ``folio.service.ledger.LedgerEntry.to_payload`` makes (its
 ``usage`` a dict of hit, miss, output and reasoning tokens); the columns hold what queries filter, order and sum
-on. Reads are indexed: a prefix's history by (tenant, prefix, time), a scope's by (tenant, scope, time); the
-summary's sums are ``GROUP BY`` queries (``folio.records.ledger_summary``), never a scan in Python.
+on. Reads are indexed: a prefix's history by (tenant, prefix, time), a scope's by (tenant, scope, time).
+The summary reads running totals that each write keeps in its own transaction (``folio.records.ledger_summary``),
+never the entries.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, insert, select
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select
 
+from folio.records import ledger_summary
 from folio.records.database import Database
+from folio.records.ledger_summary import SummarySums
 from folio.records.tables import ledger, ledger_documents
 
 USAGE = ("hit_tokens", "miss_tokens", "output_tokens", "reasoning_tokens")
@@ -42,7 +45,8 @@ def to_rows(entry: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]
     row["profile"] = row["profile"] or "(unknown)"
     row["model"] = row["model"] or ""
     row.update({name: int(usage.get(name) or 0) for name in USAGE})
-    row["minute_of_day"] = math.floor(row["ts"] % 86_400 / 60)
+    moment = datetime.fromtimestamp(row["ts"], UTC)  # as the summary's re-pricing reads an entry's time of day
+    row["minute_of_day"] = moment.hour * 60 + moment.minute
     row["priced"] = bool(rest.get("prices"))
     doc_ids = list(rest.get("doc_ids") or [])
     row["doc_scope"] = doc_scope(doc_ids)
@@ -78,10 +82,11 @@ class LedgerRecords:
         """Record one entry (an entry with the same id is replaced)."""
         row, documents = to_rows(entry)
         with self.database.write("record a ledger entry") as conn:
-            conn.execute(delete(ledger).where(ledger.c.id == row["id"]))
+            self._delete(conn, row["id"])
             conn.execute(insert(ledger), [row])
             if documents:
                 conn.execute(insert(ledger_documents), documents)
+            ledger_summary.record(conn, [row], documents)
 
     def add_many(self, entries: Iterable[dict[str, Any]]) -> int:
         """Record entries in one transaction (an upgrade's move, a benchmark's synthetic ledger); ids must be new."""
@@ -96,7 +101,13 @@ class LedgerRecords:
                 conn.execute(insert(ledger), rows)
                 if documents:
                     conn.execute(insert(ledger_documents), documents)
+                ledger_summary.record(conn, rows, documents)
         return len(rows)
+
+    def summary_sums(self, *, tenant: str | None) -> SummarySums:
+        """What ``GET /v1/ledger``'s summary is made of, read from the running totals."""
+        with self.database.read("read the ledger's summary") as conn:
+            return ledger_summary.read(conn, tenant)
 
     def history(self, *, tenant: str | None, prefix_hash: str, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
         """The most recent ``limit`` entries on a prefix, oldest first."""
@@ -136,3 +147,15 @@ class LedgerRecords:
         with self.database.read("read the ledger") as conn:
             rows = [from_row(row) for row in conn.execute(query)]
         return rows[::-1]
+
+    def _delete(self, conn: Connection, entry_id: str) -> None:
+        """Delete an entry and take it out of the summary's totals."""
+        found = conn.execute(select(ledger).where(ledger.c.id == entry_id)).mappings().one_or_none()
+        if found is None:
+            return
+        old = dict(found)
+        documents = conn.execute(select(ledger_documents).where(ledger_documents.c.entry_id == entry_id)).mappings()
+        ledger_summary.record(conn, [old], [dict(d) for d in documents], sign=-1)
+        conn.execute(delete(ledger).where(ledger.c.id == entry_id))
+        if old["priced"]:
+            ledger_summary.forget_rates(conn, tenant=old["tenant"], profile=old["profile"], entry_id=entry_id)

@@ -1,4 +1,5 @@
-"""The records move out of Qdrant: documents and their pages, the ledger, upload jobs and their bytes.
+"""The records move out of Qdrant: documents and their pages, the ledger (and its summary's running totals),
+upload jobs and their bytes.
 
 Revision ID: 0001
 Revises:
@@ -91,6 +92,42 @@ def upgrade() -> None:
     op.create_index("ix_ledger_documents_tenant_document", "ledger_documents", ["tenant", "document_id"])
 
     op.create_table(
+        "ledger_totals",
+        sa.Column("tenant", sa.String(200), nullable=False),
+        sa.Column("dimension", sa.String(16), nullable=False),
+        sa.Column("key_hash", sa.String(64), nullable=False),
+        sa.Column("key", sa.Text, nullable=False),
+        sa.Column("requests", sa.BigInteger, nullable=False),
+        sa.Column("shared", sa.BigInteger, nullable=False),
+        sa.Column("estimated", sa.BigInteger, nullable=False),
+        sa.Column("hit_tokens", sa.Float, nullable=False),
+        sa.Column("miss_tokens", sa.Float, nullable=False),
+        sa.Column("output_tokens", sa.Float, nullable=False),
+        sa.Column("dollars", sa.Float, nullable=False),
+        sa.PrimaryKeyConstraint("tenant", "dimension", "key_hash", name="pk_ledger_totals"),
+    )
+
+    op.create_table(
+        "ledger_minutes",
+        sa.Column("tenant", sa.String(200), nullable=False),
+        sa.Column("minute_of_day", sa.Integer, nullable=False),
+        sa.Column("hit_tokens", sa.BigInteger, nullable=False),
+        sa.Column("miss_tokens", sa.BigInteger, nullable=False),
+        sa.Column("output_tokens", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("tenant", "minute_of_day", name="pk_ledger_minutes"),
+    )
+
+    op.create_table(
+        "ledger_rates",
+        sa.Column("tenant", sa.String(200), nullable=False),
+        sa.Column("profile", sa.String(80), nullable=False),
+        sa.Column("ts", sa.Float, nullable=False),
+        sa.Column("entry_id", sa.String(40), nullable=False),
+        sa.Column("prices", JSON, nullable=False),
+        sa.PrimaryKeyConstraint("tenant", "profile", name="pk_ledger_rates"),
+    )
+
+    op.create_table(
         "jobs",
         sa.Column("id", sa.String(40), nullable=False),
         sa.Column("tenant", sa.String(200), nullable=False),
@@ -125,5 +162,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("facts", "job_uploads", "jobs", "ledger_documents", "ledger", "document_pages", "documents"):
+    for table in ("facts", "job_uploads", "jobs", "ledger_rates", "ledger_minutes", "ledger_totals",
+                  "ledger_documents", "ledger", "document_pages", "documents"):
         op.drop_table(table)
