@@ -80,11 +80,16 @@ ledger = Table(
     Column("miss_tokens", BigInteger, nullable=False),
     Column("output_tokens", BigInteger, nullable=False),
     Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("prefix_tokens", BigInteger, nullable=True),  # the cache state's hit ratio is hits / prefix tokens
     Column("dollars", Float, nullable=False),
     Column("priced", Boolean, nullable=False),  # whether ``data`` holds the rates it was billed at
     Column("data", Json, nullable=False),  # the rest of the entry: doc_ids, doc_tokens, prices, window, ...
-    Index("ix_ledger_tenant_prefix", "tenant", "prefix_hash", "ts"),
-    Index("ix_ledger_tenant_scope", "tenant", "scope_key", "ts"),
+    # A plan reads the most recent requests on a prefix (its cache state) and of a scope (its session), newest
+    # first by (ts, id): each read walks its index backwards and stops at its limit, with no sort, and finds every
+    # column it needs in the index, never reading the table (``LedgerRecords.cache_history``, ``session_history``)
+    Index("ix_ledger_tenant_prefix", "tenant", "prefix_hash", "ts", "id", "kind", "reasoning", "prefix_tokens",
+          "hit_tokens"),
+    Index("ix_ledger_tenant_scope", "tenant", "scope_key", "ts", "id", "kind", "query_id"),
     Index("ix_ledger_tenant_ts", "tenant", "ts"),
 )
 

@@ -158,7 +158,8 @@ class Ledger:
         learned from the bill: once a request in another mode missed a prefix that was cached, each mode's
         requests count apart (``mode_split``), and the plan says so."""
         # in the order they were sent; a warm-up goes before the question it served when their times tie
-        history = sorted(self.entries(prefix_hash=prefix_hash), key=lambda e: (e["ts"], e["kind"] != "warmup"))
+        history = sorted(self.records.cache_history(tenant=self.tenant, prefix_hash=prefix_hash),
+                         key=lambda e: (e["ts"], e["kind"] != "warmup"))
         now = self.clock()
         if session is None and scope_key:
             session = self.session(scope_key)
@@ -216,7 +217,7 @@ class Ledger:
         """When each question of the scope's current session was asked (one time per question, however many
         requests it took): the questions within ``SESSION_WINDOW_S`` of the one after them."""
         first: dict[str, float] = {}
-        for e in self.entries(scope_key=scope_key):
+        for e in self.records.session_history(tenant=self.tenant, scope_key=scope_key):
             if e["kind"] in ("warmup", "reduce"):
                 continue
             qid = e.get("query_id") or e["id"]

@@ -1,7 +1,7 @@
 """The ledger's summary by query (``folio.records.ledger_summary``): what ``Ledger.summary`` reads from the running
 totals agrees with an independent recount in Python over many random entries (several tenants, profiles with and
 without stored rates, multi-document entries, estimated usage, replaced entries, a profile with time-of-day rates),
-on SQLite and PostgreSQL."""
+on SQLite and PostgreSQL; and a plan's two reads walk their index."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 from qdrant_client import QdrantClient
+from sqlalchemy import text
 
 from folio.config import Settings
 from folio.ingest.store import Store
 from folio.records.database import Database
-from folio.records.ledger_records import LedgerRecords
+from folio.records.ledger_records import LedgerRecords, cache_history_query, session_history_query
 from folio.service.ledger import Ledger, LedgerEntry, Usage
 from folio.service.pricing import PROFILES, PricingProfile, TimeOfDayRates, get_profile
 
@@ -209,3 +210,52 @@ def test_time_of_day_rates_change_on_a_whole_minute() -> None:
     """The summary re-prices by the minute of the day: a window that starts within a minute would be misread."""
     with pytest.raises(ValueError, match="whole minute"):
         TimeOfDayRates(start=time(16, 30, 30), end=time(0, 30), input_miss=0.1, input_hit=0.01, output=0.2)
+
+
+def test_a_plan_reads_the_history_with_only_what_a_cache_state_and_a_session_read(database: Database) -> None:
+    rnd = random.Random(5)
+    records = LedgerRecords(database)
+    records.add_many(_random_entry(rnd, DOCS, ts=float(i // 2)) for i in range(60))  # ties on time
+    on_prefix = records.history(tenant="acme", prefix_hash="p1")
+    assert records.cache_history(tenant="acme", prefix_hash="p1") == [
+        {"id": e["id"], "ts": e["ts"], "kind": e["kind"], "reasoning": e["reasoning"],
+         "prefix_tokens": e["prefix_tokens"], "usage": {"hit_tokens": e["usage"]["hit_tokens"]}} for e in on_prefix]
+    of_scope = records.of_scope(tenant="acme", scope_key="s2")
+    assert records.session_history(tenant="acme", scope_key="s2") == [
+        {"id": e["id"], "ts": e["ts"], "kind": e["kind"], "query_id": e["query_id"]} for e in of_scope]
+    assert len(records.cache_history(tenant="acme", prefix_hash="p1", limit=3)) == 3
+    assert records.session_history(tenant="acme", scope_key="s2", limit=3) == records.session_history(
+        tenant="acme", scope_key="s2")[-3:]
+
+
+READS = {"prefix": (cache_history_query, "ix_ledger_tenant_prefix"),
+         "scope": (session_history_query, "ix_ledger_tenant_scope")}
+
+
+@pytest.mark.parametrize("read", list(READS))
+def test_a_plan_s_reads_walk_their_index_backwards_without_sorting_on_sqlite(tmp_path: Path, read: str) -> None:
+    """Each of a plan's two reads finds every column it needs in its index (a covering index: the table is never
+    read) in the order it wants (no sort), whatever the ledger's size."""
+    query, index = READS[read]
+    database = Database.sqlite(tmp_path / "folio.db")
+    with database.read() as conn:
+        sql = str(query("default", "x").compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = " | ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    assert f"USING COVERING INDEX {index} (tenant=? AND" in plan and "TEMP B-TREE" not in plan, plan
+    database.close()
+
+
+@pytest.mark.parametrize("read", list(READS))
+def test_a_plan_s_reads_can_walk_their_index_without_sorting_on_postgresql(tmp_path: Path, postgres_url: str,
+                                                                          read: str) -> None:
+    """On an empty table PostgreSQL would rather scan it: with scans and sorts priced out, the plan left is an
+    index-only scan of the read's index, backwards, with no sort."""
+    query, index = READS[read]
+    database = Database.from_settings(Settings(data_dir=tmp_path, database_url=postgres_url))
+    with database.read() as conn:
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            conn.execute(text(f"SET LOCAL {setting} = off"))
+        sql = str(query("default", "x").compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = " | ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+    assert f"Index Only Scan Backward using {index}" in plan and "Sort" not in plan, plan
+    database.close()

@@ -69,13 +69,15 @@ def upgrade() -> None:
         sa.Column("miss_tokens", sa.BigInteger, nullable=False),
         sa.Column("output_tokens", sa.BigInteger, nullable=False),
         sa.Column("reasoning_tokens", sa.BigInteger, nullable=False),
+        sa.Column("prefix_tokens", sa.BigInteger, nullable=True),
         sa.Column("dollars", sa.Float, nullable=False),
         sa.Column("priced", sa.Boolean, nullable=False),
         sa.Column("data", JSON, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_ledger"),
     )
-    op.create_index("ix_ledger_tenant_prefix", "ledger", ["tenant", "prefix_hash", "ts"])
-    op.create_index("ix_ledger_tenant_scope", "ledger", ["tenant", "scope_key", "ts"])
+    op.create_index("ix_ledger_tenant_prefix", "ledger",
+                    ["tenant", "prefix_hash", "ts", "id", "kind", "reasoning", "prefix_tokens", "hit_tokens"])
+    op.create_index("ix_ledger_tenant_scope", "ledger", ["tenant", "scope_key", "ts", "id", "kind", "query_id"])
     op.create_index("ix_ledger_tenant_ts", "ledger", ["tenant", "ts"])
 
     op.create_table(
