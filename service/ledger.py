@@ -279,11 +279,17 @@ def _repriced(current: PricingProfile, minutes: list[MinuteTokens]) -> float:
     return dollars
 
 
+# the order ``PricingProfile.per_million`` writes rates in: the summary shows stored rates in it whatever order the
+# database keeps JSON keys in (PostgreSQL's JSONB has its own)
+_RATES = ("input_miss", "input_hit", "output", "cache_write_multiplier")
+
+
 def _known_rates(profile: str, stored: dict[str, dict[str, float]]) -> dict[str, float] | None:
     """The rates a profile's entries were billed at: as the latest of them stored them, else the profile's own
     rates when Folio knows it (entries written before rates were stored), else None."""
     if profile in stored:
-        return stored[profile]
+        rates = stored[profile]
+        return {**{name: rates[name] for name in _RATES if name in rates}, **rates}
     known = PROFILES.get(profile)
     return known.per_million() if known else None
 
