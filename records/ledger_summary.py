@@ -22,10 +22,12 @@ What is kept (``folio.records.tables``), per tenant:
 - ``ledger_rates``: the rates that the latest priced entry of each profile stored (latest by time, then id).
 
 A write adds its entries' contributions, summed per group first, with ``INSERT ... ON CONFLICT DO UPDATE`` in key
-order (so that concurrent writers on PostgreSQL lock the rows they share in one order and never deadlock); the
-replacement of an entry (``LedgerRecords.add`` with a known id) first subtracts what the old one added, and a
-group left with no request is not shown. Float sums kept this way may differ from a sum in another order in the
-last bits, far below the summary's rounding (tokens to units, dollars to 1e-8).
+order, so that concurrent writers of new entries on PostgreSQL lock the rows they share in one order and never
+deadlock (the tenant's ``total`` row is the one every write updates: writers of one tenant queue on it for the
+rest of their short transaction). Replacing an entry (``LedgerRecords.add`` with a known id, which billing never
+does) first subtracts what the old one added; a group left with no request is not shown. Float sums kept this
+way may differ from a sum in another order in the last bits, which the summary's rounding (tokens to units,
+dollars to 1e-8) hides but for a value that lands on a rounding boundary.
 """
 
 from __future__ import annotations
