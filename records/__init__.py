@@ -4,7 +4,8 @@
 - ``database.Database``: the engine, its errors as Folio's, the schema kept up to date by Alembic (``migrations``);
 - ``tables``: the tables; ``model.DocumentRecord``: one document's record;
 - ``protocol.DocumentRecords`` and ``sql_documents.SqlDocuments``: the document records;
-- ``ledger_records``: the ledger's entries; ``job_records``: the upload jobs;
+- ``ledger_records``: the ledger's entries; ``ledger_summary``: the running totals its summary reads;
+  ``job_records``: the upload jobs;
 - ``lookup``: a record by id, id prefix or page; ``migration``: tags records written before Folio tagged them.
 """
 

@@ -80,11 +80,16 @@ ledger = Table(
     Column("miss_tokens", BigInteger, nullable=False),
     Column("output_tokens", BigInteger, nullable=False),
     Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("prefix_tokens", BigInteger, nullable=True),  # the cache state's hit ratio is hits / prefix tokens
     Column("dollars", Float, nullable=False),
     Column("priced", Boolean, nullable=False),  # whether ``data`` holds the rates it was billed at
     Column("data", Json, nullable=False),  # the rest of the entry: doc_ids, doc_tokens, prices, window, ...
-    Index("ix_ledger_tenant_prefix", "tenant", "prefix_hash", "ts"),
-    Index("ix_ledger_tenant_scope", "tenant", "scope_key", "ts"),
+    # A plan reads the most recent requests on a prefix (its cache state) and of a scope (its session), newest
+    # first by (ts, id): each read walks its index backwards and stops at its limit, with no sort, and finds every
+    # column it needs in the index, never reading the table (``LedgerRecords.cache_history``, ``session_history``)
+    Index("ix_ledger_tenant_prefix", "tenant", "prefix_hash", "ts", "id", "kind", "reasoning", "prefix_tokens",
+          "hit_tokens"),
+    Index("ix_ledger_tenant_scope", "tenant", "scope_key", "ts", "id", "kind", "query_id"),
     Index("ix_ledger_tenant_ts", "tenant", "ts"),
 )
 
@@ -97,6 +102,47 @@ ledger_documents = Table(
     Column("share", Float, nullable=False),  # of the entry's tokens and dollars, by the document's tokens
     Column("shared", Boolean, nullable=False),  # the request was about several documents
     Index("ix_ledger_documents_tenant_document", "tenant", "document_id"),
+)
+
+# The summary's running totals (``folio.records.ledger_summary``), kept in the transaction that writes the entries:
+# per tenant and group (``dimension``: total, profile, route, scope or document; ``key``: the group's name), what
+# ``GET /v1/ledger`` shows. Keyed by a hash of the name: a scope's name grows with its documents, past what a
+# PostgreSQL index entry may hold.
+ledger_totals = Table(
+    "ledger_totals", metadata,
+    Column("tenant", String(200), primary_key=True),
+    Column("dimension", String(16), primary_key=True),
+    Column("key_hash", String(64), primary_key=True),  # sha256 of ``key``
+    Column("key", Text, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("shared", BigInteger, nullable=False),  # of them, about other documents too (by document only)
+    Column("estimated", BigInteger, nullable=False),  # of them, with usage Folio estimated
+    # floats: a document's tokens are its share of each request's
+    Column("hit_tokens", Float, nullable=False),
+    Column("miss_tokens", Float, nullable=False),
+    Column("output_tokens", Float, nullable=False),
+    Column("dollars", Float, nullable=False),
+)
+
+# The tokens of each tenant's requests by UTC minute of the day: the whole ledger re-priced at any profile, time of
+# day rates included, from at most 1,440 rows a tenant.
+ledger_minutes = Table(
+    "ledger_minutes", metadata,
+    Column("tenant", String(200), primary_key=True),
+    Column("minute_of_day", Integer, primary_key=True),
+    Column("hit_tokens", BigInteger, nullable=False),
+    Column("miss_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+)
+
+# The rates that each tenant's latest priced entry of a profile stored (the latest by time, then id).
+ledger_rates = Table(
+    "ledger_rates", metadata,
+    Column("tenant", String(200), primary_key=True),
+    Column("profile", String(80), primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("entry_id", String(40), nullable=False),
+    Column("prices", Json, nullable=False),
 )
 
 # Upload jobs: the queue replicas claim work from, and what GET /v1/jobs shows.

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from folio.ingest.store import Store
+from folio.records.ledger_summary import MinuteTokens, Sums
 from folio.service.plan import CacheState
 from folio.service.pricing import PROFILES, PricingProfile
 from folio.service.retention import (
@@ -159,7 +158,8 @@ class Ledger:
         learned from the bill: once a request in another mode missed a prefix that was cached, each mode's
         requests count apart (``mode_split``), and the plan says so."""
         # in the order they were sent; a warm-up goes before the question it served when their times tie
-        history = sorted(self.entries(prefix_hash=prefix_hash), key=lambda e: (e["ts"], e["kind"] != "warmup"))
+        history = sorted(self.records.cache_history(tenant=self.tenant, prefix_hash=prefix_hash),
+                         key=lambda e: (e["ts"], e["kind"] != "warmup"))
         now = self.clock()
         if session is None and scope_key:
             session = self.session(scope_key)
@@ -217,7 +217,7 @@ class Ledger:
         """When each question of the scope's current session was asked (one time per question, however many
         requests it took): the questions within ``SESSION_WINDOW_S`` of the one after them."""
         first: dict[str, float] = {}
-        for e in self.entries(scope_key=scope_key):
+        for e in self.records.session_history(tenant=self.tenant, scope_key=scope_key):
             if e["kind"] in ("warmup", "reduce"):
                 continue
             qid = e.get("query_id") or e["id"]
@@ -245,52 +245,51 @@ class Ledger:
         says how many of a document's requests were so shared), while its tokens and dollars are split between
         them by each one's share of the scope's tokens: the documents' dollars add up to the total, their
         request counts may add up to more."""
-        totals = _Totals()
-        by_document: dict[str, _Totals] = defaultdict(_Totals)
-        by_scope: dict[str, _Totals] = defaultdict(_Totals)
-        by_route: dict[str, _Totals] = defaultdict(_Totals)
-        by_profile: dict[str, _Totals] = defaultdict(_Totals)
-        rates: dict[str, tuple[float, dict[str, float]]] = {}  # profile: (time, rates) of its latest priced entry
-        repriced = _Totals()
-        for e in self.entries():
-            usage = Usage(**e["usage"])
-            totals.add(usage, e["dollars"])
-            profile = str(e.get("profile") or "(unknown)")
-            by_profile[profile].add(usage, e["dollars"])
-            by_profile[profile].estimated += e.get("usage_source") == "estimated"
-            if e.get("prices") and e["ts"] >= rates.get(profile, (-math.inf, {}))[0]:
-                rates[profile] = (e["ts"], dict(e["prices"]))
-            if current is not None:
-                at = datetime.fromtimestamp(e["ts"], UTC)
-                repriced.add(usage, current.dollars(hit_tokens=usage.hit_tokens, miss_tokens=usage.miss_tokens,
-                                                    output_tokens=usage.output_tokens, at=at))
-                repriced.estimated += e.get("usage_source") == "estimated"
-            totals.estimated += e.get("usage_source") == "estimated"
-            by_route[e["route"]].add(usage, e["dollars"])
-            scope_key = ",".join(sorted(d[:12] for d in e["doc_ids"])) or "(none)"
-            by_scope[scope_key].add(usage, e["dollars"])
-            weights = e.get("doc_tokens") or [1] * len(e["doc_ids"])
-            total_weight = sum(weights) or 1
-            for doc_id, weight in zip(e["doc_ids"], weights, strict=False):
-                by_document[doc_id].add(usage, e["dollars"], share=weight / total_weight,
-                                        shared=len(e["doc_ids"]) > 1)
-        profiles: dict[str, dict[str, Any]] = {k: {**v.to_dict(), "usd_per_million": _known_rates(k, rates)}
-                                               for k, v in sorted(by_profile.items())}
-        return {
-            "totals": totals.to_dict(),
-            "by_profile": profiles,
-            **({"totals_at_current_prices": {**repriced.to_dict(), "profile": current.name}} if current else {}),
-            "by_route": {k: v.to_dict() for k, v in sorted(by_route.items())},
-            "by_document": {k: v.to_dict() for k, v in sorted(by_document.items())},
-            "by_scope": {k: v.to_dict() for k, v in sorted(by_scope.items())},
+        sums = self.records.summary_sums(tenant=self.tenant)
+        groups = sums.groups
+        total = sums.total()
+        out: dict[str, Any] = {
+            "totals": _shown(total),
+            "by_profile": {k: {**_shown(v), "usd_per_million": _known_rates(k, sums.rates)}
+                           for k, v in sorted(groups["profile"].items())},
         }
+        if current is not None:
+            repriced = replace(total, dollars=_repriced(current, sums.minutes))
+            out["totals_at_current_prices"] = {**_shown(repriced), "profile": current.name}
+        # as the summary counted them before it was a query: estimated requests only in the totals and by profile
+        for name, dimension in (("by_route", "route"), ("by_document", "document"), ("by_scope", "scope")):
+            out[name] = {k: _shown(v, estimated=False) for k, v in sorted(groups[dimension].items())}
+        return out
 
 
-def _known_rates(profile: str, stored: dict[str, tuple[float, dict[str, float]]]) -> dict[str, float] | None:
+def _shown(sums: Sums, *, estimated: bool = True) -> dict[str, float]:
+    """One group's totals as the summary shows them: whole tokens, dollars to 1e-8."""
+    return {"requests": sums.requests, "shared_requests": sums.shared, "hit_tokens": round(sums.hit_tokens),
+            "miss_tokens": round(sums.miss_tokens), "output_tokens": round(sums.output_tokens),
+            "dollars": round(sums.dollars, 8), "estimated_requests": sums.estimated if estimated else 0}
+
+
+def _repriced(current: PricingProfile, minutes: list[MinuteTokens]) -> float:
+    """Every request's tokens priced at ``current``'s rates in force at its minute of the day (UTC)."""
+    dollars = 0.0
+    for m in minutes:
+        at = datetime(2000, 1, 1, m.minute_of_day // 60, m.minute_of_day % 60, tzinfo=UTC)
+        dollars += current.dollars(hit_tokens=m.hit_tokens, miss_tokens=m.miss_tokens,
+                                   output_tokens=m.output_tokens, at=at)
+    return dollars
+
+
+# the order ``PricingProfile.per_million`` writes rates in: the summary shows stored rates in it whatever order the
+# database keeps JSON keys in (PostgreSQL's JSONB has its own)
+_RATES = ("input_miss", "input_hit", "output", "cache_write_multiplier")
+
+
+def _known_rates(profile: str, stored: dict[str, dict[str, float]]) -> dict[str, float] | None:
     """The rates a profile's entries were billed at: as the latest of them stored them, else the profile's own
     rates when Folio knows it (entries written before rates were stored), else None."""
     if profile in stored:
-        return stored[profile][1]
+        rates = stored[profile]
+        return {**{name: rates[name] for name in _RATES if name in rates}, **rates}
     known = PROFILES.get(profile)
     return known.per_million() if known else None
 
@@ -310,27 +309,3 @@ class CacheMemory:
         if key not in self._states:
             self._states[key] = self.ledger.cache_state(prefix_hash, session=self.session, reasoning=reasoning)
         return self._states[key]
-
-
-@dataclass
-class _Totals:
-    requests: int = 0  # whole requests, each counted once wherever it is shown
-    shared: int = 0  # of them, requests about other documents too (tokens and dollars split between them)
-    hit_tokens: float = 0
-    miss_tokens: float = 0
-    output_tokens: float = 0
-    dollars: float = 0.0
-    estimated: int = 0  # requests whose usage Folio estimated because the provider sent none
-
-    def add(self, usage: Usage, dollars: float, share: float = 1.0, *, shared: bool = False) -> None:
-        self.requests += 1
-        self.shared += shared
-        self.hit_tokens += usage.hit_tokens * share
-        self.miss_tokens += usage.miss_tokens * share
-        self.output_tokens += usage.output_tokens * share
-        self.dollars += dollars * share
-
-    def to_dict(self) -> dict[str, float]:
-        return {"requests": self.requests, "shared_requests": self.shared, "hit_tokens": round(self.hit_tokens),
-                "miss_tokens": round(self.miss_tokens), "output_tokens": round(self.output_tokens),
-                "dollars": round(self.dollars, 8), "estimated_requests": self.estimated}

@@ -33,6 +33,11 @@ class TimeOfDayRates:
     input_hit: float
     output: float
 
+    def __post_init__(self) -> None:
+        # the ledger's summary re-prices its requests by their minute of the day (``folio.records.ledger_summary``)
+        if any(edge.second or edge.microsecond for edge in (self.start, self.end)):
+            raise ValueError(f"time-of-day rates start and end on a whole minute, not {self.start}-{self.end}")
+
     def covers(self, moment: datetime) -> bool:
         now = moment.astimezone(UTC).time()
         return self.start <= now < self.end if self.start <= self.end else (now >= self.start or now < self.end)

@@ -51,19 +51,20 @@ def hit_ratio(entry: dict[str, Any]) -> float | None:
     return min(1.0, entry["usage"]["hit_tokens"] / prefix) if prefix else None
 
 
-def persisted(entry: dict[str, Any]) -> bool:
-    """Whether the request left its prefix persisted as a unit: a warm-up, or a request that read it as hits."""
-    ratio = hit_ratio(entry)
+def persisted(entry: dict[str, Any], ratio: float | None) -> bool:
+    """Whether the request left its prefix persisted as a unit: a warm-up, or a request that read it as hits
+    (``ratio``: its ``hit_ratio``)."""
     return entry["kind"] == "warmup" or (ratio is not None and ratio >= 0.5)
 
 
 def outcomes(history: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any], bool]]:
     """(earlier, later, hit) for each request that should have found the prefix cached: the request before it
     persisted the prefix, within the cache's sure lifetime."""
+    ratios = [hit_ratio(entry) for entry in history]  # once each: a plan reads up to 500 requests
     out = []
-    for before, after in itertools.pairwise(history):
-        ratio = hit_ratio(after)
-        if ratio is not None and persisted(before) and after["ts"] - before["ts"] <= CACHE_SURE_S:
+    for (before, after), (before_ratio, ratio) in zip(itertools.pairwise(history), itertools.pairwise(ratios),
+                                                      strict=True):
+        if ratio is not None and persisted(before, before_ratio) and after["ts"] - before["ts"] <= CACHE_SURE_S:
             out.append((before, after, ratio >= 0.5))
     return out
 

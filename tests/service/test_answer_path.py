@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from folio.records.ledger_records import LedgerRecords
 from folio.service import answer as answer_module
 from folio.service.ledger import Ledger
 from tests.service.test_coverage import EXHAUSTIVE, _ingest, _settings
@@ -48,13 +49,18 @@ def test_coverage_is_priced_where_it_can_be_chosen(client, mode):
 
 def test_the_ledger_is_read_once_per_plan(client, monkeypatch):
     reads: Counter[tuple[str | None, str]] = Counter()
-    original = Ledger.entries
+    cache_history, session_history = LedgerRecords.cache_history, LedgerRecords.session_history
 
-    def counted(self, *, prefix_hash=None, scope_key=None):
-        reads[("prefix_hash", prefix_hash) if prefix_hash is not None else ("scope_key", scope_key)] += 1
-        return original(self, prefix_hash=prefix_hash, scope_key=scope_key)
+    def prefix_read(self, *, tenant, prefix_hash, **kw):
+        reads[("prefix_hash", prefix_hash)] += 1
+        return cache_history(self, tenant=tenant, prefix_hash=prefix_hash, **kw)
 
-    monkeypatch.setattr(Ledger, "entries", counted)
+    def scope_read(self, *, tenant, scope_key, **kw):
+        reads[("scope_key", scope_key)] += 1
+        return session_history(self, tenant=tenant, scope_key=scope_key, **kw)
+
+    monkeypatch.setattr(LedgerRecords, "cache_history", prefix_read)
+    monkeypatch.setattr(LedgerRecords, "session_history", scope_read)
     plan = _plan(client, EXHAUSTIVE)  # auto: rag, full over the documents that fit, and every coverage window
     assert plan["route"] == "coverage"
     assert len([k for k in reads if k[0] == "scope_key"]) == 1  # the session, once

@@ -1,4 +1,5 @@
-"""The records move out of Qdrant: documents and their pages, the ledger, upload jobs and their bytes.
+"""The records move out of Qdrant: documents and their pages, the ledger (and its summary's running totals),
+upload jobs and their bytes.
 
 Revision ID: 0001
 Revises:
@@ -68,13 +69,15 @@ def upgrade() -> None:
         sa.Column("miss_tokens", sa.BigInteger, nullable=False),
         sa.Column("output_tokens", sa.BigInteger, nullable=False),
         sa.Column("reasoning_tokens", sa.BigInteger, nullable=False),
+        sa.Column("prefix_tokens", sa.BigInteger, nullable=True),
         sa.Column("dollars", sa.Float, nullable=False),
         sa.Column("priced", sa.Boolean, nullable=False),
         sa.Column("data", JSON, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_ledger"),
     )
-    op.create_index("ix_ledger_tenant_prefix", "ledger", ["tenant", "prefix_hash", "ts"])
-    op.create_index("ix_ledger_tenant_scope", "ledger", ["tenant", "scope_key", "ts"])
+    op.create_index("ix_ledger_tenant_prefix", "ledger",
+                    ["tenant", "prefix_hash", "ts", "id", "kind", "reasoning", "prefix_tokens", "hit_tokens"])
+    op.create_index("ix_ledger_tenant_scope", "ledger", ["tenant", "scope_key", "ts", "id", "kind", "query_id"])
     op.create_index("ix_ledger_tenant_ts", "ledger", ["tenant", "ts"])
 
     op.create_table(
@@ -89,6 +92,42 @@ def upgrade() -> None:
                                 name="fk_ledger_documents_entry_id_ledger"),
     )
     op.create_index("ix_ledger_documents_tenant_document", "ledger_documents", ["tenant", "document_id"])
+
+    op.create_table(
+        "ledger_totals",
+        sa.Column("tenant", sa.String(200), nullable=False),
+        sa.Column("dimension", sa.String(16), nullable=False),
+        sa.Column("key_hash", sa.String(64), nullable=False),
+        sa.Column("key", sa.Text, nullable=False),
+        sa.Column("requests", sa.BigInteger, nullable=False),
+        sa.Column("shared", sa.BigInteger, nullable=False),
+        sa.Column("estimated", sa.BigInteger, nullable=False),
+        sa.Column("hit_tokens", sa.Float, nullable=False),
+        sa.Column("miss_tokens", sa.Float, nullable=False),
+        sa.Column("output_tokens", sa.Float, nullable=False),
+        sa.Column("dollars", sa.Float, nullable=False),
+        sa.PrimaryKeyConstraint("tenant", "dimension", "key_hash", name="pk_ledger_totals"),
+    )
+
+    op.create_table(
+        "ledger_minutes",
+        sa.Column("tenant", sa.String(200), nullable=False),
+        sa.Column("minute_of_day", sa.Integer, nullable=False),
+        sa.Column("hit_tokens", sa.BigInteger, nullable=False),
+        sa.Column("miss_tokens", sa.BigInteger, nullable=False),
+        sa.Column("output_tokens", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("tenant", "minute_of_day", name="pk_ledger_minutes"),
+    )
+
+    op.create_table(
+        "ledger_rates",
+        sa.Column("tenant", sa.String(200), nullable=False),
+        sa.Column("profile", sa.String(80), nullable=False),
+        sa.Column("ts", sa.Float, nullable=False),
+        sa.Column("entry_id", sa.String(40), nullable=False),
+        sa.Column("prices", JSON, nullable=False),
+        sa.PrimaryKeyConstraint("tenant", "profile", name="pk_ledger_rates"),
+    )
 
     op.create_table(
         "jobs",
@@ -125,5 +164,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("facts", "job_uploads", "jobs", "ledger_documents", "ledger", "document_pages", "documents"):
+    for table in ("facts", "job_uploads", "jobs", "ledger_rates", "ledger_minutes", "ledger_totals",
+                  "ledger_documents", "ledger", "document_pages", "documents"):
         op.drop_table(table)
