@@ -41,7 +41,7 @@ from pydantic import ValidationError
 from sqlalchemy import JSON, Connection, Table, delete, insert, select, text
 
 from folio.errors import StoreError
-from folio.records import job_records, ledger_records, sql_documents
+from folio.records import job_records, ledger_records, ledger_summary, sql_documents
 from folio.records.database import Database
 from folio.records.model import DocumentRecord
 from folio.records.tables import document_pages, documents, facts, jobs, ledger, ledger_documents
@@ -237,6 +237,9 @@ def _insert(conn: Connection, table: Table, batch: list[tuple[str, Rows]], *, wr
             values = [row for rows in new for row in rows[each]]
             if values:
                 conn.execute(insert(each), values)
+        if table is ledger:  # the summary's running totals count the moved entries too, in the same transaction
+            ledger_summary.record(conn, [row for rows in new for row in rows[ledger]],
+                                  [row for rows in new for row in rows[ledger_documents]])
     return len(new), len(there)
 
 
