@@ -64,8 +64,8 @@ def test_kill_at_random_points_then_rerun(tmp_path, database_url):
     ready_after_kill = []
     for _ in range(3):
         already = _check_whole_or_absent(data, database_url) if data.exists() else 0
-        proc = subprocess.Popen(cmd, env=_env(data, database_url), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, env=_env(data, database_url), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True, start_new_session=True)
         # kill after a random number of newly finished files, then a random fraction of the next one
         _wait_for_files(proc, already + rng.randint(0, 2))
         time.sleep(rng.uniform(0.0, 0.6))
