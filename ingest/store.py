@@ -8,6 +8,11 @@ Availability and retries are ``folio.index.retry``'s and ``folio.records.databas
 once and raises a ``StoreError`` (the CLI); ``Store.lazy`` (the service) opens on first use, and again after an
 outage of either store.
 
+Upgrade in place: the previous release kept the records in Qdrant collections beside the chunks. Each time the
+index opens, before any other hook, ``folio.records.upgrade`` moves whatever records are still there into the
+database (once: later openings find nothing to move); until a move has run (or found nothing), the records are
+held back (``Database.guard``): their first use opens the index, and so runs it.
+
 Write protocol (crash-safe, idempotent): the document record is written first with status ``writing``,
 then its chunks (deterministic ids, so a re-run overwrites instead of duplicating), then the status flips
 to ``ready`` in one single-point write. Queries only ever see chunks of ``ready`` documents. Deletion
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,7 +42,7 @@ from folio.index.sparse import SparseVector, weighted
 from folio.ingest.chunk import Chunk
 from folio.ingest.genre import document_genre
 from folio.ingest.statements import chunk_statements, document_statements, pages_by_kind
-from folio.records import lookup
+from folio.records import lookup, upgrade
 from folio.records.database import Database
 from folio.records.job_records import JobRecords
 from folio.records.ledger_records import LedgerRecords
@@ -63,6 +68,24 @@ class _IngestTagger:
 
     def genre(self, pages: list[str], statement_pages: dict[str, list[int]]) -> str:
         return document_genre(pages, statement_pages)
+
+
+class LegacyCollections:
+    """``folio.records.upgrade.LegacyRecords`` in a Qdrant: the collections the previous release kept records in."""
+
+    def __init__(self, qdrant: Qdrant) -> None:
+        self.qdrant = qdrant
+
+    def collections(self) -> set[str]:
+        listed = self.qdrant.call("list the collections", lambda: self.qdrant.client.get_collections().collections)
+        return {c.name for c in listed}
+
+    def scroll(self, name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        for point in self.qdrant.scroll(name, None, True):
+            yield str(point.id), dict(point.payload or {})
+
+    def drop(self, name: str) -> None:
+        self.qdrant.call("remove a collection", lambda: self.qdrant.client.delete_collection(name))
 
 
 class Store:
@@ -97,15 +120,21 @@ class Store:
     # -- opening -------------------------------------------------------------------------------------
 
     @classmethod
-    def lazy(cls, settings: Settings) -> Store:
-        """A store that opens itself on first use, and again after the index was unavailable (the service)."""
-        return cls(qdrant=connect(settings), database=Database.from_settings(settings),
-                   prefix=settings.collection_prefix, shards=settings.qdrant_shards, replicas=settings.qdrant_replicas)
+    def lazy(cls, settings: Settings, *, key_tenants: Collection[str] = ()) -> Store:
+        """A store that opens itself on first use, and again after the index was unavailable (the service).
+        ``key_tenants``: the tenants API keys name; the ledger entries of the previous release that carry
+        ``FOLIO_LLM_USER_ID`` as their tenant (recorded before tenants existed) move as tenant "default", unless
+        it is one of them (``folio.records.upgrade.legacy_tenant``)."""
+        store = cls(qdrant=connect(settings), database=Database.from_settings(settings),
+                    prefix=settings.collection_prefix, shards=settings.qdrant_shards,
+                    replicas=settings.qdrant_replicas)
+        store._upgrade_on_open(upgrade.legacy_tenant(settings.llm_user_id, key_tenants))
+        return store
 
     @classmethod
-    def open(cls, settings: Settings) -> Store:
+    def open(cls, settings: Settings, *, key_tenants: Collection[str] = ()) -> Store:
         """The store, opened now: ``StoreLocked`` or ``StoreUnavailable`` when it cannot be (the CLI)."""
-        store = cls.lazy(settings)
+        store = cls.lazy(settings, key_tenants=key_tenants)
         try:
             store.check()
         except StoreError:
@@ -118,6 +147,24 @@ class Store:
         the records' database first, then the index; opens the index, or tries the server again, when due."""
         self.database.check()
         self.check_index()
+
+    def _upgrade_on_open(self, legacy_tenant: str | None) -> None:
+        """Move the previous release's records out of Qdrant each time the index opens, before the ``after_open``
+        hooks (which read records), and hold the records back until a move has run."""
+        legacy = LegacyCollections(self.qdrant)
+
+        def move() -> None:
+            upgrade.upgrade(self.database, legacy, prefix=self.prefix, legacy_tenant=legacy_tenant)
+
+        self.qdrant.on_open(move)
+
+        def records_whole() -> bool:
+            if upgrade.settled(self.database):
+                return True
+            self.qdrant.available()  # opens the index (which moves them), or raises why it cannot
+            return upgrade.settled(self.database)
+
+        self.database.guard(records_whole)
 
     def check_index(self) -> None:
         """Raise the ``StoreError`` that stops the index from being used now (the records may still be)."""

@@ -13,14 +13,15 @@ connections, each checked before use.
 
 The schema is made and upgraded by Alembic (``folio.records.migrations``) on first use, inside one transaction
 that holds the database's write lock (SQLite) or an advisory lock (PostgreSQL): replicas and processes that start
-together migrate once.
+together migrate once. A ``guard`` may hold the records back after that, until they are whole: the store's waits
+for the move of a previous release's records out of Qdrant (``folio.records.upgrade``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,9 @@ class Database:
         self.dialect = engine.dialect.name
         self._migrated = False
         self._migrate_lock = threading.Lock()
+        self._guards: list[Callable[[], bool]] = []
+        self._guarded = False  # a guard has yet to say the records may be used for good
+        self._in_guard = threading.local()
 
     # -- opening ---------------------------------------------------------------------------------------
 
@@ -130,17 +134,34 @@ class Database:
     def migrated(self) -> bool:
         return self._migrated
 
+    def guard(self, check: Callable[[], bool]) -> None:
+        """Hold the records back until ``check`` lets them through: it is called before each read or write (once
+        the schema is made) until it returns True, and from then on never again. While it raises, every read and
+        write raises that; False lets this one through only (``check``'s own reads and writes, and those of what
+        it calls, in its thread, always go through). Several threads may run it at once."""
+        self._guards.append(check)
+        self._guarded = True
+
     # -- the schema ------------------------------------------------------------------------------------
 
     def _ensure(self) -> None:
-        if self._migrated:
-            return
-        with self._migrate_lock:
-            if self._migrated:
-                return
-            with self._translated("migrate"):
-                self._migrate()
-            self._migrated = True
+        if not self._migrated:
+            with self._migrate_lock:
+                if not self._migrated:
+                    with self._translated("migrate"):
+                        self._migrate()
+                    self._migrated = True
+        if self._guarded and not getattr(self._in_guard, "running", False):
+            self._run_guards()
+
+    def _run_guards(self) -> None:
+        self._in_guard.running = True
+        try:
+            passed = all([check() for check in self._guards])
+        finally:
+            self._in_guard.running = False
+        if passed:
+            self._guarded = False
 
     def _migrate(self) -> None:
         from alembic import command

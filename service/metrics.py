@@ -10,7 +10,8 @@ What is counted, and where it is counted:
 - every provider request's tokens (cache hit, cache miss, output) and dollars by route (``observe_ledger``:
   the ledger is where every provider call is recorded, so these add up to what ``GET /v1/ledger`` reports);
 - ingestion: files by outcome, failures by error code, pages, chunks and bytes (throughput is their
-  ``rate()``), seconds per file, and the uploads waiting in this replica (``service.jobs``).
+  ``rate()``), seconds per file, and the uploads waiting in the replicas' shared queue, as this replica last
+  counted them, plus the one it runs (``service.jobs``: take ``max()`` across replicas, not ``sum()``).
 
 Each replica counts its own requests; Prometheus scrapes every replica (its ``instance`` label tells them apart)
 and ``sum()`` adds them up. Useful queries::
@@ -85,7 +86,8 @@ class Metrics:
         self.ingest_bytes = Counter("folio_ingest_bytes", "Bytes of files ingested.", registry=r)
         self.ingest_seconds = Histogram("folio_ingest_duration_seconds", "Seconds from an upload's start to its end.",
                                         buckets=INGEST_BUCKETS, registry=r)
-        self.ingest_queue = Gauge("folio_ingest_queue_depth", "Uploads queued or running in this replica.",
+        self.ingest_queue = Gauge("folio_ingest_queue_depth",
+                                  "Uploads in the shared queue (as this replica last counted) plus the one it runs.",
                                   registry=r)
         self.info = Info("folio", "The service's version and configuration.", registry=r)
         if process:

@@ -145,9 +145,10 @@ class MeteredAnswerer(Answerer):
 
 @dataclass
 class Runtime:
-    """The service's parts. Everything that must outlive a request is in Qdrant (documents, chunks, ledger, job
-    records), so replicas on one Qdrant server or cluster are interchangeable; what is here is a cache
-    (the model, query vectors, and in local mode only, the store's copies) or the work in progress.
+    """The service's parts. Everything that must outlive a request is in Qdrant (chunks) or the records' database
+    (documents, ledger, the upload jobs' queue with their bytes), so replicas on one Qdrant server or cluster and
+    one database are interchangeable; what is here is a cache (the model, query vectors, and in local mode only,
+    the store's copies) or the work in progress.
 
     The store is opened on first use (``Store.lazy``), not here: the service starts, and answers what needs no
     index, while the local index is held by another process or the Qdrant server is down; everything that needs
@@ -210,7 +211,8 @@ class Runtime:
         return self._embedder is not None
 
     def close(self) -> None:
-        if self.ingestor is not None:  # first: an upload being parsed stops now (interrupted), not in 5 s
+        self.jobs.stop()  # first: the upload being run goes back to the queue when its parser stops
+        if self.ingestor is not None:  # an upload being parsed stops now (interrupted), not in 5 s
             self.ingestor.close()
         self.jobs.close()
         self.store.close()
@@ -248,8 +250,9 @@ def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder
                   llm: LLMClient | None = None, clock: Callable[[], float] = time.time,
                   metrics: Metrics | None = None, tenants: set[str] | None = None) -> Runtime:
     """``metrics``: the app's (its /metrics serves them); by default a registry of the runtime's own.
-    ``tenants``: those the API keys name (the ledger's entries from before tenants are tenant "default")."""
-    store = Store.lazy(settings)
+    ``tenants``: those the API keys name (the previous release's ledger entries from before tenants move to the
+    records' database as tenant "default", unless FOLIO_LLM_USER_ID, the tenant they carry, is one of these)."""
+    store = Store.lazy(settings, key_tenants=tenants or ())
     store.after_open(lambda: _after_open(store))
     metrics = metrics if metrics is not None else Metrics(process=False)
     ledger = MeteredLedger(store, metrics=metrics, clock=clock, prior_followups=settings.expected_followups)

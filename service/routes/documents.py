@@ -26,6 +26,7 @@ from folio.service.context import scope_tokens
 from folio.service.deps import RuntimeDep
 from folio.service.errors import retry_headers
 from folio.service.jobs import Job as IngestJob
+from folio.service.jobs import Refused
 from folio.service.plan import (
     REFERENCE_CHUNK_TOKENS,
     REFERENCE_QUESTION_TOKENS,
@@ -68,7 +69,7 @@ async def upload(runtime: RuntimeDep, tenant: TenantDep,
     if len(files) > most:
         raise TooManyFiles(f"{len(files)} files in one request, over the limit of {most} (FOLIO_MAX_FILES_PER_REQUEST)")
     limit = int(runtime.settings.max_file_mb * 1_000_000)
-    jobs = []
+    uploads: list[Source | Refused] = []
     for upload_file in files:
         name = safe_file_name(upload_file.filename)
         data = await upload_file.read(limit + 1)
@@ -78,12 +79,16 @@ async def upload(runtime: RuntimeDep, tenant: TenantDep,
                                    file=name)
             detect_format(name, data)
         except FolioError as exc:
-            jobs.append(runtime.jobs.fail(name, len(data), exc, tenant=tenant))
+            uploads.append(Refused(name, len(data), exc, tenant=tenant))
             continue
-        jobs.append(runtime.jobs.submit(Source(name=name, key=f"upload:{name}", data=data, tenant=tenant), len(data)))
-    if wait:
-        for job in jobs:
-            await run_in_threadpool(job.done_event.wait)
+        uploads.append(Source(name=name, key=f"upload:{name}", data=data, tenant=tenant))
+    # every file's job and bytes in one transaction: a database that cannot take them is a 503, nothing queued
+    jobs = await run_in_threadpool(runtime.jobs.submit_all, uploads)
+    if wait:  # whichever replica runs them
+        for i, job in enumerate(jobs):
+            if job.finished is None:
+                finished: IngestJob | None = await run_in_threadpool(runtime.jobs.wait, job.id)
+                jobs[i] = finished or job
     body = JobList(jobs=[_job(j) for j in jobs])
     if len(jobs) == 1 and jobs[0].status == "failed" and jobs[0].error is not None:
         # one file that failed: the failure is the answer

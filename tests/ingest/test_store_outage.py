@@ -180,6 +180,13 @@ class QdrantRestShim:
             create = models.CreateCollection.model_validate(body)
             return engine.create_collection(name, vectors_config=create.vectors,
                                             sparse_vectors_config=create.sparse_vectors)
+        if not rest and method == "PATCH":
+            change = models.UpdateCollection.model_validate(body)
+            return engine.update_collection(name, sparse_vectors_config=change.sparse_vectors)
+        if rest == ["facet"]:
+            facet = models.FacetRequest.model_validate(body)
+            return engine.facet(name, key=facet.key, facet_filter=facet.filter, limit=facet.limit or 10,
+                                exact=bool(facet.exact)).model_dump(mode="json")
         if rest == ["index"]:
             index = models.CreateFieldIndex.model_validate(body)
             return engine.create_payload_index(name, index.field_name, index.field_schema).model_dump(mode="json")
