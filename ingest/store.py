@@ -358,11 +358,13 @@ class Store:
 
     def search(self, *, dense: np.ndarray | None, sparse: SparseVector | None, doc_ids: Sequence[str],
                limit: int = 10, mode: SearchMode = "hybrid", candidates: int | None = None,
-               distinct: bool = True, statements: Sequence[str] = (), bm25_weight: float = 1.0) -> list[Hit]:
+               distinct: bool = True, statements: Sequence[str] = (), bm25_weight: float = 1.0,
+               idf_documents: Sequence[str] | None = None) -> list[Hit]:
         """Top chunks of the given (ready) documents (``folio.index.chunks.QdrantChunks.search``); BM25 with the
-        IDF of these documents' chunks (``bm25_query``)."""
+        IDF of these documents' chunks (``bm25_query``), or of ``idf_documents``' (the evaluation's comparison
+        with a collection-wide IDF)."""
         if mode != "dense":
-            sparse = self.bm25_query(sparse, doc_ids)
+            sparse = self.bm25_query(sparse, idf_documents or doc_ids)
         return self.index.search(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode,
                                  candidates=candidates, distinct=distinct, statements=statements,
                                  bm25_weight=bm25_weight)
