@@ -38,6 +38,8 @@ PLAIN_LABEL = "Folio chunks without page diversity"
 NO_LANE_LABEL = "Folio without the statement lane"
 # ... and with dense and BM25 weighted alike whatever the genre (ingest/genre.py, ingest.search.bm25_weight).
 EQUAL_WEIGHTS_LABEL = "Folio with equal fusion weights"
+# ... and with BM25's IDF over every document of the index, as Qdrant's collection-wide IDF had it (issue 22).
+INDEX_IDF_LABEL = "Folio with BM25 IDF over the whole index (before)"
 
 @dataclass
 class EvalOptions:
@@ -164,6 +166,10 @@ class Evaluation:
                                       embedder=self.embedder, modes=("hybrid",), genre_weights=False)
                 table.append((f"{EQUAL_WEIGHTS_LABEL} ({config.label})",
                               {m: self._entries(set_name, rows) for m, rows in equal["rows"].items()}))
+                index_idf = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, log=self.log,
+                                          embedder=self.embedder, modes=("bm25", "hybrid"), idf_over_index=True)
+                table.append((f"{INDEX_IDF_LABEL} ({config.label})",
+                              {m: self._entries(set_name, rows) for m, rows in index_idf["rows"].items()}))
             if default:
                 per_question["folio"] = result["rows"]
                 groups = {m: summarize_groups(rows) for m, rows in result["rows"].items()}

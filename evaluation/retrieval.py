@@ -4,8 +4,9 @@ Each question is searched within its scope: its own document for cuad and financ
 for sec10q (document level, so the ranking must find the right filings). One search per k, exactly as the service
 asks for its top-k; the query is embedded once (through the cache). ``distinct=False`` ranks plain chunks instead of
 the service's page-diverse top k, for the report's side-by-side row; ``statements=False`` leaves out hybrid's
-financial statement lane (``ingest.statements``), and ``genre_weights=False`` its genre-weighted fusion
-(``ingest.search.bm25_weight``), for others.
+financial statement lane (``ingest.statements``), ``genre_weights=False`` its genre-weighted fusion
+(``ingest.search.bm25_weight``), and ``idf_over_index=True`` weighs BM25's terms by the whole index's chunks rather
+than the question's scope (as Qdrant's collection-wide IDF did before), for others.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
                   modes: Sequence[SearchMode] = MODES, ks: Sequence[int] = KS, deep: bool = False,
                   keep_top: bool = False, log: Callable[[str], None] | None = None,
                   embedder: CachedEmbedder | None = None, distinct: bool = True,
-                  statements: bool = True, genre_weights: bool = True) -> dict[str, Any]:
+                  statements: bool = True, genre_weights: bool = True,
+                  idf_over_index: bool = False) -> dict[str, Any]:
     """Per mode: one row per question (hits at each k, document recall, reciprocal rank), plus timings."""
     settings = built.config.settings(built.data_dir, embed_model)
     embedder = embedder or CachedEmbedder(embed_model, cache, lambda: load_embedder(embed_model,
@@ -50,6 +52,7 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
     skipped: list[str] = []
     with Store.open(settings) as store:
         genres = {r.id: r.genre for r in store.list_documents()}
+        idf_documents = sorted(genres) if idf_over_index else None
         for q in questions:
             scope = question_scope(q, built.ids)
             if not scope or any(d not in built.ids for d in q.docs):
@@ -65,7 +68,7 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
                 for k in limits:
                     hits = store.search(dense=dense, sparse=sparse, doc_ids=scope, limit=k, mode=mode,
                                         distinct=distinct, statements=kinds if mode == "hybrid" else (),
-                                        bm25_weight=weight)
+                                        bm25_weight=weight, idf_documents=idf_documents)
                     ranked[k] = [Span(by_id[h.doc_id], h.first_page, h.last_page) for h in hits]
                 row: dict[str, Any] = {"id": q.id, "group": q.group, "trivial": q.trivial,
                                        **score_question(q.gold, {k: ranked[k] for k in ks}, ks)}
@@ -79,7 +82,8 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
     seconds = time.perf_counter() - started
     if log:
         variant = (('' if distinct else ' (no page diversity)') + ('' if statements else ' (no statement lane)')
-                   + ('' if genre_weights else ' (equal fusion weights)'))
+                   + ('' if genre_weights else ' (equal fusion weights)')
+                   + (' (BM25 IDF over the whole index)' if idf_over_index else ''))
         log(f"  {built.set_name} {built.config.key}{variant}: "
             f"{len(questions) - len(skipped)} questions x {len(modes)} modes in {seconds:.1f}s")
     return {"rows": rows, "skipped": skipped, "seconds": round(seconds, 2)}

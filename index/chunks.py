@@ -12,7 +12,14 @@ import numpy as np
 from folio.index.protocol import ChunkPoint, Hit, SearchMode
 from folio.index.query import query_qdrant
 from folio.index.retry import Qdrant
-from folio.index.schema import DENSE, SPARSE, chunk_point_id, ensure_chunk_collection
+from folio.index.schema import (
+    DENSE,
+    SPARSE,
+    chunk_point_id,
+    collection_idf,
+    drop_collection_idf,
+    ensure_chunk_collection,
+)
 from folio.index.sparse import SparseVector
 
 # the most documents ``documents`` lists (Qdrant's facet counts values up to a limit)
@@ -75,6 +82,17 @@ class QdrantChunks:
         result = self.qdrant.call("read", lambda: self.qdrant.client.facet(
             self.name, key="doc_id", limit=MAX_DOCUMENTS, exact=True))
         return {str(hit.value) for hit in result.hits}
+
+    def chunk_terms(self, doc_id: str) -> Iterator[list[int]]:
+        for point in self.qdrant.scroll(self.name, doc_filter(doc_id), False, [SPARSE]):
+            vector = (point.vector or {}).get(SPARSE)
+            yield list(vector.indices) if vector is not None else []
+
+    def collection_idf(self) -> bool:
+        return self.exists() and collection_idf(self.qdrant, self.name)
+
+    def drop_collection_idf(self) -> None:
+        drop_collection_idf(self.qdrant, self.name)
 
     def spans(self, doc_id: str) -> Iterator[tuple[Any, int, int]]:
         for point in self.qdrant.scroll(self.name, doc_filter(doc_id), ["first_page", "last_page"]):

@@ -6,10 +6,10 @@ open in one process only (Qdrant's file lock), and every write goes through ``Lo
 keep its own copy of the vectors, in sync write by write, and search it with numpy.
 
 The scores are Qdrant's: cosine similarity of normalised vectors; the BM25 dot product with the query's
-weights multiplied by ``ln((N - df + 0.5) / (df + 0.5) + 1)`` over every point of the collection
-(``Modifier.IDF``), points with no shared term left out; and reciprocal-rank fusion with Qdrant's constant
-(``1 / (rank + 2)`` for 0-based ranks) over each list's candidates, or Qdrant's weighted form
-(``1 / ((rank + 1) / weight + 1)``) when BM25 is weighted (a contract's scope, ``folio.retrieval.search``).
+weights (which carry the scope's IDF, ``folio.index.sparse.weighted``), points with no shared term left out;
+and reciprocal-rank fusion with Qdrant's constant (``1 / (rank + 2)`` for 0-based ranks) over each list's
+candidates, or Qdrant's weighted form (``1 / ((rank + 1) / weight + 1)``) when BM25 is weighted (a contract's
+scope, ``folio.retrieval.search``).
 ``tests/index/test_index_memory.py`` checks them against Qdrant's own answers.
 
 Both paths (this index and Qdrant's Query API, ``folio.index.query``) then give the same page-diverse top k
@@ -137,10 +137,8 @@ class LocalChunkIndex:
             hi = int(np.searchsorted(merged.post_terms, term, side="right"))
             if hi == lo:
                 continue
-            df = hi - lo
-            idf = np.log((n - df + 0.5) / (df + 0.5) + 1.0)
             hit_rows.append(merged.post_rows[lo:hi])
-            contributions.append(merged.post_weights[lo:hi].astype(np.float64) * (float(value) * idf))
+            contributions.append(merged.post_weights[lo:hi].astype(np.float64) * float(value))
         if not hit_rows:
             return []
         all_rows = np.concatenate(hit_rows)

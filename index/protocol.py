@@ -84,6 +84,15 @@ class ChunkIndex(Protocol):
     def documents(self) -> set[str]:
         """The ids of the documents that have chunks in the collection."""
 
+    def chunk_terms(self, doc_id: str) -> Iterator[list[int]]:
+        """The BM25 term indices of each chunk of a document (the terms its sparse vector holds)."""
+
+    def collection_idf(self) -> bool:
+        """Whether the collection still scores BM25 with Qdrant's collection-wide IDF (made by an older Folio)."""
+
+    def drop_collection_idf(self) -> None:
+        """Score BM25 by a plain dot product from now on (the query carries the scope's IDF)."""
+
     def spans(self, doc_id: str) -> Iterator[tuple[Any, int, int]]:
         """``(point id, first page, last page)`` of each chunk of a document."""
 

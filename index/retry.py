@@ -182,12 +182,13 @@ class Qdrant:
                 time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def scroll(self, collection: str, flt: Any, payload: Any) -> Iterator[Any]:
-        """Every point of ``collection`` that matches ``flt`` (None: all), without vectors, a page per call."""
+    def scroll(self, collection: str, flt: Any, payload: Any, vectors: Any = False) -> Iterator[Any]:
+        """Every point of ``collection`` that matches ``flt`` (None: all), without vectors unless ``vectors`` names
+        them, a page per call."""
         offset = None
         while True:
             points, offset = self.call("scroll", lambda o=offset: self.client.scroll(  # type: ignore[misc]
-                collection, scroll_filter=flt, limit=256, offset=o, with_payload=payload, with_vectors=False))
+                collection, scroll_filter=flt, limit=256, offset=o, with_payload=payload, with_vectors=vectors))
             yield from points
             if offset is None:
                 return

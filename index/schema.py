@@ -1,11 +1,12 @@
 """The collection schema: names of the chunk collection's vectors, point ids, the statement kinds its payload
 carries, and how a collection is made (with the payload indexes a Qdrant server needs to filter fast).
 
-A chunk point holds a dense vector (``DENSE``, cosine) and a BM25 sparse vector (``SPARSE``, Qdrant's IDF
-modifier, ``folio.index.sparse``), and a payload: ``doc_id``, ``chunk_index``, ``first_page``, ``last_page``,
-``start``, ``end``, ``heading``, ``text``, and ``statements`` (the financial statement kinds of the pages it
-spans, if any). On a server the payload fields that searches filter on are indexed (``KEYWORD``); local mode
-checks every point's payload in Python whatever the indexes, and warns that they have no effect.
+A chunk point holds a dense vector (``DENSE``, cosine) and a BM25 sparse vector (``SPARSE``, a dot product with
+a query weighted by the scope's IDF, ``folio.index.sparse``), and a payload: ``doc_id``, ``chunk_index``,
+``first_page``, ``last_page``, ``start``, ``end``, ``heading``, ``text``, and ``statements`` (the financial
+statement kinds of the pages it spans, if any). On a server the payload fields that searches filter on are indexed
+(``KEYWORD``); local mode checks every point's payload in Python whatever the indexes, and warns that they have
+no effect.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def ensure_chunk_collection(qdrant: Qdrant, name: str, dim: int, *, shards: int,
     create_collection(qdrant, name, lambda: qdrant.client.create_collection(
         name,
         vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
-        sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+        sparse_vectors_config={SPARSE: models.SparseVectorParams()},  # a dot product: the query carries the IDF
         shard_number=shards, replication_factor=replicas,
     ))
     index_keywords(qdrant, name, keywords)
@@ -91,3 +92,21 @@ def dense_size(qdrant: Qdrant, name: str) -> int | None:
     info = qdrant.call("collection info", lambda: qdrant.client.get_collection(name))
     vectors = info.config.params.vectors
     return int(vectors[DENSE].size) if isinstance(vectors, dict) else None
+
+
+def collection_idf(qdrant: Qdrant, name: str) -> bool:
+    """Whether the chunk collection's BM25 vectors still get Qdrant's collection-wide IDF (``Modifier.IDF``, as
+    collections made before the IDF came from the question's scope did)."""
+    from qdrant_client import models
+
+    info = qdrant.call("collection info", lambda: qdrant.client.get_collection(name))
+    params = (info.config.params.sparse_vectors or {}).get(SPARSE)
+    return params is not None and params.modifier == models.Modifier.IDF
+
+
+def drop_collection_idf(qdrant: Qdrant, name: str) -> None:
+    """Score the collection's BM25 vectors by a plain dot product from now on (the stored vectors stay)."""
+    from qdrant_client import models
+
+    qdrant.call("collection update", lambda: qdrant.client.update_collection(
+        name, sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.NONE)}))

@@ -1,16 +1,21 @@
-"""BM25 sparse vectors for Qdrant's IDF modifier.
+"""BM25 sparse vectors, scored over the question's scope.
 
-A document vector holds, for each stemmed term, the BM25 term-frequency part
-``tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avg_len))``; Qdrant multiplies in the IDF at query time
-(``Modifier.IDF``), from the statistics of the collection itself. A query vector holds 1.0 for each
-distinct term. Terms are hashed to 31-bit indices (blake2b), stable across processes and versions.
+A chunk's vector holds, for each stemmed term, the BM25 term-frequency part
+``tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avg_len))``. A query vector holds 1.0 for each distinct term;
+before a search it is weighted (``weighted``) by each term's inverse document frequency over the chunks of the
+documents searched (``idf``: Qdrant's own formula, with the counts the records keep per document,
+``folio.records.term_stats``), and the collection scores a plain dot product (no ``Modifier.IDF``). So a score is
+BM25 over the scope: it moves only with the documents searched, never with another tenant's or another
+document's words. Terms are hashed to 31-bit indices (blake2b), stable across processes and versions.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -83,3 +88,17 @@ def document_vector(text: str, *, k1: float = K1, b: float = B, avg_len: float =
 def query_vector(text: str) -> SparseVector:
     indices = sorted({term_index(t) for t in terms(text)})
     return SparseVector(indices=indices, values=[1.0] * len(indices))
+
+
+def idf(chunks: int, containing: int) -> float:
+    """A term's inverse document frequency among ``chunks`` chunks, ``containing`` of which hold it (Qdrant's
+    ``Modifier.IDF``: ``ln((N - df + 0.5) / (df + 0.5) + 1)``)."""
+    return math.log((chunks - containing + 0.5) / (containing + 0.5) + 1.0)
+
+
+def weighted(query: SparseVector, chunks: int, containing: Mapping[int, int]) -> SparseVector:
+    """The query's terms weighted by their IDF over a scope of ``chunks`` chunks (``containing``: term -> the
+    chunks that hold it); terms no chunk of the scope holds are left out (they could match nothing)."""
+    kept = [(i, v * idf(chunks, containing[i])) for i, v in zip(query.indices, query.values, strict=True)
+            if containing.get(i, 0) > 0]
+    return SparseVector(indices=[i for i, _ in kept], values=[v for _, v in kept])

@@ -23,6 +23,7 @@ left half-written.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,7 +38,7 @@ from folio.index.protocol import ChunkIndex, ChunkPoint, Hit, SearchMode
 from folio.index.query import query_qdrant
 from folio.index.retry import LOCAL, SERVER, Qdrant
 from folio.index.server import ServerChunks
-from folio.index.sparse import SparseVector
+from folio.index.sparse import SparseVector, weighted
 from folio.ingest.chunk import Chunk
 from folio.ingest.genre import document_genre
 from folio.ingest.statements import chunk_statements, document_statements, pages_by_kind
@@ -49,6 +50,7 @@ from folio.records.migration import tag_documents
 from folio.records.model import DocumentRecord
 from folio.records.protocol import DocumentRecords
 from folio.records.sql_documents import SqlDocuments
+from folio.records.term_stats import TermStats
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +109,13 @@ class Store:
         self.database = database or Database.memory()
         self.document_records: DocumentRecords = SqlDocuments(self.database)
         self.ledger_records = LedgerRecords(self.database)
+        self.term_stats = TermStats(self.database)
+        # the BM25 statistics of the documents this process is writing: term -> chunks holding it so far
+        self._writing: dict[str, Counter[int]] = {}
         self.job_records = JobRecords(self.database)
         scale = {"shards": shards, "replicas": replicas}
         self.index: ChunkIndex = (LocalChunks if self.local else ServerChunks)(qdrant, self.chunks, **scale)
+        qdrant.after_open(self._count_terms)  # an index from before the scope's IDF: brought up to date first
 
     # -- opening -------------------------------------------------------------------------------------
 
@@ -247,6 +253,7 @@ class Store:
         return self.index.exists()
 
     def begin_document(self, record: DocumentRecord) -> None:
+        self._writing[record.id] = Counter()
         self.document_records.begin(record)
 
     def upsert_chunks(self, doc_id: str, chunks: Sequence[Chunk], dense: np.ndarray,
@@ -254,13 +261,18 @@ class Store:
         """Write a batch of a document's chunks; ``statements``: page -> the financial statements on it (a chunk
         on such a page carries their kinds in its payload's ``statements``, for the search's statement lane)."""
         by_page = statements or {}
+        counts = self._writing.setdefault(doc_id, Counter())
+        for vector in sparse:
+            counts.update(set(vector.indices))
         self.index.upsert(doc_id, [ChunkPoint(
             chunk_index=c.index, first_page=c.first_page, last_page=c.last_page, start=c.start, end=c.end,
             heading=c.heading, text=c.text, dense=dense[i], sparse=sparse[i],
             statements=chunk_statements(c.first_page, c.last_page, by_page)) for i, c in enumerate(chunks)])
 
     def finish_document(self, doc_id: str, n_chunks: int) -> None:
-        self.document_records.set_status(doc_id, "ready", n_chunks=n_chunks)
+        """The document becomes visible, with its BM25 statistics (from the chunks written since ``begin``)."""
+        counts = self._writing.pop(doc_id, Counter())
+        self.document_records.finish(doc_id, n_chunks, counts)
 
     def rename_document(self, doc_id: str, title: str, *, tenant: str | None = None) -> DocumentRecord:
         """Give a document a new title (what citations name it by); refused when another document of the tenant
@@ -346,8 +358,13 @@ class Store:
 
     def search(self, *, dense: np.ndarray | None, sparse: SparseVector | None, doc_ids: Sequence[str],
                limit: int = 10, mode: SearchMode = "hybrid", candidates: int | None = None,
-               distinct: bool = True, statements: Sequence[str] = (), bm25_weight: float = 1.0) -> list[Hit]:
-        """Top chunks of the given (ready) documents (``folio.index.chunks.QdrantChunks.search``)."""
+               distinct: bool = True, statements: Sequence[str] = (), bm25_weight: float = 1.0,
+               idf_documents: Sequence[str] | None = None) -> list[Hit]:
+        """Top chunks of the given (ready) documents (``folio.index.chunks.QdrantChunks.search``); BM25 with the
+        IDF of these documents' chunks (``bm25_query``), or of ``idf_documents``' (the evaluation's comparison
+        with a collection-wide IDF)."""
+        if mode != "dense":
+            sparse = self.bm25_query(sparse, idf_documents or doc_ids)
         return self.index.search(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode,
                                  candidates=candidates, distinct=distinct, statements=statements,
                                  bm25_weight=bm25_weight)
@@ -357,8 +374,42 @@ class Store:
                       statements: Sequence[str] = (), bm25_weight: float = 1.0) -> list[Hit]:
         """The same search as Qdrant's Query API runs it, whatever the mode: in local mode the reference that
         tests and benchmarks hold the in-memory index to (``folio.index.query``)."""
+        if mode != "dense":
+            sparse = self.bm25_query(sparse, doc_ids)
         return query_qdrant(self.qdrant, self.chunks, dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit,
                             mode=mode, pool=pool, distinct=distinct, statements=statements, bm25_weight=bm25_weight)
+
+    def bm25_query(self, sparse: SparseVector | None, doc_ids: Sequence[str]) -> SparseVector | None:
+        """A query's BM25 vector weighted by each term's IDF over the chunks of ``doc_ids`` (the question's scope):
+        the score is then BM25 over those documents alone, whatever else the index holds."""
+        if sparse is None or not sparse.indices or not doc_ids:
+            return sparse
+        chunks, containing = self.term_stats.scope(doc_ids, sparse.indices)
+        return weighted(sparse, chunks, containing)
+
+    def count_terms(self) -> list[str]:
+        """Bring an index from before the scope's IDF up to date: the BM25 statistics of each ready document that
+        lacks them, counted from its chunks' vectors, then the collection's own IDF turned off. Idempotent (run
+        each time the index opens; replicas may run it at once). Returns the documents counted now."""
+        if not self.index.exists():
+            return []
+        counted = []
+        for doc_id in self.term_stats.missing():
+            containing: Counter[int] = Counter()
+            chunks = 0
+            for terms in self.index.chunk_terms(doc_id):
+                containing.update(set(terms))
+                chunks += 1
+            self.term_stats.put(doc_id, chunks, containing)
+            counted.append(doc_id)
+        if self.index.collection_idf():
+            self.index.drop_collection_idf()
+            logger.info("BM25 now weighs terms by the question's scope (%d documents counted); the collection's "
+                        "own IDF is off", len(counted))
+        return counted
+
+    def _count_terms(self) -> None:
+        self.count_terms()
 
     def warm(self) -> None:
         """Read now what searches need in memory (local mode: the chunks), rather than on the first search."""

@@ -3,6 +3,7 @@ its status). ``folio.records.sql_documents`` implements it in the records' datab
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from folio.records.model import DocumentRecord
@@ -33,6 +34,10 @@ class DocumentRecords(Protocol):
 
     def set_status(self, doc_id: str, status: str, **fields: Any) -> None:
         """Set a record's status, and ``fields`` with it, in one write."""
+
+    def finish(self, doc_id: str, n_chunks: int, containing: Mapping[int, int]) -> None:
+        """Flip a record to ``ready`` with its chunk count and BM25 statistics (term -> the chunks holding it),
+        in one write."""
 
     def set_title(self, doc_id: str, title: str) -> None: ...
 

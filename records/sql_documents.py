@@ -3,13 +3,15 @@ page texts in ``document_pages`` (read only when asked for). Every change is one
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Row, delete, insert, select, update
 
 from folio.records.database import Database
 from folio.records.model import DocumentRecord
-from folio.records.tables import document_pages, documents
+from folio.records.tables import document_pages, document_terms, documents
+from folio.records.term_stats import insert_rows
 
 # the record's fields that are columns of their own; every other field (but the pages) lives in ``data``
 COLUMNS = ("id", "tenant", "status", "source", "title", "file_name", "ingested_at", "n_pages", "total_tokens")
@@ -92,6 +94,18 @@ class SqlDocuments:
                     return
                 columns["data"] = {**data, **extra}
             conn.execute(update(documents).where(documents.c.id == doc_id).values(status=status, **columns))
+
+    def finish(self, doc_id: str, n_chunks: int, containing: Mapping[int, int]) -> None:
+        """The document becomes ``ready`` with its BM25 statistics (``folio.records.term_stats``), in one
+        transaction: a search never sees one without the other."""
+        with self.database.write("finish a document's record") as conn:
+            data = conn.execute(select(documents.c.data).where(documents.c.id == doc_id)).scalar_one_or_none()
+            if data is None:
+                return
+            conn.execute(delete(document_terms).where(document_terms.c.document_id == doc_id))
+            insert_rows(conn, doc_id, n_chunks, containing)
+            conn.execute(update(documents).where(documents.c.id == doc_id).values(
+                status="ready", data={**data, "n_chunks": n_chunks}))
 
     def set_title(self, doc_id: str, title: str) -> None:
         with self.database.write("rename a document") as conn:

@@ -59,6 +59,15 @@ document_pages = Table(
     Column("text", Text, nullable=False),
 )
 
+# BM25's statistics per document: for each term, how many of its chunks hold it; term -1 holds its number of
+# chunks. A question's IDF is summed from its scope's rows (``folio.records.term_stats``).
+document_terms = Table(
+    "document_terms", metadata,
+    Column("document_id", String(80), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("term", Integer, primary_key=True),  # ``folio.index.sparse.term_index``, 31 bits; -1: every chunk
+    Column("chunks", Integer, nullable=False),
+)
+
 # One row per provider request (``folio.service.ledger.LedgerEntry``).
 ledger = Table(
     "ledger", metadata,

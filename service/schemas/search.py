@@ -18,7 +18,10 @@ class SearchHit(BaseModel):
     end: int
     heading: str | None
     text: str
-    score: float
+    score: float = Field(description="dense: the cosine similarity of the query and the chunk; bm25: BM25 over the "
+                         "documents searched (their own term statistics only: no other document or tenant moves "
+                         "it); hybrid: the reciprocal-rank fusion score, which says only how high the chunk ranked "
+                         "in each list")
     title: str | None
 
 

@@ -1,5 +1,5 @@
-"""The records move out of Qdrant: documents and their pages, the ledger (and its summary's running totals),
-upload jobs and their bytes.
+"""The records move out of Qdrant: documents, their pages and BM25 statistics, the ledger (and its summary's
+running totals), upload jobs and their bytes.
 
 Revision ID: 0001
 Revises:
@@ -47,6 +47,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("document_id", "page", name="pk_document_pages"),
         sa.ForeignKeyConstraint(["document_id"], ["documents.id"], ondelete="CASCADE",
                                 name="fk_document_pages_document_id_documents"),
+    )
+
+    op.create_table(
+        "document_terms",
+        sa.Column("document_id", sa.String(80), nullable=False),
+        sa.Column("term", sa.Integer, nullable=False),
+        sa.Column("chunks", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("document_id", "term", name="pk_document_terms"),
+        sa.ForeignKeyConstraint(["document_id"], ["documents.id"], ondelete="CASCADE",
+                                name="fk_document_terms_document_id_documents"),
     )
 
     op.create_table(
@@ -165,5 +175,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in ("facts", "job_uploads", "jobs", "ledger_rates", "ledger_minutes", "ledger_totals",
-                  "ledger_documents", "ledger", "document_pages", "documents"):
+                  "ledger_documents", "ledger", "document_terms", "document_pages", "documents"):
         op.drop_table(table)
