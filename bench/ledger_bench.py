@@ -5,10 +5,10 @@ summed in Python).
 1. Builds a synthetic ledger of ``--entries`` entries (default 1,000,000) with ``LedgerRecords.add_many`` in
    batches of ``--batch`` (one transaction each), in time order as billing writes them: 1,000 scopes of one to four
    of 2,500 documents, scopes as popular as a Zipf law makes them (the most asked one, tenant ``default``'s, gets
-   about a seventh of all requests), four tenants, retrieval, full-context, warm-up, cascade and coverage requests,
+   about 18% of all requests), four tenants, retrieval, full-context, warm-up, cascade and coverage requests,
    pricing profiles with and without stored rates (the oldest entries were written before rates were stored; one
-   profile is one Folio no longer knows), a few estimated usages. The same entries, cut to ``--baseline-entries``
-   (default 50,000), are built too, so that every store is measured at one size side by side.
+   profile is one Folio no longer knows), a few estimated usages. A ledger of ``--baseline-entries`` (default
+   50,000) made the same way is built on every store, the baseline too: the same entries, measured side by side.
 2. Measures each store in a fresh child process (its RSS is its own): ``Ledger.summary`` as ``GET /v1/ledger``
    calls it (tenant ``default``'s view, the current profile given), the whole ledger's summary (every tenant), one
    plan's cache state (``Ledger.memory(scope).cache_state(prefix)`` on the most asked scope and its full-context
@@ -22,7 +22,7 @@ summed in Python).
 Stores: ``sqlite`` (a temp file, Folio's default), ``postgres`` (a throwaway cluster from ``tests/postgres.py``, or
 ``--postgres-url`` of a server you run: a database is made in it and dropped after) and ``qdrant`` (the baseline).
 
-    .venv/bin/python bench/ledger_bench.py                                  # 1M entries; baseline at 50k (~20 min)
+    .venv/bin/python bench/ledger_bench.py                                  # 1M entries; every store at 50k (~16 min)
     .venv/bin/python bench/ledger_bench.py --entries 100000 --tag quick     # a quicker run
     .venv/bin/python bench/ledger_bench.py --stores sqlite,qdrant --baseline-entries 20000
 
