@@ -93,7 +93,9 @@ class Database:
     def sqlite(cls, path: Path) -> Database:
         """A SQLite file (made, with its folder, on first use)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(URL.create("sqlite", database=str(path)))
+        # the driver's own busy timeout covers what runs before the PRAGMAs below (opening a locked file)
+        engine = create_engine(URL.create("sqlite", database=str(path)),
+                               connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _sqlite_events(engine, wal=True)
         return cls(engine, where=f"sqlite:{path}")
 
@@ -217,9 +219,10 @@ def _sqlite_events(engine: Engine, *, wal: bool) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # the driver begins nothing itself; ``_on_begin`` does
         cursor = dbapi_connection.cursor()
+        # first: switching to WAL takes a lock, and another process may hold the write lock (a migration)
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if wal:
             cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
