@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ import numpy as np
 from folio.config import Settings
 from folio.errors import DocumentNotFound, InvalidRequest, StoreError, TitleTaken
 from folio.index.connection import connect, is_local_client
+from folio.index.legacy import LegacyCollections
 from folio.index.local import LocalChunks
 from folio.index.protocol import ChunkIndex, ChunkPoint, Hit, SearchMode
 from folio.index.query import query_qdrant
@@ -68,24 +69,6 @@ class _IngestTagger:
 
     def genre(self, pages: list[str], statement_pages: dict[str, list[int]]) -> str:
         return document_genre(pages, statement_pages)
-
-
-class LegacyCollections:
-    """``folio.records.upgrade.LegacyRecords`` in a Qdrant: the collections the previous release kept records in."""
-
-    def __init__(self, qdrant: Qdrant) -> None:
-        self.qdrant = qdrant
-
-    def collections(self) -> set[str]:
-        listed = self.qdrant.call("list the collections", lambda: self.qdrant.client.get_collections().collections)
-        return {c.name for c in listed}
-
-    def scroll(self, name: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        for point in self.qdrant.scroll(name, None, True):
-            yield str(point.id), dict(point.payload or {})
-
-    def drop(self, name: str) -> None:
-        self.qdrant.call("remove a collection", lambda: self.qdrant.client.delete_collection(name))
 
 
 class Store:

@@ -27,11 +27,12 @@ from sqlalchemy import func, select
 from folio.cli import cli
 from folio.config import Settings
 from folio.errors import StoreLocked, StoreUnavailable
+from folio.index.legacy import LegacyCollections
 from folio.index.retry import LOCAL, Qdrant
 from folio.ingest.embed import HashEmbedder
 from folio.ingest.pipeline import Ingestor
 from folio.ingest.sources import collect_paths
-from folio.ingest.store import LegacyCollections, Store
+from folio.ingest.store import Store
 from folio.records import upgrade
 from folio.records.database import Database
 from folio.records.ledger_records import LedgerRecords
