@@ -166,6 +166,10 @@ class Database:
             self._guarded = False
 
     def _migrate(self) -> None:
+        with _quiet("alembic"):  # its INFO lines describe its own machinery; Folio logs the upgrade itself
+            self._upgrade()
+
+    def _upgrade(self) -> None:
         from alembic import command
         from alembic.config import Config
         from alembic.runtime.migration import MigrationContext
@@ -205,6 +209,18 @@ class Database:
         if any(word in detail.lower() for word in _CONFIG_WORDS):
             return DatabaseConfigError(f"{SETTING}: the records' database at {self.where} refused Folio: {detail}")
         return DatabaseUnavailable(f"the records' database at {self.where} cannot be used ({what}): {detail}")
+
+
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """The logger ``name`` says only warnings and errors for the duration (unless it was set quieter still)."""
+    log = logging.getLogger(name)
+    before = log.level
+    log.setLevel(max(before, logging.WARNING))
+    try:
+        yield
+    finally:
+        log.setLevel(before)
 
 
 def shown_url(url: URL) -> str:
