@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from folio.errors import FolioError, StoreError
@@ -39,48 +39,11 @@ from folio.ingest.reports import FileResult
 from folio.ingest.sources import Source
 from folio.ingest.store import Store
 from folio.records.job_records import Claim, Claimed, Reaped
+from folio.service.job import Job
 from folio.service.logs import request_id_context
 from folio.service.metrics import Metrics
 
 logger = logging.getLogger("folio.service.jobs")
-
-
-@dataclass
-class Job:
-    """One upload's job as ``GET /v1/jobs`` shows it (``to_dict``, also its record's ``data``); a snapshot."""
-
-    id: str
-    file_name: str
-    size_bytes: int
-    status: str = "queued"  # queued, parsing, ocr, embedding, done, skipped, failed
-    stage: str = "waiting for earlier uploads"
-    pages: int = 0
-    chunks_total: int = 0
-    chunks_done: int = 0
-    document_id: str | None = None
-    error: dict[str, Any] | None = None
-    warnings: list[str] = field(default_factory=list)  # what ingestion ignored or could not read; a retry's note
-    created: float = field(default_factory=time.time)
-    finished: float | None = None
-    worker: str = ""  # the replica that runs (or ran) it; empty while it waits for one
-    request_id: str | None = None  # the upload's request id, also on the job's log lines
-    tenant: str = "default"  # who uploaded it: only that tenant sees the job
-
-    def to_dict(self) -> dict[str, Any]:
-        progress = 1.0 if self.finished else (self.chunks_done / self.chunks_total if self.chunks_total else 0.0)
-        return {"id": self.id, "file": self.file_name, "size_bytes": self.size_bytes, "status": self.status,
-                "stage": self.stage, "pages": self.pages, "chunks_total": self.chunks_total,
-                "chunks_done": self.chunks_done, "progress": round(progress, 3), "document_id": self.document_id,
-                "error": self.error, "warnings": self.warnings, "created": self.created, "finished": self.finished,
-                "worker": self.worker, "request_id": self.request_id, "tenant": self.tenant}
-
-    @classmethod
-    def from_record(cls, payload: dict[str, Any]) -> Job:
-        names = {f.name for f in fields(cls)} - {"file_name"}
-        return cls(file_name=payload.get("file", ""), **{k: v for k, v in payload.items() if k in names})
-
-    def copy(self) -> Job:
-        return dataclasses.replace(self, warnings=list(self.warnings))
 
 
 @dataclass

@@ -27,7 +27,8 @@ from folio.ingest.reports import FileResult
 from folio.ingest.sources import Source
 from folio.ingest.store import Store
 from folio.records.job_records import Reaped, Upload
-from folio.service.job_worker import Job, JobWorker
+from folio.service.job import Job
+from folio.service.job_worker import JobWorker
 from folio.service.logs import current_request_id
 from folio.service.metrics import Metrics
 
