@@ -21,6 +21,9 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   ├── PageNotFound            page_not_found
     │   ├── DocumentConflict        document_conflict (HTTP 409): the id is another tenant's (crafted bytes)
     │   ├── TitleTaken              title_taken (HTTP 409): another document of the tenant has that title
+    │   ├── ConversationNotFound    conversation_not_found (HTTP 404): none of the tenant's has that id
+    │   ├── ConversationBusy        conversation_busy (HTTP 409): another turn of it is being answered
+    │   ├── ScopeEmpty              scope_empty (HTTP 409): none of the conversation's documents is left
     │   └── InvalidRequest          invalid_request
     │       ├── QuestionTooLong     question_too_long (HTTP 413): over FOLIO_MAX_QUESTION_CHARS
     │       ├── OverBudget          over_budget (HTTP 422): the route's estimate exceeds the request's max_cost_usd
@@ -142,6 +145,38 @@ class TitleTaken(InputError):
     """Another document of the tenant already has the title asked for."""
 
     code = "title_taken"
+    http_status = 409
+
+
+class ConversationError(InputError):
+    """An error about one conversation: it carries the conversation's id."""
+
+    def __init__(self, message: str, *, conversation_id: str) -> None:
+        super().__init__(message)
+        self.conversation_id = conversation_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "conversation_id": self.conversation_id}
+
+
+class ConversationNotFound(ConversationError):
+    """No conversation of the caller's tenant has that id (another tenant's is not found either)."""
+
+    code = "conversation_not_found"
+    http_status = 404
+
+
+class ConversationBusy(ConversationError):
+    """A turn of the conversation is being answered: the next waits for it, so the history never interleaves."""
+
+    code = "conversation_busy"
+    http_status = 409
+
+
+class ScopeEmpty(ConversationError):
+    """The conversation's documents have all been deleted: there is nothing left to ask about."""
+
+    code = "scope_empty"
     http_status = 409
 
 

@@ -25,7 +25,7 @@ from folio.records.tables import ledger, ledger_documents
 USAGE = ("hit_tokens", "miss_tokens", "output_tokens", "reasoning_tokens")
 # the entry's fields that are columns of their own (besides the usage's four); the rest live in ``data``
 COLUMNS = ("id", "tenant", "ts", "kind", "route", "prefix_hash", "scope_key", "query_id", "profile", "model",
-           "reasoning", "usage_source", "prefix_tokens", "dollars")
+           "reasoning", "usage_source", "prefix_tokens", "dollars", "conversation_id")
 # the most recent requests a prefix's or a scope's history is read back to: what a cache state or a session
 # needs (the cache's lifetime is hours; a posterior of this many reports is settled), whatever the ledger's size
 HISTORY_LIMIT = 500

@@ -11,11 +11,12 @@ profiles, routes, at most 1,440 minutes of the day), and cost each write a handf
 What is kept (``folio.records.tables``), per tenant:
 
 - ``ledger_totals``: for the whole ledger (dimension ``total``, key ``""``) and for each profile, route, scope
-  (``doc_scope``) and document: requests, shared requests, estimated requests, hit, miss and output tokens and
-  dollars. A request adds itself whole to the first four, and to each of its documents with that document's
-  share (``ledger_documents.share``) of its tokens and dollars, counted once as a request (and as shared when it
-  was about several documents). Tokens are floats because a document's are fractional, as they were when the
-  summary summed entries in Python; integer sums are exact in a float up to 2^53.
+  (``doc_scope``), conversation and document: requests, shared requests, estimated requests, hit, miss and output
+  tokens and dollars. A request adds itself whole to the first five (a conversation's: its turns' requests), and
+  to each of its documents with that document's share (``ledger_documents.share``) of its tokens and dollars,
+  counted once as a request (and as shared when it was about several documents). Tokens are floats because a
+  document's are fractional, as they were when the summary summed entries in Python; integer sums are exact in a
+  float up to 2^53.
 - ``ledger_minutes``: hit, miss and output tokens by UTC minute of the day, from which any profile re-prices the
   whole ledger at each minute's rates (``PricingProfile.dollars(at=...)``): exact for rates that change on a whole
   minute (``folio.service.pricing.TimeOfDayRates`` refuses others).
@@ -43,7 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from folio.records.tables import ledger, ledger_minutes, ledger_rates, ledger_totals
 
-DIMENSIONS = ("total", "profile", "route", "scope", "document")
+DIMENSIONS = ("total", "profile", "route", "scope", "document", "conversation")
 _SUMS = ("requests", "shared", "estimated", "hit_tokens", "miss_tokens", "output_tokens", "dollars")
 _TOKENS = ("hit_tokens", "miss_tokens", "output_tokens")
 
@@ -103,6 +104,8 @@ def record(conn: Connection, rows: Iterable[Mapping[str, Any]], documents: Itera
         for dimension, key in (("total", ""), ("profile", row["profile"]), ("route", row["route"]),
                                ("scope", row["doc_scope"])):
             _add(totals[(tenant, dimension, key)], whole)
+        if row.get("conversation_id"):
+            _add(totals[(tenant, "conversation", row["conversation_id"])], whole)
         _add(minutes[(tenant, row["minute_of_day"])], [sign * row[name] for name in _TOKENS])
         if sign > 0 and row["priced"]:
             latest = (row["ts"], row["id"], row["data"]["prices"])

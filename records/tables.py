@@ -92,6 +92,7 @@ ledger = Table(
     Column("prefix_tokens", BigInteger, nullable=True),  # the cache state's hit ratio is hits / prefix tokens
     Column("dollars", Float, nullable=False),
     Column("priced", Boolean, nullable=False),  # whether ``data`` holds the rates it was billed at
+    Column("conversation_id", String(40), nullable=True),  # the conversation a turn's request belongs to
     Column("data", Json, nullable=False),  # the rest of the entry: doc_ids, doc_tokens, prices, window, ...
     # A plan reads the most recent requests on a prefix (its cache state) and of a scope (its session), newest
     # first by (ts, id): each read walks its index backwards and stops at its limit, with no sort, and finds every
@@ -100,6 +101,7 @@ ledger = Table(
           "hit_tokens"),
     Index("ix_ledger_tenant_scope", "tenant", "scope_key", "ts", "id", "kind", "query_id"),
     Index("ix_ledger_tenant_ts", "tenant", "ts"),
+    Index("ix_ledger_tenant_conversation", "tenant", "conversation_id", "ts"),
 )
 
 # A ledger entry's share of each document it was about: the summary's spend by document is a GROUP BY here.
@@ -177,6 +179,39 @@ job_uploads = Table(
     Column("name", Text, nullable=False),
     Column("key", Text, nullable=False),
     Column("data", LargeBinary, nullable=False),
+)
+
+# Conversations: one row per thread (its scope, the layout its requests build on, its running totals), and a
+# lock a turn holds while it runs (``busy_token``), so that two turns of one thread never interleave.
+conversations = Table(
+    "conversations", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant", String(200), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),  # the last activity: lists are newest first by it
+    Column("turns", Integer, nullable=False),
+    Column("dollars", Float, nullable=False),
+    Column("busy_token", String(40), nullable=True),
+    Column("busy_since", Float, nullable=True),
+    Column("data", Json, nullable=False),  # the scope and the thread's state (``folio.records.conversation_records``)
+    Index("ix_conversations_tenant_updated", "tenant", "updated"),
+)
+
+# A conversation's turns, numbered from 1: what was asked and answered, the exact user message the thread sent,
+# and the whole answer as the API showed it. ``thread_digest`` names the history up to and including the turn,
+# so that a chat client that sends the whole history again continues the same conversation.
+conversation_turns = Table(
+    "conversation_turns", metadata,
+    Column("conversation_id", String(40), ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("tenant", String(200), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("route", String(20), nullable=False),
+    Column("dollars", Float, nullable=False),
+    Column("thread_digest", String(64), nullable=False),
+    Column("data", Json, nullable=False),
+    Index("ix_conversation_turns_tenant_digest", "tenant", "thread_digest"),
 )
 
 # Facts about the records themselves (the one-time move of records out of Qdrant, ...).

@@ -27,13 +27,14 @@ class Bill:
     """One question's provider calls: priced as they come, written to the ledger by ``write``. Thread-safe."""
 
     def __init__(self, ledger: Ledger, prices: PricingProfile, *, tenant: str, query_id: str,
-                 scope_key: str, reasoning: str | None = None) -> None:
+                 scope_key: str, reasoning: str | None = None, conversation_id: str | None = None) -> None:
         self.ledger = ledger
         self.prices = prices
         self.tenant = tenant
         self.query_id = query_id
         self.scope_key = scope_key
         self.reasoning = reasoning  # the question's thinking mode: the ledger learns whether a change of it misses
+        self.conversation_id = conversation_id  # a conversation turn's: every request of it names the thread
         self.usage = Usage()
         self.dollars = 0.0
         self._pending: list[LedgerEntry] = []
@@ -52,7 +53,7 @@ class Bill:
             dollars=dollars, estimated_dollars=estimated, model=model, profile=self.prices.name,
             prices=rates.per_million(), prefix_tokens=prefix_tokens, tenant=self.tenant, query_id=self.query_id,
             scope_key=self.scope_key, usage_source=usage_source, window=window.index if window else None,
-            windows=window.of if window else None, reasoning=self.reasoning)
+            windows=window.of if window else None, reasoning=self.reasoning, conversation_id=self.conversation_id)
         with self._lock:
             self._pending.append(entry)
             self.usage = self.usage.add(usage)

@@ -90,6 +90,7 @@ class LedgerEntry:
     reasoning: str | None = None  # none, high or max: the thinking mode the request was sent with
     query_id: str | None = None  # the calls of one question (a warm-up, a cascade's two steps, coverage windows)
     scope_key: str | None = None  # the question's scope, whatever its route: follow-ups are counted per scope
+    conversation_id: str | None = None  # a conversation turn's requests (question, rewrite, warm-up) name it
     usage_source: str = "provider"  # "estimated": the provider sent no usage (a stream cut mid-answer)
     window: int | None = None  # coverage: the window's number, of ``windows``
     windows: int | None = None
@@ -257,7 +258,8 @@ class Ledger:
             repriced = replace(total, dollars=_repriced(current, sums.minutes))
             out["totals_at_current_prices"] = {**_shown(repriced), "profile": current.name}
         # as the summary counted them before it was a query: estimated requests only in the totals and by profile
-        for name, dimension in (("by_route", "route"), ("by_document", "document"), ("by_scope", "scope")):
+        for name, dimension in (("by_route", "route"), ("by_document", "document"), ("by_scope", "scope"),
+                                ("by_conversation", "conversation")):
             out[name] = {k: _shown(v, estimated=False) for k, v in sorted(groups[dimension].items())}
         return out
 

@@ -202,14 +202,15 @@ def reference_costs(x: PlanInputs, prices: PricingProfile) -> dict[str, Any]:
 
 
 def decide(x: PlanInputs, need: Need, prices: PricingProfile, *, mode: Mode = "auto",
-           max_cost_usd: float | None = None, lookup_premium_usd: float = 0.0) -> Decision:
+           max_cost_usd: float | None = None, lookup_premium_usd: float = 0.0,
+           estimates: tuple[Estimate, Estimate] | None = None) -> Decision:
     """Choose the route: forced by ``mode``, else by need and cost within ``max_cost_usd``.
 
     A question that needs the whole scope reads it whenever the budget allows; a lookup reads it when it costs
     (amortised) at most ``lookup_premium_usd`` more than retrieval: what the caller would pay per question for
-    not depending on the retrieved chunks holding the evidence."""
-    rag = estimate_rag(x, prices)
-    full = estimate_full(x, prices)
+    not depending on the retrieved chunks holding the evidence. ``estimates``: (rag, full) priced by the caller
+    (a conversation turn, ``service/turn_plan.py``), instead of from ``x`` by the one-off formulas."""
+    rag, full = estimates if estimates is not None else (estimate_rag(x, prices), estimate_full(x, prices))
     if mode == "rag":
         return Decision("rag", "retrieval was requested (mode=rag)", rag, full, need, x)
     if mode == "full":

@@ -157,8 +157,7 @@ class Planner:
         records = self.validate(request)
         titles = {r.id: r.title for r in records}
         need = classify(request.question, n_documents=len(records))
-        hits = search(self.store, self._embedder(), request.question, doc_ids=[r.id for r in records],
-                      limit=self.settings.top_k, records=records)
+        hits = self.retrieve(request.question, records)
         retrieved = self.counter.count(render_excerpts(hits, titles, {r.id: r.page_starts for r in records}))
         notes: list[str] = []
         lane = statement_lane_note(request.question, records)
@@ -204,6 +203,11 @@ class Planner:
         return Plan(decision=decision, records=records, full_records=full_records, hits=hits, prefix_hash=prefix,
                     warmup=warmup and decision.route == "full", notes=notes, coverage=coverage, refusal=refusal,
                     rag_prompt_hash=rag_key)
+
+    def retrieve(self, query: str, records: list[DocumentRecord]) -> list[Hit]:
+        """The top-k chunks for ``query`` among ``records`` (hybrid search, ``folio.retrieval``)."""
+        return search(self.store, self._embedder(), query, doc_ids=[r.id for r in records],
+                      limit=self.settings.top_k, records=records)
 
     def plan_to_answer(self, request: QueryRequest) -> Plan:
         """``plan``, raising its refusal (``OverBudget``) if it has one: nothing is spent on a refused request."""

@@ -22,6 +22,7 @@ from folio.ingest.sources import Source
 from folio.ingest.store import STALE_WRITE_S, Store
 from folio.ingest.tokens import deepseek_counter
 from folio.service.answer import Answerer, Emit, QueryRequest
+from folio.service.conversations import Conversations
 from folio.service.jobs import JobQueue
 from folio.service.ledger import Ledger, LedgerEntry
 from folio.service.llm import LLMClient
@@ -186,6 +187,10 @@ class Runtime:
     def answerer_for(self, tenant: str) -> Answerer:
         """The answerer as ``tenant`` sees it: its documents, its ledger, its provider cache."""
         return self.answerer.for_tenant(tenant, ledger=self.ledger.for_tenant(tenant), llm=self.llm_for(tenant))
+
+    def conversations_for(self, tenant: str) -> Conversations:
+        """``tenant``'s conversations, answered with its answerer view (on the ledger's clock)."""
+        return Conversations(self.answerer_for(tenant), clock=self.ledger.clock)
 
     def embedder(self) -> Embedder:
         with self._embedder_lock:

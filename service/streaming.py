@@ -10,14 +10,14 @@ import contextvars
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from folio.errors import FolioError
-from folio.service.answer import Answerer, QueryRequest
+from folio.service.answer import Answerer, Emit, QueryRequest
 from folio.service.planner import Plan
 
 logger = logging.getLogger("folio.service")
@@ -32,15 +32,21 @@ def event_data(data: dict[str, Any] | BaseModel) -> dict[str, Any]:
 
 def answer_events(answerer: Answerer, request: QueryRequest, *, name: str,
                   plan: Plan | None = None) -> Iterator[StreamEvent]:
-    """``(kind, data)`` events of one answer as they happen, ending with ``done`` or ``error``.
+    """``(kind, data)`` events of one answer as they happen, ending with ``done`` or ``error``."""
+    return work_events(lambda emit: answerer.answer(request, emit=emit, plan=plan), name=name)
 
-    The answer runs in its own thread, in a copy of the caller's context (the request id goes with it); a
+
+def work_events(work: Callable[[Emit], object], *, name: str) -> Iterator[StreamEvent]:
+    """``(kind, data)`` events that ``work`` emits as it runs (an answer, a conversation turn), ending with
+    ``done`` or ``error``.
+
+    The work runs in its own thread, in a copy of the caller's context (the request id goes with it); a
     failure becomes an ``error`` event with its code, never an exception in the middle of a 200 stream."""
     events: queue.Queue[StreamEvent | None] = queue.Queue()
 
-    def work() -> None:
+    def run() -> None:
         try:
-            answerer.answer(request, emit=lambda kind, data: events.put((kind, data)), plan=plan)
+            work(lambda kind, data: events.put((kind, data)))
         except FolioError as exc:
             events.put(("error", {"error": exc.to_dict()}))
         except Exception as exc:
@@ -50,7 +56,7 @@ def answer_events(answerer: Answerer, request: QueryRequest, *, name: str,
             events.put(None)
 
     context = contextvars.copy_context()
-    threading.Thread(target=context.run, args=(work,), name=name, daemon=True).start()
+    threading.Thread(target=context.run, args=(run,), name=name, daemon=True).start()
     while (item := events.get()) is not None:
         yield item
 

@@ -46,6 +46,9 @@ class LedgerSummary(BaseModel):
     by_route: dict[str, Totals]
     by_document: dict[str, Totals]
     by_scope: dict[str, Totals] = Field(description="keyed by the scope's 12-character document ids, sorted")
+    by_conversation: dict[str, Totals] = Field(
+        default_factory=dict, description="keyed by conversation id: every request of its turns (questions, "
+        "rewrites, warm-ups); a deleted conversation's spend stays here")
     by_profile: dict[str, ProfileTotals] = Field(
         description="what was billed at each pricing profile: more than one after FOLIO_PRICING_PROFILE changed, "
         "and then totals.dollars adds dollars at different prices")

@@ -135,6 +135,32 @@ class CoveragePlan(BaseModel):
     decision: str
 
 
+class ThreadReport(BaseModel):
+    """A conversation turn's prompt: what precedes the question, what of it the provider can have cached, and
+    what retrieval searched with."""
+
+    conversation_id: str
+    turn: int = Field(description="this turn's number, from 1")
+    base: Literal["none", "documents"] = Field(description="the prefix the chosen route builds on: the documents "
+                                               "(whole-documents turns) or none (retrieval turns)")
+    history_tokens: int = Field(description="tokens of the earlier turns the prompt re-sends")
+    turns_in_prompt: int
+    turns_dropped: int = Field(description="earlier turns left out of the prompt to fit the window (kept in the "
+                               "conversation's record)")
+    cached_tokens: int = Field(description="tokens of the previous request on this prefix (its input and answer): "
+                               "what this turn can read from the cache")
+    cache_h: float = Field(description="P(that prefix is still cached now), from the thread's own usage and gaps")
+    new_prefix: bool = Field(description="the route starts a new prefix (first turn, a switch of route, a trim, a "
+                             "changed scope): read cold once")
+    expected_turns: float = Field(description="further turns expected, from the thread's own pace")
+    follow_up: str = Field(description="whether the question leans on the conversation, and why")
+    search_query: str = Field(description="what retrieval searched with: the question, or its standalone form")
+    rewrite: str = Field(description="how the standalone form was made: 'none' (the question stands alone), "
+                         "'expanded' (the previous question prefixed, no model call) or 'model' (rewritten by the "
+                         "model: a billed request)")
+    rewrite_estimated_dollars: float | None = None
+
+
 class Plan(BaseModel):
     """The route chosen for a question, why, and what each route would cost."""
 
@@ -151,6 +177,7 @@ class Plan(BaseModel):
     scope: list[DocumentSummary]
     full_scope: list[str]
     coverage: CoveragePlan | None = omitted_when_none("absent when coverage was not priced")
+    thread: ThreadReport | None = omitted_when_none("a conversation turn's prompt; absent for one-off questions")
 
 
 class PlanResponse(BaseModel):

@@ -65,7 +65,8 @@ def _random_entry(rnd: random.Random, documents: list[str], *, ts: float, entry_
         doc_tokens=doc_tokens, usage=usage, dollars=rnd.uniform(0, 0.2), estimated_dollars=None, model="m",
         profile=profile or "", prefix_tokens=rnd.randint(0, 400_000), tenant=rnd.choice(TENANTS),
         query_id=None, scope_key=rnd.choice(("s1", "s2")), usage_source=rnd.choice(("provider",) * 5 + ("estimated",)),
-        prices=prices, ts=ts, id=entry_id or str(uuid.UUID(int=rnd.getrandbits(128), version=4)))
+        prices=prices, ts=ts, id=entry_id or str(uuid.UUID(int=rnd.getrandbits(128), version=4)),
+        conversation_id=rnd.choice((None, None, "c1", "c2")))
     payload = entry.to_payload()
     if profile is None:
         payload["profile"] = None  # an entry written before profiles were recorded
@@ -112,6 +113,8 @@ def recount(entries: list[dict[str, Any]], tenant: str | None, current: PricingP
         count(("profile", profile), e)
         count(("route", e["route"]), e)
         count(("scope", ",".join(sorted(d[:12] for d in e["doc_ids"])) or "(none)"), e)
+        if e.get("conversation_id"):
+            count(("conversation", e["conversation_id"]), e)
         if e["prices"]:
             latest_rates[profile] = e["prices"]  # in time order, then id: the last one stays
         weights = e["doc_tokens"] or [1] * len(e["doc_ids"])
@@ -132,7 +135,8 @@ def recount(entries: list[dict[str, Any]], tenant: str | None, current: PricingP
         k: {**shown(("profile", k)), "usd_per_million": latest_rates.get(k, known.get(k))} for k in keys("profile")}}
     if current is not None:
         out["totals_at_current_prices"] = {**shown(("total", ""), dollars="repriced"), "profile": current.name}
-    for name, dimension in (("by_route", "route"), ("by_document", "document"), ("by_scope", "scope")):
+    for name, dimension in (("by_route", "route"), ("by_document", "document"), ("by_scope", "scope"),
+                            ("by_conversation", "conversation")):
         out[name] = {k: shown((dimension, k), estimated=False) for k in keys(dimension)}
     return out
 
@@ -181,7 +185,7 @@ def test_an_empty_ledger_sums_to_zero(database: Database) -> None:
             "dollars": 0.0, "estimated_requests": 0}
     assert _ledger(database).summary(current=SEED) == {
         "totals": zero, "by_profile": {}, "totals_at_current_prices": {**zero, "profile": SEED.name},
-        "by_route": {}, "by_document": {}, "by_scope": {}}
+        "by_route": {}, "by_document": {}, "by_scope": {}, "by_conversation": {}}
 
 
 def test_replacing_a_profile_s_latest_priced_entry_shows_the_rates_of_the_one_before(database: Database) -> None:

@@ -55,7 +55,7 @@ def _entry(**kw: Any) -> dict[str, Any]:
         usage={"hit_tokens": 10, "miss_tokens": 90, "output_tokens": 5, "reasoning_tokens": 0}, dollars=0.01,
         estimated_dollars=0.012, model="m", profile="deepseek-api", prefix_tokens=100, tenant="default",
         reasoning=None, query_id=None, scope_key="s1", usage_source="provider", window=None, windows=None,
-        prices=None, ts=1_000.0, id=str(uuid.uuid4()))
+        prices=None, ts=1_000.0, id=str(uuid.uuid4()), conversation_id=None)
     base.update(kw)
     return base
 
@@ -64,11 +64,45 @@ def test_the_schema_is_alembics_head_and_matches_the_tables(database: Database) 
     database.check()  # the first use migrates
     with database.engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0001"
+        assert context.get_current_revision() == "0002"
         assert compare_metadata(context, metadata) == []  # tables.py and the migrations agree
     again = Database(database.engine, where=database.where)
     again.check()  # a second process finds the head and changes nothing
     assert again.migrated
+
+
+def test_a_release_1_database_upgrades_in_place_keeping_its_ledger(database: Database) -> None:
+    """A database made by the release before conversations (revision 0001) gains them on first use, and its
+    ledger entries stay, read back as they were (with no conversation)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(database_module_file()).with_name("migrations")))
+    with database.engine.connect() as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    entry = _entry()
+    entry.pop("conversation_id", None)
+    with database.engine.connect() as conn, conn.begin():
+        from folio.records.ledger_records import to_rows
+        from folio.records.tables import ledger
+
+        row, _ = to_rows(entry)
+        row.pop("conversation_id")
+        conn.execute(ledger.insert(), [row])
+    upgraded = Database(database.engine, where=database.where)
+    records = LedgerRecords(upgraded)
+    [back] = records.entries(tenant="default")
+    assert back["id"] == entry["id"] and back["conversation_id"] is None
+    with database.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+
+
+def database_module_file() -> str:
+    import folio.records.database as module
+
+    return str(module.__file__)
 
 
 def test_document_records_contract(database: Database) -> None:

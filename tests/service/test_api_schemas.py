@@ -13,6 +13,9 @@ from tests.service_helpers import service_settings
 MAIN_ROUTES = {
     ("/v1/plan", "post"): "PlanResponse",
     ("/v1/query", "post"): "Answer",
+    ("/v1/conversations", "post"): "ConversationSummary",
+    ("/v1/conversations/{conversation_id}", "get"): "ConversationDetail",
+    ("/v1/conversations/{conversation_id}/messages", "post"): "TurnResult",
     ("/v1/documents", "get"): "DocumentList",
     ("/v1/documents", "post"): "JobList",
     ("/v1/documents/{doc_id}", "get"): "Document",
@@ -37,7 +40,7 @@ def openapi(tmp_path_factory) -> dict[str, Any]:
 
 
 def _ref(operation: dict[str, Any]) -> str | None:
-    for status in ("200", "202"):
+    for status in ("200", "201", "202"):
         content = operation["responses"].get(status, {}).get("content", {})
         ref = content.get("application/json", {}).get("schema", {}).get("$ref")
         if ref:

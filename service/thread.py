@@ -1,0 +1,127 @@
+"""A conversation's prompt: an append-only layout, so that each turn's request extends the previous one plus its
+answer and the provider's prefix cache reads everything before the new question (DESIGN.md, "Conversations").
+
+The thread's *base* is what precedes its turns:
+
+- ``documents``: ``[system][user: documents][assistant: Ready.]``, the warm layout of a full-context question
+  (``context.full_prompt``), so a thread starts on a prefix that one-off questions or a warm-up may have cached;
+- ``none``: ``[system]`` alone: a retrieval thread, whose excerpts travel inside the turn that used them.
+
+Then every kept turn as it was sent, ``[user: the turn's message][assistant: its answer]``, and the new turn's
+user message last: ``Question: ...`` on a documents base, the excerpts and the question on a bare one. Turn n's
+request is turn n-1's request, then turn n-1's answer, then the new message: token for token, since the template
+renders a message's content apart from what surrounds it and the answer is re-sent as it came. The provider
+persists a unit at the end of each request's input and of its output, so turn n hits all of turn n-1's input
+and output (to its 64-token unit) and misses only the new message.
+
+A base switch (retrieval to whole documents or back) or dropping the oldest turns when documents and history no
+longer fit the window starts a new prefix, read cold once; ``ThreadState`` records which prefix the thread is
+on, how long the part the provider can have cached is, and when it was sent, and the planner prices turns from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from folio.service.context import QUESTION_PREFIX, SYSTEM_PROMPT, WARM_REPLY
+
+Base = Literal["none", "documents"]
+# the chat template's markers around one turn: <User> before the message, <Assistant> before the answer, <EOS>
+TURN_TEMPLATE_TOKENS = 3
+# the warm layout's fixed part after the documents: the assistant's "Ready." with its markers
+READY_TOKENS = 4
+
+
+@dataclass
+class ThreadState:
+    """Which prefix a conversation's requests build on, and what the provider can have cached of it."""
+
+    base: Base = "none"
+    documents: list[str] = field(default_factory=list)  # the base's document keys (``context.document_key``)
+    first_turn: int = 1  # the oldest turn still in the prompt (older ones were dropped to fit the window)
+    cached_tokens: int = 0  # the last request's input and output on this prefix: what the next one can hit
+    cached_at: float | None = None  # when that request was answered
+    sent_turns: int = 0  # requests sent on this prefix (a switch or a trim starts again from 0)
+    hit_ratios: list[float] = field(default_factory=list)  # of the last requests on this prefix: hits / cacheable
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ThreadState:
+        data = dict(data or {})
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**known)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def same_prefix(self, base: Base, documents: Sequence[str], first_turn: int) -> bool:
+        """Whether a request on ``base`` over ``documents`` from turn ``first_turn`` extends this prefix."""
+        return (self.sent_turns > 0 and self.base == base and first_turn == self.first_turn
+                and (base == "none" or list(documents) == self.documents))
+
+
+@dataclass(frozen=True)
+class HistoryTurn:
+    """A turn as the thread re-sends it: the user message it sent and the answer it got, with their tokens."""
+
+    n: int
+    question: str
+    user_content: str
+    answer: str
+    user_tokens: int
+    answer_tokens: int
+
+    @property
+    def tokens(self) -> int:
+        return self.user_tokens + self.answer_tokens + TURN_TEMPLATE_TOKENS
+
+
+def history_tokens(history: Iterable[HistoryTurn]) -> int:
+    return sum(turn.tokens for turn in history)
+
+
+def question_message(question: str) -> str:
+    """A full-context turn's user message (the documents are in the base)."""
+    return QUESTION_PREFIX + question
+
+
+def excerpts_message(excerpts_block: str, question: str) -> str:
+    """A retrieval turn's user message: its excerpts, then the question, as a one-off retrieval prompt has them."""
+    return excerpts_block + "\n\n" + QUESTION_PREFIX + question
+
+
+def thread_messages(documents_block: str | None, history: Sequence[HistoryTurn],
+                    user_content: str) -> list[dict[str, str]]:
+    """The request of a turn: the base (``documents_block`` None: a bare one), the kept turns, the new message."""
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+    if documents_block is not None:
+        messages += [{"role": "user", "content": documents_block}, {"role": "assistant", "content": WARM_REPLY}]
+    for turn in history:
+        messages += [{"role": "user", "content": turn.user_content}, {"role": "assistant", "content": turn.answer}]
+    messages.append({"role": "user", "content": user_content})
+    return messages
+
+
+def keep_turns(history: Sequence[HistoryTurn], *, room: int, first_turn: int) -> tuple[list[HistoryTurn], int]:
+    """The turns the prompt keeps when ``room`` tokens are left for history: all from ``first_turn`` when they
+    fit; else the oldest are dropped until what is left fills at most half the room, so the next turns add to a
+    stable prefix instead of dropping one turn each (and reading the rest cold) every time. Returns the kept
+    turns and the new first turn's number."""
+    kept = [turn for turn in history if turn.n >= first_turn]
+    if history_tokens(kept) <= room:
+        return kept, first_turn
+    while kept and history_tokens(kept) > room // 2:
+        kept.pop(0)
+    next_first = kept[0].n if kept else (history[-1].n + 1 if history else first_turn)
+    return kept, next_first
+
+
+def thread_digest(pairs: Iterable[tuple[str, str]]) -> str:
+    """The identity of a history, as a chat client sees it: its questions and answers, in order. A client that
+    sends the whole history again names the conversation it continues by it."""
+    digest = hashlib.sha256(b"folio-thread-1\x00")
+    for question, answer in pairs:
+        digest.update(" ".join(question.split()).encode() + b"\x00" + " ".join(answer.split()).encode() + b"\x00")
+    return digest.hexdigest()

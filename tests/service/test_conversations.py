@@ -1,0 +1,144 @@
+"""Conversations over the REST API: a real (in-process) app, local Qdrant, SQLite records and the provider double
+over real HTTP, whose usage fields say what the provider read from its cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.service_helpers import SAMPLES, contract_pdf, service, service_settings, upload
+
+FOLLOW_UPS = ["What is the governing law of the agreement?", "And which courts hear disputes?",
+              "What notice does it require for termination?", "Can either party assign it?",
+              "What about confidentiality?"]
+
+
+@pytest.fixture
+def double(provider_double):
+    return provider_double()
+
+
+@pytest.fixture
+def settings(tmp_path, double):
+    return service_settings(tmp_path, double)
+
+
+@pytest.fixture
+def client(settings):
+    with service(settings) as c:
+        yield c
+
+
+def _start(client, **body):
+    response = client.post("/v1/conversations", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _ask(client, conversation_id, question, **options):
+    response = client.post(f"/v1/conversations/{conversation_id}/messages", json={"question": question, **options})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_whole_documents_thread_reads_every_earlier_turn_from_the_cache(client, double):
+    upload(client, "supply.pdf", contract_pdf())
+    conversation = _start(client)
+    assert conversation["title"] == "New conversation" and conversation["scope"] == "all"
+    previous = None
+    for n, question in enumerate(FOLLOW_UPS, 1):
+        result = _ask(client, conversation["id"], question, mode="full")
+        assert result["turn"] == n and result["recorded"] is True
+        answer = result["answer"]
+        assert answer["route"] == "full" and answer["plan"]["thread"]["turn"] == n
+        usage = double.requests()[-1]
+        if previous is not None:
+            # the provider persisted the previous request's input and answer: this one hits all of it, to the unit
+            cached = previous["prompt_tokens"] + previous["completion_tokens"]
+            assert usage["hit_tokens"] >= cached - 64, (n, usage, previous)
+            assert answer["plan"]["thread"]["new_prefix"] is False
+        previous = usage
+    detail = client.get(f"/v1/conversations/{conversation['id']}").json()
+    assert detail["turns"] == 5 and [t["n"] for t in detail["history"]] == [1, 2, 3, 4, 5]
+    assert detail["title"] == FOLLOW_UPS[0][:80]
+    assert detail["dollars"] == pytest.approx(sum(t["dollars"] for t in detail["history"]))
+    ledger = client.get("/v1/ledger").json()
+    assert ledger["by_conversation"][conversation["id"]]["dollars"] == pytest.approx(detail["dollars"])
+
+
+def test_a_retrieval_thread_is_append_only_too(client, double):
+    upload(client, "supply.pdf", contract_pdf())
+    conversation = _start(client)
+    first = _ask(client, conversation["id"], FOLLOW_UPS[0], mode="rag")
+    second = _ask(client, conversation["id"], "And which courts hear disputes about it?", mode="rag")
+    assert first["answer"]["route"] == second["answer"]["route"] == "rag"
+    requests = double.requests()
+    prev, last = requests[-2], requests[-1]
+    assert last["hit_tokens"] >= prev["prompt_tokens"] + prev["completion_tokens"] - 64
+    assert second["rewrite"] in ("expanded", "model") and FOLLOW_UPS[0] in second["search_query"] or \
+        second["rewrite"] == "model"
+    thread = second["answer"]["plan"]["thread"]
+    assert thread["turns_in_prompt"] == 1 and thread["history_tokens"] > 0
+
+
+def test_conversations_belong_to_their_tenant(tmp_path, double):
+    keys = tmp_path / "keys.txt"
+    keys.write_text("key-alpha-0123456789abcdef:alpha\nkey-beta-0123456789abcdef:beta\n")
+    with service(service_settings(tmp_path, double, api_keys_file=keys)) as client:
+        a = {"Authorization": "Bearer key-alpha-0123456789abcdef"}
+        b = {"Authorization": "Bearer key-beta-0123456789abcdef"}
+        assert client.post("/v1/documents?wait=true", headers=a,
+                           files=[("files", ("supply.pdf", contract_pdf()))]).status_code == 200
+        made = client.post("/v1/conversations", json={}, headers=a).json()
+        path = f"/v1/conversations/{made['id']}"
+        for method, url, body in (("GET", path, None), ("PATCH", path, {"title": "x"}), ("DELETE", path, None),
+                                  ("POST", path + "/messages", {"question": "What is the governing law?"})):
+            response = client.request(method, url, json=body, headers=b)
+            assert response.status_code == 404, (method, response.text)
+            assert response.json()["error"]["code"] == "conversation_not_found"
+        assert client.get("/v1/conversations", headers=b).json()["total"] == 0
+        assert client.get("/v1/conversations", headers=a).json()["total"] == 1
+
+
+def test_unknown_ids_empty_scopes_and_deleted_documents_are_clear(client, double):
+    missing = client.post("/v1/conversations/nope/messages", json={"question": "Anything?"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "conversation_not_found"
+    supply = upload(client, "supply.pdf", contract_pdf())
+    amendment = upload(client, "amendment-1.docx", (SAMPLES / "amendment-1.docx").read_bytes())
+    conversation = _start(client, documents=[supply["document_id"], amendment["document_id"]], title="Deal")
+    assert [d["id"] for d in conversation["documents"]] == [supply["document_id"], amendment["document_id"]]
+    _ask(client, conversation["id"], FOLLOW_UPS[0], mode="full")
+    assert client.delete(f"/v1/documents/{amendment['document_id']}").status_code == 200
+    after = _ask(client, conversation["id"], "And which courts hear disputes?", mode="full")
+    events = [e for e in after["answer"]["events"] if e["kind"] == "scope_changed"]
+    assert events and amendment["document_id"][:12] in events[0]["reason"]
+    assert client.delete(f"/v1/documents/{supply['document_id']}").status_code == 200
+    empty = client.post(f"/v1/conversations/{conversation['id']}/messages", json={"question": "And now?"})
+    assert empty.status_code == 409 and empty.json()["error"]["code"] == "scope_empty"
+
+
+def test_patch_delete_and_estimates(client, double):
+    upload(client, "supply.pdf", contract_pdf())
+    conversation = _start(client)
+    estimate = _ask(client, conversation["id"], FOLLOW_UPS[0], estimate_only=True)
+    assert estimate["recorded"] is False and double.requests() == []
+    assert estimate["answer"]["plan"]["thread"]["turn"] == 1
+    _ask(client, conversation["id"], FOLLOW_UPS[0], mode="full")
+    renamed = client.patch(f"/v1/conversations/{conversation['id']}", json={"title": "Governing law"}).json()
+    assert renamed["conversation"]["title"] == "Governing law" and "unchanged" in renamed["cache"]
+    listed = client.get("/v1/conversations").json()
+    assert listed["conversations"][0]["last_question"] == FOLLOW_UPS[0]
+    assert listed["conversations"][0]["route"] == "full"
+    deleted = client.delete(f"/v1/conversations/{conversation['id']}").json()
+    assert deleted == {"deleted": conversation["id"], "turns": 1}
+    assert client.get(f"/v1/conversations/{conversation['id']}").status_code == 404
+
+
+def test_a_stream_sends_the_plan_deltas_and_the_turn(client, double):
+    upload(client, "supply.pdf", contract_pdf())
+    conversation = _start(client)
+    with client.stream("POST", f"/v1/conversations/{conversation['id']}/messages",
+                       json={"question": FOLLOW_UPS[0], "stream": True, "mode": "full"}) as response:
+        assert response.status_code == 200
+        kinds = [line.split(":", 1)[1].strip() for line in response.iter_lines() if line.startswith("event:")]
+    assert kinds[0] == "plan" and "delta" in kinds and kinds[-1] == "done"
+    assert client.get(f"/v1/conversations/{conversation['id']}").json()["turns"] == 1
