@@ -219,7 +219,8 @@ class TurnAnswerer:
         turn = len(history) + 1
         words = thread_words(inputs, route_base, turn, len(kept[route_base]), dropped)
         decision = replace(decision, reason=f"{words}; {decision.reason}")
-        if dropped and decision.route != "coverage" and kept[route_base][:1] != history[:1]:
+        first = {"documents": first_full, "none": first_rag}
+        if decision.route != "coverage" and first[route_base] > state.first_turn:  # a new trim, said once
             events.append({"kind": "history_trimmed", "reason": (
                 f"the documents and all {len(history)} earlier turns no longer fit the "
                 f"{settings.context_window:,}-token window: the oldest {dropped} turn(s) are left out of the "

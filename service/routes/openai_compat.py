@@ -19,9 +19,18 @@ reason, the estimates, the cost, the citations checked against the stored pages 
 escalation (SDK: ``completion.model_extra["folio"]``); when streaming, the last chunk carries it, and progress
 (the plan, a warm-up, coverage windows) comes as chunks with an empty delta and a ``folio.event``.
 
-Not used: system messages and earlier turns (Folio's prompt layout is fixed so that the provider's prefix cache
-hits), ``temperature`` and the like (Folio asks at 0), ``max_tokens`` (the limit is ``FOLIO_OUTPUT_RESERVE``),
-and ``user`` (the provider's cache isolation id is the API key's tenant's, never a person's).
+Every request is a turn of a Folio conversation (``/v1/conversations``), so a chat front-end that sends the whole
+history each time gets follow-ups and cache hits without knowing Folio: a request whose earlier messages are the
+questions and answers of one of the tenant's conversations, up to its latest turn, continues it (matched by
+content, whitespace aside); ``folio.conversation`` names one explicitly; otherwise a new conversation starts
+(over ``folio.documents``, or every document). When the earlier messages match no conversation (edited, or from
+another service), the question is the first turn of a new one and ``folio.conversation.note`` says so: the model
+reads Folio's own record of a thread, never a history a client made up. The ``folio`` extra names the
+conversation and the turn.
+
+Not used: system messages (Folio's prompt layout is fixed so that the provider's prefix cache hits),
+``temperature`` and the like (Folio asks at 0), ``max_tokens`` (the limit is ``FOLIO_OUTPUT_RESERVE``), and
+``user`` (the provider's cache isolation id is the API key's tenant's, never a person's).
 """
 
 from __future__ import annotations
@@ -40,25 +49,28 @@ from sse_starlette import ServerSentEvent
 
 from folio.errors import InvalidRequest
 from folio.service.access import TenantDep
-from folio.service.answer import Answerer, QueryRequest
+from folio.service.answer import QueryRequest
+from folio.service.conversations import Conversations, PreparedTurn
 from folio.service.deps import RuntimeDep
 from folio.service.errors import error_body
-from folio.service.planner import Plan as QuestionPlan
-from folio.service.schemas.answer import Answer
+from folio.service.schemas.answer import Answer, Emit
 from folio.service.schemas.common import Usage
+from folio.service.schemas.conversations import TurnRequest, TurnResult
 from folio.service.schemas.openai import (
     AssistantMessage,
     ChatCompletion,
     ChatUsage,
     Choice,
     CompletionTokensDetails,
+    ConversationRef,
     FolioExtra,
     Model,
     ModelList,
     PromptTokensDetails,
 )
 from folio.service.schemas.plan import Plan
-from folio.service.streaming import answer_events, event_data, sse_event, sse_response
+from folio.service.streaming import event_data, sse_event, sse_response, work_events
+from folio.service.thread import thread_digest
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 logger = logging.getLogger("folio.service")
@@ -91,6 +103,8 @@ class FolioOptions(BaseModel):
     cascade: bool = False
     warm: bool | None = None
     fallback: bool = Field(default=False, description="Over max_cost_usd, answer by retrieval instead of refusing")
+    conversation: str | None = Field(default=None, description="The conversation to continue (its id); default: "
+                                     "the one whose turns the earlier messages are, else a new one")
 
 
 class StreamOptions(BaseModel):
@@ -136,49 +150,93 @@ def _unknown_model(name: str) -> JSONResponse:
 
 
 @router.post("/chat/completions", response_model=ChatCompletion,
-             summary="Ask a question, OpenAI-style (models folio-auto, folio-rag, ...)",
+             summary="Ask a question, OpenAI-style (models folio-auto, folio-rag, ...): a conversation's next turn",
              responses={200: {"content": {"text/event-stream": {}}}})
 def chat_completions(runtime: RuntimeDep, tenant: TenantDep, request: ChatRequest) -> Any:
     if request.model not in MODELS:
         return _unknown_model(request.model)
     if request.n != 1:
         raise InvalidRequest("Folio gives one answer per question (n must be 1)")
-    query = _query(request)
+    turn = _turn_request(request)
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": request.model}
-    answerer = runtime.answerer_for(tenant)
+    conversations = runtime.conversations_for(tenant)
+    thread = _conversation(conversations, request, _earlier_turns(request.messages))
+    # planned and held first: a long question, a bad scope, a busy thread or a route over max_cost_usd is a 4xx,
+    # not an error inside a 200 stream
+    prepared = conversations.prepare(thread.id, turn)
     if not request.stream:
-        return _completion(meta, query, answerer.answer(query))
-    # planned first: a long question, a bad scope or a route over max_cost_usd is a 4xx, not an error inside a 200
-    # stream
-    planned = answerer.plan_to_answer(query)
+        result = conversations.run(prepared)
+        return _completion(meta, turn.mode, result.answer, _thread(thread, result))
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
-    return sse_response(_stream(answerer, query, meta, include_usage=include_usage, plan=planned))
+    return sse_response(_stream(conversations, prepared, thread, meta, include_usage=include_usage))
+
+
+def _text(message: ChatMessage) -> str:
+    content = message.content
+    if isinstance(content, list):
+        content = "\n".join(str(part.get("text", "")) for part in content if part.get("type") in ("text", None))
+    return (content or "").strip()
 
 
 def _question(messages: list[ChatMessage]) -> str:
     users = [m for m in messages if m.role == "user"]
     if not users:
         raise InvalidRequest("no user message: the last user message is the question")
-    content = users[-1].content
-    if isinstance(content, list):
-        content = "\n".join(str(part.get("text", "")) for part in content if part.get("type") in ("text", None))
-    text = (content or "").strip()
+    text = _text(users[-1])
     if not text:
         raise InvalidRequest("the last user message has no text")
     return text
 
 
-def _query(request: ChatRequest) -> QueryRequest:
+def _earlier_turns(messages: list[ChatMessage]) -> list[tuple[str, str]]:
+    """The (question, answer) pairs before the last user message, as a chat client sends its history."""
+    last_user = max(i for i, m in enumerate(messages) if m.role == "user") if any(
+        m.role == "user" for m in messages) else 0
+    pairs: list[tuple[str, str]] = []
+    question: str | None = None
+    for message in messages[:last_user]:
+        if message.role == "user":
+            question = _text(message) if question is None else question + "\n" + _text(message)
+        elif message.role == "assistant" and question is not None:
+            pairs.append((question, _text(message)))
+            question = None
+    return pairs
+
+
+def _conversation(conversations: Conversations, request: ChatRequest,
+                  pairs: list[tuple[str, str]]) -> ConversationRef:
+    """The conversation this request continues, or a new one, with a note on how it was found."""
+    options = request.folio
+    if options.conversation:
+        row = conversations.get(options.conversation)
+        return ConversationRef(id=row.id, turn=row.turns + 1, matched=True, note="named by folio.conversation")
+    if pairs:
+        found = conversations.records.find_by_digest(thread_digest(pairs), tenant=conversations.tenant)
+        if found is not None:
+            return ConversationRef(id=found[0], turn=found[1] + 1, matched=True,
+                                   note=f"the earlier messages are this conversation's {found[1]} turn(s)")
+    row = conversations.create(title=None, documents=options.documents)
+    note = ("a new conversation" if not pairs else
+            f"a new conversation: the {len(pairs)} earlier turn(s) in the messages are not a Folio conversation of "
+            "this tenant (edited, or from elsewhere), so the model does not read them")
+    return ConversationRef(id=row.id, turn=1, matched=not pairs, note=note)
+
+
+def _thread(thread: ConversationRef, result: TurnResult) -> ConversationRef:
+    return thread.model_copy(update={"turn": result.turn, "recorded": result.recorded,
+                                     "dollars": result.conversation.dollars})
+
+
+def _turn_request(request: ChatRequest) -> TurnRequest:
     options = request.folio
     reasoning = options.reasoning or _REASONING.get((request.reasoning_effort or "none").lower())
     if reasoning is None:
         raise InvalidRequest(f"reasoning_effort {request.reasoning_effort!r} is not one of {', '.join(_REASONING)}")
     try:
-        return QueryRequest(question=_question(request.messages), documents=options.documents,
-                            mode=MODELS[request.model], max_cost_usd=options.max_cost_usd,  # type: ignore[arg-type]
-                            reasoning=reasoning, stream=request.stream, cascade=options.cascade,  # type: ignore[arg-type]
-                            warm=options.warm, lookup_premium_usd=options.lookup_premium_usd,
-                            fallback=options.fallback)
+        return TurnRequest(question=_question(request.messages), mode=MODELS[request.model],  # type: ignore[arg-type]
+                           max_cost_usd=options.max_cost_usd, reasoning=reasoning,  # type: ignore[arg-type]
+                           stream=request.stream, cascade=options.cascade, warm=options.warm,
+                           lookup_premium_usd=options.lookup_premium_usd, fallback=options.fallback)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise InvalidRequest(f"the question is not valid: {problems}") from None
@@ -208,10 +266,10 @@ def _finish_reason(result: Answer) -> Literal["stop", "length"]:
     return "length" if any(e.kind == "truncated" for e in result.events) else "stop"
 
 
-def _extra(query: QueryRequest, result: Answer) -> FolioExtra:
-    """What the chat format has no place for: route, reason, estimates, cost, citations, events."""
+def _extra(mode: str, result: Answer, thread: ConversationRef) -> FolioExtra:
+    """What the chat format has no place for: route, reason, estimates, cost, citations, events, the thread."""
     answered = result.answer is not None
-    return FolioExtra(route=result.route, reason=result.reason, mode=query.mode, model=result.model,
+    return FolioExtra(route=result.route, reason=result.reason, mode=mode, model=result.model, conversation=thread,
                       estimates=result.plan.estimates, cost=result.cost, usage=result.usage,
                       citations=result.citations, events=result.events, scope=result.plan.scope,
                       answered=answered, coverage=result.coverage,
@@ -219,10 +277,10 @@ def _extra(query: QueryRequest, result: Answer) -> FolioExtra:
                       retrieved=None if answered else result.retrieved)
 
 
-def _completion(meta: dict[str, Any], query: QueryRequest, result: Answer) -> ChatCompletion:
+def _completion(meta: dict[str, Any], mode: str, result: Answer, thread: ConversationRef) -> ChatCompletion:
     return ChatCompletion(**meta, choices=[Choice(message=AssistantMessage(content=_content(result)),
                                                   finish_reason=_finish_reason(result))],
-                          usage=_usage(result), folio=_extra(query, result))
+                          usage=_usage(result), folio=_extra(mode, result, thread))
 
 
 def _chunk(meta: dict[str, Any], delta: dict[str, Any], *, finish_reason: str | None = None,
@@ -242,19 +300,26 @@ def _progress(kind: str, data: dict[str, Any] | BaseModel) -> dict[str, Any]:
     return {"event": kind, **event_data(data)}
 
 
-def _stream(answerer: Answerer, query: QueryRequest, meta: dict[str, Any], *,
-            include_usage: bool, plan: QuestionPlan | None = None) -> Iterator[ServerSentEvent]:
+def _stream(conversations: Conversations, prepared: PreparedTurn, thread: ConversationRef, meta: dict[str, Any], *,
+            include_usage: bool) -> Iterator[ServerSentEvent]:
     yield _chunk(meta, {"role": "assistant", "content": ""})
-    for kind, data in answer_events(answerer, query, name="folio-chat", plan=plan):
+
+    def work(emit: Emit) -> None:
+        result = conversations.run(prepared, emit=lambda kind, data: emit(kind, data) if kind != "done" else None)
+        emit("done", result)
+
+    for kind, data in work_events(work, name="folio-chat"):
         if kind == "delta" and isinstance(data, dict):
             yield _chunk(meta, {"content": data.get("text", "")})
-        elif kind == "done" and isinstance(data, Answer):
-            if data.answer is None:
-                yield _chunk(meta, {"content": _content(data)})
-            yield _chunk(meta, {}, finish_reason=_finish_reason(data), folio=_extra(query, data))
+        elif kind == "done" and isinstance(data, TurnResult):
+            answer = data.answer
+            if answer.answer is None:
+                yield _chunk(meta, {"content": _content(answer)})
+            yield _chunk(meta, {}, finish_reason=_finish_reason(answer),
+                         folio=_extra(prepared.request.mode, answer, _thread(thread, data)))
             if include_usage:
                 usage = {**meta, "object": "chat.completion.chunk", "choices": [],
-                         "usage": _usage(data).model_dump(mode="json")}
+                         "usage": _usage(answer).model_dump(mode="json")}
                 yield sse_event(json.dumps(usage))
         elif kind == "error" and isinstance(data, dict):
             error = data["error"]

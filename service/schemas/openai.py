@@ -55,6 +55,17 @@ class Choice(BaseModel):
     logprobs: None = None
 
 
+class ConversationRef(BaseModel):
+    """The conversation a chat request was a turn of, and how it was found."""
+
+    id: str
+    turn: int
+    matched: bool = True  # False: earlier messages were sent that match no conversation (see note)
+    note: str = ""
+    recorded: bool | None = None  # the turn was added to the conversation (None: not answered yet)
+    dollars: float | None = None  # the conversation's dollars so far
+
+
 class FolioExtra(BaseModel):
     """What the chat format has no place for: route, reason, estimates, cost, citations, events."""
 
@@ -69,6 +80,7 @@ class FolioExtra(BaseModel):
     events: list[AnswerEvent]
     scope: list[DocumentSummary]
     answered: bool
+    conversation: ConversationRef | None = omitted_when_none("the conversation this request was a turn of")
     coverage: CoverageReport | None = omitted_when_none()
     message: str | None = omitted_when_none()
     retrieved: list[RetrievedChunk] | None = omitted_when_none()

@@ -136,3 +136,58 @@ def test_without_a_model_the_answer_is_the_plan_and_the_pages(tmp_path):
         streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
             model="folio-auto", stream=True, messages=[{"role": "user", "content": QUESTION}]) if c.choices)
         assert streamed == content
+
+
+FOLLOW_UPS = ["Which state's law governs the agreement?", "And which courts hear disputes?",
+              "What notice does it require for termination?"]
+
+
+def test_a_chat_client_that_resends_its_history_continues_one_conversation_from_the_cache(folio):
+    """The openai SDK in a loop, as Open WebUI or LibreChat use it: the whole history each time, nothing Folio's
+    in the request. Each turn continues the same conversation and reads every earlier turn from the cache."""
+    live, client, double, _ = folio
+    messages: list[dict[str, str]] = []
+    conversation = None
+    for n, question in enumerate(FOLLOW_UPS, 1):
+        messages.append({"role": "user", "content": question})
+        completion = client.chat.completions.create(model="folio-full", messages=messages)
+        thread = completion.model_extra["folio"]["conversation"]
+        assert thread["turn"] == n and thread["matched"] is True and thread["recorded"] is True
+        conversation = conversation or thread["id"]
+        assert thread["id"] == conversation
+        if n > 1:
+            previous, last = double.requests()[-2:]
+            assert last["hit_tokens"] >= previous["prompt_tokens"] + previous["completion_tokens"] - 64
+            assert completion.usage.prompt_tokens_details.cached_tokens == last["hit_tokens"]
+        messages.append({"role": "assistant", "content": completion.choices[0].message.content})
+    stored = httpx.get(f"{live.url}/v1/conversations/{conversation}", timeout=30).json()
+    assert [t["question"] for t in stored["history"]] == FOLLOW_UPS
+
+
+def test_an_edited_history_starts_a_new_conversation_and_says_so(folio):
+    _, client, _, _ = folio
+    first = client.chat.completions.create(model="folio-full",
+                                           messages=[{"role": "user", "content": FOLLOW_UPS[0]}])
+    made = first.model_extra["folio"]["conversation"]["id"]
+    edited = client.chat.completions.create(model="folio-full", messages=[
+        {"role": "user", "content": FOLLOW_UPS[0]}, {"role": "assistant", "content": "Something else entirely."},
+        {"role": "user", "content": FOLLOW_UPS[1]}])
+    thread = edited.model_extra["folio"]["conversation"]
+    assert thread["id"] != made and thread["matched"] is False and "not a Folio conversation" in thread["note"]
+    named = client.chat.completions.create(model="folio-full", messages=[{"role": "user", "content": FOLLOW_UPS[1]}],
+                                           extra_body={"folio": {"conversation": made}})
+    assert named.model_extra["folio"]["conversation"] == {**named.model_extra["folio"]["conversation"],
+                                                           "id": made, "turn": 2}
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="folio-full", messages=[{"role": "user", "content": "Hello?"}],
+                                       extra_body={"folio": {"conversation": "no-such-thread"}})
+
+
+def test_a_streamed_chat_turn_names_its_conversation(folio):
+    _, client, _, _ = folio
+    stream = client.chat.completions.create(model="folio-full", stream=True,
+                                            messages=[{"role": "user", "content": FOLLOW_UPS[0]}])
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    last = [c for c in chunks if (c.model_extra or {}).get("folio", {}).get("conversation")][-1]
+    assert text and last.model_extra["folio"]["conversation"]["turn"] == 1
