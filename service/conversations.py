@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from folio.errors import ConversationBusy
+from folio.errors import ConversationBusy, FolioError
 from folio.records.conversation_records import ConversationRecords, ConversationRow, TurnRow
 from folio.service.answer import Answerer
+from folio.service.metrics import Metrics
 from folio.service.retention import cache_survival
 from folio.service.schemas import answer as api
 from folio.service.schemas.answer import Emit
@@ -49,8 +50,10 @@ class PreparedTurn:
 class Conversations:
     """One tenant's conversations, answered with that tenant's answerer view."""
 
-    def __init__(self, answerer: Answerer, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, answerer: Answerer, *, clock: Callable[[], float] = time.time,
+                 metrics: Metrics | None = None) -> None:
         self.answerer = answerer
+        self.metrics = metrics
         self.tenant = answerer.tenant
         self.records: ConversationRecords = answerer.store.conversation_records
         self.turns = TurnAnswerer(answerer, clock=clock)
@@ -145,9 +148,13 @@ class Conversations:
             return self._estimate(prepared, history, emit)
         try:
             outcome = self.turns.answer(row.id, prepared.plan, request, history, emit)
-        except BaseException:
+        except BaseException as exc:
             self.records.release(row.id, prepared.token)
+            if self.metrics is not None:
+                self.metrics.observe_failure(exc.code if isinstance(exc, FolioError) else "internal_error")
             raise
+        if self.metrics is not None:
+            self.metrics.observe_answer(request.mode, outcome.answer)
         if outcome.answer.answer is None:  # no model configured: nothing to continue from
             self.records.release(row.id, prepared.token)
             return self._result(row, prepared.plan.turn, False, outcome.search_query, outcome.rewrite,

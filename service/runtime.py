@@ -190,7 +190,7 @@ class Runtime:
 
     def conversations_for(self, tenant: str) -> Conversations:
         """``tenant``'s conversations, answered with its answerer view (on the ledger's clock)."""
-        return Conversations(self.answerer_for(tenant), clock=self.ledger.clock)
+        return Conversations(self.answerer_for(tenant), clock=self.ledger.clock, metrics=self.metrics)
 
     def embedder(self) -> Embedder:
         with self._embedder_lock:

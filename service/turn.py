@@ -200,25 +200,18 @@ class TurnAnswerer:
             cached_tokens=state.cached_tokens, h_thread=thread_h(state, now), h_documents=x0.cache.h,
             retention=prefix_retention(state) * pace(turn_times), expected_turns=expected,
             answer_hits=request.reasoning == "none", new_full=new_full, new_rag=new_rag)
-        prices = a.prices
-        rag, full = estimate_turn_rag(inputs, prices), estimate_turn_full(inputs, prices)
-        need = classify(request.question, n_documents=len(records))
-        budget = request.max_cost_usd if request.max_cost_usd is not None else settings.max_cost_usd
-        premium = (request.lookup_premium_usd if request.lookup_premium_usd is not None
-                   else settings.lookup_premium_usd)
-        mode = "auto" if request.mode == "coverage" else request.mode
-        decision = decide(inputs.x, need, prices, mode=mode, max_cost_usd=budget, lookup_premium_usd=premium,
-                          estimates=(rag, full))
-        decision = self._coverage(decision, base, request, budget, scope_fits=full.feasible)
-        if request.max_cost_usd is not None:  # a hard cap: OverBudget before anything is spent
-            decision = enforce_cap(decision, mode=request.mode, max_cost_usd=request.max_cost_usd,
-                                   fallback=request.fallback)
+        decision = self._decide(inputs, base, request, n_documents=len(records))
         route_base: Base = "documents" if decision.route == "full" else "none"
         kept: dict[Base, list[HistoryTurn]] = {"documents": kept_full, "none": kept_rag}
         dropped = len(history) - len(kept[route_base])
         turn = len(history) + 1
         words = thread_words(inputs, route_base, turn, len(kept[route_base]), dropped)
         decision = replace(decision, reason=f"{words}; {decision.reason}")
+        if (decision.route == "full" and continuing == "documents" and doc_keys != state.documents
+                and not any(e["kind"] == "scope_changed" for e in events)):
+            events.append({"kind": "scope_changed", "reason": (
+                "the scope's documents changed since the last turn (added, renamed or deleted): the documents "
+                "and the earlier turns are read cold once")})
         first = {"documents": first_full, "none": first_rag}
         if decision.route != "coverage" and first[route_base] > state.first_turn:  # a new trim, said once
             events.append({"kind": "history_trimmed", "reason": (
@@ -233,6 +226,24 @@ class TurnAnswerer:
                         new_prefix={"documents": new_full or continuing != "documents",
                                     "none": new_rag or continuing != "none"},
                         inputs=inputs, state=state, events=events, rewrite_estimate=rewrite_estimate)
+
+    def _decide(self, inputs: TurnInputs, base: Plan, request: TurnRequest, *, n_documents: int) -> Decision:
+        """Both routes priced for the thread, chosen by the one-off rules (need, budget, lookup premium), coverage
+        beside them, and the request's hard cap (``OverBudget`` before anything is spent)."""
+        a, settings = self.answerer, self.answerer.settings
+        rag, full = estimate_turn_rag(inputs, a.prices), estimate_turn_full(inputs, a.prices)
+        need = classify(request.question, n_documents=n_documents)
+        budget = request.max_cost_usd if request.max_cost_usd is not None else settings.max_cost_usd
+        premium = (request.lookup_premium_usd if request.lookup_premium_usd is not None
+                   else settings.lookup_premium_usd)
+        mode = "auto" if request.mode == "coverage" else request.mode
+        decision = decide(inputs.x, need, a.prices, mode=mode, max_cost_usd=budget, lookup_premium_usd=premium,
+                          estimates=(rag, full))
+        decision = self._coverage(decision, base, request, budget, scope_fits=full.feasible)
+        if request.max_cost_usd is not None:
+            decision = enforce_cap(decision, mode=request.mode, max_cost_usd=request.max_cost_usd,
+                                   fallback=request.fallback)
+        return decision
 
     def _rewrite_estimate(self, question: str, history: list[HistoryTurn]) -> float | None:
         """What the model's rewrite of a follow-up would cost (None without a model: it is not asked)."""

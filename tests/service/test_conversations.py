@@ -240,3 +240,14 @@ def test_auto_mode_prices_each_turn_with_the_thread(client, double):
     for result in (first, second):
         cost = result["answer"]["cost"]
         assert cost["dollars"] > 0 and cost["estimated_dollars"] > 0
+
+
+def test_a_document_added_to_an_all_documents_thread_says_the_prefix_starts_again(client, double):
+    upload(client, "supply.pdf", contract_pdf())
+    conversation = _start(client)
+    _ask(client, conversation["id"], FOLLOW_UPS[0], mode="full")
+    upload(client, "amendment-1.docx", (SAMPLES / "amendment-1.docx").read_bytes())
+    result = _ask(client, conversation["id"], FOLLOW_UPS[1], mode="full")
+    assert any(e["kind"] == "scope_changed" for e in result["answer"]["events"])
+    assert result["answer"]["plan"]["thread"]["new_prefix"] is True
+    assert len(result["conversation"]["documents"]) == 2
