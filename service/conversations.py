@@ -29,8 +29,9 @@ from folio.service.schemas.conversations import (
     TurnResult,
 )
 from folio.service.thread import ThreadState, thread_digest
-from folio.service.turn import TurnAnswerer, TurnPlan, history_of
+from folio.service.turn import TurnAnswerer
 from folio.service.turn_plan import prefix_retention
+from folio.service.turn_planner import TurnPlan, history_of
 
 TITLE_FROM_QUESTION = 80  # characters of the first question that name an untitled conversation
 UNTITLED = "New conversation"
