@@ -190,10 +190,10 @@ def ingest_and_search(set_name: str, pairs: Sequence[Pair], root: Path, tmp: Pat
                                    "standalone_already": pair.standalone_already, "doc_pages": pages.get(doc_id),
                                    "queries": queries(pair), "hit": {}, "top": {}}
             for strategy, query in row["queries"].items():
-                hits_at: dict[int, bool] = {}
+                hits_at: dict[str, bool] = {}  # keyed by str(k), as the JSON has it
                 for k in KS:
                     found = search(store, embedder, query, doc_ids=[doc_id], limit=k, records=records)
-                    hits_at[k] = page_hit(pair.pages, [(h.first_page, h.last_page) for h in found])
+                    hits_at[str(k)] = page_hit(pair.pages, [(h.first_page, h.last_page) for h in found])
                     if k == 1:
                         row.setdefault("top1", {})[strategy] = [[h.first_page, h.last_page] for h in found]
                     if k == max(KS):
@@ -217,9 +217,9 @@ def _on_cover(row: dict[str, Any], strategy: str) -> bool:
 def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"n": len(rows)}
     for strategy in STRATEGIES:
-        out[strategy] = {str(k): round(sum(r["hit"][strategy][k] for r in rows) / len(rows), 4) if rows else None
-                         for k in KS}
-        out[strategy]["hits@5"] = sum(r["hit"][strategy][max(KS)] for r in rows)
+        out[strategy] = {str(k): round(sum(r["hit"][strategy][str(k)] for r in rows) / len(rows), 4) if rows
+                         else None for k in KS}
+        out[strategy][f"hits@{max(KS)}"] = sum(r["hit"][strategy][str(max(KS))] for r in rows)
         out[strategy]["top1_on_first_page"] = sum(_on_cover(r, strategy) for r in rows)
     return out
 
@@ -265,7 +265,10 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"# Follow-up retrieval benchmark ({report['date']})", "",
              f"Command: `{report['command']}`", "",
              f"Machine: {m['cpu_model']}, {m['cpus_usable']} usable cores, {m['memory_gb']} GB RAM; Python "
-             f"{m['python']}; Folio commit {m['folio']['commit']}. Wall time {report['wall_s']:.0f} s. Folio's default "
+             f"{m['python']}; Folio commit {m['folio']['commit']}. Wall time {report['wall_s']:.0f} s (1-minute load "
+             f"average {m['load_avg_at_start'][0]:.1f} at the start"
+             + (f", {report['load_avg_at_end'][0]:.1f} at the end" if report.get("load_avg_at_end") else "")
+             + ": other processes share the 2 cores). Folio's default "
              f"settings (200-token chunks, {report['embed_model']}), OCR {report['ocr']}"
              + (" (no Tesseract here: pages without a text layer are not indexed)" if report["ocr"] == "off" else "")
              + ".", "",
@@ -331,7 +334,7 @@ def markdown(report: dict[str, Any]) -> str:
             leans = (r["id"] in flagged) if r["standalone_already"] else (r["id"] not in missed)
             kind = "standalone" if r["standalone_already"] else "follow-up"
             lines.append(f"| {r['id']} | {r['set']} | {r['gold']} | {'yes' if leans else 'no'} ({kind}) | "
-                         + " | ".join("hit" if r["hit"][s][max(KS)] else "miss" for s in STRATEGIES) + " |")
+                         + " | ".join("hit" if r["hit"][s][str(max(KS))] else "miss" for s in STRATEGIES) + " |")
     lines.append("")
     return "\n".join(lines)
 
@@ -383,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else str(args.pairs),
         "embed_model": EMBED_MODEL, "ocr": ocr, "ks": list(KS), "strategies": STRATEGY_NOTES,
         "recall": summaries(results), "recall_by_detector": leaning_split(results, detector), "detector": detector,
-        "sets": results, "wall_s": round(time.perf_counter() - started, 1),
+        "sets": results, "wall_s": round(time.perf_counter() - started, 1), "load_avg_at_end": list(os.getloadavg()),
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"followup-{report['date']}" + (f"-{args.tag}" if args.tag else "")
