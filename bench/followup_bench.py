@@ -18,7 +18,7 @@ follow-up already names its subject (``standalone_already``) are reported apart,
 also scores ``leans_on_history`` as a detector: real follow-ups should lean, standalone ones should not (and, as
 extra negatives, the pairs' first questions and the data sets' own questions, all of which stand alone).
 
-    .venv/bin/python bench/followup_bench.py                      # both sets (~5 min on 2 cores)
+    .venv/bin/python bench/followup_bench.py                      # both sets (12 min wall on 2 busy cores)
     .venv/bin/python bench/followup_bench.py --sets cuad-dev --tag cuad
     .venv/bin/python bench/followup_bench.py --embed-cache bench/.cache/followup/embeddings.sqlite  # reruns
 
