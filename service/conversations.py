@@ -28,7 +28,7 @@ from folio.service.schemas.conversations import (
     TurnRequest,
     TurnResult,
 )
-from folio.service.thread import ThreadState, thread_digest
+from folio.service.thread import ThreadState, question_message, thread_digest
 from folio.service.turn import TurnAnswerer
 from folio.service.turn_plan import prefix_retention
 from folio.service.turn_planner import TurnPlan, history_of
@@ -79,12 +79,12 @@ class Conversations:
         state = ThreadState.from_dict(row.thread)
         if not set_scope or scope == before.scope:
             return row, "unchanged: the title is not part of any prompt"
-        if state.sent_turns == 0 or state.base == "none":
+        if state.prefix("documents").sent_turns == 0:
             return row, ("the next retrieval turns search the new scope; the thread's history is unchanged, so its "
                          "cached prefix still holds")
-        return row, ("the thread reads whole documents, so its next whole-documents turn starts a new prefix: the "
-                     "new scope's documents, then the earlier turns, read cold once (retrieval turns keep the history "
-                     "cached)")
+        return row, ("the thread has read whole documents, so its next whole-documents turn starts a new prefix: "
+                     "the new scope's documents, then the earlier questions and answers, read cold once (retrieval "
+                     "turns keep the history cached)")
 
     def delete(self, conversation_id: str) -> int:
         return self.records.delete(conversation_id, tenant=self.tenant)
@@ -114,13 +114,16 @@ class Conversations:
 
     def cache_words(self, row: ConversationRow) -> str:
         state = ThreadState.from_dict(row.thread)
-        if state.sent_turns == 0 or state.cached_at is None:
-            return "nothing cached yet: the next turn reads its prompt cold"
-        age = max(0.0, self.clock() - state.cached_at)
-        h = prefix_retention(state) * cache_survival(age)
-        what = "the documents and " if state.base == "documents" else ""
-        return (f"the last request ({state.cached_tokens:,} tokens: {what}the turns from {state.first_turn} on) was "
-                f"sent {age:.0f}s ago; P(still cached)={h:.2f}")
+        parts = []
+        for base, what in (("documents", "with the documents"), ("none", "with retrieval's excerpts")):
+            prefix = state.prefix(base)  # type: ignore[arg-type]
+            if prefix.sent_turns == 0 or prefix.cached_at is None:
+                continue
+            age = max(0.0, self.clock() - prefix.cached_at)
+            h = prefix_retention(prefix) * cache_survival(age)
+            parts.append(f"the thread's prompt {what} ({prefix.cached_tokens:,} tokens, turns from "
+                         f"{prefix.first_turn} on) was last sent {age:.0f}s ago: P(still cached)={h:.2f}")
+        return "; ".join(parts) if parts else "nothing cached yet: the next turn reads its prompt cold"
 
     # -- a turn --------------------------------------------------------------------------------------------
 
@@ -164,7 +167,8 @@ class Conversations:
         counter = self.answerer.counter
         data: dict[str, Any] = {
             "question": request.question, "user_content": outcome.user_content,
-            "user_tokens": counter.count(outcome.user_content), "answer_text": answer.answer,
+            "user_tokens": counter.count(outcome.user_content),
+            "question_tokens": counter.count(question_message(request.question)), "answer_text": answer.answer,
             "answer_tokens": counter.count(answer.answer or ""), "search_query": outcome.search_query,
             "rewrite": outcome.rewrite, "answer": answer.model_dump(mode="json", by_alias=True)}
         pairs = [(t.data["question"], t.data["answer_text"]) for t in prepared.turns]

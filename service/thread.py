@@ -36,35 +36,55 @@ READY_TOKENS = 4
 
 
 @dataclass
-class ThreadState:
-    """Which prefix a conversation's requests build on, and what the provider can have cached of it."""
+class PrefixState:
+    """One prefix of a thread (its documents base, or its bare base): what the provider can have cached of it."""
 
-    base: Base = "none"
     documents: list[str] = field(default_factory=list)  # the base's document keys (``context.document_key``)
     first_turn: int = 1  # the oldest turn still in the prompt (older ones were dropped to fit the window)
     cached_tokens: int = 0  # the last request's input and output on this prefix: what the next one can hit
     cached_at: float | None = None  # when that request was answered
-    sent_turns: int = 0  # requests sent on this prefix (a switch or a trim starts again from 0)
-    hit_ratios: list[float] = field(default_factory=list)  # of the last requests on this prefix: hits / cacheable
+    sent_turns: int = 0  # requests sent on this prefix (a scope change or a trim starts again from 0)
+    hit_ratios: list[float] = field(default_factory=list)  # of the last requests on it: hits / cacheable
+
+    def extends(self, documents: Sequence[str], first_turn: int) -> bool:
+        """Whether a request over ``documents`` from turn ``first_turn`` extends this prefix."""
+        return self.sent_turns > 0 and first_turn == self.first_turn and list(documents) == self.documents
+
+
+@dataclass
+class ThreadState:
+    """The prefixes a conversation's requests build on. Both are kept: a thread that goes back to a route it
+    took before extends that route's prefix, which the provider may still hold, since every request of the
+    thread on one base extends the last request on it (the turns in between join it as turns)."""
+
+    base: Base = "none"  # the last request's
+    prefixes: dict[str, PrefixState] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ThreadState:
         data = dict(data or {})
-        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        return cls(**known)
+        known = PrefixState.__dataclass_fields__
+        prefixes = {base: PrefixState(**{k: v for k, v in dict(p).items() if k in known})
+                    for base, p in dict(data.get("prefixes") or {}).items()}
+        return cls(base=data.get("base", "none"), prefixes=prefixes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def same_prefix(self, base: Base, documents: Sequence[str], first_turn: int) -> bool:
-        """Whether a request on ``base`` over ``documents`` from turn ``first_turn`` extends this prefix."""
-        return (self.sent_turns > 0 and self.base == base and first_turn == self.first_turn
-                and (base == "none" or list(documents) == self.documents))
+    def prefix(self, base: Base) -> PrefixState:
+        return self.prefixes.get(base) or PrefixState()
+
+    @property
+    def sent_turns(self) -> int:
+        return sum(p.sent_turns for p in self.prefixes.values())
 
 
 @dataclass(frozen=True)
 class HistoryTurn:
-    """A turn as the thread re-sends it: the user message it sent and the answer it got, with their tokens."""
+    """A turn as the thread re-sends it, with its tokens. On a bare base, the user message it sent (a retrieval
+    turn's excerpts included) and its answer; on a documents base, its question alone and its answer: the
+    documents hold every page the excerpts came from, so a thread that moves to whole documents reads a short
+    history cold, not every excerpt again."""
 
     n: int
     question: str
@@ -72,14 +92,18 @@ class HistoryTurn:
     answer: str
     user_tokens: int
     answer_tokens: int
+    question_tokens: int
 
-    @property
-    def tokens(self) -> int:
-        return self.user_tokens + self.answer_tokens + TURN_TEMPLATE_TOKENS
+    def message(self, base: Base) -> str:
+        return question_message(self.question) if base == "documents" else self.user_content
+
+    def tokens(self, base: Base) -> int:
+        user = self.question_tokens if base == "documents" else self.user_tokens
+        return user + self.answer_tokens + TURN_TEMPLATE_TOKENS
 
 
-def history_tokens(history: Iterable[HistoryTurn]) -> int:
-    return sum(turn.tokens for turn in history)
+def history_tokens(history: Iterable[HistoryTurn], base: Base) -> int:
+    return sum(turn.tokens(base) for turn in history)
 
 
 def question_message(question: str) -> str:
@@ -96,23 +120,26 @@ def thread_messages(documents_block: str | None, history: Sequence[HistoryTurn],
                     user_content: str) -> list[dict[str, str]]:
     """The request of a turn: the base (``documents_block`` None: a bare one), the kept turns, the new message."""
     messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+    base: Base = "none"
     if documents_block is not None:
+        base = "documents"
         messages += [{"role": "user", "content": documents_block}, {"role": "assistant", "content": WARM_REPLY}]
     for turn in history:
-        messages += [{"role": "user", "content": turn.user_content}, {"role": "assistant", "content": turn.answer}]
+        messages += [{"role": "user", "content": turn.message(base)}, {"role": "assistant", "content": turn.answer}]
     messages.append({"role": "user", "content": user_content})
     return messages
 
 
-def keep_turns(history: Sequence[HistoryTurn], *, room: int, first_turn: int) -> tuple[list[HistoryTurn], int]:
+def keep_turns(history: Sequence[HistoryTurn], *, room: int, first_turn: int,
+               base: Base) -> tuple[list[HistoryTurn], int]:
     """The turns the prompt keeps when ``room`` tokens are left for history: all from ``first_turn`` when they
     fit; else the oldest are dropped until what is left fills at most half the room, so the next turns add to a
     stable prefix instead of dropping one turn each (and reading the rest cold) every time. Returns the kept
     turns and the new first turn's number."""
     kept = [turn for turn in history if turn.n >= first_turn]
-    if history_tokens(kept) <= room:
+    if history_tokens(kept, base) <= room:
         return kept, first_turn
-    while kept and history_tokens(kept) > room // 2:
+    while kept and history_tokens(kept, base) > room // 2:
         kept.pop(0)
     next_first = kept[0].n if kept else (history[-1].n + 1 if history else first_turn)
     return kept, next_first

@@ -39,6 +39,7 @@ from folio.service.schemas.query import QueryRequest
 from folio.service.thread import (
     Base,
     HistoryTurn,
+    PrefixState,
     ThreadState,
     excerpts_message,
     question_message,
@@ -177,7 +178,7 @@ class TurnAnswerer(TurnPlanner):
         messages = thread_messages(render_documents(records), tp.kept["documents"], user_content)
         doc_keys = [document_key(r.id, r.title) for r in plan.full_records]
         prefix = thread_prefix_id(conversation_id, "documents", tp.first_turn["documents"], doc_keys)
-        cacheable = 0 if tp.new_prefix["documents"] else tp.state.cached_tokens
+        cacheable = 0 if tp.new_prefix["documents"] else tp.inputs.cached_full
         return self._send(messages, query, bill, emit, route="full", records=records, prefix=prefix,
                           cacheable=cacheable, estimate=plan.decision.full), user_content
 
@@ -189,7 +190,7 @@ class TurnAnswerer(TurnPlanner):
         user_content = excerpts_message(render_excerpts(plan.hits, titles, starts), tp.question)
         messages = thread_messages(None, tp.kept["none"], user_content)
         prefix = thread_prefix_id(conversation_id, "none", tp.first_turn["none"], [])
-        cacheable = 0 if tp.new_prefix["none"] else tp.state.cached_tokens
+        cacheable = 0 if tp.new_prefix["none"] else tp.inputs.cached_rag
         return self._send(messages, query, bill, emit, route="rag", records=plan.records, prefix=prefix,
                           cacheable=cacheable, estimate=plan.decision.rag), user_content
 
@@ -212,19 +213,22 @@ class TurnAnswerer(TurnPlanner):
 
     def _next_state(self, tp: TurnPlan, route: Literal["rag", "full"], usage: Usage,
                     user_content: str) -> ThreadState:
-        """The thread's state after a request on ``route``'s prefix: what the provider now holds of it."""
+        """The thread's state after a request on ``route``'s prefix: what the provider now holds of it (the other
+        prefix stays as it was: a later turn on it extends it while the provider keeps it)."""
         base: Base = "documents" if route == "full" else "none"
         doc_keys = [document_key(r.id, r.title) for r in tp.plan.full_records] if base == "documents" else []
+        before = tp.state.prefix(base)
         same = not tp.new_prefix[base]
-        ratios = list(tp.state.hit_ratios) if same else []
-        if same and tp.state.cached_tokens > 0:
+        ratios = list(before.hit_ratios) if same else []
+        if same and before.cached_tokens > 0:
             # what the provider read from the cache, of what it could (to its 64-token unit)
-            ratios.append(min(1.0, usage.hit_tokens / max(1, tp.state.cached_tokens - 64)))
-        a = self.answerer
-        prompt = usage.prompt_tokens or (a.counter.count(user_content) + tp.state.cached_tokens)
-        return ThreadState(base=base, documents=doc_keys, first_turn=tp.first_turn[base],
-                           cached_tokens=prompt + usage.output_tokens, cached_at=self.clock(),
-                           sent_turns=(tp.state.sent_turns + 1) if same else 1, hit_ratios=ratios[-10:])
+            ratios.append(min(1.0, usage.hit_tokens / max(1, before.cached_tokens - 64)))
+        prompt = usage.prompt_tokens or (self.answerer.counter.count(user_content) + before.cached_tokens)
+        prefixes = dict(tp.state.prefixes)
+        prefixes[base] = PrefixState(documents=doc_keys, first_turn=tp.first_turn[base],
+                                     cached_tokens=prompt + usage.output_tokens, cached_at=self.clock(),
+                                     sent_turns=(before.sent_turns + 1) if same else 1, hit_ratios=ratios[-10:])
+        return ThreadState(base=base, prefixes=prefixes)
 
     @staticmethod
     def _event(answer: api.Answer, emit: Emit, event: dict[str, Any]) -> None:

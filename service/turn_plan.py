@@ -6,11 +6,16 @@ probability that C is still cached now, r the probability that a prefix sent now
 turn (the thread's own hit ratios, times the cache's survival over the thread's own gaps between turns), N the
 further turns expected, g the tokens a turn adds to the history.
 
-    whole documents, continuing a documents thread:   hit = h_t C,           miss = S + T + H + q - hit
-    whole documents, a new prefix (first turn, a switch from retrieval, a trim, a changed scope):
+    whole documents, extending the thread's documents prefix:  hit = h_t C,     miss = S + T + H + q - hit
+    whole documents, a new prefix (first such turn, a trim, a changed scope):
                                                       hit = h_D (S + T),      miss = the rest (H read cold once)
-    retrieval, continuing a retrieval thread:         hit = h_t C,           miss = S + H + R + q - hit
-    retrieval, a new prefix (a switch from documents):hit = h_S S,            miss = H + R + q
+    retrieval, extending the thread's bare prefix:    hit = h_t C,           miss = S + H + R + q - hit
+    retrieval, a new prefix (first such turn, a trim):hit = h_S S,            miss = H + R + q
+
+A thread keeps both prefixes: every request on one base extends the last request on it (the turns in between
+join as turns), so going back to a route taken before extends that route's prefix, as long as the provider
+keeps it. On the documents base the history is the questions and answers alone (H is small); on the bare base
+it holds every retrieval turn's excerpts.
 
 and each later turn k = 1..N reads its prefix (S [+ T] + H + k g) from the cache with P(r) and misses the new
 question (and the excerpts, for retrieval; and the last answer when thinking is on, since the provider's history
@@ -28,19 +33,19 @@ from statistics import fmean
 from folio.service.plan import Estimate, PlanInputs
 from folio.service.pricing import PER_MILLION, PricingProfile
 from folio.service.retention import PRIOR_RETENTION, cache_survival
-from folio.service.thread import READY_TOKENS, TURN_TEMPLATE_TOKENS, Base, ThreadState
+from folio.service.thread import READY_TOKENS, TURN_TEMPLATE_TOKENS, Base, PrefixState
 
 RATIO_MEMORY = 5  # the last requests whose hit ratios say how reliably the provider keeps the thread's prefix
 
 
-def prefix_retention(state: ThreadState) -> float:
+def prefix_retention(state: PrefixState) -> float:
     """P(the provider keeps a thread's prefix until the next turn, within the cache's lifetime): the mean of the
     last hit ratios on it, or the prior before any."""
     ratios = state.hit_ratios[-RATIO_MEMORY:]
     return min(0.99, max(0.05, fmean(ratios))) if ratios else PRIOR_RETENTION
 
 
-def thread_h(state: ThreadState, now: float) -> float:
+def thread_h(state: PrefixState, now: float) -> float:
     """P(the previous request on the thread's prefix is still cached now)."""
     if state.cached_at is None or state.sent_turns == 0:
         return 0.0
@@ -55,20 +60,23 @@ def pace(turn_times: list[float]) -> float:
 
 @dataclass(frozen=True)
 class TurnInputs:
-    """What a turn's price depends on, besides the one-off inputs (``x``: S, T, q, R, O, the window)."""
+    """What a turn's price depends on, besides the one-off inputs (``x``: S, T, q, R, O, the window). The thread
+    keeps a prefix per base; ``*_full`` is its documents prefix, ``*_rag`` its bare one."""
 
     x: PlanInputs
     history_full: int  # H for a whole-documents turn (after any trim it needs)
     history_rag: int  # H for a retrieval turn
-    continuing: Base | None  # the base the thread's cached prefix is on, when this turn's route can extend it
-    cached_tokens: int  # C
-    h_thread: float  # h_t
+    cached_full: int  # C of the documents prefix (0: never sent, or it cannot be extended)
+    cached_rag: int
+    h_full: float  # h_t of each
+    h_rag: float
     h_documents: float  # h_D: the documents prefix, from one-off questions and warm-ups on the scope
     retention: float  # r
     expected_turns: float  # N
     answer_hits: bool  # the previous answer is read from the cache (thinking off)
-    new_full: bool = False  # a trim or a changed scope: the documents turn cannot extend the cached prefix
-    new_rag: bool = False
+    new_full: bool = True  # the documents turn starts a new prefix (first on this base, a trim, a scope change)
+    new_rag: bool = True
+    last_base: Base | None = None  # the base of the thread's last request (None: the first turn)
 
 
 def _dollars(hit: float, miss: float, output: float, prices: PricingProfile) -> float:
@@ -96,9 +104,9 @@ def estimate_turn_full(t: TurnInputs, prices: PricingProfile) -> Estimate:
     x = t.x
     documents = x.system_tokens + x.scope_tokens + READY_TOKENS
     prompt = documents + t.history_full + x.question_tokens
-    if t.continuing == "documents" and not t.new_full:
-        hit = t.h_thread * min(t.cached_tokens, prompt)
-        note = (f"extends the thread's cached prefix ({t.cached_tokens:,} tokens, P(cached)={t.h_thread:.2f}); "
+    if not t.new_full:
+        hit = t.h_full * min(t.cached_full, prompt)
+        note = (f"extends the thread's cached prefix ({t.cached_full:,} tokens, P(cached)={t.h_full:.2f}); "
                 "misses only the new question" + ("" if t.answer_hits else " and the last answer"))
     else:
         hit = t.h_documents * documents
@@ -120,10 +128,7 @@ def estimate_turn_rag(t: TurnInputs, prices: PricingProfile) -> Estimate:
     x = t.x
     prefix = x.system_tokens + t.history_rag
     fresh = x.retrieved_tokens + x.question_tokens
-    if t.continuing == "none" and not t.new_rag:
-        hit = t.h_thread * min(t.cached_tokens, prefix)
-    else:
-        hit = x.system_tokens * x.system_cache_h
+    hit = x.system_tokens * x.system_cache_h if t.new_rag else t.h_rag * min(t.cached_rag, prefix)
     miss = prefix + fresh - hit
     dollars = _dollars(hit, miss, x.output_tokens, prices)
     growth = fresh + x.output_tokens + TURN_TEMPLATE_TOKENS
@@ -141,13 +146,15 @@ def thread_words(t: TurnInputs, route_base: Base, turn: int, kept: int, dropped:
     if dropped:
         parts.append(f"the oldest {dropped} turn(s) left out to fit the window")
     new = t.new_full if route_base == "documents" else t.new_rag
-    if turn > 1 and t.continuing == route_base and not new:
-        parts.append(f"it extends the thread's cached prefix (P(cached)={t.h_thread:.2f})")
-    elif turn > 1 and t.continuing is not None and t.continuing != route_base:
-        switch = ("the documents, then the history" if route_base == "documents" else "the history without the "
-                  "documents")
+    h = t.h_full if route_base == "documents" else t.h_rag
+    if turn > 1 and not new:
+        back = " (it took this route before)" if t.last_base not in (None, route_base) else ""
+        parts.append(f"it extends the thread's cached prefix{back} (P(cached)={h:.2f})")
+    elif turn > 1 and t.last_base is not None and t.last_base != route_base:
+        switch = ("the documents, then the earlier questions and answers" if route_base == "documents" else
+                  "the history without the documents")
         parts.append(f"switching route starts a new prefix ({switch}), read cold once")
-    elif turn > 1 and new:
+    elif turn > 1:
         parts.append("the prompt's prefix changed, so it is read cold once")
     parts.append(f"{t.expected_turns:.1f} further turn(s) expected at this thread's pace")
     return "; ".join(parts)

@@ -82,11 +82,13 @@ class TurnPlan:
     def report(self, conversation_id: str, history: Sequence[HistoryTurn]) -> ThreadReport:
         base = self.base
         kept = self.kept[base]
+        new = self.new_prefix[base]
+        cached, h = ((self.inputs.cached_full, self.inputs.h_full) if base == "documents" else
+                     (self.inputs.cached_rag, self.inputs.h_rag))
         return ThreadReport(
-            conversation_id=conversation_id, turn=self.turn, base=base, history_tokens=history_tokens(kept),
+            conversation_id=conversation_id, turn=self.turn, base=base, history_tokens=history_tokens(kept, base),
             turns_in_prompt=len(kept), turns_dropped=len(history) - len(kept),
-            cached_tokens=self.state.cached_tokens if not self.new_prefix[base] else 0,
-            cache_h=round(self.inputs.h_thread if not self.new_prefix[base] else 0.0, 4),
+            cached_tokens=0 if new else cached, cache_h=round(0.0 if new else h, 4),
             new_prefix=self.new_prefix[base], expected_turns=round(self.inputs.expected_turns, 2),
             follow_up=self.follow_up.explain() if self.turn > 1 else "the conversation's first question",
             search_query=self.search_query, rewrite=self.rewrite,
@@ -96,7 +98,8 @@ class TurnPlan:
 def history_of(turns: Sequence[dict[str, Any]]) -> list[HistoryTurn]:
     """The turns as the thread re-sends them (each turn's record's ``data``, with its number)."""
     return [HistoryTurn(n=t["n"], question=t["question"], user_content=t["user_content"], answer=t["answer_text"],
-                        user_tokens=t["user_tokens"], answer_tokens=t["answer_tokens"]) for t in turns]
+                        user_tokens=t["user_tokens"], answer_tokens=t["answer_tokens"],
+                        question_tokens=t.get("question_tokens", t["user_tokens"])) for t in turns]
 
 
 class TurnPlanner:
@@ -149,20 +152,24 @@ class TurnPlanner:
         room_full = settings.context_window - settings.output_reserve - documents_tokens - q_tokens - ROOM_MARGIN
         room_rag = (settings.context_window - settings.output_reserve - x0.system_tokens - x0.retrieved_tokens
                     - q_tokens - ROOM_MARGIN)
-        kept_full, first_full = keep_turns(history, room=max(0, room_full), first_turn=state.first_turn)
-        kept_rag, first_rag = keep_turns(history, room=max(0, room_rag), first_turn=state.first_turn)
+        full_state, rag_state = state.prefix("documents"), state.prefix("none")
+        kept_full, first_full = keep_turns(history, room=max(0, room_full), first_turn=full_state.first_turn,
+                                           base="documents")
+        kept_rag, first_rag = keep_turns(history, room=max(0, room_rag), first_turn=rag_state.first_turn,
+                                         base="none")
         doc_keys = [document_key(r.id, r.title) for r in base.full_records]
-        continuing: Base | None = state.base if state.sent_turns > 0 else None
-        new_full = not state.same_prefix("documents", doc_keys, first_full)
-        new_rag = not state.same_prefix("none", [], first_rag)
+        new_full = not full_state.extends(doc_keys, first_full)
+        new_rag = not rag_state.extends([], first_rag)
         now = self.clock()
         expected = max(settings.expected_followups, float(len(history)))
         inputs = TurnInputs(
             x=replace(x0, question_tokens=q_tokens, cache=replace(x0.cache, followups=expected)),
-            history_full=history_tokens(kept_full), history_rag=history_tokens(kept_rag), continuing=continuing,
-            cached_tokens=state.cached_tokens, h_thread=thread_h(state, now), h_documents=x0.cache.h,
-            retention=prefix_retention(state) * pace(turn_times), expected_turns=expected,
-            answer_hits=request.reasoning == "none", new_full=new_full, new_rag=new_rag)
+            history_full=history_tokens(kept_full, "documents"), history_rag=history_tokens(kept_rag, "none"),
+            cached_full=full_state.cached_tokens, cached_rag=rag_state.cached_tokens,
+            h_full=thread_h(full_state, now), h_rag=thread_h(rag_state, now), h_documents=x0.cache.h,
+            retention=prefix_retention(state.prefix(state.base)) * pace(turn_times), expected_turns=expected,
+            answer_hits=request.reasoning == "none", new_full=new_full, new_rag=new_rag,
+            last_base=state.base if state.sent_turns > 0 else None)
         decision = self._decide(inputs, base, request, n_documents=len(records))
         route_base: Base = "documents" if decision.route == "full" else "none"
         kept: dict[Base, list[HistoryTurn]] = {"documents": kept_full, "none": kept_rag}
@@ -170,13 +177,13 @@ class TurnPlanner:
         turn = len(history) + 1
         words = thread_words(inputs, route_base, turn, len(kept[route_base]), dropped)
         decision = replace(decision, reason=f"{words}; {decision.reason}")
-        if (decision.route == "full" and continuing == "documents" and doc_keys != state.documents
+        if (decision.route == "full" and full_state.sent_turns > 0 and doc_keys != full_state.documents
                 and not any(e["kind"] == "scope_changed" for e in events)):
             events.append({"kind": "scope_changed", "reason": (
                 "the scope's documents changed since the last turn (added, renamed or deleted): the documents "
                 "and the earlier turns are read cold once")})
         first = {"documents": first_full, "none": first_rag}
-        if decision.route != "coverage" and first[route_base] > state.first_turn:  # a new trim, said once
+        if decision.route != "coverage" and first[route_base] > state.prefix(route_base).first_turn:  # said once
             events.append({"kind": "history_trimmed", "reason": (
                 f"the documents and all {len(history)} earlier turns no longer fit the "
                 f"{settings.context_window:,}-token window: the oldest {dropped} turn(s) are left out of the "
@@ -186,8 +193,7 @@ class TurnPlanner:
         return TurnPlan(plan=plan, turn=turn, question=request.question, follow_up=follow_up,
                         search_query=search_query, rewrite=rewrite, kept=kept,
                         first_turn={"documents": first_full, "none": first_rag},
-                        new_prefix={"documents": new_full or continuing != "documents",
-                                    "none": new_rag or continuing != "none"},
+                        new_prefix={"documents": new_full, "none": new_rag},
                         inputs=inputs, state=state, events=events, rewrite_estimate=rewrite_estimate)
 
     def _decide(self, inputs: TurnInputs, base: Plan, request: TurnRequest, *, n_documents: int) -> Decision:

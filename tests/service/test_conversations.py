@@ -251,3 +251,21 @@ def test_a_document_added_to_an_all_documents_thread_says_the_prefix_starts_agai
     assert any(e["kind"] == "scope_changed" for e in result["answer"]["events"])
     assert result["answer"]["plan"]["thread"]["new_prefix"] is True
     assert len(result["conversation"]["documents"]) == 2
+
+
+def test_a_thread_that_goes_back_to_a_route_extends_that_routes_prefix(client, double):
+    upload(client, "supply.pdf", contract_pdf())
+    conversation = _start(client)
+    routes = ["full", "rag", "full", "rag"]
+    sent: dict[str, dict] = {}
+    for n, (route, question) in enumerate(zip(routes, FOLLOW_UPS, strict=False), 1):
+        result = _ask(client, conversation["id"], question, mode=route)
+        thread = result["answer"]["plan"]["thread"]
+        request = double.requests()[-1]
+        if route in sent:  # the documents prefix (or the bare one) two turns back, with the turns since appended
+            previous = sent[route]
+            assert thread["new_prefix"] is False and "took this route before" in result["answer"]["reason"], n
+            assert request["hit_tokens"] >= previous["prompt_tokens"] + previous["completion_tokens"] - 64, n
+        else:
+            assert thread["new_prefix"] is True
+        sent[route] = request
