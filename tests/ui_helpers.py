@@ -96,3 +96,16 @@ class Screenshots:
         data = page.screenshot(full_page=full_page)  # type: ignore[attr-defined]
         for d in self.dirs:
             (d / f"{name}.png").write_bytes(data)
+
+
+def last_turn(page: object) -> object:
+    """The thread's latest turn (the Ask panel is a conversation): question, answer, then "How this was answered"
+    with its plan and route card. Resolved when used, so it follows the thread as turns are added."""
+    return page.locator("#thread-turns .turn").last  # type: ignore[attr-defined]
+
+
+def open_how(turn: object) -> None:
+    """Unfold a turn's "How this was answered" (plan, route card, coverage, retrieved passages)."""
+    how = turn.locator("details.how")  # type: ignore[attr-defined]
+    if how.get_attribute("open") is None:
+        how.locator(":scope > summary").click()

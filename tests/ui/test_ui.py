@@ -12,7 +12,7 @@ import pytest
 from folio.service.simulated import SIMULATED_NOTICE
 from folio.testing.provider import RunningDouble, run_provider_double
 from tests.service_helpers import SAMPLES
-from tests.ui_helpers import Screenshots, chromium_executable, folio_server
+from tests.ui_helpers import Screenshots, chromium_executable, folio_server, last_turn, open_how
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -123,31 +123,36 @@ def test_upload_ask_open_the_cited_page_and_delete(browser, server, shots):
     expect(page.locator("#ask-scope")).to_contain_text("all 1 document")
     shots(page, "desktop-1-documents")
 
-    # a question about whole documents: the plan shows before the answer streams, then the route card
+    # a question about whole documents (the first of a conversation): the plan arrives before the answer streams,
+    # then the route card; the answer comes first on the page, the plan folded under it
     page.evaluate("""() => {
         window.__order = [];
         const seen = (name) => { if (!window.__order.includes(name)) window.__order.push(name); };
-        new MutationObserver(() => { if (document.querySelector('#plan .route-badge:not(.pending)')) seen('plan'); })
-            .observe(document.querySelector('#plan'), {childList: true, subtree: true});
-        const answer = document.querySelector('#answer-text');
         new MutationObserver(() => {
+            const turn = document.querySelector('#thread-turns .turn:last-child');
+            if (!turn) return;
+            if (turn.querySelector('.plan .route-badge:not(.pending)')) seen('plan');
+            const answer = turn.querySelector('.answer-text');
             if (!answer.textContent || window.__order.includes('answer')) return;
             seen('answer');
             window.__answerTop = answer.getBoundingClientRect().top + window.scrollY;
-        }).observe(answer, {childList: true, subtree: true, characterData: true});
+        }).observe(document.querySelector('#thread-turns'), {childList: true, subtree: true, characterData: true});
     }""")
     page.get_by_label("Question").fill("What is the liability cap?")
     page.get_by_label("Route", exact=True).select_option("full")
     page.get_by_role("button", name="Ask", exact=True).click()
-    card = page.locator("#route-card")
+    turn = last_turn(page)
+    card = turn.locator(".route-card")
     expect(card).to_have_attribute("data-state", "done")
     assert page.evaluate("window.__order") == ["plan", "answer"]
     # nothing above the answer changed size while it streamed in
-    assert page.evaluate("document.querySelector('#answer-text').getBoundingClientRect().top + window.scrollY"
-                         " - window.__answerTop") == 0
-    expect(page.locator("#plan .route-badge")).to_have_text("whole documents")
-    expect(page.locator("#plan")).to_contain_text("whole documents were requested")
-    estimates = page.locator("#plan table.estimates tbody tr")
+    assert page.evaluate("document.querySelector('#thread-turns .turn:last-child .answer-text')"
+                         ".getBoundingClientRect().top + window.scrollY - window.__answerTop") == 0
+    expect(page).to_have_url(re.compile(r"#c=[0-9a-z-]+$"))
+    open_how(turn)
+    expect(turn.locator(".plan .route-badge")).to_have_text("whole documents")
+    expect(turn.locator(".plan")).to_contain_text("whole documents were requested")
+    estimates = turn.locator(".plan table.estimates tbody tr")
     expect(estimates.filter(has_text="retrieval")).to_have_count(1)
     expect(estimates.filter(has_text="whole documents (chosen)")).to_have_count(1)
     expect(card.locator(".route-badge")).to_have_text("whole documents")
@@ -158,7 +163,7 @@ def test_upload_ask_open_the_cited_page_and_delete(browser, server, shots):
     for label in ("cache-hit tokens", "cache-miss tokens", "output tokens"):
         expect(card.locator("tr", has_text=label).locator("td").nth(1)).to_have_text(re.compile(r"^[\d,]+$"))
 
-    citation = page.locator("#answer-text a.cite.verified").first
+    citation = turn.locator(".answer-text a.cite.verified").first
     expect(citation).to_contain_text(f"[{MSA_TITLE} p.")
     expect(page.locator(".citation-list li").first).to_contain_text("✓ verified")
     quote = page.locator(".citation-list blockquote").first.inner_text()
@@ -183,11 +188,13 @@ def test_upload_ask_open_the_cited_page_and_delete(browser, server, shots):
     page.get_by_label("Question").fill("List every obligation of the Provider")
     page.get_by_label("Route", exact=True).select_option("coverage")
     page.get_by_role("button", name="Ask", exact=True).click()
+    expect(page.locator("#thread-turns .turn")).to_have_count(2)  # a follow-up in the same conversation
     expect(card).to_have_attribute("data-state", "done")
     expect(card.locator(".route-badge")).to_have_text("coverage")
-    headline = page.locator("#coverage .coverage-headline")
+    open_how(turn)
+    headline = turn.locator(".coverage-card .coverage-headline")
     expect(headline).to_contain_text(re.compile(r"Read 6 of 6 pages \(100(\.0)?%\) · 1 of 1 windows"))
-    expect(page.locator("#coverage details.coverage")).to_have_attribute("open", "")
+    expect(turn.locator(".coverage-card details.coverage")).to_have_attribute("open", "")
     shots(page, "desktop-2b-coverage")
 
     assert sent and all(value == "Bearer sk-ui-session" for value in sent), sent
@@ -204,10 +211,15 @@ def test_upload_ask_open_the_cited_page_and_delete(browser, server, shots):
     expect(page.locator("#documents-empty")).to_be_visible()
     expect(page.locator("#documents-status")).to_contain_text(f"Deleted “{MSA_TITLE}”")
     assert httpx.get(f"{server}/v1/documents").json()["documents"] == []
-    # an error is shown where it happened: under the question, in the API's words
+    # an error is shown where it happened: under the question, in the API's words; no turn is added, and the
+    # question stays in its box
+    page.get_by_label("Question").fill("And the liability cap?")
     page.get_by_role("button", name="Ask", exact=True).click()
-    expect(page.locator("#ask-error [role=alert]")).to_contain_text("no documents are indexed yet")
-    expect(page.locator("#result")).to_be_hidden()
+    alert = page.locator("#ask-error [role=alert]")
+    expect(alert).to_contain_text("no documents left to ask about")
+    expect(alert).to_contain_text("scope_empty")
+    expect(page.locator("#thread-turns .turn")).to_have_count(2)
+    expect(page.get_by_label("Question")).to_have_value("And the liability cap?")
     assert page.errors == []  # type: ignore[attr-defined]
 
 
@@ -228,15 +240,20 @@ def test_phone_width_keyboard_and_labels(browser, server, shots):
     page.get_by_label("Question").focus()
     page.keyboard.type("How much notice ends the agreement for convenience?")
     page.keyboard.press("Control+Enter")
-    expect(page.locator("#route-card")).to_have_attribute("data-state", "done")
-    expect(page.locator("#answer-text a.cite").first).to_be_visible()
+    turn = last_turn(page)
+    expect(turn.locator(".route-card")).to_have_attribute("data-state", "done")
+    expect(turn.locator(".answer-text a.cite").first).to_be_visible()
     _no_horizontal_scroll(page)
-    for table in ("#plan .table-scroll", "#route-card table"):  # the numbers fit without scrolling sideways
-        width, client = page.locator(table).evaluate("e => [e.scrollWidth, e.clientWidth]")
+    turn.locator("details.how > summary").focus()  # "How this was answered", unfolded from the keyboard
+    page.keyboard.press("Enter")
+    for table in (".plan .table-scroll", ".route-card table"):  # the numbers fit without scrolling sideways
+        expect(turn.locator(table)).to_be_visible()
+        width, client = turn.locator(table).evaluate("e => [e.scrollWidth, e.clientWidth]")
         assert width <= client, (table, width, client)
+    _no_horizontal_scroll(page)
     shots(page, "phone-2-answer")
 
-    page.locator("#answer-text a.cite").first.focus()
+    turn.locator(".answer-text a.cite").first.focus()
     page.keyboard.press("Enter")
     expect(page.locator("#page-dialog")).to_be_visible()
     expect(page.locator("#page-text")).not_to_contain_text("Loading")
@@ -255,17 +272,21 @@ def test_without_a_model_the_plan_retrieved_pages_and_how_to_add_one(browser, tm
         expect(page.locator("#no-model-hint")).to_be_visible()
         page.get_by_label("Question").fill("Who may terminate the agreement for convenience?")
         page.get_by_role("button", name="Estimate only").click()  # plans and prices, no model call
-        expect(page.locator("#route-card")).to_contain_text("Only estimated")
-        expect(page.locator("#plan .route-badge")).to_have_text(re.compile("retrieval|whole documents"))
+        turn = last_turn(page)
+        expect(turn.locator(".route-card")).to_contain_text("Only estimated")
+        expect(turn.locator(".plan .route-badge")).to_have_text(re.compile("retrieval|whole documents"))
+        expect(turn).to_have_attribute("data-state", "estimate")
         page.get_by_role("button", name="Ask", exact=True).click()
-        expect(page.locator("#route-card")).to_have_attribute("data-state", "done")
-        note = page.locator(".no-model")
+        expect(turn).to_have_attribute("data-state", "unrecorded")  # the estimate gave way to the question
+        expect(page.locator("#thread-turns .turn")).to_have_count(1)
+        expect(turn.locator(".route-card")).to_have_attribute("data-state", "done")
+        note = turn.locator(".no-model")
         expect(note).to_contain_text("FOLIO_LLM_API_KEY")
         expect(note).to_contain_text("FOLIO_LLM_BASE_URL")
-        expect(page.locator("#plan .route-badge")).not_to_have_class(re.compile("pending"))
-        expect(page.locator("#plan table.estimates tbody tr").filter(has_text="whole documents")).to_have_count(1)
-        expect(page.locator("#route-card")).to_contain_text("No model call was made")
-        passages = page.locator("details.retrieved li.passage")
+        expect(turn.locator(".plan .route-badge")).not_to_have_class(re.compile("pending"))
+        expect(turn.locator(".plan table.estimates tbody tr").filter(has_text="whole documents")).to_have_count(1)
+        expect(turn.locator(".route-card")).to_contain_text("No model call was made")
+        passages = turn.locator("details.retrieved li.passage")
         expect(passages.first).to_be_visible()
         assert passages.count() >= 1
         expect(passages.first).to_contain_text(MSA_TITLE)
@@ -285,9 +306,10 @@ def test_a_simulated_model_is_announced_by_a_banner_and_beside_the_answer(browse
         expect(page.locator("#model-status")).to_contain_text("(simulated)")
         page.get_by_label("Question").fill("Who may terminate the agreement for convenience?")
         page.get_by_role("button", name="Ask", exact=True).click()
-        expect(page.locator("#route-card")).to_have_attribute("data-state", "done")
-        expect(page.locator("#answer-text")).to_contain_text("According to")
-        expect(page.locator("#answer-simulated")).to_be_visible()
+        turn = last_turn(page)
+        expect(turn.locator(".route-card")).to_have_attribute("data-state", "done")
+        expect(turn.locator(".answer-text")).to_contain_text("According to")
+        expect(turn.locator(".answer-simulated")).to_be_visible()
         shots(page, "desktop-5-simulated-model")
         assert page.errors == []  # type: ignore[attr-defined]
         page.context.close()
@@ -436,16 +458,19 @@ def test_stop_says_stopped_not_failed(browser, server, double, shots):
     page.get_by_label("Question").fill("What is the liability cap?")
     page.get_by_label("Route", exact=True).select_option("rag")
     page.get_by_role("button", name="Ask", exact=True).click()
-    expect(page.locator("#plan .route-badge")).to_have_text("retrieval")
+    turn = last_turn(page)
+    expect(turn.locator(".plan .route-badge")).to_have_text("retrieval")
     page.get_by_role("button", name="Stop").click()
-    card = page.locator("#route-card")
+    card = turn.locator(".route-card")
     expect(card).to_have_attribute("data-state", "done")
-    expect(page.locator("#answer-notice")).to_have_text("Stopped by you.")
+    expect(turn.locator(".answer-notice")).to_have_text("Stopped by you.")
     expect(card).to_contain_text("Stopped by you before the model finished.")
     expect(card).to_contain_text("Spent so far: not known here")
-    result = page.locator("#result").inner_text()
+    expect(turn).to_have_attribute("data-state", "stopped")
+    result = turn.text_content() or ""  # the folded plan and route card too
     assert "fail" not in result.lower() and "Model: …" not in result, result
-    expect(page.locator("#answer-notice [role=alert]")).to_have_count(0)
+    expect(turn.locator(".answer-notice [role=alert]")).to_have_count(0)
+    open_how(turn)
     shots(page, "desktop-5-stopped")
     assert page.errors == []  # type: ignore[attr-defined]
     page.context.close()

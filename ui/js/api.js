@@ -87,6 +87,14 @@ export const api = {
   plan: (body, signal) => request("POST", "/v1/plan", { body, signal }),
   query: (body, signal) => request("POST", "/v1/query", { body, signal }),
   ledger: () => request("GET", "/v1/ledger"),
+  conversations: () => request("GET", "/v1/conversations?limit=500"),
+  conversation: (id) => request("GET", `/v1/conversations/${encodeURIComponent(id)}`),
+  createConversation: (body) => request("POST", "/v1/conversations", { body }),
+  patchConversation: (id, body) => request("PATCH", `/v1/conversations/${encodeURIComponent(id)}`, { body }),
+  deleteConversation: (id) => request("DELETE", `/v1/conversations/${encodeURIComponent(id)}`),
+  /** A turn without streaming: an estimate (`estimate_only`), planned and priced, not asked or recorded. */
+  turn: (id, body, signal) => request("POST", `/v1/conversations/${encodeURIComponent(id)}/messages`,
+    { body: { ...body, stream: false }, signal }),
 };
 
 /**
@@ -118,14 +126,28 @@ export function uploadFile(file, onProgress) {
   });
 }
 
+/** A one-off question (`POST /v1/query`), streamed: `onEvent(kind, data)` for each server-sent event, in order. */
+export function streamQuery(body, onEvent, signal) {
+  return streamPost("/v1/query", body, onEvent, signal);
+}
+
 /**
- * POST a streamed question and call `onEvent(kind, data)` for each server-sent event, in order.
- * EventSource cannot POST, so the body is read with a ReadableStream and parsed here.
+ * A conversation's next question (`POST /v1/conversations/{id}/messages`), streamed like `streamQuery`; its
+ * `done` event carries the whole TurnResult (the answer and the conversation after it).
  */
-export async function streamQuery(body, onEvent, signal) {
+export function streamTurn(conversationId, body, onEvent, signal) {
+  return streamPost(`/v1/conversations/${encodeURIComponent(conversationId)}/messages`, body, onEvent, signal);
+}
+
+/**
+ * POST with `stream: true` and call `onEvent(kind, data)` for each server-sent event, in order. EventSource
+ * cannot POST, so the body is read with a ReadableStream and parsed here. A refusal before the stream starts
+ * (an unknown conversation, a busy one, a cap) is a 4xx, thrown as ApiError.
+ */
+async function streamPost(path, body, onEvent, signal) {
   let response;
   try {
-    response = await fetch("/v1/query", {
+    response = await fetch(path, {
       method: "POST",
       headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
       body: JSON.stringify({ ...body, stream: true }),

@@ -1,13 +1,14 @@
-// The question form: options from the API's own schema, a streamed answer (or a plan-only estimate), errors
-// shown under the form, and the result rendered by answer.js.
+// The question form, under the thread: the next question of the open conversation (or the first of a new one,
+// which is created then over the ticked documents), streamed from POST /v1/conversations/{id}/messages: the plan
+// first, then the answer's text, then the turn. "Estimate only" plans and prices it without calling the model.
+// Options come from the API's own schema; errors are shown under the form in the API's words.
 
-import { ApiError, api, streamQuery } from "./api.js";
+import { ApiError, api, streamTurn } from "./api.js";
 import { $, errorBox, fill, h, routeName, tokens } from "./dom.js";
-import {
-  appendDelta, renderDone, renderPlan, renderPlanOnly, renderRoute, resetResult, showEvent, showProgress, showStopped,
-  showStreamError,
-} from "./answer.js";
 import { scope } from "./documents.js";
+import {
+  adopt, afterTurn, appendTurn, currentConversation, onConversationChange, opened, scopeSummary,
+} from "./thread.js";
 
 const form = $("#ask-form");
 const question = $("#question");
@@ -42,7 +43,8 @@ export async function loadOptions() {
   } catch {
     return; // the built-in options stay
   }
-  const props = schema?.components?.schemas?.QueryRequest?.properties || {};
+  const schemas = schema?.components?.schemas || {};
+  const props = (schemas.TurnRequest || schemas.QueryRequest)?.properties || {};
   const enumOf = (prop) => prop?.enum || prop?.anyOf?.find((p) => p.enum)?.enum;
   const modes = enumOf(props.mode);
   if (Array.isArray(modes) && modes.length) setOptions(mode, modes, MODE_LABELS, "auto");
@@ -50,10 +52,9 @@ export async function loadOptions() {
   if (Array.isArray(levels) && levels.length) setOptions(reasoning, levels, REASONING_LABELS, "none");
 }
 
+/** The turn's options (the conversation holds the scope). */
 function requestBody() {
   const body = { question: question.value.trim(), mode: mode.value, reasoning: reasoning.value };
-  const s = scope();
-  if (!s.all) body.documents = s.documents.map((d) => d.id);
   if (costLimit.value !== "") body.max_cost_usd = Number(costLimit.value);
   if (cascade.checked && mode.value === "auto") body.cascade = true;
   return body;
@@ -90,63 +91,72 @@ function valid() {
   return true;
 }
 
+/** The open conversation, or a new one over the ticked documents (every document when none is ticked). */
+async function conversationForQuestion() {
+  await opened(); // one being opened (from the hash, or the list) is the one asked, not a new one
+  const open = currentConversation();
+  if (open) return open;
+  const s = scope();
+  if (!s.total) { // a conversation over nothing would be refused at its first question (scope_empty)
+    throw new Error(s.ingesting ? "Documents are being ingested: ask once the first one is ready."
+      : "No documents are indexed yet: upload some first.");
+  }
+  const created = await api.createConversation(s.all ? {} : { documents: s.documents.map((d) => d.id) });
+  adopt(created);
+  return created;
+}
+
+const EVENTS = new Set(["warmup", "fallback", "escalation", "no_escalation", "rewrite", "scope_changed",
+  "history_trimmed"]);
+
 async function ask() {
   if (!valid()) return;
   const body = requestBody();
   controller = new AbortController();
   busy(true);
-  resetResult(body.question);
-  const state = { pending: true, events: [], plan: null };
-  let text = "";
+  let view = null;
   let finished = false;
   try {
-    await streamQuery(body, (kind, data) => {
+    view = appendTurn(body.question); // shown at once; taken back if the question is refused before its plan
+    question.value = "";
+    const conversation = await conversationForQuestion();
+    await streamTurn(conversation.id, body, (kind, data) => {
       if (kind === "plan") {
-        state.plan = data;
-        state.route = data.route;
-        renderPlan(data);
-        renderRoute(state);
-        showProgress(data.warmup ? "Warming the cache…" : "Asking the model…");
+        view.renderPlan(data);
+        view.renderRoute();
+        view.showProgress(data.warmup ? "Warming the cache…" : "Asking the model…");
       } else if (kind === "delta") {
-        if (!text) showProgress("Streaming the answer…");
-        text += data.text || "";
-        appendDelta(data.text || "");
-      } else if (kind === "warmup" || kind === "fallback" || kind === "escalation" || kind === "no_escalation") {
-        if (kind === "fallback" || kind === "escalation") state.route = data.to;
-        if (kind === "warmup") showProgress("Cache warmed; asking the question…");
-        showEvent(state, kind, data);
+        view.appendDelta(data.text || "");
+      } else if (EVENTS.has(kind)) {
+        if (kind === "warmup") view.showProgress("Cache warmed; asking the question…");
+        view.showEvent(kind, data);
       } else if (kind === "done") {
         finished = true;
-        renderDone(data);
-        onAnswered(data);
+        view.renderDone(data.answer, { n: data.turn, dollarsSpent: data.answer.cost?.dollars,
+          recorded: data.recorded });
+        afterTurn(data.conversation);
+        onAnswered(data.answer);
       } else if (kind === "error") {
         finished = true;
         const err = data.error || {};
-        showStreamError(new ApiError(200, err.code || "error", err.message || "the answer failed"), text);
-        state.pending = false;
-        renderRoute(state);
+        view.showStreamError(new ApiError(200, err.code || "error", err.message || "the answer failed"));
         onAnswered(null);
       } else if (data && typeof data.message === "string") {
-        showProgress(data.message); // a route's own progress (e.g. coverage windows read, reduce rounds)
+        view.showProgress(data.message); // a route's own progress (e.g. coverage windows read, reduce rounds)
       }
     }, controller.signal);
-    if (!finished) {
-      showStreamError(new ApiError(0, "stream_cut", "The answer stopped before it was finished."), text);
-      state.pending = false;
-      renderRoute(state);
-    }
+    if (!finished) view.showStreamError(new ApiError(0, "stream_cut", "The answer stopped before it was finished."));
   } catch (error) {
-    if (error.name === "AbortError") {
-      showStopped(text);
-      state.pending = false;
-      state.stopped = true;
-      renderRoute(state);
+    if (error.name === "AbortError" && view) {
+      view.showStopped();
       onAnswered(null);
-    } else if (!state.plan) {
-      $("#result").hidden = true;
-      showError(error);
+    } else if (!view || !view.state.plan) {
+      // refused before it was planned (a busy thread, an emptied scope, a cap): the question goes back in its box
+      if (view) view.node.remove();
+      if (!question.value) question.value = body.question;
+      if (error.name !== "AbortError") showError(error);
     } else {
-      showStreamError(error, text);
+      view.showStreamError(error);
     }
   } finally {
     controller = null;
@@ -154,16 +164,30 @@ async function ask() {
   }
 }
 
+/**
+ * Plan and price the next question without asking it. In an open conversation the thread prices it as its next
+ * turn (estimate_only: nothing recorded); a new conversation is not created for an estimate, so its first
+ * question is priced by POST /v1/plan over the ticked documents.
+ */
 async function estimate() {
   if (!valid()) return;
   const body = requestBody();
   controller = new AbortController();
   busy(true);
-  resetResult(body.question);
+  const open = currentConversation();
+  const view = appendTurn(body.question, { provisional: true });
   try {
-    renderPlanOnly(await api.plan(body, controller.signal));
+    if (open) {
+      const result = await api.turn(open.id, { ...body, estimate_only: true }, controller.signal);
+      view.renderEstimate(result.answer, result.turn);
+    } else {
+      const s = scope();
+      const planned = await api.plan(s.all ? body : { ...body, documents: s.documents.map((d) => d.id) },
+        controller.signal);
+      view.renderEstimate(planned, 1);
+    }
   } catch (error) {
-    $("#result").hidden = true;
+    view.node.remove();
     if (error.name !== "AbortError") showError(error);
   } finally {
     controller = null;
@@ -171,15 +195,24 @@ async function estimate() {
   }
 }
 
-export function showScope(s) {
+/** The line under the question box: what the next question asks about. */
+export function showScope() {
+  const s = scopeSummary();
   if (!s.total) {
     fill(scopeNode, s.ingesting ? "Documents are being ingested: ask once the first one is ready."
       : "No documents yet: upload some first.");
     return;
   }
   const total = s.documents.reduce((sum, d) => sum + (d.total_tokens || 0), 0);
+  const n = s.documents.length;
+  if (s.own) {
+    const what = s.all ? `all ${n} document${n === 1 ? "" : "s"}` : `its ${n} document${n === 1 ? "" : "s"}`;
+    fill(scopeNode, h("strong", {}, "Scope: "), `this conversation's, ${what}, ${tokens(total)} tokens`,
+      h("span.muted", {}, " (ticking documents does not change it; use the buttons above, or start a new one)"));
+    return;
+  }
   const what = s.all ? `all ${s.total} document${s.total === 1 ? "" : "s"}`
-    : `${s.documents.length} selected document${s.documents.length === 1 ? "" : "s"}`;
+    : `${n} selected document${n === 1 ? "" : "s"}`;
   fill(scopeNode, h("strong", {}, "Scope: "), `${what}, ${tokens(total)} tokens`,
     s.all ? h("span.muted", {}, " (select documents in the list to narrow it)") : null);
 }
@@ -203,4 +236,5 @@ export function initAsk(answered) {
   };
   mode.addEventListener("change", syncCascade);
   syncCascade();
+  onConversationChange(() => showScope());
 }

@@ -1,6 +1,7 @@
 // The documents list: what each costs to ask, its status, selection into the question's scope, delete.
 
 import { api } from "./api.js";
+import { confirmAction } from "./confirm.js";
 import { $, dateTime, dollars, errorBox, fill, h, tokens } from "./dom.js";
 import { uploadsActive } from "./upload.js";
 import { openPage } from "./viewer.js";
@@ -10,10 +11,6 @@ const table = $("#documents-table");
 const empty = $("#documents-empty");
 const status = $("#documents-status");
 const selectAll = $("#select-all");
-const confirmDialog = $("#confirm-dialog");
-const confirmText = $("#confirm-text");
-const confirmError = $("#confirm-error");
-const confirmYes = $("#confirm-yes");
 
 let documents = [];
 const selected = new Set();
@@ -35,6 +32,11 @@ export function scope() {
   const chosen = ready.filter((d) => selected.has(d.id));
   return { all: chosen.length === 0, documents: chosen.length ? chosen : ready, total: ready.length,
     ingesting: ingesting() };
+}
+
+/** A listed document by id (any status), or null. */
+export function documentOf(docId) {
+  return documents.find((d) => d.id === docId) || null;
 }
 
 export function titleOf(docId) {
@@ -198,42 +200,21 @@ export async function refresh() {
   render();
 }
 
-let pending = null; // {doc, trigger}
-
 function confirmDelete(doc, trigger) {
-  pending = { doc, trigger };
-  confirmText.textContent = `Delete “${doc.title}” (${doc.file_name}) and all of its chunks? This cannot be undone.`;
-  confirmError.replaceChildren();
-  confirmYes.disabled = false;
-  confirmDialog.showModal();
-  $("#confirm-no").focus();
+  confirmAction({
+    title: "Delete the document?",
+    text: `Delete “${doc.title}” (${doc.file_name}) and all of its chunks? This cannot be undone.`,
+    trigger,
+    run: () => api.deleteDocument(doc.id),
+    after: async () => {
+      selected.delete(doc.id);
+      await refresh();
+      fill(status, h("p.notice", { role: "status" }, `Deleted “${doc.title}”.`));
+      document.dispatchEvent(new CustomEvent("folio:documents-changed"));
+      selectAll.focus();
+    },
+  });
 }
-
-confirmYes.addEventListener("click", async () => {
-  if (!pending) return;
-  const { doc } = pending;
-  confirmYes.disabled = true;
-  try {
-    await api.deleteDocument(doc.id);
-  } catch (error) {
-    confirmYes.disabled = false;
-    fill(confirmError, errorBox(error, "Not deleted:"));
-    return;
-  }
-  selected.delete(doc.id);
-  pending = null;
-  confirmDialog.close();
-  await refresh();
-  fill(status, h("p.notice", { role: "status" }, `Deleted “${doc.title}”.`));
-  document.dispatchEvent(new CustomEvent("folio:documents-changed"));
-  selectAll.focus();
-});
-
-$("#confirm-no").addEventListener("click", () => confirmDialog.close());
-confirmDialog.addEventListener("close", () => {
-  if (pending && pending.trigger.isConnected) pending.trigger.focus();
-  pending = null;
-});
 
 selectAll.addEventListener("change", () => {
   if (selectAll.checked) for (const d of documents) if (d.status === "ready") selected.add(d.id);

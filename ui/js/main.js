@@ -1,17 +1,19 @@
-// Start-up: the service's model and prices (and the simulated-model banner), the session's API key, and the wiring
-// between the parts.
+// Start-up: the service's model and prices (and the simulated-model banner), the session's API key, the
+// conversation named in the URL hash, and the wiring between the parts.
 
 import { api, apiKey, setApiKey } from "./api.js";
 import { $, errorBox, fill, h } from "./dom.js";
+import { setSimulated } from "./answer.js";
 import { initAsk, loadOptions, showScope } from "./ask.js";
+import { initConversations, refreshConversations } from "./conversations.js";
 import { onScopeChange, refresh as refreshDocuments } from "./documents.js";
 import { recordAnswer, refreshSpend } from "./spend.js";
+import { followHash } from "./thread.js";
 import { initUploads } from "./upload.js";
 
 const modelNode = $("#model-status");
 const noModelNode = $("#no-model-hint");
 const simulatedNode = $("#simulated-banner");
-const answerSimulatedNode = $("#answer-simulated");
 
 async function loadInfo() {
   try {
@@ -19,7 +21,8 @@ async function loadInfo() {
     if (typeof info.max_cost_usd === "number") $("#cost-limit").placeholder = `service default $${info.max_cost_usd}`;
     // folio serve --simulated-model: the provider double answers; the service's own words say so
     simulatedNode.textContent = info.simulated_notice || "";
-    simulatedNode.hidden = answerSimulatedNode.hidden = !info.simulated_model;
+    simulatedNode.hidden = !info.simulated_model;
+    setSimulated(info.simulated_model);
     if (info.llm_configured) {
       fill(modelNode, h("span.dot.ok", { "aria-hidden": "true" }),
         `Model: ${info.model}${info.simulated_model ? " (simulated)" : ""}`,
@@ -50,6 +53,7 @@ function initApiKey() {
     show();
     loadInfo();
     refreshDocuments();
+    refreshConversations().then(followHash);
     refreshSpend();
   });
   $("#api-key-clear").addEventListener("click", () => {
@@ -62,11 +66,21 @@ function initApiKey() {
 initApiKey();
 onScopeChange(showScope);
 initUploads(() => refreshDocuments());
-initAsk((result) => {
-  if (result) recordAnswer(result);
+initConversations();
+initAsk(async (answer) => {
+  if (answer) recordAnswer(answer);
+  await refreshConversations(); // the Spend tab names the conversations by the list's titles
   refreshSpend();
 });
 document.addEventListener("folio:documents-changed", () => refreshSpend());
-await Promise.all([loadInfo(), loadOptions(), refreshDocuments()]);
+document.addEventListener("folio:conversations-changed", () => refreshSpend());
+window.addEventListener("hashchange", () => followHash());
+// the skip link moves the focus to the question without replacing the hash that names the conversation
+$("a.skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  $("#question").focus();
+});
+await Promise.all([loadInfo(), loadOptions(), refreshDocuments(), refreshConversations()]);
+await followHash();
 await refreshSpend();
 document.body.dataset.ready = "true";

@@ -1,7 +1,9 @@
-// Spend: the service ledger's totals (by document and by route) and this browser session's own questions.
+// Spend: the service ledger's totals (by document, by route and by conversation) and this browser session's own
+// questions.
 
 import { api } from "./api.js";
 import { $, dollars, errorBox, fill, h, routeName, shortId, tokens } from "./dom.js";
+import { conversationListed, conversationTitle } from "./conversations.js";
 import { titleOf } from "./documents.js";
 
 const SESSION_KEY = "folio.sessionSpend";
@@ -47,6 +49,16 @@ function totalsTable(caption, rows, note) {
 const SHARED_NOTE = "A question about several documents counts as one request for each of them (“shared”); its "
   + "tokens and dollars are split between them by each document's share of the tokens, so the dollars add up to "
   + "the total and the requests may add up to more.";
+
+const CONVERSATION_NOTE = "Every request of a conversation's turns: its questions and the model's rewrites of "
+  + "follow-ups. A deleted conversation's spend stays in the ledger.";
+
+/** A conversation's row label: its title, a link that opens it; a deleted one by its id. */
+function conversationLabel(id) {
+  const title = conversationTitle(id);
+  if (!conversationListed(id)) return `${title || shortId(id)} (deleted)`;
+  return h("a.conversation-link", { href: `#c=${encodeURIComponent(id)}` }, title);
+}
 
 function renderSession() {
   const t = { requests: 0, hit_tokens: 0, miss_tokens: 0, output_tokens: 0, dollars: 0 };
@@ -112,6 +124,9 @@ export async function refreshSpend() {
   statusNode.replaceChildren();
   const byDoc = Object.entries(ledger.by_document || {}).map(([id, t]) => [titleOf(id) || `${shortId(id)} (deleted)`, t]);
   const byRoute = Object.entries(ledger.by_route || {}).map(([route, t]) => [routeName(route), t]);
+  const byConversation = Object.entries(ledger.by_conversation || {})
+    .sort(([, a], [, b]) => (b.dollars || 0) - (a.dollars || 0))
+    .map(([id, t]) => [conversationLabel(id), t]);
   const byProfile = Object.entries(ledger.by_profile || {});
   const pricing = ledger.pricing;
   fill(ledgerNode,
@@ -121,6 +136,7 @@ export async function refreshSpend() {
       byDoc.some(([, t]) => t.shared_requests) ? SHARED_NOTE : null)
       : h("p.muted", {}, "Nothing spent yet."),
     byRoute.length ? totalsTable("By route", byRoute) : null,
+    byConversation.length ? totalsTable("By conversation", byConversation, CONVERSATION_NOTE) : null,
     byProfile.length > 1 ? profilesSection(byProfile, ledger.totals_at_current_prices) : null,
     pricing ? h("p.muted", {}, `Prices: ${pricing.profile} (${pricing.model}, as of ${pricing.as_of}): `
       + `$${pricing.usd_per_million.input_miss} miss, $${pricing.usd_per_million.input_hit} hit, `
