@@ -2,8 +2,8 @@
 
 The group and its options (``--data-dir``, ``--server``, ``--version``) are ``folio.ingest.cli``'s, with the
 ingestion commands (``ingest``, ``documents``, ``show``, ``search``, ``delete``); the service adds ``serve`` and
-``ask`` (``folio.service.cli``) and the evaluation ``eval`` (``folio.evaluation.command``). Each layer imports
-only the ones below it, so only this module sees them all::
+``ask`` (``folio.service.cli``) and ``chat`` (``folio.service.chat_cli``), the evaluation ``eval``
+(``folio.evaluation.command``). Each layer imports only the ones below it, so only this module sees them all::
 
     folio (config, errors) <- folio.ingest <- folio.service <- folio.evaluation <- folio.cli
 
@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from folio.evaluation.command import eval_command
 from folio.ingest.cli import cli
+from folio.service.chat_cli import chat
 from folio.service.cli import ask, serve
 
-for command in (serve, ask, eval_command):
+for command in (serve, ask, chat, eval_command):
     cli.add_command(command)
 
 __all__ = ["cli", "main"]

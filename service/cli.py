@@ -17,7 +17,7 @@ from folio.config import Settings
 from folio.ingest.cli import _settings, handles_errors, remote_server
 from folio.ingest.progress import terminal_safe
 from folio.service.schemas.answer import Answer, CoverageReport
-from folio.service.schemas.common import Usage
+from folio.service.schemas.common import Citation, Usage
 
 
 @click.command()
@@ -178,8 +178,13 @@ def _print_answer(result: Answer) -> None:
                + (f"   cost: ${cost.dollars:.5f} (estimated ${cost.estimated_dollars:.5f}, {cost.profile})"
                   if cost else ""))
     for c in result.citations:
-        mark = {True: "verified", False: "NOT verified", None: "no quote"}[c.verified]
-        click.echo(_safe(f"  {c.label} {mark}{' - ' + c.note if c.note else ''}"))
+        click.echo(citation_line(c))
+
+
+def citation_line(c: Citation) -> str:
+    """``  [Title p.N] verified`` (or ``NOT verified``, ``no quote``), with the check's note."""
+    mark = {True: "verified", False: "NOT verified", None: "no quote"}[c.verified]
+    return _safe(f"  {c.label} {mark}{' - ' + c.note if c.note else ''}")
 
 
 @click.command()
@@ -188,16 +193,19 @@ def _print_answer(result: Answer) -> None:
 @click.option("--mode", type=click.Choice(["auto", "rag", "full", "coverage"]), default="auto", show_default=True,
               help="coverage: every page of a scope larger than the context, in cached windows (map-reduce).")
 @click.option("--reasoning", type=click.Choice(["none", "high", "max"]), default="none", show_default=True)
-@click.option("--max-cost", "max_cost", type=float, default=None,
+@click.option("--max-cost", "max_cost", type=click.FloatRange(min=0), default=None,
               help="A hard cap for this question in USD, whatever the mode: over it the question is refused "
               "(over_budget) before anything is spent.")
 @click.option("--fallback", is_flag=True, help="Over --max-cost, answer by retrieval (when within it) instead.")
 @click.option("--cascade", is_flag=True, help="Self-Route: retrieval first, whole documents if it cannot answer.")
+@click.option("--conversation", "conversation_id", metavar="ID", default=None,
+              help="Ask it as the next turn of this conversation (`folio chat` prints its id): the earlier turns "
+              "are in the prompt, the scope is the conversation's. --json: the turn's result.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handles_errors
 def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, reasoning: str,
-        max_cost: float | None, fallback: bool, cascade: bool, as_json: bool) -> None:
+        max_cost: float | None, fallback: bool, cascade: bool, conversation_id: str | None, as_json: bool) -> None:
     """Ask a question of the indexed documents; prints the answer, route, cost and citations.
 
     \b
@@ -206,7 +214,19 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
       folio ask "Compare the termination rights in these contracts" --mode full --json
       folio ask "List every termination right in these contracts" --mode coverage --max-cost 1.50
       folio --server http://folio.internal:8000 ask "What is the liability cap?"
+      folio ask --conversation 0f6a2d... "And which courts hear disputes?"   # a chat's next turn
     """
+    if conversation_id is not None:
+        if doc_ids:
+            raise click.UsageError("--doc and --conversation exclude each other: a conversation asks about its "
+                                   "own scope (change it with folio chat's /scope)")
+        from folio.service.chat_cli import ask_in_conversation
+        from folio.service.schemas.conversations import TurnRequest
+
+        turn = TurnRequest(question=question, mode=mode, reasoning=reasoning,  # type: ignore[arg-type]
+                           max_cost_usd=max_cost, fallback=fallback, cascade=cascade)
+        ask_in_conversation(ctx, conversation_id, turn, as_json=as_json)
+        return
     remote = remote_server(ctx)
     notice: str | None = None
     if remote is not None:  # folio --server URL ask ...: the server's POST /v1/query
