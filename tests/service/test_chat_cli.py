@@ -78,7 +78,7 @@ def test_a_three_question_chat_with_cost_and_scope_then_ask_continues_it(tmp_pat
     assert re.search(r"^  turn 3  full +\$\d\.\d{5}  What notice does it require", out, re.MULTILINE)
     # /scope: the new scope and what it does to the cache
     assert "scope: 1 document: Master Supply Agreement\n" in out
-    assert re.search(r"^cache: the thread reads whole documents, so its next whole-documents turn starts a new "
+    assert re.search(r"^cache: the thread has read whole documents, so its next whole-documents turn starts a new "
                      r"prefix", out, re.MULTILINE)
     # EOF: the id, to continue it
     leaving = LEAVING.search(out)
