@@ -205,7 +205,8 @@ class Conversations:
     def _result(self, row: ConversationRow, n: int, recorded: bool, search_query: str, rewrite: Any,
                 answer: api.Answer) -> TurnResult:
         return TurnResult(conversation_id=row.id, turn=n, recorded=recorded, search_query=search_query,
-                          rewrite=rewrite, answer=answer, conversation=self.summary(row))
+                          rewrite=rewrite, answer=answer, conversation=self.summary(row),
+                          cache=self.cache_words(row))
 
     def _ready_titles(self) -> dict[str, str]:
         return {r.id: r.title for r in self.answerer.store.list_documents(tenant=self.tenant)}

@@ -81,8 +81,9 @@ class TurnPlan:
 
     def report(self, conversation_id: str, history: Sequence[HistoryTurn]) -> ThreadReport:
         base = self.base
-        kept = self.kept[base]
-        new = self.new_prefix[base]
+        coverage = self.plan.decision.route == "coverage"  # windows of documents, without the history
+        kept = [] if coverage else self.kept[base]
+        new = coverage or self.new_prefix[base]
         cached, h = ((self.inputs.cached_full, self.inputs.h_full) if base == "documents" else
                      (self.inputs.cached_rag, self.inputs.h_rag))
         return ThreadReport(
@@ -125,8 +126,8 @@ class TurnPlanner:
                     + ", ".join(d[:12] for d in missing) + f"); it now asks about the {len(records)} left, and "
                     "a whole-documents thread reads its new documents block cold once")})
         if not records:
-            raise ScopeEmpty("this conversation has no documents left to ask about: add documents to its scope "
-                             "(PATCH /v1/conversations/{id}) or start another", conversation_id=row.id)
+            raise ScopeEmpty("this conversation has no documents left to ask about: give it other documents "
+                             "(change its scope) or start another conversation", conversation_id=row.id)
         return sorted(records, key=lambda r: (r.ingested_at, r.id))
 
     def plan(self, row: ConversationRow, request: TurnRequest, history: list[HistoryTurn],

@@ -106,3 +106,4 @@ class TurnResult(BaseModel):
     rewrite: Literal["none", "expanded", "model"]
     answer: Answer
     conversation: ConversationSummary
+    cache: str = Field(description="what the provider can have cached of the thread now, in words")
