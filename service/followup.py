@@ -31,7 +31,8 @@ _PERSONAL = frozenset({"it", "its", "they", "them", "their", "theirs", "he", "sh
 # ("a clause that limits", "say that")
 _BEFORE_POINTING_THAT = frozenset({"is", "was", "are", "were", "does", "did", "do", "about", "of", "in", "under",
                                    "for", "on", "with", "from", "to", "by", "at", "after", "before", "than",
-                                   "like", "besides", "beyond", "and", "but", "can", "could", "would", "will"})
+                                   "like", "besides", "beyond", "and", "but", "can", "could", "would", "will",
+                                   "if", "when", "once", "unless"})
 _PREPOSITION_OPENING = re.compile(r"^\s*(?:at|in|for|by|from|with|on|under|over|during|since|after|before)\b",
                                   re.IGNORECASE)
 _CLOSINGS = re.compile(r"\b(?:too|as well|also|instead|then|again)\s*[?.!]*\s*$", re.IGNORECASE)
@@ -97,7 +98,8 @@ def leans_on_history(question: str) -> FollowUp:
     lower = [_CONTRACTION.sub("", w.lower()) for w in words]
     names = _names(words)
     own = own_words(question)
-    names_its_subject = bool(names) or len(own) >= NAMED_SUBJECT_WORDS
+    names_its_subject = (bool(names) or len(own) >= NAMED_SUBJECT_WORDS
+                         or any(w in _DOCUMENT_NOUNS for w in lower))
     opening = _OPENINGS.match(question) or _PREPOSITION_OPENING.match(question)
     if opening and not names_its_subject:
         cues.append(opening.group(0).strip())
@@ -131,10 +133,20 @@ def leans_on_history(question: str) -> FollowUp:
     return FollowUp(leans=bool(cues), cues=tuple(dict.fromkeys(cues)))
 
 
-def expanded_query(question: str, earlier_questions: Sequence[str]) -> str:
-    """The search query without a model: the previous question (the thread's subject) and the follow-up."""
-    previous = next((q for q in reversed(earlier_questions) if q.strip()), "")
-    return f"{previous.strip()} {question.strip()}".strip()
+def expanded_query(question: str, earlier_questions: Sequence[str], naming: Sequence[str] = ()) -> str:
+    """The search query without a model: the previous question (the thread's subject) and the follow-up.
+
+    ``naming``: the titles of the documents searched. Their words (the parties, the agreement's or the
+    company's name) are dropped from the previous question: they find the title page, not the page the
+    follow-up is about (a follow-up that names them itself keeps them)."""
+    previous = next((q for q in reversed(earlier_questions) if q.strip()), "").strip()
+    names = {w.lower() for title in naming for w in _WORD.findall(title)} - _STOP
+    if names:
+        kept = [w for w in previous.split()
+                if not (m := _WORD.search(w)) or _CONTRACTION.sub("", m.group(0).lower()) not in names]
+        if len(own_words(" ".join(kept))) >= MIN_OWN_WORDS:
+            previous = " ".join(kept)
+    return f"{previous} {question.strip()}".strip()
 
 
 def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
