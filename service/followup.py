@@ -39,6 +39,8 @@ _CLOSINGS = re.compile(r"\b(?:too|as well|also|instead|then|again)\s*[?.!]*\s*$"
 # nouns after "this"/"that"/"the other" that name the documents themselves, not an earlier answer
 _DOCUMENT_NOUNS = frozenset({"agreement", "contract", "document", "documents", "filing", "report", "company",
                              "quarter", "year", "period", "fiscal", "form", "amendment", "exhibit"})
+# nouns that name the documents themselves: a question holding one names its own subject
+_SUBJECT_NOUNS = frozenset({"agreement", "contract", "filing", "report", "amendment", "exhibit", "lease", "policy"})
 _OPENINGS = re.compile(r"^\s*(?:and|but|also|so|then|what about|how about|what else|anything else|and if|what if|"
                        r"same (?:for|question)|why|how so|is that|does that|was that|are they|do they|can they|"
                        r"could they|would that|in that case|if so|if not|otherwise)\b", re.IGNORECASE)
@@ -99,7 +101,7 @@ def leans_on_history(question: str) -> FollowUp:
     names = _names(words)
     own = own_words(question)
     names_its_subject = (bool(names) or len(own) >= NAMED_SUBJECT_WORDS
-                         or any(w in _DOCUMENT_NOUNS for w in lower))
+                         or any(w in _SUBJECT_NOUNS for w in lower))
     opening = _OPENINGS.match(question) or _PREPOSITION_OPENING.match(question)
     if opening and not names_its_subject:
         cues.append(opening.group(0).strip())
@@ -128,7 +130,7 @@ def leans_on_history(question: str) -> FollowUp:
     if len(own) < MIN_OWN_WORDS:
         cues.append(f"only {len(own)} word(s) of its own")
     elif (len(own) <= SHORT_DEFINITE and not names and re.search(r"\bthe\b", question, re.IGNORECASE)
-          and not any(w in _DOCUMENT_NOUNS for w in lower)):
+          and not any(w in _SUBJECT_NOUNS for w in lower)):
         cues.append(f"'the ...' with only {len(own)} word(s) of its own")
     return FollowUp(leans=bool(cues), cues=tuple(dict.fromkeys(cues)))
 
