@@ -7,8 +7,9 @@ The server's errors come back as the same ``FolioError`` codes the local command
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -64,6 +65,28 @@ class RemoteFolio:
         if response.status_code >= 400:
             raise _error(response)
         return response.json()
+
+    def call(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
+        """One JSON request to any route of the server's API; its error as the server's code."""
+        return self._request(method, path, timeout=timeout, **kwargs)
+
+    def events(self, path: str, body: dict[str, Any], *,
+               read_timeout_s: float) -> Iterator[tuple[str, dict[str, Any]]]:
+        """POST ``body`` and yield the ``(event, data)`` of the server-sent events that answer it. An error before
+        the stream (a 4xx) is raised with the server's code; an unreachable or silent server is
+        ``store_unavailable``."""
+        try:
+            with self._http.stream("POST", path, json=body,
+                                   timeout=httpx.Timeout(30.0, read=read_timeout_s)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                yield from sse_events(response.iter_lines())
+        except httpx.TimeoutException as exc:
+            raise StoreUnavailable(f"the Folio server at {self.url} did not answer in time ({type(exc).__name__})") \
+                from exc
+        except httpx.HTTPError as exc:
+            raise StoreUnavailable(f"the Folio server at {self.url} could not be read: {exc}") from exc
 
     # -- documents -------------------------------------------------------------------------------------
 
@@ -130,6 +153,25 @@ class RemoteFolio:
                                            f"{timeout_s:.0f} s")
                 time.sleep(POLL_S)
         return done
+
+
+def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(event, data)`` of a ``text/event-stream``'s lines: each event's JSON data (comments, the stream's
+    pings, are skipped)."""
+    kind = "message"
+    data: list[str] = []
+    for line in [*lines, ""]:
+        if not line:
+            if data:
+                yield kind, json.loads("\n".join(data))
+            kind, data = "message", []
+        elif not line.startswith(":"):
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                kind = value
+            elif field == "data":
+                data.append(value)
 
 
 def _error(response: httpx.Response) -> RemoteError:

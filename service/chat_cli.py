@@ -15,35 +15,29 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
 
 from folio.errors import FolioError
-from folio.ingest.cli import _settings, handles_errors, remote_server
+from folio.ingest.cli import handles_errors
 from folio.ingest.progress import plural, terminal_safe
+from folio.service.chat_clients import Conversations, LocalConversations, opened
 from folio.service.cli import _print_answer, _safe, citation_line
 from folio.service.schemas.answer import Answer
 from folio.service.schemas.conversations import (
-    ConversationDetail,
     ConversationSummary,
-    PatchResult,
     TurnRequest,
-    TurnResult,
 )
 
 logger = logging.getLogger("folio.cli")
 
 if TYPE_CHECKING:
-    from folio.service.runtime import Runtime
+    pass
 
 PROMPT = "folio> "
-OnEvent = Callable[[str, dict[str, Any]], None]
-STREAM_READ_S = 1800.0  # as `folio --server URL ask`: a coverage answer can take a while
 HELP = """\
 Type a question and press Enter; each follows the earlier ones (they are in its prompt, read from the cache).
   /new              a new conversation over the same documents
@@ -56,163 +50,6 @@ HINTS = {
     "conversation_not_found": "; /new starts another",
     "conversation_busy": "; another turn of it is being answered, ask again when it is done",
 }
-
-
-class Conversations(Protocol):
-    """What the chat needs of conversations, on the local index or a server."""
-
-    notice: str | None  # a demo server's: its answers are simulated
-
-    def create(self, documents: list[str] | None) -> ConversationSummary: ...
-    def summary(self, conversation_id: str) -> ConversationSummary: ...
-    def rescope(self, conversation_id: str, documents: list[str] | None) -> tuple[ConversationSummary, str]: ...
-    def detail(self, conversation_id: str) -> ConversationDetail: ...
-    def ledger(self, conversation_id: str) -> tuple[float, int]: ...
-    def ask(self, conversation_id: str, request: TurnRequest, on_event: OnEvent) -> TurnResult: ...
-
-
-class LocalConversations:
-    """The local index's conversations (tenant "default", as ``folio ask`` asks), through the runtime."""
-
-    notice: str | None = None
-
-    def __init__(self, runtime: Runtime) -> None:
-        from folio.service.access import DEFAULT_TENANT
-
-        self.runtime = runtime
-        self.conversations = runtime.conversations_for(DEFAULT_TENANT)
-
-    def create(self, documents: list[str] | None) -> ConversationSummary:
-        c = self.conversations
-        return c.summary(c.create(title=None, documents=documents))
-
-    def summary(self, conversation_id: str) -> ConversationSummary:
-        return self.conversations.summary(self.conversations.get(conversation_id))
-
-    def rescope(self, conversation_id: str, documents: list[str] | None) -> tuple[ConversationSummary, str]:
-        row, cache = self.conversations.rename_or_rescope(conversation_id, title=None, documents=documents,
-                                                          set_scope=True)
-        return self.conversations.summary(row), cache
-
-    def detail(self, conversation_id: str) -> ConversationDetail:
-        return self.conversations.detail(conversation_id)
-
-    def ledger(self, conversation_id: str) -> tuple[float, int]:
-        group = self.conversations.answerer.ledger.summary()["by_conversation"].get(conversation_id, {})
-        return float(group.get("dollars", 0.0)), int(group.get("requests", 0))
-
-    def ask(self, conversation_id: str, request: TurnRequest, on_event: OnEvent) -> TurnResult:
-        def emit(kind: str, data: Any) -> None:
-            if isinstance(data, dict):  # deltas and events; the plan and the answer come with the result
-                on_event(kind, data)
-
-        return self.conversations.ask(conversation_id, request, emit)
-
-
-class RemoteConversations:
-    """A server's conversations through its REST API (``folio --server URL``), with the client of the other
-    commands (``ingest.remote.RemoteFolio``): its errors are the server's codes, an unreachable server is
-    ``store_unavailable``. A turn is streamed (server-sent events), so its answer prints as it comes."""
-
-    def __init__(self, remote: Any) -> None:
-        self.remote = remote
-        self.notice = remote.info().get("simulated_notice")
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.remote._request(method, path, **kwargs)
-
-    @staticmethod
-    def _path(conversation_id: str, tail: str = "") -> str:
-        return f"/v1/conversations/{quote(conversation_id, safe='')}{tail}"
-
-    def create(self, documents: list[str] | None) -> ConversationSummary:
-        return ConversationSummary.model_validate(self._call("POST", "/v1/conversations",
-                                                             json={"documents": documents}))
-
-    def summary(self, conversation_id: str) -> ConversationSummary:
-        return ConversationSummary.model_validate(self._call("GET", self._path(conversation_id)))
-
-    def rescope(self, conversation_id: str, documents: list[str] | None) -> tuple[ConversationSummary, str]:
-        patched = PatchResult.model_validate(self._call("PATCH", self._path(conversation_id),
-                                                        json={"documents": documents}))
-        return patched.conversation, patched.cache
-
-    def detail(self, conversation_id: str) -> ConversationDetail:
-        return ConversationDetail.model_validate(self._call("GET", self._path(conversation_id)))
-
-    def ledger(self, conversation_id: str) -> tuple[float, int]:
-        group = self._call("GET", "/v1/ledger")["by_conversation"].get(conversation_id, {})
-        return float(group.get("dollars", 0.0)), int(group.get("requests", 0))
-
-    def ask(self, conversation_id: str, request: TurnRequest, on_event: OnEvent) -> TurnResult:
-        body = request.model_dump(mode="json")
-        if not request.stream:
-            return TurnResult.model_validate(self._call("POST", self._path(conversation_id, "/messages"),
-                                                        json=body, timeout=STREAM_READ_S))
-        import httpx
-
-        from folio.errors import StoreUnavailable
-        from folio.ingest.remote import RemoteError, _error
-
-        url = self.remote.url
-        try:
-            # RemoteFolio's own client (its base URL, API key and user agent), streamed
-            with self.remote._http.stream("POST", self._path(conversation_id, "/messages"), json=body,
-                                          timeout=httpx.Timeout(30.0, read=STREAM_READ_S)) as response:
-                if response.status_code >= 400:  # planned before the stream: a 404, 409, 413 or 422
-                    response.read()
-                    raise _error(response)
-                for kind, data in sse_events(response.iter_lines()):
-                    if kind == "done":
-                        return TurnResult.model_validate(data)
-                    if kind == "error":
-                        error = data.get("error") or {}
-                        raise RemoteError(str(error.get("code") or "internal_error"),
-                                          str(error.get("message") or "the turn failed"), status=200)
-                    on_event(kind, data)
-        except httpx.TimeoutException as exc:
-            raise StoreUnavailable(f"the Folio server at {url} did not answer in time ({type(exc).__name__})") \
-                from exc
-        except httpx.HTTPError as exc:
-            raise StoreUnavailable(f"the Folio server at {url} could not be read: {exc}") from exc
-        raise RemoteError("stream_cut", f"the Folio server at {url} stopped before the answer was finished",
-                          status=200)
-
-
-def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(event, data)`` of a ``text/event-stream``'s lines: each event's JSON data (comments, the stream's
-    pings, are skipped)."""
-    kind = "message"
-    data: list[str] = []
-    for line in [*lines, ""]:
-        if not line:
-            if data:
-                yield kind, json.loads("\n".join(data))
-            kind, data = "message", []
-        elif not line.startswith(":"):
-            field, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if field == "event":
-                kind = value
-            elif field == "data":
-                data.append(value)
-
-
-@contextmanager
-def opened(ctx: click.Context) -> Iterator[Conversations]:
-    """The conversations of ``--server URL``, or of the local index (its runtime closed at the end)."""
-    remote = remote_server(ctx)
-    if remote is not None:
-        with remote:
-            yield RemoteConversations(remote)
-        return
-    from folio.service.runtime import build_runtime
-
-    runtime = build_runtime(_settings(ctx))
-    try:
-        yield LocalConversations(runtime)
-    finally:
-        runtime.close()
 
 
 def _error_line(exc: Exception) -> str:

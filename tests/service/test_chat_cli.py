@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from folio.cli import cli
-from folio.service.chat_cli import TurnPrinter, sse_events
+from folio.ingest.remote import sse_events
+from folio.service.chat_cli import TurnPrinter
 from folio.service.schemas.answer import Answer
 from tests.live_server import live_folio
 from tests.service_helpers import SAMPLES, contract_pdf, service_settings
