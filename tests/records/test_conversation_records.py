@@ -4,29 +4,13 @@ replicas), turns written with the thread's state in one transaction, tenants kep
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from folio.config import Settings
 from folio.errors import ConversationBusy, ConversationNotFound
 from folio.records.conversation_records import ConversationRecords
 from folio.records.database import Database
-
-
-@pytest.fixture
-def databases(tmp_path: Path, database_url: str | None) -> Iterator[Callable[[], Database]]:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
-    opened: list[Database] = []
-
-    def open_one() -> Database:
-        opened.append(Database.from_settings(settings))
-        return opened[-1]
-
-    yield open_one
-    for database in opened:
-        database.close()
 
 
 def _turn(records: ConversationRecords, conversation_id: str, token: str, question: str, *,

@@ -5,32 +5,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from folio.config import Settings
 from folio.records.database import Database
 from folio.records.job_records import ATTEMPTS, Claim, Claimed, JobRecords, Upload
-
-
-@pytest.fixture
-def databases(tmp_path: Path, database_url: str | None) -> Iterator[Callable[[], Database]]:
-    """Opens the records' database (a SQLite file, or a fresh PostgreSQL database) as often as a test needs:
-    each one is a replica's own connection pool onto the same database."""
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
-    opened: list[Database] = []
-
-    def open_one() -> Database:
-        opened.append(Database.from_settings(settings))
-        return opened[-1]
-
-    yield open_one
-    for database in opened:
-        database.close()
 
 
 @pytest.fixture

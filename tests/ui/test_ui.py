@@ -10,9 +10,8 @@ import httpx
 import pytest
 
 from folio.service.simulated import SIMULATED_NOTICE
-from folio.testing.provider import RunningDouble, run_provider_double
 from tests.service_helpers import SAMPLES
-from tests.ui_helpers import Screenshots, chromium_executable, folio_server, last_turn, open_how
+from tests.ui_helpers import Screenshots, folio_server, last_turn, open_how
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -28,24 +27,8 @@ MSA_TITLE = "Master Services Agreement - Northwind Analytics Ltd. and Brightwate
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_executable()
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=executable, headless=True,
-                                              args=["--no-sandbox", "--disable-dev-shm-usage"])
-        yield instance
-        instance.close()
-
-
-@pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Screenshots:
     return Screenshots(tmp_path_factory.mktemp("ui-screenshots"))
-
-
-@pytest.fixture(scope="module")
-def double(browser) -> Iterator[RunningDouble]:
-    with run_provider_double() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from folio.testing.provider import RunningDouble, run_provider_double
 from tests.service_helpers import SAMPLES
-from tests.ui_helpers import Screenshots, chromium_executable, folio_server, open_how
+from tests.ui_helpers import Screenshots, folio_server, open_how
 
 try:
     from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
@@ -30,24 +29,8 @@ QUESTIONS = ["What is the governing law of the agreement?", "And which courts he
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_executable()
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=executable, headless=True,
-                                              args=["--no-sandbox", "--disable-dev-shm-usage"])
-        yield instance
-        instance.close()
-
-
-@pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Screenshots:
     return Screenshots(tmp_path_factory.mktemp("ui-chat-screenshots"))
-
-
-@pytest.fixture(scope="module")
-def double(browser) -> Iterator[RunningDouble]:
-    with run_provider_double() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
