@@ -70,12 +70,11 @@ def log(message: str) -> None:
 # -- queries and the detector ------------------------------------------------------------------------------
 
 
-def queries(pair: Pair, title: str = "") -> dict[str, str]:
-    """The query each strategy searches with for ``pair``'s follow-up (``title``: its document's, whose words
-    Folio drops from the previous question, as a conversation turn does)."""
+def queries(pair: Pair) -> dict[str, str]:
+    """The query each strategy searches with for ``pair``'s follow-up."""
     from folio.service.followup import expanded_query, leans_on_history
 
-    expanded = expanded_query(pair.followup, [pair.first], naming=[title] if title else [])
+    expanded = expanded_query(pair.followup, [pair.first])
     leans = leans_on_history(pair.followup).leans
     return {"alone": pair.followup, "folio": expanded if leans else pair.followup, "always_expanded": expanded,
             "oracle": pair.standalone}
@@ -185,12 +184,11 @@ def ingest_and_search(set_name: str, pairs: Sequence[Pair], root: Path, tmp: Pat
     with Store.open(settings) as store:
         records = store.list_documents()
         pages = {r.id: r.n_pages for r in records}
-        titles = {r.id: r.title for r in records}
         for pair in pairs:
             doc_id = built.ids[Path(pdf_path(root, set_name, pair.doc)).name]
             row: dict[str, Any] = {"id": pair.id, "set": set_name, "doc": pair.doc, "gold": list(pair.pages),
                                    "standalone_already": pair.standalone_already, "doc_pages": pages.get(doc_id),
-                                   "queries": queries(pair, titles.get(doc_id, "")), "hit": {}, "top": {}}
+                                   "queries": queries(pair), "hit": {}, "top": {}}
             for strategy, query in row["queries"].items():
                 hits_at: dict[str, bool] = {}  # keyed by str(k), as the JSON has it
                 for k in KS:

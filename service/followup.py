@@ -135,20 +135,10 @@ def leans_on_history(question: str) -> FollowUp:
     return FollowUp(leans=bool(cues), cues=tuple(dict.fromkeys(cues)))
 
 
-def expanded_query(question: str, earlier_questions: Sequence[str], naming: Sequence[str] = ()) -> str:
-    """The search query without a model: the previous question (the thread's subject) and the follow-up.
-
-    ``naming``: the titles of the documents searched. Their words (the parties, the agreement's or the
-    company's name) are dropped from the previous question: they find the title page, not the page the
-    follow-up is about (a follow-up that names them itself keeps them)."""
-    previous = next((q for q in reversed(earlier_questions) if q.strip()), "").strip()
-    names = {w.lower() for title in naming for w in _WORD.findall(title)} - _STOP
-    if names:
-        kept = [w for w in previous.split()
-                if not (m := _WORD.search(w)) or _CONTRACTION.sub("", m.group(0).lower()) not in names]
-        if len(own_words(" ".join(kept))) >= MIN_OWN_WORDS:
-            previous = " ".join(kept)
-    return f"{previous} {question.strip()}".strip()
+def expanded_query(question: str, earlier_questions: Sequence[str]) -> str:
+    """The search query without a model: the previous question (the thread's subject) and the follow-up."""
+    previous = next((q for q in reversed(earlier_questions) if q.strip()), "")
+    return f"{previous.strip()} {question.strip()}".strip()
 
 
 def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:

@@ -143,9 +143,7 @@ class TurnPlanner:
         search_query: str = request.question
         rewrite: Rewrite = "none"
         if follow_up.leans:
-            search_query = expanded_query(request.question, [t.question for t in history],
-                                          naming=[r.title for r in records])
-            rewrite = "expanded"
+            search_query, rewrite = expanded_query(request.question, [t.question for t in history]), "expanded"
         base = a.plan(self._query(request, search_query, records))
         state = ThreadState.from_dict(row.thread)
         x0 = base.decision.inputs
