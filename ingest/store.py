@@ -44,7 +44,6 @@ from folio.ingest.chunk import Chunk
 from folio.ingest.genre import document_genre
 from folio.ingest.statements import chunk_statements, document_statements, pages_by_kind
 from folio.records import lookup, upgrade
-from folio.records.conversation_records import ConversationRecords
 from folio.records.database import Database
 from folio.records.job_records import JobRecords
 from folio.records.ledger_records import LedgerRecords
@@ -97,7 +96,6 @@ class Store:
         # the BM25 statistics of the documents this process is writing: term -> chunks holding it so far
         self._writing: dict[str, Counter[int]] = {}
         self.job_records = JobRecords(self.database)
-        self.conversation_records = ConversationRecords(self.database)
         scale = {"shards": shards, "replicas": replicas}
         self.index: ChunkIndex = (LocalChunks if self.local else ServerChunks)(qdrant, self.chunks, **scale)
         qdrant.after_open(self._count_terms)  # an index from before the scope's IDF: brought up to date first

@@ -56,7 +56,7 @@ class Conversations:
         self.answerer = answerer
         self.metrics = metrics
         self.tenant = answerer.tenant
-        self.records: ConversationRecords = answerer.store.conversation_records
+        self.records = ConversationRecords(answerer.store.database)
         self.turns = TurnAnswerer(answerer, clock=clock)
         self.clock = clock
 
