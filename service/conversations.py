@@ -17,6 +17,7 @@ from folio.errors import ConversationBusy, FolioError
 from folio.records.conversation_records import ConversationRecords, ConversationRow, TurnRow
 from folio.service.answer import Answerer
 from folio.service.metrics import Metrics
+from folio.service.planner import retrieved_chunk
 from folio.service.retention import cache_survival
 from folio.service.schemas import answer as api
 from folio.service.schemas.answer import Emit
@@ -192,8 +193,6 @@ class Conversations:
         report.thread = plan.report(prepared.row.id, history)
         emit("plan", report)
         titles = {r.id: r.title for r in plan.plan.records}
-        from folio.service.planner import retrieved_chunk
-
         answer = api.Answer(question=prepared.request.question, route=plan.plan.decision.route,
                             reason=plan.plan.decision.reason, plan=report,
                             retrieved=[retrieved_chunk(h, titles) for h in plan.plan.hits],
