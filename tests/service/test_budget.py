@@ -120,10 +120,18 @@ def test_the_opt_in_fallback_answers_by_retrieval_within_the_cap(client, double)
     assert result["route"] == "rag" and "fallback" in result["reason"] and f"${full:.5f}" in result["reason"]
     assert result["cost"]["estimated_dollars"] <= cap and result["cost"]["dollars"] <= cap
     assert len(double.requests()) == 1  # one retrieval question, no whole documents, no warm-up
+    # a chat request is a conversation's first turn, priced as such (no warm-up: the thread's next turn extends
+    # this one's prompt): the cap between its own two estimates
+    thread = client.post("/v1/conversations", json={}).json()
+    planned = client.post(f"/v1/conversations/{thread['id']}/messages",
+                          json={"question": QUESTION, "mode": "full", "estimate_only": True}).json()
+    estimates = planned["answer"]["plan"]["estimates"]
+    turn_cap = (estimates["rag"]["dollars"] + estimates["full"]["dollars"]) / 2
     chat = client.post("/v1/chat/completions", json={
         "model": "folio-full", "messages": [{"role": "user", "content": QUESTION}],
-        "folio": {"max_cost_usd": cap, "fallback": True}})
+        "folio": {"max_cost_usd": turn_cap, "fallback": True}})
     assert chat.status_code == 200 and chat.json()["folio"]["route"] == "rag"
+    assert "fallback" in chat.json()["folio"]["reason"]
 
 
 def test_folio_ask_over_the_cap_prints_one_error_line_and_fails(tmp_path, double):

@@ -269,3 +269,13 @@ def test_a_thread_that_goes_back_to_a_route_extends_that_routes_prefix(client, d
         else:
             assert thread["new_prefix"] is True
         sent[route] = request
+
+
+def test_a_turn_over_its_cap_is_refused_before_anything_is_spent_and_frees_the_thread(client, double):
+    upload(client, "supply.pdf", contract_pdf())
+    conversation = _start(client)
+    refused = client.post(f"/v1/conversations/{conversation['id']}/messages",
+                          json={"question": FOLLOW_UPS[0], "mode": "full", "max_cost_usd": 1e-9})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "over_budget"
+    assert double.requests() == []
+    assert _ask(client, conversation["id"], FOLLOW_UPS[0], mode="full")["turn"] == 1  # not held by the refusal

@@ -71,14 +71,17 @@ def test_v1_info_says_whether_answers_are_simulated(tmp_path: Path, simulated: b
 
 
 def test_the_web_ui_shows_the_services_notice_in_a_banner_and_beside_the_answer():
-    """Browser-free: the page has the banner and the answer's label, hidden until main.js reads /v1/info, which
-    fills the banner with the service's own notice (tests/ui/test_ui.py looks at it in a browser)."""
+    """Browser-free: the page has the banner, hidden until main.js reads /v1/info, which fills it with the service's
+    own notice; every answer of a thread carries the label, shown when the service says its model is simulated
+    (tests/ui/test_ui.py looks at both in a browser)."""
     html = (REPO / "ui" / "index.html").read_text()
     assert re.search(r'<p id="simulated-banner" class="notice banner" role="note" hidden>', html)
-    assert re.search(r'<p id="answer-simulated" class="hint" hidden>Simulated:', html)
     main = (REPO / "ui" / "js" / "main.js").read_text()
     assert 'simulatedNode.textContent = info.simulated_notice || "";' in main
-    assert "simulatedNode.hidden = answerSimulatedNode.hidden = !info.simulated_model;" in main
+    assert "simulatedNode.hidden = !info.simulated_model;" in main and "setSimulated(info.simulated_model);" in main
+    answer = (REPO / "ui" / "js" / "answer.js").read_text()
+    assert '"Simulated: quoted by Folio\'s provider double, not written by a language model."' in answer
+    assert 'node.hidden = !simulated;' in answer
 
 
 def test_serve_documents_the_flag():
