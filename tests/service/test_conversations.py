@@ -176,7 +176,7 @@ def test_two_turns_sent_at_once_never_interleave(client, double):
 
     worker = threading.Thread(target=first)
     worker.start()
-    time.sleep(1.5)  # planned (a hash embedder, one small contract) and waiting on the model
+    _wait_until_held(client, conversation["id"])  # the first turn holds the thread (and waits on the model)
     second = client.post(f"/v1/conversations/{conversation['id']}/messages",
                          json={"question": FOLLOW_UPS[1], "mode": "full"})
     worker.join()
@@ -185,6 +185,23 @@ def test_two_turns_sent_at_once_never_interleave(client, double):
     detail = client.get(f"/v1/conversations/{conversation['id']}").json()
     assert [t["question"] for t in detail["history"]] == [FOLLOW_UPS[0]]
     assert _ask(client, conversation["id"], FOLLOW_UPS[1], mode="full")["turn"] == 2  # free again
+
+
+def _wait_until_held(client, conversation_id: str, timeout_s: float = 10.0) -> None:
+    """Until a turn holds the conversation: its row names the claim (``ConversationRecords.claim``)."""
+    from sqlalchemy import select
+
+    from folio.records.tables import conversations
+
+    database = client.app.state.runtime.store.database
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with database.read() as conn:
+            if conn.execute(select(conversations.c.busy_token).where(
+                    conversations.c.id == conversation_id)).scalar_one() is not None:
+                return
+        time.sleep(0.02)
+    raise AssertionError("the first turn never held the conversation")
 
 
 def test_a_follow_up_that_leans_on_the_thread_is_rewritten_by_the_model_and_billed(client, double):
