@@ -31,59 +31,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from folio.errors import FolioError, StoreError
 from folio.ingest.reports import FileResult
 from folio.ingest.sources import Source
 from folio.ingest.store import Store
-from folio.records.job_records import Claim, Claimed, Reaped
+from folio.records.job_records import Claimed, Reaped
 from folio.service.job import Job
+from folio.service.job_progress import Held, JobProgress
 from folio.service.logs import request_id_context
 from folio.service.metrics import Metrics
 
 logger = logging.getLogger("folio.service.jobs")
-
-
-@dataclass
-class _Held:
-    """A job this replica runs (or ran, its end not yet written) and its claim on it."""
-
-    job: Job
-    claim: Claim
-
-
-class _JobProgress:
-    """The pipeline's progress events, written onto one job (and, now and then, into its record)."""
-
-    def __init__(self, worker: JobWorker, held: _Held) -> None:
-        self.worker = worker
-        self.held = held
-        self.job = held.job
-
-    def start(self, total_files: int) -> None:
-        self.job.status, self.job.stage = "parsing", "parsing and chunking"
-        self.worker.save(self.held)
-
-    def file_prepared(self, name: str, pages: int, chunks: int) -> None:
-        self.job.status, self.job.stage = "embedding", f"embedding {chunks} chunks"
-        self.job.pages, self.job.chunks_total = pages, chunks
-        self.worker.save(self.held)
-
-    def ocr_page(self, name: str, done: int, total: int) -> None:
-        self.job.status, self.job.stage = "ocr", f"OCR page {done}/{total}"
-        self.worker.save_progress(self.held)
-
-    def chunks_done(self, name: str, n: int) -> None:
-        self.job.chunks_done += n
-        self.worker.save_progress(self.held)
-
-    def file_done(self, result: FileResult) -> None:
-        pass
-
-    def finish(self, results: list[FileResult]) -> None:
-        pass
 
 
 class JobWorker:
@@ -107,8 +67,8 @@ class JobWorker:
         self.trim_every = trim_every
         self.store_wait_s = store_wait_s
         self.waiting_seen = 0  # queued jobs at the last look
-        self._live: dict[str, _Held] = {}  # the job this worker runs
-        self._unsaved: dict[str, _Held] = {}  # finished jobs whose end the database did not take yet
+        self._live: dict[str, Held] = {}  # the job this worker runs
+        self._unsaved: dict[str, Held] = {}  # finished jobs whose end the database did not take yet
         self._saved_at: dict[str, float] = {}
         self._failing: set[str] = set()  # jobs whose last write failed (logged once, not on every try)
         self._taken: set[str] = set()  # jobs reaped from this replica while it ran them (logged once)
@@ -153,7 +113,7 @@ class JobWorker:
 
     # -- writes ----------------------------------------------------------------------------------------
 
-    def save(self, held: _Held) -> bool:
+    def save(self, held: Held) -> bool:
         """Write the running job's state and heartbeat. A failed write is logged (once) and False: the work goes
         on, and the next write or heartbeat brings the record up to date."""
         job = held.job
@@ -172,11 +132,11 @@ class JobWorker:
                            "run's writes are ignored", job.id, self.name, extra={"job_id": job.id})
         return kept
 
-    def save_progress(self, held: _Held) -> None:
+    def save_progress(self, held: Held) -> None:
         if self.clock() - self._saved_at.get(held.job.id, 0.0) >= self.progress_every_s:
             self.save(held)
 
-    def _finish(self, held: _Held) -> Literal["written", "taken", "unsaved"]:
+    def _finish(self, held: Held) -> Literal["written", "taken", "unsaved"]:
         try:
             kept = self.records.finish(held.claim, held.job.to_dict(), now=self.clock())
         except StoreError as exc:
@@ -227,7 +187,7 @@ class JobWorker:
         return self.records.claim(self.name, now=self.clock())
 
     def _run(self, claimed: Claimed) -> None:
-        held = _Held(Job.from_record(claimed.record), claimed.claim)
+        held = Held(Job.from_record(claimed.record), claimed.claim)
         job = held.job
         with self._lock:
             self._live[job.id] = held
@@ -262,14 +222,14 @@ class JobWorker:
         else:
             job.status, job.stage = "done", result.status
 
-    def _ingest_when_possible(self, held: _Held, source: Source) -> FileResult:
+    def _ingest_when_possible(self, held: Held, source: Source) -> FileResult:
         """The upload, run again from the start when the index was unavailable and came back in time."""
         job = held.job
         deadline = time.monotonic() + self.store_wait_s
         delay = 0.5
         while True:
             try:
-                result = self._ingest(source, _JobProgress(self, held))
+                result = self._ingest(source, JobProgress(self, held))
             except StoreError as exc:
                 error = exc
             else:
@@ -296,13 +256,13 @@ class JobWorker:
                     continue
                 break
 
-    def _end(self, held: _Held, seconds: float) -> None:
+    def _end(self, held: Held, seconds: float) -> None:
         if self._stop.is_set() and held.job.status == "failed":
             self._give_back(held)
             return
         # finished on a copy: until its end is written (or kept as unsaved) nobody is told the job has ended
         job = dataclasses.replace(held.job.copy(), finished=self.clock())
-        ended = _Held(job, held.claim)
+        ended = Held(job, held.claim)
         outcome = self._finish(ended)
         self._forget(job.id, unsaved=ended if outcome == "unsaved" else None)
         with self._ended:
@@ -326,7 +286,7 @@ class JobWorker:
             except StoreError:
                 logger.warning("could not delete old job records", exc_info=True)
 
-    def _give_back(self, held: _Held) -> None:
+    def _give_back(self, held: Held) -> None:
         """The replica is stopping and the job failed on that account: back to the queue, not counted."""
         job = held.job
         job.status, job.stage = "queued", f"queued again: the replica running it ({self.name}) stopped"
@@ -337,7 +297,7 @@ class JobWorker:
             logger.warning("could not give job %s back to the queue: %s [%s]", job.id, exc.message, exc.code)
         self._forget(job.id)
 
-    def _forget(self, job_id: str, *, unsaved: _Held | None = None) -> None:
+    def _forget(self, job_id: str, *, unsaved: Held | None = None) -> None:
         """The worker is done with a job: it is no longer live (and is kept as ``unsaved`` until written)."""
         with self._lock:
             self._live.pop(job_id, None)

@@ -1,0 +1,58 @@
+"""What an upload job's worker holds of a job, and the ingestion's progress events written onto it (its stage,
+pages and chunks), into its record at each stage and now and then while its chunks are embedded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from folio.ingest.reports import FileResult
+from folio.records.job_records import Claim
+from folio.service.job import Job
+
+
+@dataclass
+class Held:
+    """A job this replica runs (or ran, its end not yet written) and its claim on it."""
+
+    job: Job
+    claim: Claim
+
+
+class Saver(Protocol):
+    """Where a held job's record goes: at once (a stage), or when enough time has passed (progress)."""
+
+    def save(self, held: Held) -> bool: ...
+    def save_progress(self, held: Held) -> None: ...
+
+
+class JobProgress:
+    """The pipeline's progress events, written onto one job (and, now and then, into its record)."""
+
+    def __init__(self, worker: Saver, held: Held) -> None:
+        self.worker = worker
+        self.held = held
+        self.job = held.job
+
+    def start(self, total_files: int) -> None:
+        self.job.status, self.job.stage = "parsing", "parsing and chunking"
+        self.worker.save(self.held)
+
+    def file_prepared(self, name: str, pages: int, chunks: int) -> None:
+        self.job.status, self.job.stage = "embedding", f"embedding {chunks} chunks"
+        self.job.pages, self.job.chunks_total = pages, chunks
+        self.worker.save(self.held)
+
+    def ocr_page(self, name: str, done: int, total: int) -> None:
+        self.job.status, self.job.stage = "ocr", f"OCR page {done}/{total}"
+        self.worker.save_progress(self.held)
+
+    def chunks_done(self, name: str, n: int) -> None:
+        self.job.chunks_done += n
+        self.worker.save_progress(self.held)
+
+    def file_done(self, result: FileResult) -> None:
+        pass
+
+    def finish(self, results: list[FileResult]) -> None:
+        pass
