@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -212,6 +213,39 @@ conversation_turns = Table(
     Column("thread_digest", String(64), nullable=False),
     Column("data", Json, nullable=False),
     Index("ix_conversation_turns_tenant_digest", "tenant", "thread_digest"),
+)
+
+# A document's original file, kept so that its pages can be rendered as printed (PDF page images, the boxes of a
+# quoted passage) by any replica; deleted with the document.
+document_files = Table(
+    "document_files", metadata,
+    Column("document_id", String(80), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("tenant", String(200), nullable=False),
+    Column("media_type", String(120), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+)
+
+# Collections: named sets of a tenant's documents (a deal room, a year of filings). ``position`` keeps the order
+# documents joined, so that a collection's scope grows at its end and the cached prefix of the earlier ones holds.
+collections = Table(
+    "collections", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    UniqueConstraint("tenant", "name", name="uq_collections_tenant_name"),
+)
+
+collection_documents = Table(
+    "collection_documents", metadata,
+    Column("collection_id", String(40), ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True),
+    Column("document_id", String(80), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("added", Float, nullable=False),
+    Index("ix_collection_documents_document_id", "document_id"),
 )
 
 # Facts about the records themselves (the one-time move of records out of Qdrant, ...).

@@ -64,7 +64,7 @@ def test_the_schema_is_alembics_head_and_matches_the_tables(database: Database) 
     database.check()  # the first use migrates
     with database.engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0002"
+        assert context.get_current_revision() == "0003"
         assert compare_metadata(context, metadata) == []  # tables.py and the migrations agree
     again = Database(database.engine, where=database.where)
     again.check()  # a second process finds the head and changes nothing
@@ -96,7 +96,7 @@ def test_a_release_1_database_upgrades_in_place_keeping_its_ledger(database: Dat
     [back] = records.entries(tenant="default")
     assert back["id"] == entry["id"] and back["conversation_id"] is None
     with database.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        assert MigrationContext.configure(conn).get_current_revision() == "0003"
 
 
 def database_module_file() -> str:
