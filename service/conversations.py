@@ -39,6 +39,13 @@ TITLE_FROM_QUESTION = 80  # characters of the first question that name an untitl
 UNTITLED = "New conversation"
 
 
+def _ago(seconds: float) -> str:
+    """Seconds ago in words: "40 seconds ago", "12 minutes ago", "3 hours ago"."""
+    if seconds < 90:
+        return f"{seconds:.0f} seconds ago"
+    return f"{seconds / 60:.0f} minutes ago" if seconds < 5400 else f"{seconds / 3600:.0f} hours ago"
+
+
 @dataclass
 class PreparedTurn:
     """A turn planned and holding its conversation (``token``), ready to be answered by ``Conversations.run``."""
@@ -124,7 +131,7 @@ class Conversations:
             age = max(0.0, self.clock() - prefix.cached_at)
             h = prefix_retention(prefix) * cache_survival(age)
             parts.append(f"the thread's prompt {what} ({prefix.cached_tokens:,} tokens, turns from "
-                         f"{prefix.first_turn} on) was last sent {age:.0f}s ago: P(still cached)={h:.2f}")
+                         f"{prefix.first_turn} on) was last sent {_ago(age)}: a {h:.0%} chance it is still cached")
         return "; ".join(parts) if parts else "nothing cached yet: the next turn reads its prompt cold"
 
     # -- a turn --------------------------------------------------------------------------------------------
