@@ -33,11 +33,23 @@ def money(dollars: float) -> str:
     return f"${dollars:.{digits}f}"
 
 
+# A title longer than this is cut at a word, so that the sentence stays within two lines of the answer's card.
+TITLE_CHARS = 48
+
+
+def short_title(title: str) -> str:
+    if len(title) <= TITLE_CHARS:
+        return title
+    cut = title[:TITLE_CHARS].rsplit(" ", 1)[0].rstrip(" -,.;:")
+    return f"{cut}…"
+
+
 def scope_words(plan: Plan) -> str:
-    """The scope as a reader names it: the document's title in quotes, or "the N documents"."""
+    """The scope as a reader names it: the document's title in quotes (a long one shortened), or "the N
+    documents"."""
     documents = plan.scope
     if len(documents) == 1:
-        return f"“{documents[0].title}”"
+        return f"“{short_title(documents[0].title)}”"
     return f"the {len(documents)} documents" if documents else "the documents"
 
 

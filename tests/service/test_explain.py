@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from folio.service.explain import money, summarise
+from folio.service.explain import money, short_title, summarise
 from folio.service.pricing import get_profile
 from folio.service.schemas.answer import Answer, AnswerEvent
 from folio.service.schemas.common import Usage
@@ -23,6 +23,12 @@ QUESTION = "What is the notice period for termination?"
 def test_money_keeps_two_significant_figures():
     assert [money(d) for d in (0.0, 0.0011, 0.00412, 0.031, 0.25, 1.5, 0.0000123)] == [
         "$0", "$0.0011", "$0.0041", "$0.031", "$0.25", "$1.50", "$0.000012"]
+
+
+def test_a_long_title_is_cut_at_a_word():
+    assert short_title("Harbourside Warehouse Lease") == "Harbourside Warehouse Lease"
+    assert short_title("Master Services Agreement - Northwind Analytics Ltd. and Brightwater Logistics Inc.") == (
+        "Master Services Agreement - Northwind Analytics…")
 
 
 def _ask(client, **body: Any) -> dict[str, Any]:
