@@ -68,6 +68,7 @@ def answers(tmp_path_factory) -> dict[str, Any]:
             assert estimate.status_code == 200, estimate.text
             out["estimate"] = estimate.json()
             out["detail"] = client.get(f"/v1/conversations/{conversation}").json()
+            out["plan"] = client.post("/v1/plan", json={"question": QUESTION, "documents": one, "mode": "rag"}).json()
     return out
 
 
@@ -118,6 +119,11 @@ def test_every_route_and_cache_situation_in_one_sentence(answers):
     assert capped["route"] == "rag"
     assert "over your cost limit" in capped["summary"]
     assert money(capped["plan"]["estimates"]["full"]["dollars"]) in capped["summary"]
+
+    planned = answers["plan"]  # POST /v1/plan: the same sentence as a turn's estimate
+    assert planned["summary"] == (
+        f"Estimate only: this would search “{title}” for the {len(planned['retrieved'])} most relevant passages, "
+        f"for about {money(planned['plan']['estimates']['rag']['dollars'])}; nothing was asked or spent.")
 
     estimate = answers["estimate"]
     assert estimate["summary"] == estimate["answer"]["summary"]

@@ -40,9 +40,9 @@ def _contrast(a: str, b: str) -> float:
     return (light + 0.05) / (dark + 0.05)
 
 
-def _serious(page: Page) -> list[str]:
-    """axe-core's serious and critical violations on the page as it is now, one line each."""
-    results: dict[str, Any] = Axe().run(page).response
+def _serious(page: Page, context: str | None = None) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now (or in ``context``), one line each."""
+    results: dict[str, Any] = Axe().run(page, context=context).response
     return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
             for v in results["violations"] if v["impact"] in ("serious", "critical")]
 
@@ -83,7 +83,7 @@ def test_every_screen_passes_axe_in_both_themes(browser, workspace: Workspace, t
         expect(page.locator("#page-dialog")).to_be_visible()
         expect(page.locator("#page-text mark").first).to_be_visible()
         if name == "desktop":
-            assert _serious(page) == []
+            assert _serious(page, "#page-dialog") == []  # the rest of the page was scanned above
         shots(page, f"a11y-{theme}-{name}-viewer", full_page=False)
         page.keyboard.press("Escape")
         expect(page.locator("#page-dialog")).to_be_hidden()

@@ -55,19 +55,19 @@ def test_answers_lead_with_their_sentence_and_fold_details_that_fit(browser, wor
     history = httpx.get(f"{workspace.base}/v1/conversations/{workspace.conversation}").json()["history"]
     assert [t["answer"]["route"] for t in history] == ["full", "coverage"]
     assert history[1]["answer"]["coverage"]["windows_read"] > 1
+    page = _page(browser, f"{workspace.base}/#c={workspace.conversation}", DESKTOP)
+    turns = page.locator("#thread-turns .turn")
+    expect(turns).to_have_count(2)
+    for n, turn in enumerate(history):
+        view = turns.nth(n)
+        summary = view.locator(".answer-summary")
+        expect(summary).to_have_text(turn["answer"]["summary"])
+        # the sentence comes first in the answer, above its text; the details stay folded under it
+        assert view.evaluate("t => t.querySelector('.answer').firstElementChild.classList.contains('answer-summary')")
+        expect(view.locator("details.how")).not_to_have_attribute("open", "")
+        view.locator("details.how > summary").click()
     for viewport, name in ((DESKTOP, "desktop"), (PHONE, "phone")):
-        page = _page(browser, f"{workspace.base}/#c={workspace.conversation}", viewport)
-        turns = page.locator("#thread-turns .turn")
-        expect(turns).to_have_count(2)
-        for n, turn in enumerate(history):
-            view = turns.nth(n)
-            summary = view.locator(".answer-summary")
-            expect(summary).to_have_text(turn["answer"]["summary"])
-            # the sentence comes first in the answer, above its text; the details stay folded under it
-            assert view.evaluate("t => t.querySelector('.answer').firstElementChild.classList.contains("
-                                 "'answer-summary')")
-            expect(view.locator("details.how")).not_to_have_attribute("open", "")
-            view.locator("details.how > summary").click()
+        page.set_viewport_size(viewport)
         coverage = turns.nth(1).locator(".coverage-card")
         expect(coverage.locator("table.windows tbody tr")).to_have_count(
             history[1]["answer"]["coverage"]["windows_read"])
@@ -86,8 +86,8 @@ def test_answers_lead_with_their_sentence_and_fold_details_that_fit(browser, wor
             raw = [details[max(0, m.start() - 60):m.end() + 40] for m in RAW.finditer(details)]
             assert raw == [], raw
         shots(page, f"workspace-{name}-details")
-        assert page.errors == []  # type: ignore[attr-defined]
-        page.context.close()
+    assert page.errors == []  # type: ignore[attr-defined]
+    page.context.close()
 
 
 def test_documents_are_found_sorted_and_priced_as_the_plan_prices_them(browser, workspace: Workspace):
