@@ -73,10 +73,11 @@ export function estimatesTable(plan) {
     .map(([name, e]) => h("li", {}, `${routeName(name)}: ${plain(e.note)}`));
   return [h("div.table-scroll", { role: "region", "aria-label": "What each route would cost", tabindex: "0" },
     h("table.estimates", {},
-      h("caption.visually-hidden", {}, "What each route would cost for this question"),
+      h("caption.table-caption", {}, "What each route would cost: tokens read from the cache, read at the full "
+        + "price and written, then dollars"),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Route"),
-        h("th.num", { scope: "col" }, "Tokens from cache"),
-        h("th.num", { scope: "col" }, "Tokens at full price"), h("th.num", { scope: "col" }, "Tokens written"),
+        h("th.num", { scope: "col" }, "Cached"),
+        h("th.num", { scope: "col" }, "Full price"), h("th.num", { scope: "col" }, "Written"),
         h("th.num", { scope: "col" }, "Cost"))),
       h("tbody", {}, rows))),
   notes.length ? h("ul.estimate-notes", {}, notes) : null];
