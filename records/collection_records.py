@@ -89,7 +89,7 @@ class CollectionRecords:
             raise self._taken(name) from None
         return row
 
-    def list(self, *, tenant: str) -> list[CollectionRow]:
+    def all(self, *, tenant: str) -> list[CollectionRow]:
         """The tenant's collections by name, each with its number of documents."""
         c, m = collections.c, collection_documents.c
         counts = (select(m.collection_id, func.count().label("n")).group_by(m.collection_id).subquery())

@@ -1,9 +1,11 @@
 """The model's context, built so that the provider's prefix cache hits (DESIGN.md, "Prompt layout").
 
 1. A fixed system prompt: no dates, ids or names in it.
-2. The documents block: documents in one global canonical order (ingest time, then id), each with a header
-   and ``<page n=...>`` tags (1-based, as people cite), from the page text normalised and stored at ingest.
-   A scope that grows keeps its old prefix, because new documents sort last.
+2. The documents block: documents in the scope's order, each with a header and ``<page n=...>`` tags (1-based,
+   as people cite), from the page text normalised and stored at ingest. A scope of documents is in one global
+   canonical order (ingest time, then id); a collection's is the order its documents joined it
+   (``service/collections.py``). Either way a scope that grows keeps its old prefix, because new documents come
+   last.
 3. The question last.
 
 Rendering is a pure function of the stored records: the same scope always gives the same bytes. Document
@@ -107,8 +109,10 @@ def render_pages(record: DocumentRecord, first: int, last: int) -> str:
 
 
 def render_documents(records: Sequence[DocumentRecord]) -> str:
-    """The documents block of a scope, byte-identical for the same set of documents."""
-    return DOCUMENTS_OPEN + "".join(render_document(r) for r in canonical_order(records)) + DOCUMENTS_CLOSE
+    """The documents block of a scope, in the scope's order (the planner's: canonical for documents, the order
+    they joined for a collection): byte-identical for the same documents in the same order, which is the order
+    ``prefix_key`` names."""
+    return DOCUMENTS_OPEN + "".join(render_document(r) for r in records) + DOCUMENTS_CLOSE
 
 
 def render_block(rendered: Sequence[str]) -> str:

@@ -20,6 +20,7 @@ from folio.ingest.tokens import TokenCounter
 from folio.records import DocumentRecord
 from folio.retrieval.search import search
 from folio.retrieval.statement_lane import LABELS, question_statements
+from folio.service.collections import Collections, check_one_scope, ref
 from folio.service.context import (
     QUESTION_PREFIX,
     SYSTEM_PROMPT,
@@ -66,6 +67,7 @@ class Plan:
     rag_prompt_hash: str = ""  # the retrieval prompt's identity: its ledger entries say whether it was sent
     query_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # its ledger entries, however many calls
     refusal: OverBudget | None = None  # a named mode over the request's max_cost_usd: answer() raises it
+    collection: api.CollectionRef | None = None  # the scope is this collection (records in the order they joined)
 
     @property
     def scope_key(self) -> str:
@@ -85,7 +87,7 @@ class Plan:
             prefix_hash=self.prefix_hash, warmup=self.warmup, notes=self.notes,
             scope=[api.DocumentSummary(id=r.id, title=r.title, pages=r.n_pages, tokens=r.total_tokens)
                    for r in self.records],
-            full_scope=[r.id for r in self.full_records],
+            full_scope=[r.id for r in self.full_records], collection=self.collection,
             coverage=self.coverage.report(d.coverage_reason) if self.coverage else None)
 
 
@@ -125,11 +127,31 @@ class Planner:
 
     def validate(self, request: QueryRequest) -> list[DocumentRecord]:
         """What makes a request a 4xx before any work: the question's length and the scope."""
+        return self.validated_scope(request)[0]
+
+    def validated_scope(self, request: QueryRequest) -> tuple[list[DocumentRecord], api.CollectionRef | None]:
+        """``validate``'s scope, and the collection it is when the request names one."""
         limit = self.settings.max_question_chars
         if len(request.question) > limit:
             raise QuestionTooLong(f"the question has {len(request.question):,} characters, over the {limit:,} "
                                   "limit (FOLIO_MAX_QUESTION_CHARS)")
-        return self.scope(request.documents)
+        check_one_scope(request.documents, request.collection)
+        if request.collection is not None:
+            return self.collection_scope(request.collection)
+        return self.scope(request.documents), None
+
+    def collections(self) -> Collections:
+        return Collections(self.store, self.tenant)
+
+    def collection_scope(self, name_or_id: str) -> tuple[list[DocumentRecord], api.CollectionRef]:
+        """A collection's ready documents in the order they joined: the order of its whole-documents prompt, so
+        that a document added later comes last and the earlier ones' prefix holds."""
+        collections = self.collections()
+        row = collections.find(name_or_id)
+        records = collections.scope_records(row)
+        if not records:
+            raise InvalidRequest(f"collection: {row.name!r} holds no ready documents yet: add some first")
+        return records, ref(row)
 
     def system_tokens(self) -> int:
         if self._system_count is None:
@@ -154,7 +176,7 @@ class Planner:
         return sorted(chosen, key=lambda r: (r.ingested_at, r.id))
 
     def plan(self, request: QueryRequest) -> Plan:
-        records = self.validate(request)
+        records, collection = self.validated_scope(request)
         titles = {r.id: r.title for r in records}
         need = classify(request.question, n_documents=len(records))
         hits = self.retrieve(request.question, records)
@@ -202,7 +224,7 @@ class Planner:
                 notes.append(f"POST /v1/query refuses this request ({exc.code}): {exc.message}")
         return Plan(decision=decision, records=records, full_records=full_records, hits=hits, prefix_hash=prefix,
                     warmup=warmup and decision.route == "full", notes=notes, coverage=coverage, refusal=refusal,
-                    rag_prompt_hash=rag_key)
+                    rag_prompt_hash=rag_key, collection=collection)
 
     def retrieve(self, query: str, records: list[DocumentRecord]) -> list[Hit]:
         """The top-k chunks for ``query`` among ``records`` (hybrid search, ``folio.retrieval``)."""
@@ -269,4 +291,5 @@ class Planner:
             if used + size <= budget:
                 chosen.append(record)
                 used += size
-        return sorted(chosen, key=lambda r: (r.ingested_at, r.id))
+        kept = {r.id for r in chosen}
+        return [r for r in records if r.id in kept]  # the scope's own order: canonical, or a collection's

@@ -89,7 +89,7 @@ class TurnAnswerer(TurnPlanner):
             emit("done", answer)
             return TurnOutcome(answer=answer, user_content="", state=tp.state, search_query=tp.search_query,
                                rewrite=tp.rewrite, dollars=0.0)
-        query = self._query(request, request.question, plan.records)
+        query = self._query(request, request.question, plan.records, plan.collection.id if plan.collection else None)
         bill = Bill(a.ledger, a.prices, tenant=a.tenant, query_id=plan.query_id, scope_key=plan.scope_key,
                     reasoning=request.reasoning, conversation_id=conversation_id)
         try:

@@ -45,7 +45,7 @@ def test_collections_keep_their_documents_in_the_order_they_joined(databases: Ca
     other = CollectionRecords(databases())  # another replica's pool
     assert other.find("Deal room", tenant="default").id == made.id
     assert other.find(made.id, tenant="default").documents == 3
-    assert [(c.name, c.documents) for c in other.list(tenant="default")] == [("Deal room", 3)]
+    assert [(c.name, c.documents) for c in other.all(tenant="default")] == [("Deal room", 3)]
     assert [c.id for c in other.of_document(B, tenant="default")] == [made.id]
 
     # another tenant: not found, by id or by name; its documents cannot join ours, nor ours its
@@ -58,7 +58,7 @@ def test_collections_keep_their_documents_in_the_order_they_joined(databases: Ca
         other.add(made.id, [D], tenant="other")
     with pytest.raises(DocumentNotFound):
         other.add(made.id, [D], tenant="default")
-    assert other.list(tenant="other") == []
+    assert other.all(tenant="other") == []
     theirs = other.create(tenant="other", name="Deal room")  # the same name in another tenant is fine
     assert other.of_document(B, tenant="other") == [] and theirs.id != made.id
 
@@ -66,7 +66,7 @@ def test_collections_keep_their_documents_in_the_order_they_joined(databases: Ca
     docs.delete(B)
     assert records.documents(made.id, tenant="default") == [C, A]
     assert records.delete(made.id, tenant="default") == 2
-    assert records.list(tenant="default") == []
+    assert records.all(tenant="default") == []
     assert docs.get(A) is not None  # a collection's documents stay when it goes
 
 
@@ -83,7 +83,7 @@ def test_names_are_checked_and_unique_per_tenant(databases: Callable[[], Databas
     assert records.rename(first.id, tenant="default", name="FY2022").name == "FY2022"  # its own name: no change
     assert records.rename(second.id, tenant="default", name="Gamma 2023").name == "Gamma 2023"
     for bad in ("", "   ", "x" * 201):
-        with pytest.raises(InvalidRequest, match="^name: "):
+        with pytest.raises(InvalidRequest, match=r"^name: "):
             records.create(tenant="default", name=bad)
     assert len(records.create(tenant="default", name="y" * 200).name) == 200
-    assert [c.name for c in records.list(tenant="default")] == ["FY2022", "Gamma 2023", "y" * 200]
+    assert [c.name for c in records.all(tenant="default")] == ["FY2022", "Gamma 2023", "y" * 200]
