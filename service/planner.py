@@ -24,7 +24,8 @@ from folio.service.collections import Collections, check_one_scope, ref
 from folio.service.context import (
     QUESTION_PREFIX,
     SYSTEM_PROMPT,
-    document_key,
+    layout_keys,
+    per_document_overhead,
     prefix_key,
     rag_prompt_key,
     render_excerpts,
@@ -255,12 +256,14 @@ class Planner:
 
     def _decide(self, request: QueryRequest, records: list[DocumentRecord], need: Need,
                 retrieved: int, memory: CacheMemory, rag_h: float) -> tuple[Decision, str, bool]:
-        prefix = prefix_key(self.settings.llm_model, [document_key(r.id, r.title) for r in records])
+        collection = request.collection is not None
+        prefix = prefix_key(self.settings.llm_model, layout_keys(records, collection=collection))
         cache = memory.cache_state(prefix, request.reasoning)
         warmup = wants_warmup(cache, self._warm_setting(request))
         inputs = PlanInputs(
             system_tokens=self.system_tokens(),
-            scope_tokens=scope_tokens(records, self.counter),
+            scope_tokens=scope_tokens(records, self.counter)
+            + per_document_overhead(records, self.counter, collection=collection),
             question_tokens=self.counter.count(QUESTION_PREFIX + request.question) + 2,
             retrieved_tokens=retrieved,
             output_tokens=self.settings.expected_output_tokens + REASONING_OUTPUT[request.reasoning],

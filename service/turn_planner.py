@@ -17,9 +17,7 @@ from folio.errors import CollectionNotFound, QuestionTooLong, ScopeEmpty
 from folio.records import DocumentRecord
 from folio.records.conversation_records import ConversationRow
 from folio.service.answer import Answerer
-from folio.service.context import (
-    document_key,
-)
+from folio.service.context import layout_keys
 from folio.service.followup import (
     REWRITE_OUTPUT_TOKENS,
     FollowUp,
@@ -194,7 +192,7 @@ class TurnPlanner:
                                            base="documents")
         kept_rag, first_rag = keep_turns(history, room=max(0, room_rag), first_turn=rag_state.first_turn,
                                          base="none")
-        doc_keys = [document_key(r.id, r.title) for r in base.full_records]
+        doc_keys = layout_keys(base.full_records, collection=base.collection is not None)
         new_full = not full_state.extends(doc_keys, first_full)
         new_rag = not rag_state.extends([], first_rag)
         now = self.clock()
