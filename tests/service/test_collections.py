@@ -145,7 +145,7 @@ def test_a_collection_scopes_in_the_order_documents_joined_and_keeps_the_cached_
     assert opening["miss_tokens"] < opening["prompt_tokens"] - earlier + 64 + 16
     plain = live.call("POST", "/v1/plan", json={"question": "What is the governing law?", "mode": "full",
                                                  "documents": [live.amendment, live.supply, live.board]})["plan"]
-    assert [d["id"] for d in plain["scope"]][0] == live.board and "collection" not in plain  # canonical order
+    assert plain["scope"][0]["id"] == live.board and "collection" not in plain  # canonical order
 
 
 def test_a_conversation_follows_its_collection(live: Live) -> None:
