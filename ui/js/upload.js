@@ -3,6 +3,7 @@
 // clears the finished rows of the ones before, so an old error does not stay under a later success.
 
 import { api, uploadFile } from "./api.js";
+import { uploadQuery } from "./collections.js";
 import { $, bytes, errorBox, fill, h } from "./dom.js";
 
 const dropzone = $("#dropzone");
@@ -99,7 +100,8 @@ async function run(file, ui) {
   ui.progress(0, "uploading");
   let job;
   try {
-    job = await uploadFile(file, (fraction) => ui.progress(UPLOAD_SHARE * fraction, `uploading ${Math.round(fraction * 100)}%`));
+    job = await uploadFile(file, (fraction) => ui.progress(UPLOAD_SHARE * fraction, `uploading ${Math.round(fraction * 100)}%`),
+      uploadQuery());
   } catch (error) {
     ui.failed(error);
     return;
