@@ -66,7 +66,7 @@ def test_a_collection_scopes_a_question_in_one_click(browser, server, shots):
     turn = page.locator("#thread-turns .turn").first
     expect(turn).to_have_attribute("data-state", "done")
     expect(page.locator("#thread-scope")).to_contain_text("Q3 2025")  # the board update, not the MSA
-    shots.take(page, "collections-question")
+    shots(page, "collections-question")
 
     conversation = httpx.get(f"{base}/v1/conversations").json()["conversations"][0]
     assert conversation["scope"] == "collection" and conversation["collection"]["name"] == "Board pack"

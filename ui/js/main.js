@@ -5,7 +5,7 @@ import { api, apiKey, setApiKey } from "./api.js";
 import { $, errorBox, fill, h } from "./dom.js";
 import { setSimulated } from "./answer.js";
 import { initAsk, loadOptions, showScope } from "./ask.js";
-import { initCollections, refreshCollections } from "./collections.js";
+import { initCollections, refreshCollections, uploadQuery } from "./collections.js";
 import { initConversations, refreshConversations } from "./conversations.js";
 import { onScopeChange, refresh as refreshDocuments } from "./documents.js";
 import { recordAnswer, refreshSpend } from "./spend.js";
@@ -67,7 +67,7 @@ function initApiKey() {
 
 initApiKey();
 onScopeChange(showScope);
-initUploads(() => Promise.all([refreshDocuments(), refreshCollections()]));
+initUploads(() => Promise.all([refreshDocuments(), refreshCollections()]), uploadQuery);
 initCollections();
 initConversations();
 initAsk(async (answer) => {

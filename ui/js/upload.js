@@ -3,7 +3,6 @@
 // clears the finished rows of the ones before, so an old error does not stay under a later success.
 
 import { api, uploadFile } from "./api.js";
-import { uploadQuery } from "./collections.js";
 import { $, bytes, errorBox, fill, h } from "./dom.js";
 
 const dropzone = $("#dropzone");
@@ -16,6 +15,7 @@ const POLL_MS = 400;
 const PARALLEL = 2;
 
 let onIngested = () => {};
+let uploadQuery = () => ""; // the collection an upload joins (collections.js), as a query string
 const queue = [];
 let running = 0;
 
@@ -129,8 +129,9 @@ export function addFiles(files) {
   announce();
 }
 
-export function initUploads(ingested) {
+export function initUploads(ingested, query = () => "") {
   onIngested = ingested;
+  uploadQuery = query;
   $("#choose-files").addEventListener("click", () => input.click());
   input.addEventListener("change", () => {
     addFiles([...input.files]);
