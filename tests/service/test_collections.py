@@ -5,6 +5,7 @@ conversation that follows its collection."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,49 @@ def test_a_conversation_follows_its_collection(live: Live) -> None:
     assert len(changed) == 1 and "left it" in changed[0], changed
     fourth = live.call("POST", path, json={"question": "Who signed it?", "mode": "full"})
     assert not [e for e in fourth["answer"]["events"] if e["kind"] == "scope_changed"]  # said once
+
+
+def _cli(*args: str, input: str | None = None) -> Any:
+    from click.testing import CliRunner
+
+    from folio.cli import cli
+
+    return CliRunner().invoke(cli, list(args), env={"FOLIO_API_KEY": ALPHA["Authorization"][7:]}, input=input)
+
+
+def _cli_json(*args: str) -> Any:
+    result = _cli(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_the_cli_through_the_server(live: Live, tmp_path: Path) -> None:
+    url = str(live.client.base_url).rstrip("/")
+    board = tmp_path / "board.md"
+    board.write_bytes((SAMPLES / "q3-2025-board-update.md").read_bytes())
+    report = _cli_json("--server", url, "ingest", str(board), "--collection", "CLI set")  # made: none had the name
+    assert report["results"][0]["document_id"] == live.board
+    added = _cli_json("--server", url, "collections", "add", "CLI set", live.supply[:8])
+    assert [d["id"] for d in added["collection"]["items"]] == [live.board, live.supply]
+    listed = _cli_json("--server", url, "collections", "list")
+    assert ("CLI set", 2) in [(c["name"], c["documents"]) for c in listed["collections"]]
+    text = _cli("--server", url, "collections", "show", "CLI set").output
+    assert "1. " + live.board[:12] in text and "2. " + live.supply[:12] in text
+
+    answer = _cli_json("--server", url, "ask", "What is the governing law?", "--collection", "CLI set",
+                       "--mode", "full")
+    assert [d["id"] for d in answer["plan"]["scope"]] == [live.board, live.supply] and answer["answer"]
+    both = _cli("--server", url, "ask", "What?", "--collection", "CLI set", "--doc", live.supply[:8])
+    assert both.exit_code == 1 and "[scope_conflict]" in both.output
+    missing = _cli("--server", url, "ask", "What?", "--collection", "Nope")
+    assert missing.exit_code == 1 and "[collection_not_found]" in missing.output
+
+    chat = _cli("--server", url, "chat", "--collection", "CLI set", input="What was decided?\n")
+    assert chat.exit_code == 0, chat.output
+    newest = live.call("GET", "/v1/conversations")["conversations"][0]
+    assert newest["scope"] == "collection" and newest["collection"]["name"] == "CLI set"
+    removed = _cli("--server", url, "collections", "remove", "CLI set", live.supply[:8])
+    assert removed.exit_code == 0 and "removed" in removed.output
+    renamed = _cli("--server", url, "collections", "rename", "CLI set", "CLI set 2")
+    assert renamed.exit_code == 0 and "CLI set 2" in renamed.output
+    assert _cli("--server", url, "collections", "delete", "CLI set 2").exit_code == 0
