@@ -187,10 +187,12 @@ class ConversationRecords:
 
     def add_turn(self, conversation_id: str, token: str, *, tenant: str, route: str, dollars: float,
                  thread_digest: str, data: dict[str, Any], thread: dict[str, Any],
-                 title: str | None = None, scope: list[str] | None = None) -> TurnRow | None:
+                 title: str | None = None, scope: list[str] | None = None,
+                 forget_collection: bool = False) -> TurnRow | None:
         """Append the next turn, add its dollars, store the thread's new state (and, for a conversation that
-        follows a collection, ``scope``: the documents the turn asked about) and release the claim, in one
-        transaction; None (nothing written) when the claim no longer holds."""
+        follows a collection, ``scope``: the documents the turn asked about; ``forget_collection``: it was deleted,
+        and the conversation keeps the documents it had) and release the claim, in one transaction; None (nothing
+        written) when the claim no longer holds."""
         now = self.clock()
         c = conversations.c
         with self.database.write("record a conversation turn") as conn:
@@ -202,6 +204,8 @@ class ConversationRecords:
             current.thread, current.last = thread, {"question": data.get("question"), "route": route}
             if scope is not None and current.collection is not None:
                 current.scope = scope
+            if forget_collection:
+                current.collection = None
             n = current.turns + 1
             conn.execute(insert(conversation_turns).values(
                 conversation_id=conversation_id, n=n, tenant=tenant, created=now, route=route, dollars=dollars,

@@ -195,7 +195,8 @@ class Conversations:
         written = self.records.add_turn(row.id, prepared.token, tenant=self.tenant, route=answer.route,
                                         dollars=outcome.dollars, thread_digest=thread_digest(pairs), data=data,
                                         thread=outcome.state.to_dict(), title=title,
-                                        scope=prepared.plan.scope_ids)
+                                        scope=prepared.plan.scope_ids,
+                                        forget_collection=prepared.plan.collection_gone)
         if written is None:
             raise ConversationBusy(f"conversation {row.id} was taken over by another turn while this one was "
                                    "answered (it ran past the claim's lifetime); this answer was billed but not "

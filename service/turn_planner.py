@@ -73,6 +73,7 @@ class TurnPlan:
     events: list[dict[str, Any]] = field(default_factory=list)
     rewrite_estimate: float | None = None
     scope_ids: list[str] | None = None  # the documents asked about, for a conversation that follows a collection
+    collection_gone: bool = False  # the collection it followed was deleted: the turn's write forgets it
 
     @property
     def base(self) -> Base:
@@ -230,7 +231,8 @@ class TurnPlanner:
                         first_turn={"documents": first_full, "none": first_rag},
                         new_prefix={"documents": new_full, "none": new_rag},
                         inputs=inputs, state=state, events=events, rewrite_estimate=rewrite_estimate,
-                        scope_ids=[r.id for r in records] if followed is not None else None)
+                        scope_ids=[r.id for r in records] if followed is not None else None,
+                        collection_gone=row.collection is not None and followed is None)
 
     def _decide(self, inputs: TurnInputs, base: Plan, request: TurnRequest, *, n_documents: int) -> Decision:
         """Both routes priced for the thread, chosen by the one-off rules (need, budget, lookup premium), coverage

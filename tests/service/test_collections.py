@@ -173,6 +173,15 @@ def test_a_conversation_follows_its_collection(live: Live) -> None:
     fourth = live.call("POST", path, json={"question": "Who signed it?", "mode": "full"})
     assert not [e for e in fourth["answer"]["events"] if e["kind"] == "scope_changed"]  # said once
 
+    live.call("DELETE", "/v1/collections/Thread room")  # the conversation keeps the documents it had
+    fifth = live.call("POST", path, json={"question": "What else?", "mode": "full"})
+    changed = [e["reason"] for e in fifth["answer"]["events"] if e["kind"] == "scope_changed"]
+    assert len(changed) == 1 and "was deleted" in changed[0], changed
+    assert [d["id"] for d in fifth["answer"]["plan"]["scope"]] == [live.board]
+    sixth = live.call("POST", path, json={"question": "Anything more?", "mode": "full"})
+    assert not [e for e in sixth["answer"]["events"] if e["kind"] == "scope_changed"]
+    assert sixth["conversation"]["scope"] == "documents" and "collection" not in sixth["conversation"]
+
 
 def _cli(*args: str, input: str | None = None) -> Any:
     from click.testing import CliRunner
