@@ -81,7 +81,8 @@ def report(results: list[dict[str, Any]]) -> str:
              f"`bench/collection_bench.py`, {dt.date.today().isoformat()}: three cuad-dev contracts (A, B, C, "
              "uploaded in that order), whole documents, the provider double at the seed's prices. Question 1 is "
              "over A and B, question 2 over A, B and C (C last either way).", "",
-             "| strategy | question | request | hit | miss | prompt | dollars (question) |", "|---|---|---|---|---|---|---|"]
+             "| strategy | question | request | hit | miss | prompt | dollars (question) |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         for q in r["questions"]:
             for i, req in enumerate(q["requests"], 1):
