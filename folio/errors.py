@@ -24,6 +24,9 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   ├── ConversationNotFound    conversation_not_found (HTTP 404): none of the tenant's has that id
     │   ├── ConversationBusy        conversation_busy (HTTP 409): another turn of it is being answered
     │   ├── ScopeEmpty              scope_empty (HTTP 409): none of the conversation's documents is left
+    │   ├── CollectionNotFound      collection_not_found (HTTP 404): none of the tenant's has that id or name
+    │   ├── CollectionNameTaken     collection_name_taken (HTTP 409): another collection of the tenant has it
+    │   ├── ScopeConflict           scope_conflict (HTTP 422): both documents and a collection were given
     │   └── InvalidRequest          invalid_request
     │       ├── QuestionTooLong     question_too_long (HTTP 413): over FOLIO_MAX_QUESTION_CHARS
     │       ├── OverBudget          over_budget (HTTP 422): the route's estimate exceeds the request's max_cost_usd
@@ -178,6 +181,38 @@ class ScopeEmpty(ConversationError):
 
     code = "scope_empty"
     http_status = 409
+
+
+class CollectionError(InputError):
+    """An error about one collection: it carries what the caller named it by (an id or a name)."""
+
+    def __init__(self, message: str, *, collection: str) -> None:
+        super().__init__(message)
+        self.collection = collection
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "collection": self.collection}
+
+
+class CollectionNotFound(CollectionError):
+    """No collection of the caller's tenant has that id or name (another tenant's is not found either)."""
+
+    code = "collection_not_found"
+    http_status = 404
+
+
+class CollectionNameTaken(CollectionError):
+    """Another collection of the tenant already has the name asked for."""
+
+    code = "collection_name_taken"
+    http_status = 409
+
+
+class ScopeConflict(InputError):
+    """A request named both documents and a collection as its scope: it must name one."""
+
+    code = "scope_conflict"
+    http_status = 422
 
 
 class QuestionTooLong(InvalidRequest):

@@ -22,6 +22,7 @@ from folio.ingest.parse import detect_format
 from folio.ingest.sources import Source, safe_file_name
 from folio.records import DocumentRecord
 from folio.service.access import TenantDep
+from folio.service.collections import Collections
 from folio.service.context import scope_tokens
 from folio.service.deps import RuntimeDep
 from folio.service.errors import retry_headers
@@ -61,10 +62,18 @@ def _document(runtime: Runtime, record: DocumentRecord) -> Document:
              summary="Upload one or many files for ingestion")
 async def upload(runtime: RuntimeDep, tenant: TenantDep,
                  files: Annotated[list[UploadFile], File(description="PDF, DOCX, HTML, MD, TXT")],
-                 wait: Annotated[bool, Query(description="Answer when ingestion has finished")] = False
+                 wait: Annotated[bool, Query(description="Answer when ingestion has finished")] = False,
+                 collection: Annotated[str | None, Query(description="a collection's id or name: each file's "
+                                                         "document joins it (at its end) when ready")] = None,
+                 create_collection: Annotated[bool, Query(description="create the collection (by that name) if "
+                                                          "there is none")] = False,
                  ) -> JSONResponse:
     if not files:
         raise InvalidRequest("no files in the upload")
+    joins = None
+    if collection is not None:  # an unknown collection refuses the upload before anything is queued
+        joins = (await run_in_threadpool(Collections(runtime.store, tenant).find_or_create, collection,
+                                         create=create_collection)).id
     most = runtime.settings.max_files_per_request
     if len(files) > most:
         raise TooManyFiles(f"{len(files)} files in one request, over the limit of {most} (FOLIO_MAX_FILES_PER_REQUEST)")
@@ -83,7 +92,7 @@ async def upload(runtime: RuntimeDep, tenant: TenantDep,
             continue
         uploads.append(Source(name=name, key=f"upload:{name}", data=data, tenant=tenant))
     # every file's job and bytes in one transaction: a database that cannot take them is a 503, nothing queued
-    jobs = await run_in_threadpool(runtime.jobs.submit_all, uploads)
+    jobs = await run_in_threadpool(runtime.jobs.submit_all, uploads, collection=joins)
     if wait:  # whichever replica runs them
         for i, job in enumerate(jobs):
             if job.finished is None:

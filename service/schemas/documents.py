@@ -87,6 +87,7 @@ class Job(BaseModel):
     worker: str
     request_id: str | None
     tenant: str
+    collection: str | None = omitted_when_none("the id of the collection its document joins when ready")
 
 
 class JobList(BaseModel):
