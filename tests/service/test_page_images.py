@@ -29,7 +29,7 @@ from tests.service_helpers import service_settings
 KEY_A, KEY_B = "key-acme-0123456789abcdef", "key-globex-0123456789abcdef"
 A = {"Authorization": f"Bearer {KEY_A}"}
 B = {"Authorization": f"Bearer {KEY_B}"}
-RENDER_TIMEOUT_S = 3.0
+RENDER_TIMEOUT_S = 2.0
 
 
 def nested_forms_pdf(depth: int = 7, fan: int = 10) -> bytes:
@@ -55,14 +55,15 @@ def box_pdf(width: int, height: int) -> bytes:
                     stream(zlib.compress(b"BT /F1 9 Tf 0 0 Td (x) Tj ET"), b"/Filter /FlateDecode ")])
 
 
-def _put_record(store: Store, name: str, data: bytes | None, tenant: str = "acme") -> str:
+def _put_record(store: Store, name: str, data: bytes | None, tenant: str = "acme", ocr_pages: list[int] | None = None
+                ) -> str:
     """A ready document written through the store (as ingestion writes it), with ``data`` as its kept file, or
-    none: a document ingested before files were kept."""
+    none: a document ingested before files were kept; ``ocr_pages``: the pages its record says OCR read."""
     doc_id = document_id(data or name.encode(), tenant)
     record = DocumentRecord(id=doc_id, file_name=name, source=f"upload:{name}", title=name, format="pdf",
                             size_bytes=len(data or b""), n_pages=1, total_tokens=1, page_tokens=[1],
                             status="writing", ingested_at="2026-12-01T00:00:00.000000+00:00", embed_model="hash-64",
-                            pages=["x"], tenant=tenant)
+                            pages=["x"], tenant=tenant, ocr_pages=ocr_pages or [])
     store.begin_document(record, None if data is None else DocumentFile.of(data, "pdf"))
     store.finish_document(doc_id, 0)
     return doc_id
@@ -198,9 +199,10 @@ def test_a_quotes_boxes_come_from_the_text_layer(http: httpx.Client, contract: s
     assert plain["boxes"] == [] and plain["boxes_source"] is None and plain["printed"] is True
 
 
-def test_a_scanned_pages_boxes_come_from_tesseract(http: httpx.Client) -> None:
+def test_a_scanned_pages_boxes_come_from_tesseract(live: LiveFolio, http: httpx.Client) -> None:
     require_tesseract()
-    scanned = _upload(http, "lease-scan.pdf", scan_pdf([page_image(SCAN_PAGES[0])]))
+    # the record as ingestion's OCR leaves it (tests/ingest/test_ocr.py reads scans at ingest)
+    scanned = _put_record(_store(live), "lease-scan.pdf", scan_pdf([page_image(SCAN_PAGES[0])]), ocr_pages=[0])
     quote = "The Landlord leases to the Tenant the premises at 418 Canal Street"
     page = http.get(f"/v1/documents/{scanned}/pages/1", params={"quote": quote}, headers=A).json()
     assert page["boxes_source"] == "ocr" and page["printed"] is True

@@ -160,6 +160,7 @@ def test_upload_ask_open_the_cited_page_and_delete(browser, server, shots):
     expect(dialog).to_be_visible()
     expect(page.locator("#page-meta")).to_contain_text(re.compile(r"Page \d of 6"))
     expect(page.locator("#page-verdict")).to_contain_text("Verified: the quoted passage is on this page.")
+    page.get_by_role("button", name="Extracted text").click()  # the text the citation was verified against
     mark = page.locator("#page-text mark")
     expect(mark).to_be_visible()
     assert _squash(mark.inner_text()) == _squash(quote)
