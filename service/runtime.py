@@ -172,6 +172,7 @@ class Runtime:
     _tenant_lock: threading.Lock = field(default_factory=threading.Lock)
     ingestor: Ingestor | None = None  # the uploads' (its parser worker starts with the first upload)
     page_images: PageImages | None = None  # pages as printed (their render workers start with the first image)
+    _pages_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def llm_for(self, tenant: str) -> LLMClient | None:
         """The model client with ``tenant``'s cache isolation id: FOLIO_LLM_USER_ID for tenant "default" (as
@@ -215,7 +216,7 @@ class Runtime:
 
     def printed_pages(self) -> PageImages:
         """Pages as printed (images, quotes' boxes); made on first use, its render workers with the first page."""
-        with self._tenant_lock:
+        with self._pages_lock:
             if self.page_images is None:
                 self.page_images = PageImages(self.store, self.settings)
             return self.page_images

@@ -34,7 +34,8 @@ def page_image(runtime: RuntimeDep, tenant: TenantDep, doc_id: str, n: int, requ
     images = runtime.printed_pages()
     headers = {"ETag": images.etag(record, n, width=width, scale=scale), "Cache-Control": CACHE_CONTROL,
                "Vary": "Authorization, X-API-Key"}
-    if request.headers.get("if-none-match") == headers["ETag"]:
+    held = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
+    if headers["ETag"] in held or "*" in held:
         return Response(status_code=304, headers=headers)
     image = images.image(record, n, width=width, scale=scale)
     headers["X-Folio-Cache"] = "hit" if image.cached else "miss"
