@@ -20,6 +20,7 @@ from folio.ingest.sources import document_id
 from folio.ingest.store import Store
 from folio.records import DocumentRecord
 from folio.records.document_files import DocumentFile
+from folio.service.page_images import PageImages
 from tests.hostile import raw_pdf, stream
 from tests.live_server import LiveFolio, live_folio
 from tests.pdfs import CONTRACT_PAGES, text_pdf
@@ -55,16 +56,18 @@ def box_pdf(width: int, height: int) -> bytes:
                     stream(zlib.compress(b"BT /F1 9 Tf 0 0 Td (x) Tj ET"), b"/Filter /FlateDecode ")])
 
 
-def _put_record(store: Store, name: str, data: bytes | None, tenant: str = "acme", ocr_pages: list[int] | None = None
-                ) -> str:
-    """A ready document written through the store (as ingestion writes it), with ``data`` as its kept file, or
-    none: a document ingested before files were kept; ``ocr_pages``: the pages its record says OCR read."""
-    doc_id = document_id(data or name.encode(), tenant)
-    record = DocumentRecord(id=doc_id, file_name=name, source=f"upload:{name}", title=name, format="pdf",
-                            size_bytes=len(data or b""), n_pages=1, total_tokens=1, page_tokens=[1],
-                            status="writing", ingested_at="2026-12-01T00:00:00.000000+00:00", embed_model="hash-64",
-                            pages=["x"], tenant=tenant, ocr_pages=ocr_pages or [])
-    store.begin_document(record, None if data is None else DocumentFile.of(data, "pdf"))
+def _put_record(store: Store, name: str, data: bytes | None, *, pages: list[str] | None = None, format: str = "pdf",
+                ocr_pages: list[int] | None = None) -> str:
+    """Tenant acme's ready document, written through the store as ingestion writes it (uploads are tested to keep
+    their bytes in tests/ingest/test_pipeline.py), with ``data`` as its kept file, or none: a document ingested
+    before files were kept. ``pages``: its page texts; ``ocr_pages``: the pages its record says OCR read."""
+    pages = pages or ["x"]
+    doc_id = document_id(data or name.encode(), "acme")
+    record = DocumentRecord(id=doc_id, file_name=name, source=f"upload:{name}", title=name, format=format,
+                            size_bytes=len(data or b""), n_pages=len(pages), total_tokens=len(pages),
+                            page_tokens=[1] * len(pages), status="writing", ingested_at="2026-12-01T00:00:00+00:00",
+                            embed_model="hash-64", pages=pages, tenant="acme", ocr_pages=ocr_pages or [])
+    store.begin_document(record, None if data is None else DocumentFile.of(data, format))
     store.finish_document(doc_id, 0)
     return doc_id
 
@@ -84,17 +87,10 @@ def http(live: LiveFolio) -> Iterator[httpx.Client]:
         yield client
 
 
-def _upload(http: httpx.Client, name: str, data: bytes, headers: dict[str, str] = A) -> str:
-    response = http.post("/v1/documents?wait=true", files=[("files", (name, data))], headers=headers)
-    assert response.status_code == 200, response.text
-    job = response.json()["jobs"][0]
-    assert job["status"] == "done", job
-    return str(job["document_id"])
-
-
 @pytest.fixture(scope="module")
-def contract(http: httpx.Client) -> str:
-    return _upload(http, "supply.pdf", text_pdf(CONTRACT_PAGES, title="Master Supply Agreement"))
+def contract(live: LiveFolio) -> str:
+    data = text_pdf(CONTRACT_PAGES, title="Master Supply Agreement")
+    return _put_record(_store(live), "supply.pdf", data, pages=CONTRACT_PAGES)
 
 
 def _store(live: LiveFolio) -> Store:
@@ -176,7 +172,8 @@ def test_documents_without_a_printed_page(live: LiveFolio, http: httpx.Client) -
     assert "before" in error["message"]
     page = http.get(f"/v1/documents/{before}/pages/1", params={"quote": "x marks it"}, headers=A).json()
     assert page["printed"] is False and page["boxes"] == [] and page["boxes_source"] == "none"
-    notes = _upload(http, "notes.md", b"# Notes\n\nThe supplier ships every Tuesday from the Portland depot.\n")
+    text = "Notes\n\nThe supplier ships every Tuesday from the Portland depot."
+    notes = _put_record(_store(live), "notes.md", text.encode(), pages=[text], format="markdown")
     _error(http.get(f"/v1/documents/{notes}/pages/1/image", headers=A), 409, "no_printed_page")
     page = http.get(f"/v1/documents/{notes}/pages/1", params={"quote": "ships every Tuesday"}, headers=A).json()
     assert page["printed"] is False and page["boxes_source"] == "none" and "Tuesday" in page["text"]
@@ -210,14 +207,13 @@ def test_a_scanned_pages_boxes_come_from_tesseract(live: LiveFolio, http: httpx.
     assert all(0 < b["width"] <= 1 and 0 < b["height"] < 0.1 for b in page["boxes"])
 
 
-def test_page_images_are_closed_with_the_service(tmp_path: Path) -> None:
-    settings = service_settings(tmp_path, None)
-    with live_folio(settings) as running:
-        data = text_pdf(CONTRACT_PAGES)
-        with httpx.Client(base_url=running.url, timeout=60) as client:
-            doc = _upload(client, "one.pdf", data, headers={})
-            assert _png(client.get(f"/v1/documents/{doc}/pages/1/image", params={"width": 200})).width == 200
-        workers = [psutil.Process(pid) for pid in running.app.state.runtime.printed_pages().pids()]
-        assert workers
+def test_closing_stops_the_render_workers(live: LiveFolio, contract: str, tmp_path: Path) -> None:
+    store = _store(live)
+    images = PageImages(store, service_settings(tmp_path, None))  # as the service makes it (Runtime.close closes it)
+    record = store.require_document(contract)
+    assert images.image(record, 1, width=200, scale=None).rendered.width == 200
+    workers = [psutil.Process(pid) for pid in images.pids()]
+    assert workers
+    images.close()
     _, alive = psutil.wait_procs(workers, timeout=10)
-    assert alive == []  # the render workers stopped with the service
+    assert alive == [] and images.pids() == []
