@@ -48,7 +48,8 @@ def _page(browser: Browser, base: str, viewport: dict[str, int]) -> Page:
     page.errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda error: page.errors.append(str(error)))  # type: ignore[attr-defined]
     page.goto(base)
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    # a fresh server builds its OpenAPI schema (the route options) for the first page: 2 s of CPU, more under load
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=30_000)
     return page
 
 

@@ -61,7 +61,7 @@ def _page(browser: Browser, base: str, viewport: dict[str, int]) -> Page:
     page.errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda error: page.errors.append(str(error)))  # type: ignore[attr-defined]
     page.goto(base)
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=30_000)  # see test_ui.py
     return page
 
 
