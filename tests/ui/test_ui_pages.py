@@ -177,6 +177,17 @@ def test_the_viewer_at_phone_width(browser: Browser, server: str, shots: Screens
     page.get_by_role("button", name="Extracted text").click()
     expect(page.locator("#page-text")).to_be_visible()
     shots(page, "pages-4-text-phone", full_page=False)
+    page.keyboard.press("Escape")
+
+    # a document with no printed page (Markdown): the viewer says so and shows its text
+    response = httpx.post(f"{server}/v1/documents?wait=true", timeout=120, files=[(
+        "files", ("notes.md", b"# Notes\n\nThe reseller ships every Tuesday from the Portland depot.\n"))])
+    notes = response.json()["jobs"][0]["document_id"]
+    page.evaluate("async (id) => (await import('/js/viewer.js')).openPage(id, 1, null, 'Notes')", notes)
+    expect(page.locator("#page-text")).to_contain_text("ships every Tuesday")
+    expect(page.locator("#page-note")).to_contain_text("no printed page")
+    expect(page.locator("#page-printed")).to_be_hidden()
+    expect(page.locator("#page-show-printed")).to_be_disabled()
     assert page.errors == []  # type: ignore[attr-defined]
 
 
