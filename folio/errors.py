@@ -19,6 +19,10 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   ├── ParseMemory             parse_memory (HTTP 413): the parse needed more than FOLIO_PARSE_MEMORY_MB
     │   ├── DocumentNotFound        document_not_found
     │   ├── PageNotFound            page_not_found
+    │   ├── NoOriginalFile          no_original_file (HTTP 404): ingested before Folio kept files: no page image
+    │   ├── NoPrintedPage           no_printed_page (HTTP 409): not a PDF, so no page as printed (text only)
+    │   ├── PageTooLarge            page_too_large (HTTP 422): a page that cannot be drawn within the pixel cap
+    │   ├── RenderTimeout           render_timeout (HTTP 422): drawing the page ran past FOLIO_RENDER_TIMEOUT_S
     │   ├── DocumentConflict        document_conflict (HTTP 409): the id is another tenant's (crafted bytes)
     │   ├── TitleTaken              title_taken (HTTP 409): another document of the tenant has that title
     │   ├── ConversationNotFound    conversation_not_found (HTTP 404): none of the tenant's has that id
@@ -130,6 +134,34 @@ class DocumentNotFound(InputError):
 class PageNotFound(InputError):
     code = "page_not_found"
     http_status = 404
+
+
+class NoOriginalFile(InputError):
+    """The document was ingested before Folio kept original files: its pages exist as text only."""
+
+    code = "no_original_file"
+    http_status = 404
+
+
+class NoPrintedPage(InputError):
+    """The document is not a PDF (DOCX, HTML, text): it has no printed page to draw, only its text."""
+
+    code = "no_printed_page"
+    http_status = 409
+
+
+class PageTooLarge(InputError):
+    """The page's shape cannot be drawn within the image's pixel cap at a useful width."""
+
+    code = "page_too_large"
+    http_status = 422
+
+
+class RenderTimeout(InputError):
+    """Drawing the page (or finding a quote on it) ran past FOLIO_RENDER_TIMEOUT_S and was stopped."""
+
+    code = "render_timeout"
+    http_status = 422
 
 
 class InvalidRequest(InputError):

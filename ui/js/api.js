@@ -80,7 +80,8 @@ export const api = {
   info: () => request("GET", "/v1/info"),
   openapi: () => request("GET", "/openapi.json"),
   documents: () => request("GET", "/v1/documents?status=all"),
-  page: (docId, n) => request("GET", `/v1/documents/${encodeURIComponent(docId)}/pages/${n}`),
+  page: (docId, n, quote) => request("GET", `/v1/documents/${encodeURIComponent(docId)}/pages/${n}`
+    + (quote ? `?quote=${encodeURIComponent(quote.slice(0, 2000))}` : "")),
   deleteDocument: (docId) => request("DELETE", `/v1/documents/${encodeURIComponent(docId)}`),
   renameDocument: (docId, title) => request("PATCH", `/v1/documents/${encodeURIComponent(docId)}`, { body: { title } }),
   job: (jobId) => request("GET", `/v1/jobs/${encodeURIComponent(jobId)}`),
