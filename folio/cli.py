@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from folio.evaluation.command import eval_command
 from folio.ingest.cli import cli
+from folio.ingest.collections_cli import collections
 from folio.service.chat_cli import chat
 from folio.service.cli import ask, serve
 
-for command in (serve, ask, chat, eval_command):
+for command in (collections, serve, ask, chat, eval_command):
     cli.add_command(command)
 
 __all__ = ["cli", "main"]

@@ -88,6 +88,15 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="Longest Tesseract may read one page (a page past it is flagged)."
     )
 
+    # Page images (GET /v1/documents/{id}/pages/{n}/image) and the boxes of a quote, drawn in a worker process.
+    render_timeout_s: float = Field(
+        default=20.0, gt=0, description="The longest drawing one page (or finding a quote's boxes on it) may take "
+        "before its worker is killed (render_timeout). A cuad-dev page draws in well under a second.",
+    )
+    page_image_cache_mb: float = Field(
+        default=64.0, ge=0, description="Page images kept in memory, least recently used first out (0: none).",
+    )
+
     chunk_tokens: int = Field(default=200, ge=32, description="Chunk size in the embedding model's tokens.")
     chunk_overlap: int = Field(default=24, ge=0)
     heading_tokens: int = Field(default=32, ge=0, description="Budget for the heading prefixed to a chunk.")

@@ -19,11 +19,18 @@ Every error a user can cause or meet carries a stable ``code`` (part of the API 
     │   ├── ParseMemory             parse_memory (HTTP 413): the parse needed more than FOLIO_PARSE_MEMORY_MB
     │   ├── DocumentNotFound        document_not_found
     │   ├── PageNotFound            page_not_found
+    │   ├── NoOriginalFile          no_original_file (HTTP 404): ingested before Folio kept files: no page image
+    │   ├── NoPrintedPage           no_printed_page (HTTP 409): not a PDF, so no page as printed (text only)
+    │   ├── PageTooLarge            page_too_large (HTTP 422): a page that cannot be drawn within the pixel cap
+    │   ├── RenderTimeout           render_timeout (HTTP 422): drawing the page ran past FOLIO_RENDER_TIMEOUT_S
     │   ├── DocumentConflict        document_conflict (HTTP 409): the id is another tenant's (crafted bytes)
     │   ├── TitleTaken              title_taken (HTTP 409): another document of the tenant has that title
     │   ├── ConversationNotFound    conversation_not_found (HTTP 404): none of the tenant's has that id
     │   ├── ConversationBusy        conversation_busy (HTTP 409): another turn of it is being answered
     │   ├── ScopeEmpty              scope_empty (HTTP 409): none of the conversation's documents is left
+    │   ├── CollectionNotFound      collection_not_found (HTTP 404): none of the tenant's has that id or name
+    │   ├── CollectionNameTaken     collection_name_taken (HTTP 409): another collection of the tenant has it
+    │   ├── ScopeConflict           scope_conflict (HTTP 422): both documents and a collection were given
     │   └── InvalidRequest          invalid_request
     │       ├── QuestionTooLong     question_too_long (HTTP 413): over FOLIO_MAX_QUESTION_CHARS
     │       ├── OverBudget          over_budget (HTTP 422): the route's estimate exceeds the request's max_cost_usd
@@ -129,6 +136,34 @@ class PageNotFound(InputError):
     http_status = 404
 
 
+class NoOriginalFile(InputError):
+    """The document was ingested before Folio kept original files: its pages exist as text only."""
+
+    code = "no_original_file"
+    http_status = 404
+
+
+class NoPrintedPage(InputError):
+    """The document is not a PDF (DOCX, HTML, text): it has no printed page to draw, only its text."""
+
+    code = "no_printed_page"
+    http_status = 409
+
+
+class PageTooLarge(InputError):
+    """The page's shape cannot be drawn within the image's pixel cap at a useful width."""
+
+    code = "page_too_large"
+    http_status = 422
+
+
+class RenderTimeout(InputError):
+    """Drawing the page (or finding a quote on it) ran past FOLIO_RENDER_TIMEOUT_S and was stopped."""
+
+    code = "render_timeout"
+    http_status = 422
+
+
 class InvalidRequest(InputError):
     code = "invalid_request"
     http_status = 422
@@ -178,6 +213,38 @@ class ScopeEmpty(ConversationError):
 
     code = "scope_empty"
     http_status = 409
+
+
+class CollectionError(InputError):
+    """An error about one collection: it carries what the caller named it by (an id or a name)."""
+
+    def __init__(self, message: str, *, collection: str) -> None:
+        super().__init__(message)
+        self.collection = collection
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "collection": self.collection}
+
+
+class CollectionNotFound(CollectionError):
+    """No collection of the caller's tenant has that id or name (another tenant's is not found either)."""
+
+    code = "collection_not_found"
+    http_status = 404
+
+
+class CollectionNameTaken(CollectionError):
+    """Another collection of the tenant already has the name asked for."""
+
+    code = "collection_name_taken"
+    http_status = 409
+
+
+class ScopeConflict(InputError):
+    """A request named both documents and a collection as its scope: it must name one."""
+
+    code = "scope_conflict"
+    http_status = 422
 
 
 class QuestionTooLong(InvalidRequest):

@@ -116,10 +116,12 @@ def _embedder_factory(settings: Settings) -> Callable[[], Any]:
 @click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders.")
 @click.option("--glob", "pattern", default=None, help="Only files matching this pattern (e.g. '*.pdf').")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every file's result.")
+@click.option("--collection", metavar="NAME", default=None,
+              help="Each ingested file's document joins this collection (by name or id; created if there is none).")
 @click.pass_context
 @handles_errors
 def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern: str | None,
-           as_json: bool) -> None:
+           as_json: bool, collection: str | None) -> None:
     """Parse, chunk, embed and index files and folders (PDF, DOCX, HTML, Markdown, text).
 
     Unchanged files are skipped; a changed file at the same path replaces its old version once the
@@ -140,7 +142,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
     size_note: str | None = None
     if remote is not None:
         with remote:
-            results = _ingest_remote(remote, sources, PlainProgress(stream))
+            results = _ingest_remote(remote, sources, PlainProgress(stream), collection)
     else:
         progress = RichProgress() if stream.isatty() and not as_json else PlainProgress(stream)
         with _open_store(settings) as store:
@@ -149,6 +151,9 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
                 results = ingestor.run(sources, progress)
             finally:
                 ingestor.close()
+            if collection is not None:
+                _join_collection(store.database, collection, [r.doc_id for r in results if r.doc_id
+                                                              and r.status != "failed"])
             size_note = local_size_note(store.index.count()) if not settings.qdrant_url else None
     elapsed = time.perf_counter() - started
     failed = sum(r.status == "failed" for r in results)
@@ -162,7 +167,20 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
     sys.exit(1 if failed else 0)
 
 
-def _ingest_remote(remote: Any, sources: list[Any], progress: Any) -> list[Any]:
+def _join_collection(database: Any, name: str, doc_ids: list[str]) -> None:
+    """The ingested documents join collection ``name`` (tenant default), made if there is none."""
+    from folio.errors import CollectionNotFound
+    from folio.records.collection_records import CollectionRecords
+
+    records = CollectionRecords(database)
+    try:
+        row = records.find(name, tenant="default")
+    except CollectionNotFound:
+        row = records.create(tenant="default", name=name)
+    records.add(row.id, doc_ids, tenant="default")
+
+
+def _ingest_remote(remote: Any, sources: list[Any], progress: Any, collection: str | None = None) -> list[Any]:
     """Upload each file to the server, then follow the jobs until every file has finished."""
     from folio.ingest.reports import FileResult
 
@@ -181,7 +199,7 @@ def _ingest_remote(remote: Any, sources: list[Any], progress: Any) -> list[Any]:
             results[index] = FileResult(name=source.name, status="failed", error=exc)
             progress.file_done(results[index])
             continue
-        job = remote.upload(Path(source.name).name, data)
+        job = remote.upload(Path(source.name).name, data, collection=collection)
         if job.get("finished") is not None:  # refused at once (too large, not a supported format)
             finished(index, job)
         else:

@@ -38,6 +38,7 @@ from folio.ingest.sources import Source, document_id, safe_file_name
 from folio.ingest.statements import pages_by_kind
 from folio.ingest.store import STALE_WRITE_S, Store
 from folio.records import DocumentRecord
+from folio.records.document_files import DocumentFile
 
 # Chunks per encode call: large enough that length-sorted batches waste little on padding, small enough
 # that progress moves, the writer thread overlaps with the next call, and the model's thread count can
@@ -217,8 +218,10 @@ class Ingestor:
 
     def _prepared(self, todo: list[tuple[Source, bytes | None, str, float]], before_wait: Callable[[], object],
                   progress: Progress
-                  ) -> Iterator[tuple[Source, str, float, tuple[PreparedDocument, OcrReport | None] | FolioError]]:
-        """Prepared documents (with what OCR did) in input order, up to two files prepared ahead.
+                  ) -> Iterator[tuple[Source, str, float, bytes,
+                                      tuple[PreparedDocument, OcrReport | None] | FolioError]]:
+        """Prepared documents (with what OCR did) and the bytes they were parsed from (the document's original file,
+        kept with it), in input order, up to two files prepared ahead.
 
         ``before_wait`` runs once the first jobs are submitted, before waiting for them (model loading).
         """
@@ -229,17 +232,19 @@ class Ingestor:
                 def on_page(done: int, total: int, name: str = source.name) -> None:
                     report_ocr_page(progress, name, done, total)
 
+                payload = b""
                 try:
                     payload = data if data is not None else source.read()
                     with ocr_run(self.ocr, on_page) as run:
                         prepared = prepare(source.name, payload, self.params, self.max_bytes, self.limits)
-                    yield source, doc_id, started, (prepared, run.report)
+                    yield source, doc_id, started, payload, (prepared, run.report)
                 except FolioError as exc:
-                    yield source, doc_id, started, exc
+                    yield source, doc_id, started, payload, exc
             return
         pool = self._get_pool()
         ahead = 2
         futures: list[cf.Future[tuple[PreparedDocument, OcrReport | None]]] = []
+        payloads: list[bytes] = []  # each file's bytes, until it is written (the document keeps its file)
 
         def submit(source: Source, data: bytes | None) -> cf.Future[tuple[PreparedDocument, OcrReport | None]]:
             try:
@@ -247,7 +252,9 @@ class Ingestor:
             except FolioError as exc:
                 failed: cf.Future[tuple[PreparedDocument, OcrReport | None]] = cf.Future()
                 failed.set_exception(exc)
+                payloads.append(b"")
                 return failed
+            payloads.append(payload)
             return pool.submit(_prepare_job, source.name, payload, self.params, self.max_bytes, self.ocr,
                                self.limits, name=source.name)
 
@@ -261,15 +268,16 @@ class Ingestor:
                 s, d, _, _ = todo[nxt]
                 futures.append(submit(s, d))
             try:
-                yield source, doc_id, started, self._wait(futures[i], progress)
+                yield source, doc_id, started, payloads[i], self._wait(futures[i], progress)
             except FolioError as exc:  # the file's own, or the sandbox's (parse_timeout, parse_memory, a crash)
-                yield source, doc_id, started, exc
+                yield source, doc_id, started, payloads[i], exc
             todo[i] = (source, None, doc_id, started)  # free the bytes early
+            payloads[i] = b""
 
     def _ingest_prepared(self, todo: list[tuple[Source, bytes | None, str, float]],
                          progress: Progress) -> Iterator[FileResult]:
         # the model loads while the worker parses the first files
-        for source, doc_id, started, item in self._prepared(todo, lambda: self.embedder, progress):
+        for source, doc_id, started, payload, item in self._prepared(todo, lambda: self.embedder, progress):
             if isinstance(item, FolioError):
                 yield FileResult(name=source.name, status="failed", error=item,
                                  seconds=time.perf_counter() - started)
@@ -284,7 +292,7 @@ class Ingestor:
                 continue
             progress.file_prepared(source.name, len(prepared.pages), len(prepared.chunks))
             try:
-                replaced = self._write(source, prepared, progress, ocr)
+                replaced = self._write(source, prepared, payload, progress, ocr)
             except FolioError as exc:
                 yield FileResult(name=source.name, status="failed", doc_id=doc_id, error=exc,
                                  seconds=time.perf_counter() - started)
@@ -309,8 +317,8 @@ class Ingestor:
         cores = os.cpu_count() or 1
         set_threads(max(1, cores - self._workers) if parsing else cores)
 
-    def _write(self, source: Source, doc: PreparedDocument, progress: Progress, ocr: OcrReport | None = None
-               ) -> list[str]:
+    def _write(self, source: Source, doc: PreparedDocument, data: bytes, progress: Progress,
+               ocr: OcrReport | None = None) -> list[str]:
         embedder = self.embedder
         self.store.ensure_chunks_collection(embedder.dim)
         ocr = ocr or OcrReport()
@@ -328,7 +336,7 @@ class Ingestor:
             statement_pages=doc.statement_pages, genre=doc.genre, warnings=doc.warnings,
         )
         statements = pages_by_kind(doc.statement_pages)
-        self.store.begin_document(record)
+        self.store.begin_document(record, DocumentFile.of(data, doc.format))  # the original, for page images
         with cf.ThreadPoolExecutor(1) as writer:
             pending: cf.Future[None] | None = None
             size = embed_batch_size(len(doc.chunks))

@@ -120,10 +120,13 @@ class RemoteFolio:
 
     # -- uploads ---------------------------------------------------------------------------------------
 
-    def upload(self, name: str, data: bytes) -> dict[str, Any]:
-        """Queue one file; its job (which may already say ``failed``, e.g. a file over the size limit)."""
+    def upload(self, name: str, data: bytes, *, collection: str | None = None) -> dict[str, Any]:
+        """Queue one file; its job (which may already say ``failed``, e.g. a file over the size limit).
+        ``collection``: the document joins it when ready (made if there is none)."""
+        params = {"collection": collection, "create_collection": "true"} if collection else None
         try:
-            body = self._request("POST", "/v1/documents", files=[("files", (name, data))], timeout=600.0)
+            body = self._request("POST", "/v1/documents", files=[("files", (name, data))], timeout=600.0,
+                                 params=params)
         except RemoteError as exc:  # one refused file: the server answers with its job beside the error
             if exc.job is not None:
                 return exc.job

@@ -45,6 +45,7 @@ from folio.ingest.genre import document_genre
 from folio.ingest.statements import chunk_statements, document_statements, pages_by_kind
 from folio.records import lookup, upgrade
 from folio.records.database import Database
+from folio.records.document_files import DocumentFile, DocumentFiles
 from folio.records.job_records import JobRecords
 from folio.records.ledger_records import LedgerRecords
 from folio.records.migration import tag_documents
@@ -91,6 +92,7 @@ class Store:
         self.replicas = replicas
         self.database = database or Database.memory()
         self.document_records: DocumentRecords = SqlDocuments(self.database)
+        self.document_files = DocumentFiles(self.database)
         self.ledger_records = LedgerRecords(self.database)
         self.term_stats = TermStats(self.database)
         # the BM25 statistics of the documents this process is writing: term -> chunks holding it so far
@@ -235,9 +237,10 @@ class Store:
     def has_chunks_collection(self) -> bool:
         return self.index.exists()
 
-    def begin_document(self, record: DocumentRecord) -> None:
+    def begin_document(self, record: DocumentRecord, file: DocumentFile | None = None) -> None:
+        """The record, status ``writing``, with the original ``file`` (kept for the page images) in one write."""
         self._writing[record.id] = Counter()
-        self.document_records.begin(record)
+        self.document_records.begin(record, file)
 
     def upsert_chunks(self, doc_id: str, chunks: Sequence[Chunk], dense: np.ndarray,
                       sparse: Sequence[SparseVector], statements: Mapping[int, Sequence[str]] | None = None) -> None:

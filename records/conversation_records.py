@@ -35,7 +35,8 @@ STALE_AFTER_S = 900.0  # a claim older than this belongs to a turn whose process
 @dataclass
 class ConversationRow:
     """A conversation as stored. ``scope``: document ids, or None for every ready document of the tenant;
-    ``thread``: the layout's state (``folio.service.thread.ThreadState`` as a dict)."""
+    ``collection``: the collection it follows (``scope`` is then its documents as of the last turn, in the order
+    they joined); ``thread``: the layout's state (``folio.service.thread.ThreadState`` as a dict)."""
 
     id: str
     tenant: str
@@ -47,9 +48,10 @@ class ConversationRow:
     scope: list[str] | None
     thread: dict[str, Any] = field(default_factory=dict)
     last: dict[str, Any] = field(default_factory=dict)  # the last turn's question and route, for lists
+    collection: str | None = None
 
     def data(self) -> dict[str, Any]:
-        return {"scope": self.scope, "thread": self.thread, "last": self.last}
+        return {"scope": self.scope, "thread": self.thread, "last": self.last, "collection": self.collection}
 
 
 @dataclass
@@ -69,7 +71,8 @@ def _conversation(row: Any) -> ConversationRow:
     data = row.data or {}
     return ConversationRow(id=row.id, tenant=row.tenant, title=row.title, created=row.created, updated=row.updated,
                            turns=row.turns, dollars=row.dollars, scope=data.get("scope"),
-                           thread=dict(data.get("thread") or {}), last=dict(data.get("last") or {}))
+                           thread=dict(data.get("thread") or {}), last=dict(data.get("last") or {}),
+                           collection=data.get("collection"))
 
 
 def _turn(row: Any) -> TurnRow:
@@ -85,14 +88,14 @@ class ConversationRecords:
         self.clock = clock
 
     def create(self, *, tenant: str, title: str, scope: list[str] | None,
-               thread: dict[str, Any] | None = None) -> ConversationRow:
+               thread: dict[str, Any] | None = None, collection: str | None = None) -> ConversationRow:
         now = self.clock()
         row = ConversationRow(id=uuid.uuid4().hex, tenant=tenant, title=title, created=now, updated=now, turns=0,
-                              dollars=0.0, scope=scope, thread=thread or {})
+                              dollars=0.0, scope=scope, thread=thread or {}, collection=collection)
         with self.database.write("create a conversation") as conn:
             conn.execute(insert(conversations).values(
                 id=row.id, tenant=tenant, title=title, created=now, updated=now, turns=0, dollars=0.0,
-                data={"scope": scope, "thread": row.thread}))
+                data=row.data()))
         return row
 
     def get(self, conversation_id: str, *, tenant: str) -> ConversationRow:
@@ -119,13 +122,14 @@ class ConversationRecords:
         return [_turn(r) for r in rows]
 
     def update(self, conversation_id: str, *, tenant: str, title: str | None = None,
-               scope: list[str] | None = None, set_scope: bool = False, thread: dict[str, Any] | None = None
-               ) -> ConversationRow:
-        """Rename, change the scope (with ``set_scope``; ``None``: every document) or the thread's state."""
+               scope: list[str] | None = None, set_scope: bool = False, thread: dict[str, Any] | None = None,
+               collection: str | None = None) -> ConversationRow:
+        """Rename, change the scope (with ``set_scope``: ``scope``, and the ``collection`` it follows if any;
+        ``None``: every document) or the thread's state."""
         with self.database.write("update a conversation") as conn:
             row = self._get(conn, conversation_id, tenant)
             if set_scope:
-                row.scope = scope
+                row.scope, row.collection = scope, collection
             if thread is not None:
                 row.thread = thread
             values: dict[str, Any] = {"data": row.data(), "updated": self.clock()}
@@ -183,9 +187,12 @@ class ConversationRecords:
 
     def add_turn(self, conversation_id: str, token: str, *, tenant: str, route: str, dollars: float,
                  thread_digest: str, data: dict[str, Any], thread: dict[str, Any],
-                 title: str | None = None) -> TurnRow | None:
-        """Append the next turn, add its dollars, store the thread's new state and release the claim, in one
-        transaction; None (nothing written) when the claim no longer holds."""
+                 title: str | None = None, scope: list[str] | None = None,
+                 forget_collection: bool = False) -> TurnRow | None:
+        """Append the next turn, add its dollars, store the thread's new state (and, for a conversation that
+        follows a collection, ``scope``: the documents the turn asked about; ``forget_collection``: it was deleted,
+        and the conversation keeps the documents it had) and release the claim, in one transaction; None (nothing
+        written) when the claim no longer holds."""
         now = self.clock()
         c = conversations.c
         with self.database.write("record a conversation turn") as conn:
@@ -195,6 +202,10 @@ class ConversationRecords:
                 return None
             current = _conversation(row)
             current.thread, current.last = thread, {"question": data.get("question"), "route": route}
+            if scope is not None and current.collection is not None:
+                current.scope = scope
+            if forget_collection:
+                current.collection = None
             n = current.turns + 1
             conn.execute(insert(conversation_turns).values(
                 conversation_id=conversation_id, n=n, tenant=tenant, created=now, route=route, dollars=dollars,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from folio.records.document_files import DocumentFile
 from folio.records.model import DocumentRecord
 
 
@@ -29,8 +30,9 @@ class DocumentRecords(Protocol):
     def find_by_source(self, source: str, *, tenant: str | None = None) -> list[DocumentRecord]:
         """The records of documents ingested from ``source`` (a path, or ``upload:NAME``)."""
 
-    def begin(self, record: DocumentRecord) -> None:
-        """Write a new record (or overwrite one) with status ``writing``."""
+    def begin(self, record: DocumentRecord, file: DocumentFile | None = None) -> None:
+        """Write a new record (or overwrite one) with status ``writing``, with the document's original ``file``
+        in the same write when given."""
 
     def set_status(self, doc_id: str, status: str, **fields: Any) -> None:
         """Set a record's status, and ``fields`` with it, in one write."""

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Row, delete, insert, select, update
 
 from folio.records.database import Database
+from folio.records.document_files import DocumentFile, write_file
 from folio.records.model import DocumentRecord
 from folio.records.tables import document_pages, document_terms, documents
 from folio.records.term_stats import insert_rows
@@ -75,7 +76,9 @@ class SqlDocuments:
         with self.database.read() as conn:
             return [from_row(row) for row in conn.execute(query)]
 
-    def begin(self, record: DocumentRecord) -> None:
+    def begin(self, record: DocumentRecord, file: DocumentFile | None = None) -> None:
+        """The record with status ``writing``, its pages, and its original ``file`` when given, in one
+        transaction (``folio.records.document_files``)."""
         row = {**to_row(record), "status": "writing"}
         with self.database.write("write a document's record") as conn:
             conn.execute(delete(documents).where(documents.c.id == record.id))  # its pages go with it
@@ -83,6 +86,8 @@ class SqlDocuments:
             if record.pages:
                 conn.execute(insert(document_pages), [{"document_id": record.id, "page": i, "text": text}
                                                       for i, text in enumerate(record.pages)])
+            if file is not None:
+                write_file(conn, record.id, record.tenant, file)
 
     def set_status(self, doc_id: str, status: str, **fields: Any) -> None:
         columns = {k: v for k, v in fields.items() if k in COLUMNS}

@@ -25,9 +25,9 @@ from folio.service.billing import Bill
 from folio.service.context import (
     NOT_FOUND,
     WARM_REPLY,
+    document_blocks,
     full_prompt,
     rag_prompt,
-    render_documents,
     render_excerpts,
     warmup_messages,
 )
@@ -196,7 +196,7 @@ class Answerer(Planner):
     def _ask_full(self, request: QueryRequest, plan: Plan, bill: Bill, emit: Emit,
                   loaded: dict[str, DocumentRecord]) -> Completion:
         records = [self._with_pages(r.id, loaded) for r in plan.full_records]
-        block = render_documents(records)
+        block = document_blocks(records, collection=plan.collection is not None)
         prefix_tokens = plan.decision.inputs.system_tokens + plan.decision.inputs.scope_tokens
         if plan.warmup:
             warm = self._call(warmup_messages(block), request, emit, max_tokens=8, stream=False)

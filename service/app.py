@@ -22,7 +22,7 @@ from folio.service.llm import LLMClient
 from folio.service.logs import ASGIApp, RequestIdMiddleware
 from folio.service.metrics import Metrics, MetricsMiddleware
 from folio.service.pricing import choose_profile
-from folio.service.routes import conversations, documents, openai_compat, query, search
+from folio.service.routes import collections, conversations, documents, openai_compat, page_images, query, search
 from folio.service.runtime import Runtime, build_runtime
 from folio.service.schemas.common import ErrorInfo
 from folio.service.schemas.health import Health, Info, Readiness, ReadinessChecks
@@ -105,8 +105,10 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
                        failures=RateLimiter(settings.auth_failures_per_minute))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(documents.router)
+    app.include_router(page_images.router)
     app.include_router(query.router)
     app.include_router(conversations.router)
+    app.include_router(collections.router)
     app.include_router(search.router)
     app.include_router(openai_compat.router)
 

@@ -74,6 +74,9 @@ def status_line(answer: Answer) -> str:
 def scope_words(summary: ConversationSummary) -> str:
     if summary.scope == "all":
         return f"all documents ({len(summary.documents)} now)"
+    if summary.collection is not None:
+        return (f"collection {_safe(summary.collection.name)!r} ({plural(len(summary.documents), 'document')} now; "
+                "documents added to it join the conversation)")
     titles = ", ".join(_safe(d.title) + (" (deleted)" if d.deleted else "") for d in summary.documents)
     return f"{plural(len(summary.documents), 'document')}: {titles}"
 
@@ -215,7 +218,8 @@ class ChatSession:
                        "first", err=True)
             return
         previous = self.summary
-        self.summary = self.conversations.create(scope)
+        followed = previous.collection.id if previous.collection is not None else None
+        self.summary = self.conversations.create(None if followed else scope, followed)
         click.echo(f"new conversation {self.id} over {scope_words(self.summary)} (the last one: {previous.id}, "
                    f"{plural(previous.turns, 'turn')})")
 
@@ -246,6 +250,8 @@ class ChatSession:
 @click.command()
 @click.option("--doc", "doc_ids", multiple=True,
               help="Ask about this document (id or unique prefix; repeatable). Default: every document.")
+@click.option("--collection", metavar="NAME", default=None,
+              help="Ask about this collection (name or id); documents added to it later join the conversation.")
 @click.option("--mode", type=click.Choice(["auto", "rag", "full", "coverage"]), default="auto", show_default=True)
 @click.option("--reasoning", type=click.Choice(["none", "high", "max"]), default="none", show_default=True)
 @click.option("--max-cost", "max_cost", type=click.FloatRange(min=0), default=None,
@@ -254,8 +260,8 @@ class ChatSession:
               help="Continue this conversation (the id `folio chat` printed) instead of starting one.")
 @click.pass_context
 @handles_errors
-def chat(ctx: click.Context, doc_ids: tuple[str, ...], mode: str, reasoning: str, max_cost: float | None,
-         conversation_id: str | None) -> None:
+def chat(ctx: click.Context, doc_ids: tuple[str, ...], collection: str | None, mode: str, reasoning: str,
+         max_cost: float | None, conversation_id: str | None) -> None:
     """Talk with the documents: a conversation, one question per line, each with the earlier ones in its prompt.
 
     Each answer is followed by its route, dollars and prompt tokens read from the cache, then its citations.
@@ -268,14 +274,14 @@ def chat(ctx: click.Context, doc_ids: tuple[str, ...], mode: str, reasoning: str
       folio chat --conversation 0f6a2d...   # continue it
       printf 'Who are the parties?\\nAnd the governing law?\\n' | folio chat
     """
-    if conversation_id and doc_ids:
-        raise click.UsageError("--doc starts a conversation over those documents; a continued one keeps its "
-                               "scope (change it with /scope)")
+    if conversation_id and (doc_ids or collection):
+        raise click.UsageError("--doc and --collection start a conversation over those documents; a continued one "
+                               "keeps its scope (change it with /scope)")
     with opened(ctx) as conversations:
         if conversation_id:
             summary = conversations.summary(conversation_id)
         else:
-            summary = conversations.create(list(doc_ids) or None)
+            summary = conversations.create(list(doc_ids) or None, collection)
         if conversations.notice:
             click.echo(f"note: {conversations.notice}", err=True)
         ChatSession(conversations, summary, mode=mode, reasoning=reasoning, max_cost=max_cost,

@@ -31,7 +31,7 @@ class Conversations(Protocol):
 
     notice: str | None  # a demo server's: its answers are simulated
 
-    def create(self, documents: list[str] | None) -> ConversationSummary: ...
+    def create(self, documents: list[str] | None, collection: str | None = None) -> ConversationSummary: ...
     def summary(self, conversation_id: str) -> ConversationSummary: ...
     def rescope(self, conversation_id: str, documents: list[str] | None) -> tuple[ConversationSummary, str]: ...
     def detail(self, conversation_id: str) -> ConversationDetail: ...
@@ -50,9 +50,9 @@ class LocalConversations:
         self.runtime = runtime
         self.conversations = runtime.conversations_for(DEFAULT_TENANT)
 
-    def create(self, documents: list[str] | None) -> ConversationSummary:
+    def create(self, documents: list[str] | None, collection: str | None = None) -> ConversationSummary:
         c = self.conversations
-        return c.summary(c.create(title=None, documents=documents))
+        return c.summary(c.create(title=None, documents=documents, collection=collection))
 
     def summary(self, conversation_id: str) -> ConversationSummary:
         return self.conversations.summary(self.conversations.get(conversation_id))
@@ -93,9 +93,9 @@ class RemoteConversations:
     def _path(conversation_id: str, tail: str = "") -> str:
         return f"/v1/conversations/{quote(conversation_id, safe='')}{tail}"
 
-    def create(self, documents: list[str] | None) -> ConversationSummary:
+    def create(self, documents: list[str] | None, collection: str | None = None) -> ConversationSummary:
         return ConversationSummary.model_validate(self._call("POST", "/v1/conversations",
-                                                             json={"documents": documents}))
+                                                             json={"documents": documents, "collection": collection}))
 
     def summary(self, conversation_id: str) -> ConversationSummary:
         return ConversationSummary.model_validate(self._call("GET", self._path(conversation_id)))

@@ -11,9 +11,9 @@ on into the next one).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 
+from folio.ingest.page_render import squash  # the one normalisation: quotes on pages and their boxes alike
 from folio.records import DocumentRecord
 from folio.service.schemas.common import Citation
 
@@ -23,10 +23,6 @@ _CITATION = re.compile(r"\[((?:[^\[\]]|\[[^\[\]]{0,100}\]){1,300}?)\s*,?\s+pp?\.
 MIN_QUOTE_CHARS = 12
 MAX_QUOTE_CHARS = 2000
 _OPEN, _CLOSE = "\u201c", "\u201d"
-
-
-def squash(text: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", unicodedata.normalize("NFKC", text).lower())
 
 
 def _match_document(title: str, records: Sequence[DocumentRecord]) -> DocumentRecord | None:

@@ -192,6 +192,8 @@ def citation_line(c: Citation) -> str:
 @click.command()
 @click.argument("question")
 @click.option("--doc", "doc_ids", multiple=True, help="Restrict the scope to this document (repeatable).")
+@click.option("--collection", metavar="NAME", default=None,
+              help="Scope the question to this collection (name or id): its documents in the order they joined.")
 @click.option("--mode", type=click.Choice(["auto", "rag", "full", "coverage"]), default="auto", show_default=True,
               help="coverage: every page of a scope larger than the context, in cached windows (map-reduce).")
 @click.option("--reasoning", type=click.Choice(["none", "high", "max"]), default="none", show_default=True)
@@ -206,8 +208,9 @@ def citation_line(c: Citation) -> str:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handles_errors
-def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, reasoning: str,
-        max_cost: float | None, fallback: bool, cascade: bool, conversation_id: str | None, as_json: bool) -> None:
+def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], collection: str | None, mode: str,
+        reasoning: str, max_cost: float | None, fallback: bool, cascade: bool, conversation_id: str | None,
+        as_json: bool) -> None:
     """Ask a question of the indexed documents; prints the answer, route, cost and citations.
 
     \b
@@ -219,9 +222,9 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
       folio ask --conversation 0f6a2d... "And which courts hear disputes?"   # a chat's next turn
     """
     if conversation_id is not None:
-        if doc_ids:
-            raise click.UsageError("--doc and --conversation exclude each other: a conversation asks about its "
-                                   "own scope (change it with folio chat's /scope)")
+        if doc_ids or collection:
+            raise click.UsageError("--doc or --collection and --conversation exclude each other: a conversation "
+                                   "asks about its own scope (change it with folio chat's /scope)")
         from folio.service.chat_cli import ask_in_conversation
         from folio.service.schemas.conversations import TurnRequest
 
@@ -234,7 +237,8 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
     if remote is not None:  # folio --server URL ask ...: the server's POST /v1/query
         with remote:
             result = Answer.model_validate(remote.query({
-                "question": question, "documents": list(doc_ids) or None, "mode": mode, "reasoning": reasoning,
+                "question": question, "documents": list(doc_ids) or None, "collection": collection, "mode": mode,
+                "reasoning": reasoning,
                 "max_cost_usd": max_cost, "fallback": fallback, "cascade": cascade}))
             notice = remote.info().get("simulated_notice")  # a demo server's answers say they are simulated
     else:
@@ -243,7 +247,7 @@ def ask(ctx: click.Context, question: str, doc_ids: tuple[str, ...], mode: str, 
 
         runtime = build_runtime(_settings(ctx))
         try:
-            request = QueryRequest(question=question, documents=list(doc_ids) or None,
+            request = QueryRequest(question=question, documents=list(doc_ids) or None, collection=collection,
                                    mode=mode, reasoning=reasoning,  # type: ignore[arg-type]
                                    max_cost_usd=max_cost, fallback=fallback, cascade=cascade)
             result = runtime.answerer.answer(request)

@@ -1,9 +1,11 @@
 """The model's context, built so that the provider's prefix cache hits (DESIGN.md, "Prompt layout").
 
 1. A fixed system prompt: no dates, ids or names in it.
-2. The documents block: documents in one global canonical order (ingest time, then id), each with a header
-   and ``<page n=...>`` tags (1-based, as people cite), from the page text normalised and stored at ingest.
-   A scope that grows keeps its old prefix, because new documents sort last.
+2. The documents block: documents in the scope's order, each with a header and ``<page n=...>`` tags (1-based,
+   as people cite), from the page text normalised and stored at ingest. A scope of documents is in one global
+   canonical order (ingest time, then id); a collection's is the order its documents joined it
+   (``service/collections.py``). Either way a scope that grows keeps its old prefix, because new documents come
+   last.
 3. The question last.
 
 Rendering is a pure function of the stored records: the same scope always gives the same bytes. Document
@@ -107,8 +109,10 @@ def render_pages(record: DocumentRecord, first: int, last: int) -> str:
 
 
 def render_documents(records: Sequence[DocumentRecord]) -> str:
-    """The documents block of a scope, byte-identical for the same set of documents."""
-    return DOCUMENTS_OPEN + "".join(render_document(r) for r in canonical_order(records)) + DOCUMENTS_CLOSE
+    """The documents block of a scope, in the scope's order (the planner's: canonical for documents, the order
+    they joined for a collection): byte-identical for the same documents in the same order, which is the order
+    ``prefix_key`` names."""
+    return DOCUMENTS_OPEN + "".join(render_document(r) for r in records) + DOCUMENTS_CLOSE
 
 
 def render_block(rendered: Sequence[str]) -> str:
@@ -231,12 +235,55 @@ class Prompt:
     layout: Layout
 
 
-def full_prompt(documents_block: str, question: str, *, layout: Layout) -> Prompt:
+# A collection's documents go one to a user message, each answered "Ready.": a collection that grows keeps, as
+# the start of its new prompt, every message of the old one up to its warm-up's reply, which the provider persisted
+# (a unit ends only at a request's end). The prefix key names this layout with a marker.
+PER_DOCUMENT = "layout:one-message-per-document"
+# what each further message adds: <User> ... <Assistant>Ready.<EOS> (thread.py's READY_TOKENS and turn markers)
+PER_DOCUMENT_MESSAGE_TOKENS = 7
+
+
+def per_document(records: Sequence[DocumentRecord], collection: bool) -> bool:
+    """Whether a scope's documents go one to a message: a collection's, when it holds more than one."""
+    return collection and len(records) > 1
+
+
+def layout_keys(records: Sequence[DocumentRecord], *, collection: bool) -> list[str]:
+    """The documents' keys as ``prefix_key`` names them, with the layout's marker when it is per document."""
+    keys = [document_key(r.id, r.title) for r in records]
+    return [PER_DOCUMENT, *keys] if per_document(records, collection) else keys
+
+
+def document_blocks(records: Sequence[DocumentRecord], *, collection: bool) -> list[str]:
+    """The documents as the user messages that carry them: one block, or one per document (a collection's)."""
+    if per_document(records, collection):
+        return [render_block([render_document(r)]) for r in records]
+    return [render_documents(records)]
+
+
+def per_document_overhead(records: Sequence[DocumentRecord], counter: TokenCounter, *, collection: bool) -> int:
+    """Tokens the per-document layout adds over one block: a fence and a turn's markers per further message."""
+    if not per_document(records, collection):
+        return 0
+    return (len(records) - 1) * (PER_DOCUMENT_MESSAGE_TOKENS + count_layout(counter, DOCUMENTS_OPEN, DOCUMENTS_CLOSE))
+
+
+def documents_messages(blocks: str | Sequence[str]) -> list[dict[str, str]]:
+    """The documents' user messages, each but the last followed by the warm-up's reply."""
+    messages: list[dict[str, str]] = []
+    for i, block in enumerate([blocks] if isinstance(blocks, str) else blocks):
+        if i:
+            messages.append({"role": "assistant", "content": WARM_REPLY})
+        messages.append({"role": "user", "content": block})
+    return messages
+
+
+def full_prompt(documents_block: str | Sequence[str], question: str, *, layout: Layout) -> Prompt:
     """Messages for a full-context question. ``warm`` is the multi-round layout that a warm-up primes."""
-    if layout == "warm":
+    if layout == "warm" or not isinstance(documents_block, str):
         messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": documents_block},
+            *documents_messages(documents_block),
             {"role": "assistant", "content": WARM_REPLY},
             {"role": "user", "content": QUESTION_PREFIX + question},
         ]
@@ -248,9 +295,9 @@ def full_prompt(documents_block: str, question: str, *, layout: Layout) -> Promp
     return Prompt(messages=messages, layout=layout)
 
 
-def warmup_messages(documents_block: str) -> list[dict[str, str]]:
+def warmup_messages(documents_block: str | Sequence[str]) -> list[dict[str, str]]:
     """The short priming request: the provider persists its input and its one-word output as prefixes."""
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": documents_block}]
+    return [{"role": "system", "content": SYSTEM_PROMPT}, *documents_messages(documents_block)]
 
 
 def _paged(hit: Hit, page_starts: Sequence[int]) -> str:

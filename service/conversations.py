@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from folio.errors import ConversationBusy, FolioError
+from folio.errors import CollectionNotFound, ConversationBusy, FolioError
 from folio.records.conversation_records import ConversationRecords, ConversationRow, TurnRow
 from folio.service.answer import Answerer
+from folio.service.collections import check_one_scope, ref
 from folio.service.explain import summarise
 from folio.service.metrics import Metrics
 from folio.service.planner import retrieved_chunk
@@ -71,20 +72,29 @@ class Conversations:
 
     # -- the resource ------------------------------------------------------------------------------------------
 
-    def create(self, *, title: str | None, documents: list[str] | None) -> ConversationRow:
-        scope = [r.id for r in self.answerer.scope(documents)] if documents else None
-        return self.records.create(tenant=self.tenant, title=(title or "").strip(), scope=scope)
+    def create(self, *, title: str | None, documents: list[str] | None,
+               collection: str | None = None) -> ConversationRow:
+        scope, followed = self._scope(documents, collection)
+        return self.records.create(tenant=self.tenant, title=(title or "").strip(), scope=scope, collection=followed)
+
+    def _scope(self, documents: list[str] | None, collection: str | None) -> tuple[list[str] | None, str | None]:
+        """A new scope: document ids (or None: every document), and the id of the collection it follows."""
+        check_one_scope(documents, collection)
+        if collection is not None:
+            records, ref = self.answerer.collection_scope(collection)
+            return [r.id for r in records], ref.id
+        return ([r.id for r in self.answerer.scope(documents)] if documents else None), None
 
     def get(self, conversation_id: str) -> ConversationRow:
         return self.records.get(conversation_id, tenant=self.tenant)
 
     def rename_or_rescope(self, conversation_id: str, *, title: str | None, documents: list[str] | None,
-                          set_scope: bool) -> tuple[ConversationRow, str]:
+                          set_scope: bool, collection: str | None = None) -> tuple[ConversationRow, str]:
         """Change the title or the scope; the second value says what that does to the thread's cache."""
         before = self.get(conversation_id)
-        scope = [r.id for r in self.answerer.scope(documents)] if set_scope and documents else None
+        scope, followed = self._scope(documents, collection) if set_scope else (None, None)
         row = self.records.update(conversation_id, tenant=self.tenant, title=title.strip() if title else None,
-                                  scope=scope, set_scope=set_scope)
+                                  scope=scope, set_scope=set_scope, collection=followed)
         state = ThreadState.from_dict(row.thread)
         if not set_scope or scope == before.scope:
             return row, "unchanged: the title is not part of any prompt"
@@ -116,9 +126,16 @@ class Conversations:
             documents = [ScopeDocument(id=i, title=t) for i, t in ready.items()]
         else:
             documents = [ScopeDocument(id=i, title=ready.get(i, i[:12]), deleted=i not in ready) for i in row.scope]
+        collection = None
+        if row.collection is not None:
+            try:
+                collection = ref(self.answerer.collections().records.get(row.collection, tenant=self.tenant))
+            except CollectionNotFound:  # deleted: the conversation keeps the documents it had
+                collection = None
         return ConversationSummary(
             id=row.id, title=row.title or UNTITLED, created=row.created, updated=row.updated, turns=row.turns,
-            dollars=round(row.dollars, 8), scope="all" if row.scope is None else "documents", documents=documents,
+            dollars=round(row.dollars, 8), documents=documents,
+            scope="all" if row.scope is None else "collection" if collection else "documents", collection=collection,
             route=row.last.get("route"), last_question=row.last.get("question"))
 
     def cache_words(self, row: ConversationRow) -> str:
@@ -185,7 +202,9 @@ class Conversations:
         title = request.question[:TITLE_FROM_QUESTION].strip() if not row.title else None
         written = self.records.add_turn(row.id, prepared.token, tenant=self.tenant, route=answer.route,
                                         dollars=outcome.dollars, thread_digest=thread_digest(pairs), data=data,
-                                        thread=outcome.state.to_dict(), title=title)
+                                        thread=outcome.state.to_dict(), title=title,
+                                        scope=prepared.plan.scope_ids,
+                                        forget_collection=prepared.plan.collection_gone)
         if written is None:
             raise ConversationBusy(f"conversation {row.id} was taken over by another turn while this one was "
                                    "answered (it ran past the claim's lifetime); this answer was billed but not "

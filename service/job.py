@@ -29,6 +29,7 @@ class Job:
     worker: str = ""  # the replica that runs (or ran) it; empty while it waits for one
     request_id: str | None = None  # the upload's request id, also on the job's log lines
     tenant: str = "default"  # who uploaded it: only that tenant sees the job
+    collection: str | None = None  # the id of the collection its document joins once ready
 
     def to_dict(self) -> dict[str, Any]:
         progress = 1.0 if self.finished else (self.chunks_done / self.chunks_total if self.chunks_total else 0.0)
@@ -36,7 +37,8 @@ class Job:
                 "stage": self.stage, "pages": self.pages, "chunks_total": self.chunks_total,
                 "chunks_done": self.chunks_done, "progress": round(progress, 3), "document_id": self.document_id,
                 "error": self.error, "warnings": self.warnings, "created": self.created, "finished": self.finished,
-                "worker": self.worker, "request_id": self.request_id, "tenant": self.tenant}
+                "worker": self.worker, "request_id": self.request_id, "tenant": self.tenant,
+                "collection": self.collection}
 
     @classmethod
     def from_record(cls, payload: dict[str, Any]) -> Job:

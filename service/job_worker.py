@@ -33,10 +33,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from folio.errors import FolioError, StoreError
+from folio.errors import CollectionNotFound, FolioError, StoreError
 from folio.ingest.reports import FileResult
 from folio.ingest.sources import Source
 from folio.ingest.store import Store
+from folio.records.collection_records import CollectionRecords
 from folio.records.job_records import Claimed, Reaped
 from folio.service.job import Job
 from folio.service.job_progress import Held, JobProgress
@@ -201,6 +202,7 @@ class JobWorker:
                 upload = claimed.upload
                 source = Source(name=upload.name, key=upload.key, data=upload.data, tenant=job.tenant)
                 self._record_result(job, self._ingest_when_possible(held, source))
+                self._join_collection(job)
         except FolioError as exc:
             job.status, job.stage, job.error = "failed", "failed", exc.to_dict()
         except Exception as exc:  # the worker must survive anything one file does
@@ -221,6 +223,16 @@ class JobWorker:
             job.status, job.stage = "skipped", "already indexed (same bytes)"
         else:
             job.status, job.stage = "done", result.status
+
+    def _join_collection(self, job: Job) -> None:
+        """The upload's document joins the collection it named (at its end), before the job says it is done."""
+        if job.collection is None or job.document_id is None or job.status not in ("done", "skipped"):
+            return
+        try:
+            CollectionRecords(self.store.database).add(job.collection, [job.document_id], tenant=job.tenant)
+        except CollectionNotFound:
+            job.warnings = [*job.warnings, "the collection it was to join was deleted meanwhile: the document is "
+                            "ready, in no collection"]
 
     def _ingest_when_possible(self, held: Held, source: Source) -> FileResult:
         """The upload, run again from the start when the index was unavailable and came back in time."""

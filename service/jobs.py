@@ -85,9 +85,10 @@ class JobQueue:
         """Queue one upload (``submit_all`` of one)."""
         return self.submit_all([source])[0]
 
-    def submit_all(self, uploads: Sequence[Source | Refused]) -> list[Job]:
+    def submit_all(self, uploads: Sequence[Source | Refused], *, collection: str | None = None) -> list[Job]:
         """Queue an upload's files and record its refused ones, in one transaction, in their order: every job
-        is written with its bytes, or (``StoreError``) none is."""
+        is written with its bytes, or (``StoreError``) none is. ``collection``: the id of the collection each
+        file's document joins once ready, in the order the files finish."""
         now, request_id = self.clock(), current_request_id()
         entries: list[tuple[Job, Upload | None]] = []
         for item in uploads:
@@ -100,7 +101,7 @@ class JobQueue:
             else:
                 data = item.read()
                 job = Job(id=job_id, file_name=item.name, size_bytes=len(data), created=now, request_id=request_id,
-                          tenant=item.tenant)
+                          tenant=item.tenant, collection=collection)
                 entries.append((job, Upload(name=item.name, key=item.key, data=data)))
         self.records.add([(job.to_dict(), upload) for job, upload in entries])
         if any(upload is not None for _, upload in entries):

@@ -20,10 +20,12 @@ from folio.ingest.tokens import TokenCounter
 from folio.records import DocumentRecord
 from folio.retrieval.search import search
 from folio.retrieval.statement_lane import LABELS, question_statements
+from folio.service.collections import Collections, check_one_scope, ref
 from folio.service.context import (
     QUESTION_PREFIX,
     SYSTEM_PROMPT,
-    document_key,
+    layout_keys,
+    per_document_overhead,
     prefix_key,
     rag_prompt_key,
     render_excerpts,
@@ -66,6 +68,7 @@ class Plan:
     rag_prompt_hash: str = ""  # the retrieval prompt's identity: its ledger entries say whether it was sent
     query_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # its ledger entries, however many calls
     refusal: OverBudget | None = None  # a named mode over the request's max_cost_usd: answer() raises it
+    collection: api.CollectionRef | None = None  # the scope is this collection (records in the order they joined)
 
     @property
     def scope_key(self) -> str:
@@ -85,7 +88,7 @@ class Plan:
             prefix_hash=self.prefix_hash, warmup=self.warmup, notes=self.notes,
             scope=[api.DocumentSummary(id=r.id, title=r.title, pages=r.n_pages, tokens=r.total_tokens)
                    for r in self.records],
-            full_scope=[r.id for r in self.full_records],
+            full_scope=[r.id for r in self.full_records], collection=self.collection,
             coverage=self.coverage.report(d.coverage_reason) if self.coverage else None)
 
 
@@ -125,11 +128,31 @@ class Planner:
 
     def validate(self, request: QueryRequest) -> list[DocumentRecord]:
         """What makes a request a 4xx before any work: the question's length and the scope."""
+        return self.validated_scope(request)[0]
+
+    def validated_scope(self, request: QueryRequest) -> tuple[list[DocumentRecord], api.CollectionRef | None]:
+        """``validate``'s scope, and the collection it is when the request names one."""
         limit = self.settings.max_question_chars
         if len(request.question) > limit:
             raise QuestionTooLong(f"the question has {len(request.question):,} characters, over the {limit:,} "
                                   "limit (FOLIO_MAX_QUESTION_CHARS)")
-        return self.scope(request.documents)
+        check_one_scope(request.documents, request.collection)
+        if request.collection is not None:
+            return self.collection_scope(request.collection)
+        return self.scope(request.documents), None
+
+    def collections(self) -> Collections:
+        return Collections(self.store, self.tenant)
+
+    def collection_scope(self, name_or_id: str) -> tuple[list[DocumentRecord], api.CollectionRef]:
+        """A collection's ready documents in the order they joined: the order of its whole-documents prompt, so
+        that a document added later comes last and the earlier ones' prefix holds."""
+        collections = self.collections()
+        row = collections.find(name_or_id)
+        records = collections.scope_records(row)
+        if not records:
+            raise InvalidRequest(f"collection: {row.name!r} holds no ready documents yet: add some first")
+        return records, ref(row)
 
     def system_tokens(self) -> int:
         if self._system_count is None:
@@ -154,7 +177,7 @@ class Planner:
         return sorted(chosen, key=lambda r: (r.ingested_at, r.id))
 
     def plan(self, request: QueryRequest) -> Plan:
-        records = self.validate(request)
+        records, collection = self.validated_scope(request)
         titles = {r.id: r.title for r in records}
         need = classify(request.question, n_documents=len(records))
         hits = self.retrieve(request.question, records)
@@ -202,7 +225,7 @@ class Planner:
                 notes.append(f"POST /v1/query refuses this request ({exc.code}): {exc.message}")
         return Plan(decision=decision, records=records, full_records=full_records, hits=hits, prefix_hash=prefix,
                     warmup=warmup and decision.route == "full", notes=notes, coverage=coverage, refusal=refusal,
-                    rag_prompt_hash=rag_key)
+                    rag_prompt_hash=rag_key, collection=collection)
 
     def retrieve(self, query: str, records: list[DocumentRecord]) -> list[Hit]:
         """The top-k chunks for ``query`` among ``records`` (hybrid search, ``folio.retrieval``)."""
@@ -233,12 +256,14 @@ class Planner:
 
     def _decide(self, request: QueryRequest, records: list[DocumentRecord], need: Need,
                 retrieved: int, memory: CacheMemory, rag_h: float) -> tuple[Decision, str, bool]:
-        prefix = prefix_key(self.settings.llm_model, [document_key(r.id, r.title) for r in records])
+        collection = request.collection is not None
+        prefix = prefix_key(self.settings.llm_model, layout_keys(records, collection=collection))
         cache = memory.cache_state(prefix, request.reasoning)
         warmup = wants_warmup(cache, self._warm_setting(request))
         inputs = PlanInputs(
             system_tokens=self.system_tokens(),
-            scope_tokens=scope_tokens(records, self.counter),
+            scope_tokens=scope_tokens(records, self.counter)
+            + per_document_overhead(records, self.counter, collection=collection),
             question_tokens=self.counter.count(QUESTION_PREFIX + request.question) + 2,
             retrieved_tokens=retrieved,
             output_tokens=self.settings.expected_output_tokens + REASONING_OUTPUT[request.reasoning],
@@ -269,4 +294,5 @@ class Planner:
             if used + size <= budget:
                 chosen.append(record)
                 used += size
-        return sorted(chosen, key=lambda r: (r.ingested_at, r.id))
+        kept = {r.id for r in chosen}
+        return [r for r in records if r.id in kept]  # the scope's own order: canonical, or a collection's

@@ -27,6 +27,7 @@ from folio.service.jobs import JobQueue
 from folio.service.ledger import Ledger, LedgerEntry
 from folio.service.llm import LLMClient
 from folio.service.metrics import Metrics
+from folio.service.page_images import PageImages
 from folio.service.planner import Plan
 from folio.service.pricing import choose_profile
 from folio.service.schemas.answer import Answer
@@ -170,6 +171,8 @@ class Runtime:
     _tenant_llms: dict[str, LLMClient] = field(default_factory=dict)
     _tenant_lock: threading.Lock = field(default_factory=threading.Lock)
     ingestor: Ingestor | None = None  # the uploads' (its parser worker starts with the first upload)
+    page_images: PageImages | None = None  # pages as printed (their render workers start with the first image)
+    _pages_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def llm_for(self, tenant: str) -> LLMClient | None:
         """The model client with ``tenant``'s cache isolation id: FOLIO_LLM_USER_ID for tenant "default" (as
@@ -211,6 +214,13 @@ class Runtime:
             logger.warning("the index cannot be used yet: %s [%s]; requests that need it get 503 until it can, "
                            "and it is tried again as they come", exc.message, exc.code)
 
+    def printed_pages(self) -> PageImages:
+        """Pages as printed (images, quotes' boxes); made on first use, its render workers with the first page."""
+        with self._pages_lock:
+            if self.page_images is None:
+                self.page_images = PageImages(self.store, self.settings)
+            return self.page_images
+
     @property
     def model_loaded(self) -> bool:
         return self._embedder is not None
@@ -220,6 +230,8 @@ class Runtime:
         if self.ingestor is not None:  # an upload being parsed stops now (interrupted), not in 5 s
             self.ingestor.close()
         self.jobs.close()
+        if self.page_images is not None:
+            self.page_images.close()
         self.store.close()
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from folio.service.context import QUESTION_PREFIX, SYSTEM_PROMPT, WARM_REPLY
+from folio.service.context import QUESTION_PREFIX, SYSTEM_PROMPT, WARM_REPLY, documents_messages
 
 Base = Literal["none", "documents"]
 # the chat template's markers around one turn: <User> before the message, <Assistant> before the answer, <EOS>
@@ -116,14 +116,15 @@ def excerpts_message(excerpts_block: str, question: str) -> str:
     return excerpts_block + "\n\n" + QUESTION_PREFIX + question
 
 
-def thread_messages(documents_block: str | None, history: Sequence[HistoryTurn],
+def thread_messages(documents_block: str | Sequence[str] | None, history: Sequence[HistoryTurn],
                     user_content: str) -> list[dict[str, str]]:
-    """The request of a turn: the base (``documents_block`` None: a bare one), the kept turns, the new message."""
+    """The request of a turn: the base (``documents_block`` None: a bare one; several blocks: a collection's
+    documents one to a message), the kept turns, the new message."""
     messages = [{"role": "system", "content": SYSTEM_PROMPT}]
     base: Base = "none"
     if documents_block is not None:
         base = "documents"
-        messages += [{"role": "user", "content": documents_block}, {"role": "assistant", "content": WARM_REPLY}]
+        messages += [*documents_messages(documents_block), {"role": "assistant", "content": WARM_REPLY}]
     for turn in history:
         messages += [{"role": "user", "content": turn.message(base)}, {"role": "assistant", "content": turn.answer}]
     messages.append({"role": "user", "content": user_content})

@@ -19,8 +19,8 @@ from folio.service.answer import NO_MODEL_MESSAGE
 from folio.service.billing import Bill
 from folio.service.context import (
     NOT_FOUND,
-    document_key,
-    render_documents,
+    document_blocks,
+    layout_keys,
     render_excerpts,
 )
 from folio.service.explain import summarise
@@ -91,7 +91,7 @@ class TurnAnswerer(TurnPlanner):
             emit("done", answer)
             return TurnOutcome(answer=answer, user_content="", state=tp.state, search_query=tp.search_query,
                                rewrite=tp.rewrite, dollars=0.0)
-        query = self._query(request, request.question, plan.records)
+        query = self._query(request, request.question, plan.records, plan.collection.id if plan.collection else None)
         bill = Bill(a.ledger, a.prices, tenant=a.tenant, query_id=plan.query_id, scope_key=plan.scope_key,
                     reasoning=request.reasoning, conversation_id=conversation_id)
         try:
@@ -178,8 +178,10 @@ class TurnAnswerer(TurnPlanner):
         plan = tp.plan
         records = [a._with_pages(r.id, loaded) for r in plan.full_records]
         user_content = question_message(tp.question)
-        messages = thread_messages(render_documents(records), tp.kept["documents"], user_content)
-        doc_keys = [document_key(r.id, r.title) for r in plan.full_records]
+        collection = plan.collection is not None
+        messages = thread_messages(document_blocks(records, collection=collection), tp.kept["documents"],
+                                   user_content)
+        doc_keys = layout_keys(plan.full_records, collection=collection)
         prefix = thread_prefix_id(conversation_id, "documents", tp.first_turn["documents"], doc_keys)
         cacheable = 0 if tp.new_prefix["documents"] else tp.inputs.cached_full
         return self._send(messages, query, bill, emit, route="full", records=records, prefix=prefix,
@@ -219,7 +221,8 @@ class TurnAnswerer(TurnPlanner):
         """The thread's state after a request on ``route``'s prefix: what the provider now holds of it (the other
         prefix stays as it was: a later turn on it extends it while the provider keeps it)."""
         base: Base = "documents" if route == "full" else "none"
-        doc_keys = [document_key(r.id, r.title) for r in tp.plan.full_records] if base == "documents" else []
+        doc_keys = (layout_keys(tp.plan.full_records, collection=tp.plan.collection is not None)
+                    if base == "documents" else [])
         before = tp.state.prefix(base)
         same = not tp.new_prefix[base]
         ratios = list(before.hit_ratios) if same else []

@@ -13,13 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from folio.errors import QuestionTooLong, ScopeEmpty
+from folio.errors import CollectionNotFound, QuestionTooLong, ScopeEmpty
 from folio.records import DocumentRecord
 from folio.records.conversation_records import ConversationRow
 from folio.service.answer import Answerer
-from folio.service.context import (
-    document_key,
-)
+from folio.service.context import layout_keys
 from folio.service.followup import (
     REWRITE_OUTPUT_TOKENS,
     FollowUp,
@@ -74,6 +72,8 @@ class TurnPlan:
     state: ThreadState
     events: list[dict[str, Any]] = field(default_factory=list)
     rewrite_estimate: float | None = None
+    scope_ids: list[str] | None = None  # the documents asked about, for a conversation that follows a collection
+    collection_gone: bool = False  # the collection it followed was deleted: the turn's write forgets it
 
     @property
     def base(self) -> Base:
@@ -130,6 +130,40 @@ class TurnPlanner:
                              "(change its scope) or start another conversation", conversation_id=row.id)
         return sorted(records, key=lambda r: (r.ingested_at, r.id))
 
+    def _followed(self, row: ConversationRow, events: list[dict[str, Any]]) -> list[DocumentRecord] | None:
+        """The collection's documents now, with an event naming those that joined or left it since the last
+        turn; None when the collection was deleted (the conversation keeps the documents it had)."""
+        collections = self.answerer.collections()
+        try:
+            found = collections.records.get(row.collection or "", tenant=self.answerer.tenant)
+        except CollectionNotFound:
+            events.append({"kind": "scope_changed", "reason": (
+                "the collection this conversation followed was deleted: it keeps asking about the documents it "
+                "had")})
+            return None
+        records = collections.scope_records(found)
+        before = row.scope or []
+        now = [r.id for r in records]
+        joined = [r for r in records if r.id not in set(before)]
+        left = [d for d in before if d not in set(now)]
+        if before and (joined or left):
+            parts = []
+            if joined:
+                parts.append(f"{len(joined)} document(s) joined collection {found.name!r} ("
+                             + ", ".join(r.title for r in joined) + ") and join the end of this conversation's "
+                             "scope")
+            if left:
+                parts.append(f"{len(left)} left it (removed or deleted: " + ", ".join(d[:12] for d in left) + ")")
+            cache = ("the documents before them keep their place at the start of the prompt, and the rest is "
+                     "read cold once" if joined and not left else
+                     "a whole-documents thread reads its new documents block cold once")
+            events.append({"kind": "scope_changed", "reason": "; ".join(parts) + f": it now asks about "
+                           f"{len(records)} document(s); {cache}"})
+        if not records:
+            raise ScopeEmpty(f"collection {found.name!r} holds no ready documents: add some to it, or give this "
+                             "conversation another scope", conversation_id=row.id)
+        return records
+
     def plan(self, row: ConversationRow, request: TurnRequest, history: list[HistoryTurn],
              turn_times: list[float]) -> TurnPlan:
         a = self.answerer
@@ -138,13 +172,14 @@ class TurnPlanner:
             raise QuestionTooLong(f"the question has {len(request.question):,} characters, over the {limit:,} "
                                   "limit (FOLIO_MAX_QUESTION_CHARS)")
         events: list[dict[str, Any]] = []
-        records = self.scope(row, events)
+        followed = self._followed(row, events) if row.collection is not None else None
+        records = followed if followed is not None else self.scope(row, events)
         follow_up = leans_on_history(request.question) if history else FollowUp(leans=False)
         search_query: str = request.question
         rewrite: Rewrite = "none"
         if follow_up.leans:
             search_query, rewrite = expanded_query(request.question, [t.question for t in history]), "expanded"
-        base = a.plan(self._query(request, search_query, records))
+        base = a.plan(self._query(request, search_query, records, row.collection if followed else None))
         state = ThreadState.from_dict(row.thread)
         x0 = base.decision.inputs
         q_tokens = a.counter.count(question_message(request.question)) + 2
@@ -158,7 +193,7 @@ class TurnPlanner:
                                            base="documents")
         kept_rag, first_rag = keep_turns(history, room=max(0, room_rag), first_turn=rag_state.first_turn,
                                          base="none")
-        doc_keys = [document_key(r.id, r.title) for r in base.full_records]
+        doc_keys = layout_keys(base.full_records, collection=base.collection is not None)
         new_full = not full_state.extends(doc_keys, first_full)
         new_rag = not rag_state.extends([], first_rag)
         now = self.clock()
@@ -195,7 +230,9 @@ class TurnPlanner:
                         search_query=search_query, rewrite=rewrite, kept=kept,
                         first_turn={"documents": first_full, "none": first_rag},
                         new_prefix={"documents": new_full, "none": new_rag},
-                        inputs=inputs, state=state, events=events, rewrite_estimate=rewrite_estimate)
+                        inputs=inputs, state=state, events=events, rewrite_estimate=rewrite_estimate,
+                        scope_ids=[r.id for r in records] if followed is not None else None,
+                        collection_gone=row.collection is not None and followed is None)
 
     def _decide(self, inputs: TurnInputs, base: Plan, request: TurnRequest, *, n_documents: int) -> Decision:
         """Both routes priced for the thread, chosen by the one-off rules (need, budget, lookup premium), coverage
@@ -224,7 +261,12 @@ class TurnPlanner:
         prompt = a.counter.count("".join(m["content"] for m in messages)) + 8
         return (prompt * a.prices.input_miss + REWRITE_OUTPUT_TOKENS // 2 * a.prices.output) / PER_MILLION
 
-    def _query(self, request: TurnRequest, search_query: str, records: list[DocumentRecord]) -> QueryRequest:
+    def _query(self, request: TurnRequest, search_query: str, records: list[DocumentRecord],
+               collection: str | None) -> QueryRequest:
+        if collection is not None:  # the collection's order, and its name in the plan
+            return QueryRequest(question=search_query, collection=collection, mode=request.mode,
+                                lookup_premium_usd=request.lookup_premium_usd, reasoning=request.reasoning,
+                                stream=request.stream, cascade=request.cascade, warm=False)
         return QueryRequest(question=search_query, documents=[r.id for r in records], mode=request.mode,
                             lookup_premium_usd=request.lookup_premium_usd, reasoning=request.reasoning,
                             stream=request.stream, cascade=request.cascade, warm=False)

@@ -1,6 +1,6 @@
 """Coverage: a question that needs every page of a scope too large for one context, as a cached map-reduce.
 
-Windows (``packing``). The scope, in the global canonical order, is packed into windows of whole documents; a
+Windows (``packing``). The scope, in its own order, is packed into windows of whole documents; a
 document larger than a window is cut at page boundaries (its slices keep their own page numbers). Each window is
 rendered with ``full``'s byte-stable layout, so a window is one cacheable prefix: the same collection gives the
 same windows and a later question hits window by window; a window holding whole documents is byte-identical to

@@ -12,7 +12,6 @@ from folio.service.context import (
     DOCUMENT_FOOTER,
     DOCUMENTS_CLOSE,
     DOCUMENTS_OPEN,
-    canonical_order,
     count_layout,
     document_header,
     document_key,
@@ -64,7 +63,7 @@ def window_capacity(settings: Settings, *, system_tokens: int, question_tokens: 
 
 
 def split_windows(records: Sequence[DocumentRecord], counter: TokenCounter, capacity: int) -> list[list[Segment]]:
-    """Pack the scope, in canonical order, into windows of at most ``capacity`` tokens (documents block included).
+    """Pack the scope, in its own order, into windows of at most ``capacity`` tokens (documents block included).
 
     A document goes whole into the current window if it fits, else whole into a new one; a document larger than a
     window fills the current window's room with its first pages and continues in new windows, cut at page
@@ -82,7 +81,7 @@ def split_windows(records: Sequence[DocumentRecord], counter: TokenCounter, capa
             windows.append(current)
         current, used = [], base
 
-    for record in canonical_order(records):
+    for record in records:
         n = record.n_pages
         whole = (record.total_tokens + count_layout(counter, document_header(record)) + footer
                  + page_tags_tokens(counter, 0, n - 1))

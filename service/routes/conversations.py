@@ -35,7 +35,8 @@ def _sse(kind: str, data: dict[str, Any] | BaseModel) -> ServerSentEvent:
              summary="Start a conversation over some documents (default: every ready document)")
 def create(runtime: RuntimeDep, tenant: TenantDep, body: ConversationCreate) -> ConversationSummary:
     conversations = runtime.conversations_for(tenant)
-    return conversations.summary(conversations.create(title=body.title, documents=body.documents))
+    return conversations.summary(conversations.create(title=body.title, documents=body.documents,
+                                                      collection=body.collection))
 
 
 @router.get("", response_model=ConversationList, summary="The conversations, newest activity first")
@@ -57,8 +58,9 @@ def get_conversation(runtime: RuntimeDep, tenant: TenantDep, conversation_id: st
 def patch_conversation(runtime: RuntimeDep, tenant: TenantDep, conversation_id: str,
                        body: ConversationPatch) -> PatchResult:
     conversations = runtime.conversations_for(tenant)
-    row, cache = conversations.rename_or_rescope(conversation_id, title=body.title, documents=body.documents,
-                                                 set_scope="documents" in body.model_fields_set)
+    row, cache = conversations.rename_or_rescope(
+        conversation_id, title=body.title, documents=body.documents, collection=body.collection,
+        set_scope=bool({"documents", "collection"} & body.model_fields_set))
     return PatchResult(conversation=conversations.summary(row), cache=cache)
 
 

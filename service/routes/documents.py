@@ -22,6 +22,7 @@ from folio.ingest.parse import detect_format
 from folio.ingest.sources import Source, safe_file_name
 from folio.records import DocumentRecord
 from folio.service.access import TenantDep
+from folio.service.collections import Collections
 from folio.service.context import scope_tokens
 from folio.service.deps import RuntimeDep
 from folio.service.errors import retry_headers
@@ -37,7 +38,16 @@ from folio.service.plan import (
 )
 from folio.service.runtime import Runtime
 from folio.service.schemas.common import ErrorInfo
-from folio.service.schemas.documents import Deleted, Document, DocumentList, Job, JobList, Page, QuestionCost
+from folio.service.schemas.documents import (
+    Deleted,
+    Document,
+    DocumentList,
+    Job,
+    JobList,
+    Page,
+    PageBox,
+    QuestionCost,
+)
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
@@ -61,10 +71,18 @@ def _document(runtime: Runtime, record: DocumentRecord) -> Document:
              summary="Upload one or many files for ingestion")
 async def upload(runtime: RuntimeDep, tenant: TenantDep,
                  files: Annotated[list[UploadFile], File(description="PDF, DOCX, HTML, MD, TXT")],
-                 wait: Annotated[bool, Query(description="Answer when ingestion has finished")] = False
+                 wait: Annotated[bool, Query(description="Answer when ingestion has finished")] = False,
+                 collection: Annotated[str | None, Query(description="a collection's id or name: each file's "
+                                                         "document joins it (at its end) when ready")] = None,
+                 create_collection: Annotated[bool, Query(description="create the collection (by that name) if "
+                                                          "there is none")] = False,
                  ) -> JSONResponse:
     if not files:
         raise InvalidRequest("no files in the upload")
+    joins = None
+    if collection is not None:  # an unknown collection refuses the upload before anything is queued
+        joins = (await run_in_threadpool(Collections(runtime.store, tenant).find_or_create, collection,
+                                         create=create_collection)).id
     most = runtime.settings.max_files_per_request
     if len(files) > most:
         raise TooManyFiles(f"{len(files)} files in one request, over the limit of {most} (FOLIO_MAX_FILES_PER_REQUEST)")
@@ -83,7 +101,7 @@ async def upload(runtime: RuntimeDep, tenant: TenantDep,
             continue
         uploads.append(Source(name=name, key=f"upload:{name}", data=data, tenant=tenant))
     # every file's job and bytes in one transaction: a database that cannot take them is a 503, nothing queued
-    jobs = await run_in_threadpool(runtime.jobs.submit_all, uploads)
+    jobs = await run_in_threadpool(runtime.jobs.submit_all, uploads, collection=joins)
     if wait:  # whichever replica runs them
         for i, job in enumerate(jobs):
             if job.finished is None:
@@ -129,7 +147,7 @@ def list_documents(runtime: RuntimeDep, tenant: TenantDep, status: Annotated[
     return DocumentList(documents=[_document(runtime, r) for r in records])
 
 
-def _resolve(runtime: Runtime, tenant: str, doc_id: str) -> str:
+def resolve_document(runtime: Runtime, tenant: str, doc_id: str) -> str:
     try:
         return runtime.store.resolve_id(doc_id, tenant=tenant)
     except DocumentNotFound:
@@ -138,18 +156,34 @@ def _resolve(runtime: Runtime, tenant: str, doc_id: str) -> str:
 
 @router.get("/documents/{doc_id}", response_model=Document, summary="One document's record")
 def get_document(runtime: RuntimeDep, tenant: TenantDep, doc_id: str) -> Document:
-    return _document(runtime, runtime.store.require_document(_resolve(runtime, tenant, doc_id), tenant=tenant))
+    return _document(runtime, runtime.store.require_document(resolve_document(runtime, tenant, doc_id), tenant=tenant))
 
 
-@router.get("/documents/{doc_id}/pages/{n}", response_model=Page, summary="The stored text of page n (counted from 1)")
-def get_page(runtime: RuntimeDep, tenant: TenantDep, doc_id: str, n: int) -> Page:
-    record = runtime.store.require_document(_resolve(runtime, tenant, doc_id), with_pages=True, tenant=tenant)
+def require_page(record: DocumentRecord, n: int) -> None:
     if not 1 <= n <= record.n_pages:
         raise PageNotFound(f"document {record.id[:12]} has pages 1 to {record.n_pages}, not {n}",
                            document_id=record.id)
+
+
+@router.get("/documents/{doc_id}/pages/{n}", response_model=Page, summary="The stored text of page n (counted from 1)")
+def get_page(runtime: RuntimeDep, tenant: TenantDep, doc_id: str, n: int, quote: Annotated[
+        str | None, Query(max_length=2000, description="a quoted passage: its boxes on the printed page")] = None,
+        ) -> Page:
+    record = runtime.store.require_document(resolve_document(runtime, tenant, doc_id), with_pages=True, tenant=tenant)
+    require_page(record, n)
     assert record.pages is not None
-    return Page(document_id=record.id, title=record.title, page=n, pages=record.n_pages,
-                tokens=record.page_tokens[n - 1], text=record.pages[n - 1])
+    printed = runtime.printed_pages()
+    page = Page(document_id=record.id, title=record.title, page=n, pages=record.n_pages,
+                tokens=record.page_tokens[n - 1], text=record.pages[n - 1], printed=printed.printed(record))
+    if quote is not None:
+        page.quote = quote
+        try:
+            page.boxes_source, boxes = printed.boxes(record, n, quote)
+            page.boxes = [PageBox(x=b.x, y=b.y, width=b.width, height=b.height) for b in boxes]
+        except FolioError as exc:  # the text still answers; the viewer says why nothing is highlighted
+            page.boxes_source = "ocr" if n - 1 in record.ocr_pages else "text_layer"
+            page.boxes_error = ErrorInfo(code=exc.code, message=exc.message)
+    return page
 
 
 class Rename(BaseModel):
@@ -159,13 +193,13 @@ class Rename(BaseModel):
 @router.patch("/documents/{doc_id}", response_model=Document,
               summary="Rename a document: citations use the new title; earlier answers keep resolving by id")
 def rename_document(runtime: RuntimeDep, tenant: TenantDep, doc_id: str, body: Rename) -> Document:
-    record = runtime.store.rename_document(_resolve(runtime, tenant, doc_id), body.title, tenant=tenant)
+    record = runtime.store.rename_document(resolve_document(runtime, tenant, doc_id), body.title, tenant=tenant)
     return _document(runtime, record)
 
 
 @router.delete("/documents/{doc_id}", response_model=Deleted, summary="Delete a document and all of its chunks")
 def delete_document(runtime: RuntimeDep, tenant: TenantDep, doc_id: str) -> Deleted:
-    full_id = _resolve(runtime, tenant, doc_id)
+    full_id = resolve_document(runtime, tenant, doc_id)
     record = runtime.store.require_document(full_id, tenant=tenant)
     runtime.store.delete_document(full_id)
     return Deleted(deleted=full_id, title=record.title)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from folio.errors import DocumentNotFound, QuestionTooLong
 from folio.retrieval.search import search as run_search
 from folio.service.access import TenantDep
+from folio.service.collections import check_one_scope
 from folio.service.deps import RuntimeDep
 from folio.service.schemas.search import SearchHit, SearchResults
 
@@ -20,6 +21,8 @@ router = APIRouter(prefix="/v1", tags=["questions"])
 class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=1_000_000, description="At most FOLIO_MAX_QUESTION_CHARS")
     documents: list[str] | None = Field(default=None, description="Document ids (or unique prefixes); default: all")
+    collection: str | None = Field(default=None, description="A collection's id or name: search its documents (not "
+                                   "with documents: 422 scope_conflict)")
     limit: int = Field(default=5, ge=1, le=100)
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
 
@@ -32,9 +35,13 @@ def search(runtime: RuntimeDep, tenant: TenantDep, request: SearchRequest) -> Se
     if len(request.query) > limit:
         raise QuestionTooLong(f"the query has {len(request.query):,} characters, over the {limit:,} limit "
                               "(FOLIO_MAX_QUESTION_CHARS)")
+    check_one_scope(request.documents, request.collection)
     ready = store.list_documents(tenant=tenant)
     titles = {r.id: r.title for r in ready}
-    ids = [store.resolve_id(d, tenant=tenant) for d in request.documents] if request.documents else list(titles)
+    if request.collection is not None:
+        ids = [r.id for r in runtime.answerer_for(tenant).collection_scope(request.collection)[0]]
+    else:
+        ids = [store.resolve_id(d, tenant=tenant) for d in request.documents] if request.documents else list(titles)
     for doc_id in ids:  # the tenant's ready documents only, always an explicit list
         if doc_id not in titles:
             raise DocumentNotFound(f"no ready document with id {doc_id[:12]}", document_id=doc_id)

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from folio.service.schemas.answer import Answer
+from folio.service.schemas.common import omitted_when_none
+from folio.service.schemas.plan import CollectionRef
 
 TITLE_MAX = 200
 
@@ -17,12 +19,17 @@ class ConversationCreate(BaseModel):
                               description="default: the first question, once it is asked")
     documents: list[str] | None = Field(default=None, description="document ids (or unique prefixes) the "
                                         "conversation asks about; default: every ready document, as it changes")
+    collection: str | None = Field(default=None, description="a collection's id or name: the conversation follows "
+                                   "it (a document added to it later joins the end of the scope at the next turn, a "
+                                   "removed one leaves it); not with documents (422 scope_conflict)")
 
 
 class ConversationPatch(BaseModel):
     title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
     documents: list[str] | None = Field(default=None, description="the new scope; null: every ready document. "
                                         "Left out: unchanged")
+    collection: str | None = Field(default=None, description="follow this collection (id or name) instead; not "
+                                   "with documents")
 
 
 class ScopeDocument(BaseModel):
@@ -40,8 +47,11 @@ class ConversationSummary(BaseModel):
     updated: float = Field(description="Unix time of the last activity")
     turns: int
     dollars: float = Field(description="every request of its turns, at the prices billed")
-    scope: Literal["all", "documents"]
-    documents: list[ScopeDocument] = Field(description="the scope's documents (scope 'all': every ready one now)")
+    scope: Literal["all", "documents", "collection"]
+    documents: list[ScopeDocument] = Field(description="the scope's documents (scope 'all': every ready one now; "
+                                           "'collection': its documents as of the last turn, in the order they "
+                                           "joined)")
+    collection: CollectionRef | None = omitted_when_none("the collection it follows (scope 'collection')")
     route: Literal["rag", "full", "coverage"] | None = Field(description="the last turn's route")
     last_question: str | None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from folio.service.schemas.common import ErrorInfo, omitted_when_none
@@ -53,6 +55,15 @@ class DocumentList(BaseModel):
     documents: list[Document]
 
 
+class PageBox(BaseModel):
+    """A rectangle on the page as printed, 0..1 of its width and height from its top-left corner."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+
 class Page(BaseModel):
     document_id: str
     title: str
@@ -60,6 +71,16 @@ class Page(BaseModel):
     pages: int
     tokens: int
     text: str
+    printed: bool = Field(default=False, description="the page can be shown as printed: /image answers (a PDF "
+                          "whose original file was kept)")
+    quote: str | None = Field(default=None, description="the quote asked for (the request's `quote`)")
+    boxes: list[PageBox] = Field(default_factory=list, description="where the quote is on the printed page, one box "
+                                 "per line it covers; empty when it is not there (or no quote was asked for)")
+    boxes_source: Literal["text_layer", "ocr", "none"] | None = Field(
+        default=None, description="where the boxes came from: the PDF's text layer, Tesseract's words on the "
+        "rendered page (an OCR'd page), or none (no printed page); null without a quote")
+    boxes_error: ErrorInfo | None = omitted_when_none("why the boxes could not be found (the page took too long "
+                                                      "to read, say); the text above still holds")
 
 
 class Deleted(BaseModel):
@@ -87,6 +108,7 @@ class Job(BaseModel):
     worker: str
     request_id: str | None
     tenant: str
+    collection: str | None = omitted_when_none("the id of the collection its document joins when ready")
 
 
 class JobList(BaseModel):

@@ -70,6 +70,13 @@ class PlanInputs(BaseModel):
     warmup: bool
 
 
+class CollectionRef(BaseModel):
+    """The collection a question or a conversation is scoped to."""
+
+    id: str
+    name: str
+
+
 class DocumentSummary(BaseModel):
     id: str
     title: str
@@ -176,6 +183,8 @@ class Plan(BaseModel):
     notes: list[str]
     scope: list[DocumentSummary]
     full_scope: list[str]
+    collection: CollectionRef | None = omitted_when_none("the collection the scope is (its documents in the order "
+                                                         "they joined); absent for a scope of documents")
     coverage: CoveragePlan | None = omitted_when_none("absent when coverage was not priced")
     thread: ThreadReport | None = omitted_when_none("a conversation turn's prompt; absent for one-off questions")
 

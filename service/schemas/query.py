@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 class QueryRequest(BaseModel):
     question: str = Field(min_length=1, max_length=1_000_000, description="At most FOLIO_MAX_QUESTION_CHARS")
     documents: list[str] | None = Field(default=None, description="Document ids (or unique prefixes); default: all")
+    collection: str | None = Field(default=None, description="A collection's id or name: the scope is its ready "
+                                   "documents in the order they joined (not with documents: 422 scope_conflict)")
     mode: Literal["auto", "rag", "full", "coverage"] = Field(
         default="auto", description="coverage: every page, read in cached windows (map-reduce) when the scope is "
         "larger than one context")

@@ -23,10 +23,10 @@ from folio.errors import CorruptFile, ParseMemory, ParseTimeout, http_status_for
 from folio.ingest.cli import cli
 from folio.ingest.embed import HashEmbedder
 from folio.ingest.pipeline import Ingestor
-from folio.ingest.sandbox import ParseInterrupted, ParserPool, SandboxLimits, descendants, report_event
+from folio.ingest.sandbox import ParseInterrupted, ParserPool, SandboxLimits, descendants
 from folio.ingest.sources import Source, safe_file_name
 from folio.ingest.store import Store
-from tests import hostile
+from tests import hostile, sandbox_tasks
 from tests.live_server import free_port
 from tests.pdfs import write
 from tests.service_helpers import contract_pdf, service, service_settings
@@ -71,29 +71,6 @@ def _ours() -> set[int]:
     return {pid for pid in descendants(os.getpid()) if "resource_tracker" not in command(pid) and _alive(pid)}
 
 
-# -- tasks for a pool (module level: a worker imports them from here) ---------------------------------------
-
-
-def _steady(events: int, pause_s: float) -> str:
-    """Works for ``events * pause_s`` seconds, reporting progress every ``pause_s``."""
-    for i in range(events):
-        time.sleep(pause_s)
-        report_event(i)
-    return "finished"
-
-
-def _report_then_sleep() -> None:
-    report_event("started")
-    time.sleep(600)
-
-
-def _hang_over_a_child() -> None:
-    """A process under the worker (as OCR starts Tesseract's), then nothing for ten minutes."""
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    report_event(child.pid)
-    time.sleep(600)
-
-
 # -- the pool -----------------------------------------------------------------------------------------------
 
 
@@ -101,7 +78,7 @@ def test_a_task_past_its_deadline_is_killed_with_every_process_under_it():
     before = _ours()
     pool = ParserPool(1, SandboxLimits(timeout_s=TIMEOUT_S, memory_mb=None))
     try:
-        hung = pool.submit(_hang_over_a_child, name="hung.pdf")
+        hung = pool.submit(sandbox_tasks.hang_over_a_child, name="hung.pdf")
         queued = pool.submit(abs, -7, name="next.pdf")  # waits behind it, then gets a fresh worker
         grandchild = pool.events.get(timeout=120)
         [worker] = pool.pids()
@@ -120,7 +97,7 @@ def test_progress_starts_the_clock_again():
     """Ten events 0.75 s apart: 7.5 s of work, under a deadline of 4 s without progress."""
     pool = ParserPool(1, SandboxLimits(timeout_s=4, memory_mb=None))
     try:
-        assert pool.submit(_steady, 10, 0.75, name="long-scan.pdf").result(timeout=120) == "finished"
+        assert pool.submit(sandbox_tasks.steady, 10, 0.75, name="long-scan.pdf").result(timeout=120) == "finished"
         assert [pool.events.get_nowait() for _ in range(10)] == list(range(10))
     finally:
         pool.close()
@@ -156,7 +133,7 @@ def test_a_worker_that_dies_fails_its_task_alone():
 def test_closing_the_pool_interrupts_its_work_and_leaves_no_process():
     before = _ours()
     pool = ParserPool(1, SandboxLimits(timeout_s=600, memory_mb=None))
-    running = pool.submit(_report_then_sleep, name="slow.pdf")
+    running = pool.submit(sandbox_tasks.report_then_sleep, name="slow.pdf")
     queued = pool.submit(abs, -1, name="queued.pdf")
     assert pool.events.get(timeout=120) == "started"
     workers = pool.pids()
@@ -173,9 +150,9 @@ def test_a_worker_whose_owner_is_killed_goes_too(tmp_path):
     script = (
         "import time\n"
         "from folio.ingest.sandbox import ParserPool, SandboxLimits\n"
-        "from tests.ingest.test_parse_sandbox import _report_then_sleep\n"
+        "from tests.sandbox_tasks import report_then_sleep\n"
         "pool = ParserPool(1, SandboxLimits(timeout_s=600))\n"
-        "pool.submit(_report_then_sleep, name='slow.pdf')\n"
+        "pool.submit(report_then_sleep, name='slow.pdf')\n"
         "pool.events.get(timeout=120)\n"
         "print(pool.pids()[0], flush=True)\n"
         "time.sleep(600)\n"

@@ -147,11 +147,15 @@ def test_uploaded_bytes_and_worker_process(store, settings, tmp_path):
         sources = [Source(name=f"upload-{i}.txt", key=f"upload:{i}", data=f"Clause {i}. ".encode() * 50)
                    for i in range(3)]
         sources.append(Source(name="bad.pdf", key="upload:bad", data=b"%PDF-1.4 nonsense"))
+        sources += collect_paths([write(tmp_path / "on-disk.pdf", text_pdf(CONTRACT_PAGES))])
         results = ing.run(sources)
     finally:
         ing.close()
-    assert [r.status for r in results] == ["ingested", "ingested", "ingested", "failed"]
-    assert len(store.list_documents()) == 3
+    assert [r.status for r in results] == ["ingested", "ingested", "ingested", "failed", "ingested"]
+    assert len(store.list_documents()) == 4
+    for source, result in zip(sources, results, strict=True):  # each document keeps the bytes it was parsed from
+        kept = store.document_files.get(result.doc_id, tenant="default") if result.doc_id else None
+        assert (kept.content if kept else None) == (source.read() if result.status == "ingested" else None)
 
 
 def test_retrieval_finds_the_right_page(ingestor, store, tmp_path):

@@ -254,3 +254,40 @@ def test_phone_width_shows_the_answer_above_the_plan(browser, server, shots):
     shots(page, "chat-phone")
     assert page.errors == []  # type: ignore[attr-defined]
     page.context.close()
+
+
+def test_a_collection_scopes_a_question_in_one_click(browser, server, shots):
+    """Collections (ui/js/collections.js), on this module's server: the last test here, as it adds a document."""
+    board = SAMPLES / "q3-2025-board-update.md"
+    response = httpx.post(f"{server}/v1/documents?wait=true", timeout=60,
+                          files=[("files", (board.name, board.read_bytes()))])
+    assert response.status_code == 200, response.text
+    board_id = response.json()["jobs"][0]["document_id"]
+    msa_id = next(d["id"] for d in httpx.get(f"{server}/v1/documents").json()["documents"] if d["id"] != board_id)
+    made = httpx.post(f"{server}/v1/collections", json={"name": "Board pack", "documents": [board_id]})
+    assert made.status_code == 201, made.text
+    page = _page(browser, server, DESKTOP)
+
+    chip = page.get_by_role("button", name="Board pack (1)")
+    chip.click()  # one click: the next question asks about the collection
+    expect(chip).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#ask-scope")).to_contain_text("collection “Board pack”")
+    page.get_by_label("Route", exact=True).select_option("full")
+    _ask(page, "What did the board decide?", 1)
+    expect(page.locator("#thread-scope")).to_contain_text("Q3 2025")  # the board update, not the MSA
+    shots(page, "collections-question")
+    conversation = httpx.get(f"{server}/v1/conversations").json()["conversations"][0]
+    assert conversation["scope"] == "collection" and conversation["collection"]["name"] == "Board pack"
+    detail = httpx.get(f"{server}/v1/conversations/{conversation['id']}").json()
+    assert [d["id"] for d in detail["history"][0]["answer"]["plan"]["scope"]] == [board_id]
+
+    # a collection made from the ticked documents is picked at once
+    page.locator(f"#select-{msa_id}").check()
+    page.get_by_role("button", name="New collection").click()
+    page.locator("#collection-name").fill("Contracts")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("button", name="Contracts (1)")).to_have_attribute("aria-pressed", "true")
+    listed = {c["name"]: c["documents"] for c in httpx.get(f"{server}/v1/collections").json()["collections"]}
+    assert listed == {"Board pack": 1, "Contracts": 1}
+    assert page.errors == []  # type: ignore[attr-defined]
+    page.context.close()

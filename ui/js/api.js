@@ -80,7 +80,8 @@ export const api = {
   info: () => request("GET", "/v1/info"),
   openapi: () => request("GET", "/openapi.json"),
   documents: () => request("GET", "/v1/documents?status=all"),
-  page: (docId, n) => request("GET", `/v1/documents/${encodeURIComponent(docId)}/pages/${n}`),
+  page: (docId, n, quote) => request("GET", `/v1/documents/${encodeURIComponent(docId)}/pages/${n}`
+    + (quote ? `?quote=${encodeURIComponent(quote.slice(0, 2000))}` : "")),
   deleteDocument: (docId) => request("DELETE", `/v1/documents/${encodeURIComponent(docId)}`),
   renameDocument: (docId, title) => request("PATCH", `/v1/documents/${encodeURIComponent(docId)}`, { body: { title } }),
   job: (jobId) => request("GET", `/v1/jobs/${encodeURIComponent(jobId)}`),
@@ -92,6 +93,12 @@ export const api = {
   createConversation: (body) => request("POST", "/v1/conversations", { body }),
   patchConversation: (id, body) => request("PATCH", `/v1/conversations/${encodeURIComponent(id)}`, { body }),
   deleteConversation: (id) => request("DELETE", `/v1/conversations/${encodeURIComponent(id)}`),
+  collections: () => request("GET", "/v1/collections"),
+  createCollection: (body) => request("POST", "/v1/collections", { body }),
+  renameCollection: (id, name) => request("PATCH", `/v1/collections/${encodeURIComponent(id)}`, { body: { name } }),
+  deleteCollection: (id) => request("DELETE", `/v1/collections/${encodeURIComponent(id)}`),
+  addToCollection: (id, documents) => request("POST", `/v1/collections/${encodeURIComponent(id)}/documents`,
+    { body: { documents } }),
   /** A turn without streaming: an estimate (`estimate_only`), planned and priced, not asked or recorded. */
   turn: (id, body, signal) => request("POST", `/v1/conversations/${encodeURIComponent(id)}/messages`,
     { body: { ...body, stream: false }, signal }),
@@ -101,10 +108,10 @@ export const api = {
  * Upload one file; `onProgress(fraction)` while its bytes go up. Resolves with the job the service created,
  * or rejects with an ApiError carrying the API's message (a refused file is answered with a 4xx).
  */
-export function uploadFile(file, onProgress) {
+export function uploadFile(file, onProgress, query = "") {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/v1/documents");
+    xhr.open("POST", `/v1/documents${query}`);
     for (const [name, value] of Object.entries(headers())) xhr.setRequestHeader(name, value);
     xhr.responseType = "json";
     xhr.upload.addEventListener("progress", (event) => {

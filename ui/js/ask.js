@@ -6,6 +6,7 @@
 import { ApiError, api, streamTurn } from "./api.js";
 import { $, errorBox, fill, h, routeName, tokens } from "./dom.js";
 import { scope } from "./documents.js";
+import { onCollectionChange, pickedCollection } from "./collections.js";
 import {
   adopt, afterTurn, appendTurn, currentConversation, onConversationChange, opened, scopeSummary,
 } from "./thread.js";
@@ -96,6 +97,12 @@ async function conversationForQuestion() {
   await opened(); // one being opened (from the hash, or the list) is the one asked, not a new one
   const open = currentConversation();
   if (open) return open;
+  const picked = pickedCollection();
+  if (picked) { // a conversation that follows the collection (its documents in the order they joined)
+    const created = await api.createConversation({ collection: picked.id });
+    adopt(created);
+    return created;
+  }
   const s = scope();
   if (!s.total) { // a conversation over nothing would be refused at its first question (scope_empty)
     throw new Error(s.ingesting ? "Documents are being ingested: ask once the first one is ready."
@@ -182,8 +189,9 @@ async function estimate() {
       view.renderEstimate(result.answer, result.turn);
     } else {
       const s = scope();
-      const planned = await api.plan(s.all ? body : { ...body, documents: s.documents.map((d) => d.id) },
-        controller.signal);
+      const picked = pickedCollection();
+      const planned = await api.plan(picked ? { ...body, collection: picked.id }
+        : s.all ? body : { ...body, documents: s.documents.map((d) => d.id) }, controller.signal);
       view.renderEstimate(planned, 1);
     }
   } catch (error) {
@@ -205,6 +213,13 @@ export function showScope() {
   }
   const total = s.documents.reduce((sum, d) => sum + (d.total_tokens || 0), 0);
   const n = s.documents.length;
+  const followed = s.own ? currentConversation()?.collection : pickedCollection();
+  if (followed) {
+    fill(scopeNode, h("strong", {}, "Scope: "), `collection “${followed.name}”`,
+      h("span.muted", {}, s.own ? `, ${n} document${n === 1 ? "" : "s"}, ${tokens(total)} tokens (documents added to `
+        + "it join this conversation)" : " (its documents in the order they joined)"));
+    return;
+  }
   if (s.own) {
     const what = s.all ? `all ${n} document${n === 1 ? "" : "s"}` : `its ${n} document${n === 1 ? "" : "s"}`;
     fill(scopeNode, h("strong", {}, "Scope: "), `this conversation's, ${what}, ${tokens(total)} tokens`,
@@ -237,4 +252,5 @@ export function initAsk(answered) {
   mode.addEventListener("change", syncCascade);
   syncCascade();
   onConversationChange(() => showScope());
+  onCollectionChange(() => showScope());
 }

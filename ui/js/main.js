@@ -5,6 +5,7 @@ import { api, apiKey, setApiKey } from "./api.js";
 import { $, errorBox, fill, h } from "./dom.js";
 import { setSimulated } from "./answer.js";
 import { initAsk, loadOptions, showScope } from "./ask.js";
+import { initCollections, refreshCollections, uploadQuery } from "./collections.js";
 import { initConversations, refreshConversations } from "./conversations.js";
 import { onScopeChange, refresh as refreshDocuments } from "./documents.js";
 import { recordAnswer, refreshSpend } from "./spend.js";
@@ -54,6 +55,7 @@ function initApiKey() {
     loadInfo();
     refreshDocuments();
     refreshConversations().then(followHash);
+    refreshCollections();
     refreshSpend();
   });
   $("#api-key-clear").addEventListener("click", () => {
@@ -65,7 +67,8 @@ function initApiKey() {
 
 initApiKey();
 onScopeChange(showScope);
-initUploads(() => refreshDocuments());
+initUploads(() => Promise.all([refreshDocuments(), refreshCollections()]), uploadQuery);
+initCollections();
 initConversations();
 initAsk(async (answer) => {
   if (answer) recordAnswer(answer);
@@ -80,7 +83,7 @@ $("a.skip").addEventListener("click", (event) => {
   event.preventDefault();
   $("#question").focus();
 });
-await Promise.all([loadInfo(), loadOptions(), refreshDocuments(), refreshConversations()]);
+await Promise.all([loadInfo(), loadOptions(), refreshDocuments(), refreshConversations(), refreshCollections()]);
 await followHash();
 await refreshSpend();
 document.body.dataset.ready = "true";

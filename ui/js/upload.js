@@ -15,6 +15,7 @@ const POLL_MS = 400;
 const PARALLEL = 2;
 
 let onIngested = () => {};
+let uploadQuery = () => ""; // the collection an upload joins (collections.js), as a query string
 const queue = [];
 let running = 0;
 
@@ -99,7 +100,8 @@ async function run(file, ui) {
   ui.progress(0, "uploading");
   let job;
   try {
-    job = await uploadFile(file, (fraction) => ui.progress(UPLOAD_SHARE * fraction, `uploading ${Math.round(fraction * 100)}%`));
+    job = await uploadFile(file, (fraction) => ui.progress(UPLOAD_SHARE * fraction, `uploading ${Math.round(fraction * 100)}%`),
+      uploadQuery());
   } catch (error) {
     ui.failed(error);
     return;
@@ -127,8 +129,9 @@ export function addFiles(files) {
   announce();
 }
 
-export function initUploads(ingested) {
+export function initUploads(ingested, query = () => "") {
   onIngested = ingested;
+  uploadQuery = query;
   $("#choose-files").addEventListener("click", () => input.click());
   input.addEventListener("change", () => {
     addFiles([...input.files]);
