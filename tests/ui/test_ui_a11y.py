@@ -5,6 +5,7 @@ of both themes; screenshots of each screen in both themes at desktop and phone w
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -54,7 +55,7 @@ def _open(browser: Browser, workspace: Workspace, theme: str, viewport: dict[str
     context.set_default_timeout(30_000)
     page = context.new_page()
     page.goto(f"{workspace.base}/#c={workspace.conversation}")
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=30_000)
     expect(page.locator("#thread-turns .turn")).to_have_count(2)
     assert page.evaluate("document.documentElement.dataset.theme") == theme
     page.locator("#thread-turns details.how").evaluate_all("(all) => all.forEach((d) => { d.open = true; })")
@@ -81,10 +82,16 @@ def test_every_screen_passes_axe_in_both_themes(browser, workspace: Workspace, t
         # the page viewer: a citation's page, its quote marked
         page.locator("#thread-turns .answer-text a.cite").first.click()
         expect(page.locator("#page-dialog")).to_be_visible()
-        expect(page.locator("#page-text mark").first).to_be_visible()
+        # the page as printed, the quote boxed on it
+        expect(page.locator("#page-image")).to_have_attribute("alt", re.compile("as printed"), timeout=30_000)
         if name == "desktop":
             assert _serious(page, "#page-dialog") == []  # the rest of the page was scanned above
         shots(page, f"a11y-{theme}-{name}-viewer", full_page=False)
+        page.get_by_role("button", name="Extracted text").click()  # the text the citation was verified against
+        expect(page.locator("#page-text mark").first).to_be_visible()
+        if name == "desktop":
+            assert _serious(page, "#page-dialog") == []
+        shots(page, f"a11y-{theme}-{name}-viewer-text", full_page=False)
         page.keyboard.press("Escape")
         expect(page.locator("#page-dialog")).to_be_hidden()
     page.context.close()

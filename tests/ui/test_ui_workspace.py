@@ -41,7 +41,7 @@ def _page(browser: Browser, url: str, viewport: dict[str, int], **context_option
     page.errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda error: page.errors.append(str(error)))  # type: ignore[attr-defined]
     page.goto(url)
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=30_000)
     return page
 
 
@@ -112,7 +112,7 @@ def test_documents_are_found_sorted_and_priced_as_the_plan_prices_them(browser, 
     sort.select_option("title-asc")
     expect(rows.first).to_have_attribute("data-id", workspace.notes)  # "Board notes" < "Master Services ..."
     page.reload()  # the order is kept for the tab
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=30_000)
     expect(page.get_by_label("Sort by")).to_have_value("title-asc")
 
     # the notes were never asked about, so the plan prices them cold, as the list does
@@ -176,7 +176,7 @@ def test_copy_download_print_and_link_an_answer(browser, workspace: Workspace, s
     assert page.url == link
     page.evaluate("window.scrollTo(0, 0)")
     page.reload()
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=30_000)
     linked = page.locator("#thread-turns .turn.linked")
     expect(linked).to_have_count(1)
     expect(linked).to_have_attribute("data-n", "2")
