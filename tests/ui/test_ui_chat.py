@@ -285,7 +285,7 @@ def test_a_collection_scopes_a_question_in_one_click(browser, server, shots):
     page.locator(f"#select-{msa_id}").check()
     page.get_by_role("button", name="New collection").click()
     page.locator("#collection-name").fill("Contracts")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_role("button", name="Contracts (1)")).to_have_attribute("aria-pressed", "true")
     listed = {c["name"]: c["documents"] for c in httpx.get(f"{server}/v1/collections").json()["collections"]}
     assert listed == {"Board pack": 1, "Contracts": 1}
