@@ -32,6 +32,7 @@ from folio.service.context import (
     warmup_messages,
 )
 from folio.service.coverage.answer import answer_coverage
+from folio.service.explain import summarise
 from folio.service.ledger import Ledger, Usage
 from folio.service.llm import Completion, LLMClient
 from folio.service.planner import Plan, Planner, retrieved_chunk
@@ -91,6 +92,7 @@ class Answerer(Planner):
             finally:
                 bill.write()  # after the citations are checked; on a failure, what was spent so far
             answer.usage = UsageReport(**asdict(bill.usage))
+        answer.summary = summarise(answer, self.prices)
         emit("done", answer)
         return answer
 

@@ -149,6 +149,8 @@ def _print_coverage(report: CoverageReport) -> None:
 
 def _print_answer(result: Answer) -> None:
     plan = result.plan
+    if result.summary:  # the plain sentence first; the numbers under it
+        click.echo(_safe(result.summary))
     click.echo(f"route: {result.route}  ({_safe(result.reason)})")
     rag, full, coverage = plan.estimates.rag, plan.estimates.full, plan.estimates.coverage
     windows = plan.coverage.windows if plan.coverage else None

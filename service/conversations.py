@@ -17,6 +17,7 @@ from folio.errors import CollectionNotFound, ConversationBusy, FolioError
 from folio.records.conversation_records import ConversationRecords, ConversationRow, TurnRow
 from folio.service.answer import Answerer
 from folio.service.collections import check_one_scope, ref
+from folio.service.explain import summarise
 from folio.service.metrics import Metrics
 from folio.service.planner import retrieved_chunk
 from folio.service.retention import cache_survival
@@ -37,6 +38,13 @@ from folio.service.turn_planner import TurnPlan, history_of
 
 TITLE_FROM_QUESTION = 80  # characters of the first question that name an untitled conversation
 UNTITLED = "New conversation"
+
+
+def _ago(seconds: float) -> str:
+    """Seconds ago in words: "40 seconds ago", "12 minutes ago", "3 hours ago"."""
+    if seconds < 90:
+        return f"{seconds:.0f} seconds ago"
+    return f"{seconds / 60:.0f} minutes ago" if seconds < 5400 else f"{seconds / 3600:.0f} hours ago"
 
 
 @dataclass
@@ -140,7 +148,7 @@ class Conversations:
             age = max(0.0, self.clock() - prefix.cached_at)
             h = prefix_retention(prefix) * cache_survival(age)
             parts.append(f"the thread's prompt {what} ({prefix.cached_tokens:,} tokens, turns from "
-                         f"{prefix.first_turn} on) was last sent {age:.0f}s ago: P(still cached)={h:.2f}")
+                         f"{prefix.first_turn} on) was last sent {_ago(age)}: a {h:.0%} chance it is still cached")
         return "; ".join(parts) if parts else "nothing cached yet: the next turn reads its prompt cold"
 
     # -- a turn --------------------------------------------------------------------------------------------
@@ -217,21 +225,23 @@ class Conversations:
                             retrieved=[retrieved_chunk(h, titles) for h in plan.plan.hits],
                             message="estimate only: the turn was planned, not asked, and nothing was recorded",
                             events=[api.AnswerEvent.model_validate(e) for e in plan.events])
+        answer.summary = summarise(answer, self.answerer.prices, estimate_only=True)
         emit("done", answer)
         return self._result(prepared.row, plan.turn, False, plan.search_query, plan.rewrite, answer)
 
     def _result(self, row: ConversationRow, n: int, recorded: bool, search_query: str, rewrite: Any,
                 answer: api.Answer) -> TurnResult:
         return TurnResult(conversation_id=row.id, turn=n, recorded=recorded, search_query=search_query,
-                          rewrite=rewrite, answer=answer, conversation=self.summary(row),
+                          rewrite=rewrite, summary=answer.summary, answer=answer, conversation=self.summary(row),
                           cache=self.cache_words(row))
 
     def _ready_titles(self) -> dict[str, str]:
         return {r.id: r.title for r in self.answerer.store.list_documents(tenant=self.tenant)}
 
-    @staticmethod
-    def _turn(row: TurnRow) -> Turn:
+    def _turn(self, row: TurnRow) -> Turn:
+        answer = api.Answer.model_validate(row.data["answer"])
+        if not answer.summary:  # recorded before answers carried their summary
+            answer.summary = summarise(answer, self.answerer.prices)
         return Turn(n=row.n, created=row.created, question=row.data["question"],
                     search_query=row.data.get("search_query", row.data["question"]),
-                    rewrite=row.data.get("rewrite", "none"), dollars=round(row.dollars, 8),
-                    answer=api.Answer.model_validate(row.data["answer"]))
+                    rewrite=row.data.get("rewrite", "none"), dollars=round(row.dollars, 8), answer=answer)

@@ -23,6 +23,7 @@ from folio.service.context import (
     layout_keys,
     render_excerpts,
 )
+from folio.service.explain import summarise
 from folio.service.followup import (
     REWRITE_OUTPUT_TOKENS,
     rewrite_messages,
@@ -86,6 +87,7 @@ class TurnAnswerer(TurnPlanner):
             self._event(answer, emit, event)
         if a.llm is None:
             answer.message = NO_MODEL_MESSAGE
+            answer.summary = summarise(answer, a.prices)
             emit("done", answer)
             return TurnOutcome(answer=answer, user_content="", state=tp.state, search_query=tp.search_query,
                                rewrite=tp.rewrite, dollars=0.0)
@@ -101,6 +103,7 @@ class TurnAnswerer(TurnPlanner):
         finally:
             bill.write()
         answer.usage = UsageReport(**asdict(bill.usage))
+        answer.summary = summarise(answer, a.prices)
         emit("done", answer)
         return TurnOutcome(answer=answer, user_content=user_content, state=state, search_query=tp.search_query,
                            rewrite=tp.rewrite, dollars=bill.dollars)

@@ -12,6 +12,7 @@ from sse_starlette import ServerSentEvent
 
 from folio.service.access import TenantDep
 from folio.service.deps import RuntimeDep
+from folio.service.explain import summarise
 from folio.service.planner import retrieved_chunk
 from folio.service.schemas.answer import Answer
 from folio.service.schemas.ledger import LedgerSummary, PricesPerMillion, Pricing
@@ -26,11 +27,15 @@ logger = logging.getLogger("folio.service")
 @router.post("/plan", response_model=PlanResponse,
              summary="The route, the reason and both estimates, without calling the model")
 def plan(runtime: RuntimeDep, tenant: TenantDep, request: QueryRequest) -> PlanResponse:
-    result = runtime.answerer_for(tenant).plan(request)
+    answerer = runtime.answerer_for(tenant)
+    result = answerer.plan(request)
     titles = {r.id: r.title for r in result.records}
-    return PlanResponse(plan=result.report(), route=result.decision.route, reason=result.decision.reason,
-                        retrieved=[retrieved_chunk(h, titles) for h in result.hits],
-                        model_configured=runtime.llm is not None)
+    report, retrieved = result.report(), [retrieved_chunk(h, titles) for h in result.hits]
+    planned = Answer(question=request.question, route=result.decision.route, reason=result.decision.reason,
+                     plan=report, retrieved=retrieved)
+    return PlanResponse(plan=report, route=result.decision.route, reason=result.decision.reason,
+                        summary=summarise(planned, answerer.prices, estimate_only=True),
+                        retrieved=retrieved, model_configured=runtime.llm is not None)
 
 
 def _sse(kind: str, data: dict[str, Any] | BaseModel) -> ServerSentEvent:

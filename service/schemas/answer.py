@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from folio.service.schemas.common import Citation, Cost, RetrievedChunk, Usage, omitted_when_none
 from folio.service.schemas.plan import DocumentLeftOut, Plan, Route, Segment
@@ -104,6 +104,8 @@ class Answer(BaseModel):
     question: str
     route: Route
     reason: str
+    summary: str = Field(default="", description="why this route and what it cost, in one plain sentence "
+                         "(service/explain.py); the numbers are in the other fields")
     plan: Plan
     retrieved: list[RetrievedChunk]
     answer: str | None = None

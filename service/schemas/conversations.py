@@ -114,6 +114,7 @@ class TurnResult(BaseModel):
     recorded: bool = Field(description="false for an estimate, or when no model is configured")
     search_query: str
     rewrite: Literal["none", "expanded", "model"]
+    summary: str = Field(description="the answer's summary: why this route and what it cost, in one sentence")
     answer: Answer
     conversation: ConversationSummary
     cache: str = Field(description="what the provider can have cached of the thread now, in words")

@@ -195,5 +195,7 @@ class PlanResponse(BaseModel):
     plan: Plan
     route: Route
     reason: str
+    summary: str = Field(default="", description="what the question would read and cost, in one plain sentence "
+                         "(service/explain.py)")
     retrieved: list[RetrievedChunk]
     model_configured: bool

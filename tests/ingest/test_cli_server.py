@@ -67,7 +67,8 @@ def test_ingest_list_show_search_ask_delete_through_the_server(server, tmp_path)
 
     asked = _run("--server", url, "ask", "What is the liability cap?", "--mode", "rag", "--doc", doc_id[:8])
     assert asked.exit_code == 0, asked.output
-    assert asked.output.startswith("route: rag") and "cost: $" in asked.output and "verified" in asked.output
+    assert asked.output.startswith("Searched ") and "\nroute: rag" in asked.output  # the plain sentence first
+    assert "cost: $" in asked.output and "verified" in asked.output
     as_json = json.loads(_run("--server", url, "ask", "Who are the parties?", "--json").stdout)
     assert as_json["answer"] and as_json["cost"]["dollars"] > 0
 

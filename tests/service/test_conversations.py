@@ -156,7 +156,7 @@ def test_a_restart_keeps_the_thread_and_its_cache_state(settings, double):
             _ask(client, conversation["id"], question, mode="full")
     with service(settings) as client:  # a new process's app on the same records and the same provider
         detail = client.get(f"/v1/conversations/{conversation['id']}").json()
-        assert detail["turns"] == 2 and "P(still cached)" in detail["cache"]
+        assert detail["turns"] == 2 and "chance it is still cached" in detail["cache"]
         third = _ask(client, conversation["id"], FOLLOW_UPS[2], mode="full")
         thread = third["answer"]["plan"]["thread"]
         assert thread["turn"] == 3 and thread["new_prefix"] is False and thread["cache_h"] > 0.5

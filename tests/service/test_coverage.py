@@ -351,7 +351,7 @@ def test_folio_ask_mode_coverage_prints_the_report(tmp_path, double):
     assert ingest.exit_code == 0, ingest.output
     result = runner.invoke(cli, ["ask", EXHAUSTIVE, "--mode", "coverage"], env=env)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("route: coverage")
+    assert result.output.startswith("Read all ") and "\nroute: coverage" in result.output  # the plain sentence first
     assert "coverage $" in result.output  # the estimate beside rag and full
     assert "pages read (100.0%)" in result.output and "window 1/" in result.output
     assert "nothing relevant in window(s) 3" in result.output and "reduce:" in result.output

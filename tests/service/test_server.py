@@ -95,7 +95,7 @@ def test_folio_ask_prints_route_cost_and_citations(tmp_path, provider_double):
     assert ingest.exit_code == 0, ingest.output
     result = runner.invoke(cli, ["ask", "What is the liability cap?", "--mode", "rag"], env=env)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("route: rag")
+    assert result.output.startswith("Searched “") and "\nroute: rag" in result.output  # the plain sentence first
     assert "cost: $" in result.output and "verified" in result.output
     as_json = runner.invoke(cli, ["ask", "Who are the parties?", "--json"], env=env)
     data = json.loads(as_json.output)

@@ -161,7 +161,7 @@ def test_a_three_turn_thread_survives_a_reload_and_is_renamed_and_deleted(browse
     expect(turns).to_have_count(3)
     expect(page.locator("#thread-title")).to_have_text(detail["title"])
     expect(total).to_contain_text("for 3 turns")
-    expect(page.locator("#thread-cache")).to_contain_text("P(still cached)")
+    expect(page.locator("#thread-cache")).to_contain_text("chance it is still cached")
     for n in range(3):
         expect(turns.nth(n).locator(".turn-question")).to_have_text(QUESTIONS[n])
         expect(turns.nth(n).locator(".turn-dollars")).to_have_text(shown[n])
@@ -285,7 +285,7 @@ def test_a_collection_scopes_a_question_in_one_click(browser, server, shots):
     page.locator(f"#select-{msa_id}").check()
     page.get_by_role("button", name="New collection").click()
     page.locator("#collection-name").fill("Contracts")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_role("button", name="Contracts (1)")).to_have_attribute("aria-pressed", "true")
     listed = {c["name"]: c["documents"] for c in httpx.get(f"{server}/v1/collections").json()["collections"]}
     assert listed == {"Board pack": 1, "Contracts": 1}

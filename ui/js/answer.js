@@ -1,9 +1,12 @@
-// One turn of a thread: the question, then the answer (streamed, with citation links and the citations list),
-// then, folded under it, "How this was answered": the thread report in words, the plan (route, reason, every
-// estimate), the route card (estimate beside actual), the coverage plan or report, and the retrieved passages.
-// A stopped or failed turn is shown as such, with what is known of its spend.
+// One turn of a thread: the question, then the answer, led by one plain sentence on its route and cost (the
+// service's `summary`), streamed, with citation links and the citations list, and its actions (copy as Markdown,
+// download, save as PDF, link); then, folded under it, "Details": the thread report in words, the plan (route,
+// reason, every estimate, the cache evidence), the route card (estimate beside actual), the coverage plan or
+// report, and the retrieved passages. A stopped or failed turn is shown as such, with what is known of its spend.
 
-import { $, dollars, errorBox, fill, h, keyValues, routeName, tokens } from "./dom.js";
+import { $, dollars, errorBox, fill, h, routeName, tokens } from "./dom.js";
+import { cacheSentences, coverageDetails, estimatesTable, needWords, percent, plain } from "./details.js";
+import { copyText, download, fileName, permalink, printOnly, turnMarkdown } from "./export.js";
 import { openPage } from "./viewer.js";
 
 const liveNode = $("#answer-live"); // one polite live region for the whole thread
@@ -25,27 +28,6 @@ function badge(route) {
 
 const plural = (n, word) => `${tokens(n)} ${word}${n === 1 ? "" : "s"}`;
 
-function estimatesTable(plan) {
-  const estimates = Object.entries(plan.estimates || {}).filter(([, e]) => e);
-  const rows = estimates.map(([name, e]) => h(`tr${name === plan.route ? ".chosen" : ""}`, {},
-    h("th", { scope: "row" }, routeName(name), name === plan.route ? h("span.chosen-mark", {}, " (chosen)") : null),
-    h("td.num", {}, tokens(e.hit_tokens)),
-    h("td.num", {}, tokens(e.miss_tokens)),
-    h("td.num", {}, tokens(e.output_tokens)),
-    h("td.num", {}, e.feasible === false ? h("span.sub", {}, "does not fit") : null, dollars(e.dollars),
-      e.amortised_dollars !== null && e.amortised_dollars !== undefined
-        ? h("span.sub", {}, `amortised ${dollars(e.amortised_dollars)}`) : null)));
-  const notes = estimates.filter(([, e]) => e.note).map(([name, e]) => h("li", {}, `${routeName(name)}: ${e.note}`));
-  return [h("div.table-scroll", { role: "region", "aria-label": "Estimates", tabindex: "0" },
-    h("table.estimates", {},
-      h("caption.visually-hidden", {}, "What each route would cost for this question"),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Estimate"), h("th.num", { scope: "col" }, "cache hit"),
-        h("th.num", { scope: "col" }, "cache miss"), h("th.num", { scope: "col" }, "output"),
-        h("th.num", { scope: "col" }, "dollars"))),
-      h("tbody", {}, rows))),
-  notes.length ? h("ul.estimate-notes", {}, notes) : null];
-}
-
 /** A coverage report's gist in one line: pages read of pages in scope, windows, cache hits, dollars. */
 function coverageHeadline(c) {
   if (typeof c.pages_sent !== "number" || typeof c.pages_in_scope !== "number") return null;
@@ -64,17 +46,21 @@ function routeRows(estimate, usage, cost) {
   const row = (label, est, actual) => h("tr", {}, h("th", { scope: "row" }, label),
     h("td.num", {}, est), h("td.num", {}, actual));
   return [
-    row("cache-hit tokens", tokens(e.hit_tokens), tokens(u.hit_tokens)),
-    row("cache-miss tokens", tokens(e.miss_tokens), tokens(u.miss_tokens)),
-    row("output tokens", tokens(e.output_tokens), u.output_tokens === undefined ? "—"
+    row("cache-hit tokens (from the cache)", tokens(e.hit_tokens), tokens(u.hit_tokens)),
+    row("cache-miss tokens (full price)", tokens(e.miss_tokens), tokens(u.miss_tokens)),
+    row("output tokens (written)", tokens(e.output_tokens), u.output_tokens === undefined ? "—"
       : [tokens(u.output_tokens), u.reasoning_tokens ? h("span.sub", {}, `${tokens(u.reasoning_tokens)} reasoning`) : null]),
-    h("tr.total", {}, h("th", { scope: "row" }, "dollars"),
+    h("tr.total", {}, h("th", { scope: "row" }, "cost"),
       h("td.num", {}, cost ? dollars(cost.estimated_dollars) : dollars(e.dollars)),
       h("td.num", {}, cost ? dollars(cost.dollars) : "—")),
   ];
 }
 
 function eventText(event) {
+  return plain(eventWords(event));
+}
+
+function eventWords(event) {
   if (event.kind === "fallback") return `Fell back from ${routeName(event.from)} to ${routeName(event.to)}: ${event.reason}`;
   if (event.kind === "escalation") return `Escalated from ${routeName(event.from)} to ${routeName(event.to)}: ${event.reason}`;
   if (event.kind === "no_escalation") return `Not escalated: ${event.reason}`;
@@ -130,17 +116,17 @@ export function threadSentences(thread, usage, route) {
     out.push(usage.hit_tokens > 0
       ? `Read ${plural(earlier, "earlier turn")} from the cache: ${tokens(usage.hit_tokens)} of `
         + `${tokens((usage.hit_tokens || 0) + (usage.miss_tokens || 0))} input tokens were cache hits.`
-      : `The earlier turns were expected from the cache (P=${Number(thread.cache_h).toFixed(2)}), but the `
+      : `The earlier turns were expected from the cache (a ${percent(thread.cache_h)} chance), but the `
         + "provider read none of them from it.");
   } else if (earlier) {
     out.push(`Expects to read ${plural(earlier, "earlier turn")} from the cache (${tokens(thread.cached_tokens)} `
-      + `tokens of the previous request; P(still cached)=${Number(thread.cache_h).toFixed(2)}).`);
+      + `tokens of the previous request; a ${percent(thread.cache_h)} chance they are still cached).`);
   }
   if (thread.turns_dropped && route !== "coverage") {
     out.push(`${plural(thread.turns_dropped, "oldest turn")} left out of the prompt to fit the window `
       + "(they stay in the conversation).");
   }
-  if (thread.follow_up && thread.turn > 1) out.push(`Follow-up: ${thread.follow_up}.`.replace(/\.\.$/, "."));
+  if (thread.follow_up && thread.turn > 1) out.push(plain(`Follow-up: ${thread.follow_up}.`.replace(/\.\.$/, ".")));
   out.push(thread.rewrite === "none" || !thread.search_query || !REWRITES[thread.rewrite]
     ? "Retrieval searched with the question as asked."
     : `Retrieval searched with ${REWRITES[thread.rewrite]}: “${thread.search_query}”.`);
@@ -235,6 +221,7 @@ function retrievedList(retrieved, open) {
  */
 export class TurnView {
   constructor(question) {
+    this.question = question;
     this.state = { pending: true, events: [], plan: null };
     const q = h("h4.turn-question", {}, question);
     this.meta = h("p.turn-meta", {});
@@ -250,15 +237,19 @@ export class TurnView {
     this.thread = h("section.card.thread-card", { "aria-label": "This turn in the thread", hidden: true });
     this.retrieved = h("div.retrieved-wrap", {});
     this.gist = h("span.how-gist", {});
+    // the plain sentence: a provisional one from the plan, then the service's; two lines are kept for it from
+    // the start, so the answer under it does not move when it arrives
+    this.summary = h("p.answer-summary", {});
+    this.actions = h("div.turn-actions", { hidden: true });
     this.how = h("details.how", {},
-      h("summary", {}, h("span.how-title", {}, "How this was answered"), this.gist),
+      h("summary", {}, h("span.how-title", {}, "Details: how this was answered"), this.gist),
       h("div.how-grid", {}, this.thread, this.plan, this.route, this.coverage, this.retrieved));
     // no aria-label: the question heading names the turn (and "Question" stays the question box's label alone)
     this.node = h("article.turn", {},
       h("header.turn-head", {}, q, this.meta),
       // the progress line under the text: whatever it says, nothing above the streaming answer moves
-      h("section.answer", { "aria-label": "Answer" }, this.simulatedNote, this.text, this.progress, this.notice,
-        this.citations),
+      h("section.answer", { "aria-label": "Answer" }, this.summary, this.simulatedNote, this.text, this.progress,
+        this.notice, this.citations, this.actions),
       this.how);
     this.setState("pending");
     fill(this.plan, h("h3", {}, "Plan ", h("span.route-badge.pending", {}, "…")),
@@ -301,7 +292,7 @@ export class TurnView {
     }
     this.coverage.hidden = false;
     fill(this.coverage, h("details.coverage", { open }, h("summary", {}, title), coverageHeadline(coverage),
-      keyValues(coverage)));
+      coverageDetails(coverage, { report: title === "Coverage report" })));
   }
 
   showThread(thread, usage, route) {
@@ -326,11 +317,11 @@ export class TurnView {
     const scope = plan.scope || [];
     const scopeTokens = scope.reduce((sum, d) => sum + (d.tokens || 0), 0);
     const facts = h("dl.facts", {},
-      h("dt", {}, "Reason"), h("dd.reason", {}, plan.reason || "—"),
-      plan.need ? [h("dt", {}, "Need"), h("dd", {}, plan.need.explanation || plan.need.class)] : null,
+      h("dt", {}, "Reason"), h("dd.reason", {}, plain(plan.reason) || "—"),
+      plan.need ? [h("dt", {}, "Need"), h("dd", {}, needWords(plan.need, this.question))] : null,
       // in a thread the documents' own prefix is not the one reused (the thread's is: see its report above)
-      plan.inputs && plan.inputs.cache ? [h("dt", {}, plan.thread ? "Cache (one-off)" : "Cache"),
-        h("dd", {}, plan.inputs.cache.explanation)] : null,
+      plan.inputs && plan.inputs.cache ? [h("dt", {}, plan.thread ? "Documents' cache" : "Cache"), h("dd", {}, h("ul.cache-words", {}, cacheSentences(plan.inputs.cache).map((t) => h("li", {}, t))))]
+        : null,
       h("dt", {}, "Scope"),
       h("dd", {}, `${scope.length} document${scope.length === 1 ? "" : "s"}, ${tokens(scopeTokens)} tokens`),
       plan.warmup ? [h("dt", {}, "Warm-up"), h("dd", {}, "a short request primes the cache first")] : null);
@@ -338,11 +329,47 @@ export class TurnView {
       h("h3", {}, "Plan ", badge(plan.route)),
       facts,
       estimatesTable(plan),
-      (plan.notes || []).length ? h("ul.notes", {}, plan.notes.map((n) => h("li", {}, n))) : null);
+      (plan.notes || []).length ? h("ul.notes", {}, plan.notes.map((n) => h("li", {}, plain(n)))) : null);
     this.showCoverage(plan.coverage, "Coverage plan", plan.route === "coverage");
     this.plan.classList.remove("placeholder");
     this.showThread(plan.thread, null, plan.route);
     this.setMeta({ n: plan.thread?.turn, route: plan.route, pending: this.state.pending });
+    if (this.state.pending) {
+      const estimate = plan.estimates?.[plan.route];
+      this.setSummary(`Planned: ${routeName(plan.route)}, estimated at ${dollars(estimate?.dollars)}…`, true);
+    }
+  }
+
+  /** The sentence the answer leads with (provisional: the plan's, in grey, until the service's arrives). */
+  setSummary(text, provisional = false) {
+    this.summary.textContent = text || "";
+    this.summary.classList.toggle("provisional", provisional);
+  }
+
+  /** The answer's actions, once it is recorded: copy as Markdown, download, save as PDF, its permalink. */
+  showActions(question, answer, n, spent) {
+    const markdown = () => turnMarkdown(question, answer, { n, spent });
+    const status = h("span.action-status", { role: "status" });
+    const say = (text) => {
+      status.textContent = text;
+    };
+    const conversation = () => /^#c=([^&]+)/.exec(location.hash)?.[1];
+    fill(this.actions,
+      h("button.secondary.small", { type: "button", onclick: async () => say(await copyText(markdown())
+        ? "Copied as Markdown, with its citations." : "The browser refused the clipboard: use Download instead.") },
+      "Copy as Markdown"),
+      h("button.secondary.small", { type: "button", onclick: () => download(fileName(question), markdown()) },
+        "Download .md"),
+      h("button.secondary.small", { type: "button", onclick: () => printOnly(this.node) }, "Save as PDF"),
+      n ? h("button.secondary.small", { type: "button", onclick: async () => {
+        const id = conversation();
+        if (!id) return;
+        const link = permalink(decodeURIComponent(id), n);
+        history.replaceState(null, "", link);
+        say(await copyText(link) ? "Link to this answer copied." : `Link: ${link}`);
+      } }, "Copy link") : null,
+      status);
+    this.actions.hidden = false;
   }
 
   /**
@@ -388,6 +415,7 @@ export class TurnView {
   }
 
   finish() {
+    if (this.summary.classList.contains("provisional")) this.setSummary(""); // stopped or failed: no sentence
     this.state.pending = false;
     this.showProgress("");
     this.text.classList.remove("streaming");
@@ -411,6 +439,7 @@ export class TurnView {
     }
     fill(this.citations, citationList(answer.citations || []));
     if (answer.plan) this.renderPlan(answer.plan);
+    this.setSummary(answer.summary || "");
     if (answer.coverage) this.showCoverage(answer.coverage, "Coverage report", answer.route === "coverage");
     Object.assign(this.state, { route: answer.route, plan: answer.plan, usage: answer.usage, cost: answer.cost,
       model: answer.model, events: answer.events || [], noModel, pending: false });
@@ -422,6 +451,8 @@ export class TurnView {
     this.setMeta({ n: recorded ? n : null, route: answer.route, dollarsSpent: noModel ? null : spent,
       note: recorded ? null : "not recorded: no model is configured" });
     this.how.open = noModel;
+    this.showActions(this.node.querySelector(".turn-question").textContent, answer, recorded ? n : null,
+      noModel ? null : spent);
     this.setState(recorded ? "done" : "unrecorded");
     this.node.dataset.n = recorded && n ? String(n) : "";
     if (!quiet) announce(noModel ? "Plan and retrieved pages ready; no model is configured."
@@ -433,6 +464,7 @@ export class TurnView {
     this.finish();
     fill(this.text, h("span.muted", {}, "Estimate only: the model was not asked, and this turn was not recorded."));
     this.renderPlan(answer.plan);
+    this.setSummary(answer.summary || "");
     Object.assign(this.state, { route: answer.route, plan: answer.plan, planOnly: true, events: answer.events || [] });
     this.renderRoute();
     fill(this.retrieved, retrievedList(answer.retrieved, true));

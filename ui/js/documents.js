@@ -1,4 +1,5 @@
-// The documents list: what each costs to ask, its status, selection into the question's scope, delete.
+// The documents list: what each costs to ask, its status, selection into the question's scope, rename, delete;
+// found by title or file name and sorted by date, size or title (the choice is kept for the tab).
 
 import { api } from "./api.js";
 import { confirmAction } from "./confirm.js";
@@ -11,6 +12,10 @@ const table = $("#documents-table");
 const empty = $("#documents-empty");
 const status = $("#documents-status");
 const selectAll = $("#select-all");
+const tools = $("#documents-tools");
+const search = $("#documents-search");
+const sortBy = $("#documents-sort");
+const shown = $("#documents-shown");
 
 let documents = [];
 const selected = new Set();
@@ -176,8 +181,34 @@ function editTitle(doc, trigger, rowError) {
   input.select();
 }
 
+const collator = new Intl.Collator(undefined, { sensitivity: "base", numeric: true });
+const SORTS = {
+  "date-desc": (a, b) => String(b.ingested_at).localeCompare(String(a.ingested_at)),
+  "date-asc": (a, b) => String(a.ingested_at).localeCompare(String(b.ingested_at)),
+  "title-asc": (a, b) => collator.compare(a.title, b.title),
+  "title-desc": (a, b) => collator.compare(b.title, a.title),
+  "pages-desc": (a, b) => (b.n_pages || 0) - (a.n_pages || 0),
+  "tokens-desc": (a, b) => (b.total_tokens || 0) - (a.total_tokens || 0),
+  "tokens-asc": (a, b) => (a.total_tokens || 0) - (b.total_tokens || 0),
+};
+
+/** The documents the search words match (each word in the title or the file name), in the chosen order. */
+export function visibleDocuments() {
+  const words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+  const matches = documents.filter((d) => {
+    const text = `${d.title} ${d.file_name}`.toLowerCase();
+    return words.every((w) => text.includes(w));
+  });
+  return matches.sort((a, b) => (SORTS[sortBy.value] || SORTS["date-desc"])(a, b) || collator.compare(a.title, b.title));
+}
+
 function render() {
-  fill(body, documents.map(row));
+  const visible = visibleDocuments();
+  fill(body, visible.map(row));
+  tools.hidden = documents.length === 0;
+  shown.textContent = search.value.trim()
+    ? `${visible.length} of ${documents.length} document${documents.length === 1 ? "" : "s"} match “${search.value.trim()}”.`
+    : "";
   table.hidden = documents.length === 0;
   empty.hidden = documents.length !== 0;
   empty.textContent = ingesting() ? "Documents are being ingested; they are listed here when they are ready."
@@ -215,6 +246,21 @@ function confirmDelete(doc, trigger) {
     },
   });
 }
+
+try {
+  sortBy.value = sessionStorage.getItem("folio-documents-sort") || sortBy.value;
+} catch {
+  // storage refused: the default order
+}
+search.addEventListener("input", () => render());
+sortBy.addEventListener("change", () => {
+  try {
+    sessionStorage.setItem("folio-documents-sort", sortBy.value);
+  } catch {
+    // storage refused: this order for this page only
+  }
+  render();
+});
 
 selectAll.addEventListener("change", () => {
   if (selectAll.checked) for (const d of documents) if (d.status === "ready") selected.add(d.id);

@@ -1,12 +1,14 @@
 // The open conversation: its head (title, the thread's dollars, its scope as chips, what the provider can have
-// cached) and its turns, oldest first. Its id is in the URL hash (#c=ID), so a reload, a bookmark or the back
-// button opens it again; every turn is loaded from GET /v1/conversations/{id}. With no conversation open the
-// thread is a new one, saved when its first question is asked, over the documents ticked in the list then.
+// cached, its export) and its turns, oldest first. Its id is in the URL hash (#c=ID), so a reload, a bookmark or
+// the back button opens it again; every turn is loaded from GET /v1/conversations/{id}. #c=ID&t=N (an answer's
+// permalink) also scrolls to turn N and highlights it. With no conversation open the thread is a new one, saved
+// when its first question is asked, over the documents ticked in the list then.
 
 import { api } from "./api.js";
 import { TurnView, recordedTurn } from "./answer.js";
 import { $, dollars, errorBox, fill, h } from "./dom.js";
 import { documentOf, onScopeChange, scope as tickedScope } from "./documents.js";
+import { conversationMarkdown, download, fileName, printOnly } from "./export.js";
 
 const titleNode = $("#thread-title");
 const totalNode = $("#thread-total");
@@ -16,6 +18,7 @@ const cacheNode = $("#thread-cache");
 const noticeNode = $("#thread-notice");
 const turnsNode = $("#thread-turns");
 const emptyNode = $("#thread-empty");
+const exportNode = $("#thread-export");
 
 let open = null; // the open conversation's summary; null: a new one, not saved until its first question
 let cacheWords = "";
@@ -43,10 +46,27 @@ function idFromHash() {
   return match ? decodeURIComponent(match[1]) : null;
 }
 
+function turnFromHash() {
+  const match = /&t=(\d+)/.exec(location.hash);
+  return match ? Number(match[1]) : null;
+}
+
+/** A permalink's turn (#c=ID&t=N): scrolled to, highlighted and focused. */
+function showLinkedTurn() {
+  const n = turnFromHash();
+  for (const node of turnsNode.querySelectorAll(".turn.linked")) node.classList.remove("linked");
+  const node = n ? turnsNode.querySelector(`.turn[data-n="${n}"]`) : null;
+  if (!node) return;
+  node.classList.add("linked");
+  node.tabIndex = -1;
+  node.scrollIntoView({ block: "start" });
+  node.focus({ preventScroll: true });
+}
+
 /** The hash follows the open conversation; each change is a history entry, so Back returns to the last one. */
 function setHash(id) {
   const target = id ? `#c=${encodeURIComponent(id)}` : "";
-  if (location.hash === target) return;
+  if (location.hash === target || (id && idFromHash() === id)) return; // a permalink's &t=N stays
   if (id) location.hash = target; // followHash then finds it open already
   else if (idFromHash()) history.pushState(null, "", location.pathname + location.search);
 }
@@ -97,6 +117,7 @@ function renderHead() {
     fill(totalNode, h("span.muted", {}, "Not saved yet: its first question starts it"));
   }
   cacheNode.textContent = open && cacheWords ? `Cache: ${cacheWords}.` : "";
+  exportNode.hidden = !open || !open.turns;
   renderScope();
   const turns = turnsNode.children.length;
   emptyNode.hidden = turns > 0;
@@ -155,7 +176,29 @@ async function load(id) {
   fill(turnsNode, history.map((turn) => recordedTurn(turn).node));
   setHash(open.id);
   changed();
+  showLinkedTurn();
 }
+
+/** The whole conversation as a Markdown download, or printed alone ("Save as PDF"). */
+async function exportConversation(kind, button) {
+  if (!open) return;
+  if (kind === "pdf") {
+    printOnly($(".thread"));
+    return;
+  }
+  button.disabled = true;
+  try {
+    const detail = await api.conversation(open.id);
+    download(fileName(detail.title), conversationMarkdown(detail));
+  } catch (error) {
+    fill(noticeNode, errorBox(error, "The conversation could not be exported:"));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+$("#export-md").addEventListener("click", (event) => exportConversation("md", event.currentTarget));
+$("#export-pdf").addEventListener("click", (event) => exportConversation("pdf", event.currentTarget));
 
 /** A new conversation: an empty thread over the ticked documents, saved when its first question is asked. */
 export function startNew() {
@@ -190,6 +233,7 @@ export function afterTurn(summary) {
 export function followHash() {
   const id = idFromHash();
   if (id && id !== open?.id) return openConversation(id);
+  if (id) showLinkedTurn();
   if (!id && open && !location.hash) startNew();
   return Promise.resolve();
 }
