@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         description="'auto': bf16 where the CPU computes it natively (AVX512-BF16 or AMX), else fp32; "
         "bf16 emulated on an older CPU is several times slower than fp32.",
     )
+    embed_backend: Literal["auto", "torch", "onnx"] = Field(
+        default="auto",
+        description="'auto': torch on CUDA when a GPU is present, else the int8 ONNX Runtime export when it "
+        "passed its self-check (cosine to fp32 >= 0.99), else torch; 'onnx': the int8 export (exported once from "
+        "the local model folder into DATA_DIR/models, never downloaded); 'torch': sentence-transformers in "
+        "embed_dtype. An index written by one backend can be searched with another (docs/embedding-backends.md).",
+    )
     embed_batch_size: int = Field(default=32, gt=0)
     ingest_workers: int = Field(
         default=1, ge=0, description="Worker processes that parse ahead of the embedder; 0 parses inline."
@@ -179,6 +186,11 @@ class Settings(BaseSettings):
     @property
     def qdrant_path(self) -> Path:
         return self.data_dir / "qdrant"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where derived model files live (the ONNX int8 export of the embedding model)."""
+        return self.data_dir / "models"
 
     @property
     def database_path(self) -> Path:

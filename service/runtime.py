@@ -15,7 +15,7 @@ from cachetools import LRUCache
 
 from folio.config import Settings
 from folio.errors import FolioError, OverBudget, StoreError
-from folio.ingest.embed import Embedder, load_embedder
+from folio.ingest.embed import Embedder, embedder_from_settings
 from folio.ingest.pipeline import Ingestor
 from folio.ingest.reports import FileResult
 from folio.ingest.sources import Source
@@ -195,9 +195,7 @@ class Runtime:
     def embedder(self) -> Embedder:
         with self._embedder_lock:
             if self._embedder is None:
-                factory = self.embedder_factory or (lambda: load_embedder(
-                    self.settings.embed_model, dtype=self.settings.embed_dtype,
-                    batch_size=self.settings.embed_batch_size))
+                factory = self.embedder_factory or (lambda: embedder_from_settings(self.settings))
                 self._embedder = LockedEmbedder(factory())
             return self._embedder
 
