@@ -185,7 +185,8 @@ def build(model_dir: Path, export_dir: Path, reference: np.ndarray, embed: Any) 
         _export_fp32(model_dir, fp32)
         model_path = export_dir / MODEL_FILE
         _write_atomic(model_path, lambda p: _quantize(fp32, p))
-    check = run_self_check(embed(model_path, list(SELF_CHECK_SAMPLE)), reference)
+    check = run_self_check(embed(model_path, list(SELF_CHECK_SAMPLE)), reference, min_mean=MIN_MEAN_COSINE,
+                           min_each=MIN_COSINE)
     import onnxruntime
 
     manifest = {"format": EXPORT_FORMAT, "source": model_fingerprint(model_dir), "size": model_path.stat().st_size,
