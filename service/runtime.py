@@ -271,7 +271,7 @@ def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder
     # one parser worker, started with the first upload and gone after a minute without one: uploads are parsed
     # one at a time, each under the sandbox's deadline and memory cap (FOLIO_INGEST_WORKERS=0: inline, without
     # them, as most tests do). Its recovery spares other writers.
-    ingestor = Ingestor(store, embedder, settings, workers=min(1, settings.ingest_workers),
+    ingestor = Ingestor(store, embedder, settings, workers=min(1, settings.ingest_worker_count),
                         worker_idle_s=PARSER_IDLE_S)
 
     def ingest(source: Source, progress: Any) -> FileResult:

@@ -12,6 +12,7 @@ import pytest
 
 from folio.config import Settings
 from folio.errors import ConfigError
+from folio.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
 from folio.ingest import onnx_export
 from folio.ingest.embed import (
     SentenceTransformerEmbedder,
@@ -21,7 +22,6 @@ from folio.ingest.embed import (
     resolve_model_path,
 )
 from folio.ingest.embed_backends import OnnxEmbedder, load_onnx
-from folio.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
 
 pytestmark = pytest.mark.integration
 MODEL = "all-MiniLM-L6-v2"
@@ -69,7 +69,7 @@ def test_export_passes_its_self_check_and_matches_torch(exported, torch_fp32):
 def test_the_export_is_reused_not_rebuilt(exported, settings, torch_fp32):
     _, export = exported
     before = export.path.stat()
-    again, second = _load(settings.model_cache_dir, torch_fp32)
+    _, second = _load(settings.model_cache_dir, torch_fp32)
     assert not second.built and second.path == export.path and second.self_check == export.self_check
     after = export.path.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
