@@ -415,7 +415,7 @@ def child_ours(spec: dict[str, Any]) -> dict[str, Any]:
     (plus ``settings`` overrides from the spec), then page-level recall@k with folio.retrieval.search."""
     from folio.config import Settings
     from folio.ingest import pipeline
-    from folio.ingest.embed import load_embedder, resolve_dtype
+    from folio.ingest.embed import embedder_from_settings, resolve_dtype
     from folio.ingest.pipeline import Ingestor
     from folio.ingest.sources import collect_paths
     from folio.ingest.store import Store
@@ -429,8 +429,7 @@ def child_ours(spec: dict[str, Any]) -> dict[str, Any]:
 
     def factory() -> Any:
         t = time.perf_counter()
-        inner = load_embedder(settings.embed_model, dtype=settings.embed_dtype,
-                              batch_size=settings.embed_batch_size)
+        inner = embedder_from_settings(settings)
         load_span[:] = [t, time.perf_counter()]
         holder["e"] = _TimedEmbedder(inner)
         return holder["e"]
@@ -519,7 +518,9 @@ def child_ours(spec: dict[str, Any]) -> dict[str, Any]:
         "cpu": rss.cpu_report(),
         **rusage_mb(),
         "dtype": resolve_dtype(settings.embed_dtype),
-        "settings": {"embed_dtype": settings.embed_dtype, "embed_batch_size": settings.embed_batch_size,
+        "backend": getattr(holder["e"].inner, "backend", "torch"),
+        "settings": {"embed_backend": settings.embed_backend, "ingest_workers": settings.ingest_worker_count,
+                     "embed_dtype": settings.embed_dtype, "embed_batch_size": settings.embed_batch_size,
                      "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap},
         "torch_threads": torch.get_num_threads(),
         "recall": recalls,

@@ -19,6 +19,12 @@ import numpy as np
 from folio.ingest.embed import Embedder
 
 
+def cache_model_key(model: str, backend: str) -> str:
+    """The name vectors are cached under: the model itself for torch (as before), model|backend for ONNX, so
+    int8 ONNX vectors never mix with fp32 torch ones."""
+    return f"{model}|{backend}" if backend.startswith("onnx") else model
+
+
 def text_key(model: str, text: str) -> bytes:
     return hashlib.sha256(f"{model}\x00{text}".encode()).digest()
 
@@ -96,22 +102,30 @@ def cached_vectors(cache: EmbeddingCache, model: str, texts: Sequence[str],
 class CachedEmbedder:
     """An ``Embedder`` that reads vectors from the cache and loads the real model only for texts it lacks."""
 
-    def __init__(self, model: str, cache: EmbeddingCache, factory: Callable[[], Embedder]) -> None:
+    def __init__(self, model: str, cache: EmbeddingCache, factory: Callable[[], Embedder], *,
+                 backend: str = "torch") -> None:
         self.name = model
+        self.backend = backend
+        self._key = cache_model_key(model, backend)
         self._cache = cache
         self._factory = factory
         self._inner: Embedder | None = None
         self._threads: int | None = None
-        meta = cache.meta(model)
+        meta = cache.meta(self._key)
         self.dim, self.max_tokens = meta if meta else (0, 0)
         if not meta:  # the model's size is needed before the first vector: load it once, remember it
             self._model()
 
     def _model(self) -> Embedder:
         if self._inner is None:
-            self._inner = self._factory()
-            self.dim, self.max_tokens = self._inner.dim, self._inner.max_tokens
-            self._cache.set_meta(self.name, self.dim, self.max_tokens)
+            inner = self._factory()
+            loaded = str(getattr(inner, "backend", "torch"))
+            if cache_model_key(self.name, loaded) != self._key:
+                raise ValueError(f"the embedding cache was opened for backend {self.backend!r} but the model "
+                                 f"loaded as {loaded!r}: its vectors would mix with another backend's")
+            self._inner = inner
+            self.dim, self.max_tokens = inner.dim, inner.max_tokens
+            self._cache.set_meta(self._key, self.dim, self.max_tokens)
             if self._threads is not None:
                 self.set_threads(self._threads)
         return self._inner
@@ -123,7 +137,7 @@ class CachedEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return cached_vectors(self._cache, self.name, texts, lambda todo: self._model().embed(todo))
+        return cached_vectors(self._cache, self._key, texts, lambda todo: self._model().embed(todo))
 
     def embed_query(self, text: str) -> np.ndarray:
         vector: np.ndarray = self.embed([text])[0]

@@ -9,6 +9,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Parsing's share of ingestion's CPU time with the int8 encoder (pypdf ~0.2 CPU-s a 10-K page beside the encoder's
+# CPU-s for the same page's chunks; bench/results/embed-backends-*.md): 'auto' gives parsing this share of the cores.
+PARSE_SHARE = 0.25
+
 
 class Settings(BaseSettings):
     """Configuration for ingestion and the service. Secrets are ``SecretStr``: never printed."""
@@ -64,9 +68,19 @@ class Settings(BaseSettings):
         description="'auto': bf16 where the CPU computes it natively (AVX512-BF16 or AMX), else fp32; "
         "bf16 emulated on an older CPU is several times slower than fp32.",
     )
+    embed_backend: Literal["auto", "torch", "onnx"] = Field(
+        default="torch",
+        description="'torch' (the default until int8's recall is measured on every dev set: on cuad its plain "
+        "dense top-5 lost 3-6 points); 'auto': torch on CUDA when a GPU is present, else the int8 ONNX Runtime export when it "
+        "passed its self-check (cosine to fp32 >= 0.99), else torch; 'onnx': the int8 export (exported once from "
+        "the local model folder into DATA_DIR/models, never downloaded); 'torch': sentence-transformers in "
+        "embed_dtype. An index written by one backend can be searched with another (docs/embedding-backends.md).",
+    )
     embed_batch_size: int = Field(default=32, gt=0)
-    ingest_workers: int = Field(
-        default=1, ge=0, description="Worker processes that parse ahead of the embedder; 0 parses inline."
+    ingest_workers: int | Literal["auto"] = Field(
+        default="auto", description="Worker processes that parse ahead of the embedder; 0 parses inline; 'auto': "
+        "about a quarter of the cores (at least one), parsing's share of ingestion's CPU time "
+        "(ingest.pipeline.auto_workers), the encoder's threads taking the rest.",
     )
     ocr: Literal["auto", "off"] = Field(
         default="auto",
@@ -188,6 +202,27 @@ class Settings(BaseSettings):
     @property
     def qdrant_path(self) -> Path:
         return self.data_dir / "qdrant"
+
+    @field_validator("ingest_workers")
+    @classmethod
+    def _workers_not_negative(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("ingest_workers must be 0 or more, or 'auto'")
+        return value
+
+    @property
+    def ingest_worker_count(self) -> int:
+        """``ingest_workers`` as a number, 'auto' sized to this machine's cores."""
+        if self.ingest_workers == "auto":
+            from os import sched_getaffinity
+
+            return max(1, round(len(sched_getaffinity(0)) * PARSE_SHARE))
+        return self.ingest_workers
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where derived model files live (the ONNX int8 export of the embedding model)."""
+        return self.data_dir / "models"
 
     @property
     def database_path(self) -> Path:

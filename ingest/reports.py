@@ -26,6 +26,14 @@ class FileResult:
     error: FolioError | None = None
     ocr: OcrReport | None = None
     warnings: list[str] = field(default_factory=list)  # what was ignored or unreadable (JavaScript, OCR failures)
+    parse_s: float = 0.0  # the worker's time on this file alone: parse, OCR, normalise, chunk
+    embed_s: float = 0.0  # from its first chunk's encode to its last chunk stored
+
+    def rates(self) -> tuple[float, float] | None:
+        """Pages parsed a second and chunks embedded a second for this file, each over its own stage's time."""
+        if self.parse_s <= 0 or self.embed_s <= 0:
+            return None
+        return self.pages / self.parse_s, self.chunks / self.embed_s
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"file": self.name, "status": self.status, "document_id": self.doc_id,

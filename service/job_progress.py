@@ -3,6 +3,7 @@ pages and chunks), into its record at each stage and now and then while its chun
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,13 +34,20 @@ class JobProgress:
         self.worker = worker
         self.held = held
         self.job = held.job
+        self._started = self._embedding = time.perf_counter()
+        self._parsed = ""  # "parsed N pages at R/s", once the file is prepared
 
     def start(self, total_files: int) -> None:
         self.job.status, self.job.stage = "parsing", "parsing and chunking"
+        self._started = self._embedding = time.perf_counter()
+        self._parsed = ""
         self.worker.save(self.held)
 
     def file_prepared(self, name: str, pages: int, chunks: int) -> None:
-        self.job.status, self.job.stage = "embedding", f"embedding {chunks} chunks"
+        now = time.perf_counter()
+        self._parsed = f"parsed {pages} pages at {pages / max(now - self._started, 1e-3):.1f}/s"
+        self._embedding = now
+        self.job.status, self.job.stage = "embedding", f"embedding {chunks} chunks; {self._parsed}"
         self.job.pages, self.job.chunks_total = pages, chunks
         self.worker.save(self.held)
 
@@ -49,6 +57,8 @@ class JobProgress:
 
     def chunks_done(self, name: str, n: int) -> None:
         self.job.chunks_done += n
+        rate = self.job.chunks_done / max(time.perf_counter() - self._embedding, 1e-3)
+        self.job.stage = f"embedding {self.job.chunks_total} chunks at {rate:.1f}/s; {self._parsed}"
         self.worker.save_progress(self.held)
 
     def file_done(self, result: FileResult) -> None:

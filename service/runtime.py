@@ -15,7 +15,7 @@ from cachetools import LRUCache
 
 from folio.config import Settings
 from folio.errors import FolioError, OverBudget, StoreError
-from folio.ingest.embed import Embedder, load_embedder
+from folio.ingest.embed import Embedder, embedder_from_settings
 from folio.ingest.pipeline import Ingestor
 from folio.ingest.reports import FileResult
 from folio.ingest.sources import Source
@@ -198,9 +198,7 @@ class Runtime:
     def embedder(self) -> Embedder:
         with self._embedder_lock:
             if self._embedder is None:
-                factory = self.embedder_factory or (lambda: load_embedder(
-                    self.settings.embed_model, dtype=self.settings.embed_dtype,
-                    batch_size=self.settings.embed_batch_size))
+                factory = self.embedder_factory or (lambda: embedder_from_settings(self.settings))
                 self._embedder = LockedEmbedder(factory())
             return self._embedder
 
@@ -285,7 +283,7 @@ def build_runtime(settings: Settings, *, embedder_factory: Callable[[], Embedder
     # one parser worker, started with the first upload and gone after a minute without one: uploads are parsed
     # one at a time, each under the sandbox's deadline and memory cap (FOLIO_INGEST_WORKERS=0: inline, without
     # them, as most tests do). Its recovery spares other writers.
-    ingestor = Ingestor(store, embedder, settings, workers=min(1, settings.ingest_workers),
+    ingestor = Ingestor(store, embedder, settings, workers=min(1, settings.ingest_worker_count),
                         worker_idle_s=PARSER_IDLE_S)
 
     def ingest(source: Source, progress: Any) -> FileResult:

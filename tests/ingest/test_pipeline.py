@@ -1,10 +1,16 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
+from folio.config import PARSE_SHARE, Settings
 from folio.errors import StoreUnavailable
 from folio.ingest.pipeline import EMBED_BATCH, MIN_EMBED_BATCH, PROGRESS_STEPS, Ingestor, embed_batch_size
+from folio.ingest.progress import _describe
 from folio.ingest.reports import NullProgress
 from folio.ingest.sources import Source, collect_paths
 from folio.ingest.store import Store
@@ -156,6 +162,22 @@ def test_uploaded_bytes_and_worker_process(store, settings, tmp_path):
     for source, result in zip(sources, results, strict=True):  # each document keeps the bytes it was parsed from
         kept = store.document_files.get(result.doc_id, tenant="default") if result.doc_id else None
         assert (kept.content if kept else None) == (source.read() if result.status == "ingested" else None)
+    # each file's own rates: its parse in the worker, its embedding here, each over its own stage's time
+    for r in (r for r in results if r.status == "ingested"):
+        assert 0 < r.parse_s < r.seconds and 0 < r.embed_s < r.seconds
+        pages_s, chunks_s = r.rates() or (0.0, 0.0)
+        assert pages_s == r.pages / r.parse_s and chunks_s == r.chunks / r.embed_s
+        assert f"(parsed {pages_s:.1f} pages/s, embedded {chunks_s:.1f} chunks/s)" in _describe(r)
+    assert results[3].rates() is None and "pages/s" not in _describe(results[3])
+
+
+def test_workers_auto_is_sized_to_the_cores(monkeypatch):
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setenv("FOLIO_INGEST_WORKERS", "auto")
+    assert Settings().ingest_worker_count == max(1, round(cores * PARSE_SHARE)) >= 1
+    assert Settings(ingest_workers=3).ingest_worker_count == 3 and Settings(ingest_workers=0).ingest_worker_count == 0
+    with pytest.raises(ValidationError, match="ingest_workers"):
+        Settings(ingest_workers=-1)
 
 
 def test_retrieval_finds_the_right_page(ingestor, store, tmp_path):
