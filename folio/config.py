@@ -71,8 +71,8 @@ class Settings(BaseSettings):
     embed_backend: Literal["auto", "torch", "onnx"] = Field(
         default="torch",
         description="'torch' (the default until int8's recall is measured on every dev set: on cuad its plain "
-        "dense top-5 lost 3-6 points); 'auto': torch on CUDA when a GPU is present, else the int8 ONNX Runtime export when it "
-        "passed its self-check (cosine to fp32 >= 0.99), else torch; 'onnx': the int8 export (exported once from "
+        "dense top-5 lost 3-6 points); 'auto': torch on CUDA when a GPU is present, else the int8 ONNX Runtime "
+        "export when it passed its self-check (cosine to fp32 >= 0.99), else torch; 'onnx': the int8 export (exported once from "
         "the local model folder into DATA_DIR/models, never downloaded); 'torch': sentence-transformers in "
         "embed_dtype. An index written by one backend can be searched with another (docs/embedding-backends.md).",
     )
