@@ -70,11 +70,11 @@ class Settings(BaseSettings):
     )
     embed_backend: Literal["auto", "torch", "onnx"] = Field(
         default="torch",
-        description="'torch' (the default until int8's recall is measured on every dev set: on cuad its plain "
-        "dense top-5 lost 3-6 points); 'auto': torch on CUDA when a GPU is present, else the int8 ONNX Runtime "
-        "export when it passed its self-check (cosine to fp32 >= 0.99), else torch; 'onnx': the int8 export (exported once from "
-        "the local model folder into DATA_DIR/models, never downloaded); 'torch': sentence-transformers in "
-        "embed_dtype. An index written by one backend can be searched with another (docs/embedding-backends.md).",
+        description="'torch': sentence-transformers in embed_dtype (the default until int8's recall is measured "
+        "on every dev set: on cuad its plain dense top-5 lost 3-6 points); 'onnx': the int8 ONNX Runtime export "
+        "(exported once from the local model folder into DATA_DIR/models, never downloaded); 'auto': torch on CUDA "
+        "when a GPU is present, else the int8 export when it passed its self-check (cosine to fp32 >= 0.99), else "
+        "torch. An index written by one backend can be searched with another (docs/embedding-backends.md).",
     )
     embed_batch_size: int = Field(default=32, gt=0)
     ingest_workers: int | Literal["auto"] = Field(
