@@ -22,6 +22,12 @@ class Settings(BaseSettings):
         "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB, or sqlite:///PATH; unset: DATA_DIR/folio.db (SQLite).")
     qdrant_url: str | None = Field(default=None, description="Qdrant server URL; unset: local mode on disk.")
     qdrant_api_key: SecretStr | None = None
+    # The embedded index (no qdrant_url): Qdrant Edge in DATA_DIR/edge, or Qdrant's local mode in DATA_DIR/qdrant
+    # (bench/results/index-scale-*.md). 'auto': Edge, unless the data dir holds only a local-mode index made by an
+    # earlier Folio, which is read as it is until `python -m folio.index.migrate` copies it into Edge.
+    index_engine: Literal["auto", "edge", "local"] = Field(
+        default="auto", description="The embedded index: 'edge' (Qdrant Edge), 'local' (Qdrant's local mode), or "
+        "'auto' (Edge, unless DATA_DIR holds only a local-mode index from an earlier Folio).")
     collection_prefix: str = "folio"
     # Server mode only (local mode has one shard): collections are created with these; a Qdrant cluster
     # spreads the shards over its nodes and keeps ``qdrant_replicas`` copies of each.
@@ -179,6 +185,19 @@ class Settings(BaseSettings):
     @property
     def qdrant_path(self) -> Path:
         return self.data_dir / "qdrant"
+
+    @property
+    def edge_path(self) -> Path:
+        return self.data_dir / "edge"
+
+    @property
+    def embedded_engine(self) -> Literal["edge", "local"]:
+        """The embedded index this data dir uses (``index_engine`` with 'auto' resolved)."""
+        if self.index_engine != "auto":
+            return self.index_engine
+        made_by_edge = (self.edge_path / "shard" / "edge_config.json").exists()
+        local_only = (self.qdrant_path / "collection").is_dir() and not made_by_edge
+        return "local" if local_only else "edge"
 
     @property
     def database_path(self) -> Path:

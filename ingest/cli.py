@@ -149,7 +149,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
                 results = ingestor.run(sources, progress)
             finally:
                 ingestor.close()
-            size_note = local_size_note(store.index.count()) if not settings.qdrant_url else None
+            size_note = local_size_note(store.index.count()) if store.engine == "local" else None
     elapsed = time.perf_counter() - started
     failed = sum(r.status == "failed" for r in results)
     if as_json:

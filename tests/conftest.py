@@ -32,6 +32,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in ("TIKTOKEN_CACHE_DIR", "NLTK_DATA"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # the suite's tests of the embedded index read local mode's files (qdrant_path, the qdrant-client); Qdrant
+    # Edge, the default for a new data dir, is tested in tests/index/test_edge*.py, which ask for it by name
+    monkeypatch.setenv("FOLIO_INDEX_ENGINE", "local")
     monkeypatch.chdir(tmp_path)
 
 
