@@ -147,22 +147,27 @@ def test_a_second_process_is_told_the_edge_index_is_held(tmp_path: Path) -> None
         assert store.has_chunks_collection()
 
 
-def test_folio_ingest_and_search_on_edge_show_no_library_warning(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "FOLIO_DATA_DIR": str(tmp_path / "data"),
-           "FOLIO_EMBED_MODEL": "hash-64", "FOLIO_INGEST_WORKERS": "0", "FOLIO_INDEX_ENGINE": "auto",
-           "PYTHONWARNINGS": "always"}  # every warning printed, even one a library raises once
-    cli = [sys.executable, "-m", "folio.cli"]
-    ingest = subprocess.run([*cli, "ingest", str(SAMPLES / "northwind-brightwater-msa.pdf")], capture_output=True,
-                            text=True, env=env, cwd=tmp_path, timeout=120)
-    assert ingest.returncode == 0 and "1 ingested" in ingest.stdout, ingest.stdout + ingest.stderr
-    assert "warn" not in (ingest.stdout + ingest.stderr).lower(), ingest.stdout + ingest.stderr
-    assert (tmp_path / "data" / "edge" / "shard").is_dir() and not (tmp_path / "data" / "qdrant").exists()
-    with warnings.catch_warnings(record=True) as caught:  # and in this process, through the store
-        warnings.simplefilter("always")
-        with Store.open(_settings(tmp_path / "data", "auto")) as store:
-            assert store.engine == "edge" and store.index.count() > 0
-            assert search(store, HashEmbedder(64), "liability cap", limit=3)
-    assert [str(w.message) for w in caught] == []
+def test_folio_ingest_and_search_on_edge_show_no_library_warning(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from folio.ingest.cli import cli
+
+    for key, value in (("FOLIO_EMBED_MODEL", "hash-64"), ("FOLIO_INGEST_WORKERS", "0"),
+                       ("FOLIO_INDEX_ENGINE", "auto")):
+        monkeypatch.setenv(key, value)
+    data = tmp_path / "data"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # every warning shown, even one a library raises once per process
+        msa = str(SAMPLES / "northwind-brightwater-msa.pdf")
+        ingest = CliRunner().invoke(cli, ["--data-dir", str(data), "ingest", msa])
+        found = CliRunner().invoke(cli, ["--data-dir", str(data), "search", "liability cap"])
+    assert ingest.exit_code == 0 and "1 ingested" in ingest.output, ingest.output
+    assert found.exit_code == 0 and "northwind" in found.output.lower(), found.output
+    for result in (ingest, found):
+        assert "warn" not in result.output.lower() and "note:" not in result.output, result.output
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
+    assert (data / "edge" / "shard").is_dir() and not (data / "qdrant").exists()
 
 
 def test_a_local_mode_index_is_read_until_migrated_then_edge_answers_the_same(tmp_path: Path) -> None:
