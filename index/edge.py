@@ -30,8 +30,8 @@ from folio.index.sparse import SparseVector
 
 MAX_DOCUMENTS = 10_000_000  # the most documents ``documents`` lists (a facet counts values up to a limit)
 RRF_K = 2  # Qdrant's reciprocal-rank constant, as the server's and local mode's fusion use
-# Edge builds a segment's HNSW index only when asked (``optimize``): after this many points written since the last
-# time, the next write asks; until then new points are searched exactly (a small appendable segment).
+# Edge builds a segment's HNSW index only when asked (``optimize``): once this many points are outside an indexed
+# segment, the next write asks (blocking it while the index is built); until then they are searched exactly.
 OPTIMIZE_EVERY = 20_000
 
 
@@ -54,7 +54,10 @@ class EdgeStorage:
             self._lock.close()
             raise StoreLocked(LOCKED_MESSAGE) from None
         self.shard: Any = qdrant_edge.EdgeShard.load(str(self.shard_path)) if self.made() else None
-        self.written = 0  # points written since the last optimisation
+        self.written = 0  # points not in an indexed segment: written since the last optimisation, in any process
+        if self.shard is not None:
+            info = self.shard.info()
+            self.written = max(0, info.points_count - info.indexed_vectors_count)
 
     @property
     def shard_path(self) -> Path:
