@@ -130,6 +130,9 @@ class EdgeChunks:
     def __init__(self, qdrant: Qdrant, name: str, *, shards: int = 1, replicas: int = 1) -> None:
         self.qdrant = qdrant
         self.name = name  # one shard holds the one collection; the name is kept for messages
+        # the documents with chunks in the shard, or more (read once, then kept by every write of this process,
+        # the only one that has the shard open): a search's scope is then the cheaper of its documents or the rest
+        self._known: set[str] | None = None
 
     @property
     def storage(self) -> EdgeStorage:
@@ -157,6 +160,9 @@ class EdgeChunks:
     def upsert(self, doc_id: str, points: Sequence[ChunkPoint]) -> None:
         import qdrant_edge as qe
 
+        with self.qdrant.lock:
+            if self._known is not None:
+                self._known.add(doc_id)
         structs = [qe.Point(id=chunk_point_id(doc_id, p.chunk_index),
                             vector={DENSE: p.dense.tolist(),
                                     SPARSE: qe.SparseVector(indices=p.sparse.indices, values=p.sparse.values)},
@@ -189,8 +195,11 @@ class EdgeChunks:
 
         if not self.exists():
             return
-        self._call("delete", lambda: self.storage.shard.update(
-            qe.UpdateOperation.delete_points_by_filter(doc_filter(doc_id))))
+        with self.qdrant.lock:
+            self._call("delete", lambda: self.storage.shard.update(
+                qe.UpdateOperation.delete_points_by_filter(doc_filter(doc_id))))
+            if self._known is not None:
+                self._known.discard(doc_id)
 
     def count(self, doc_id: str | None = None) -> int:
         import qdrant_edge as qe
@@ -208,6 +217,22 @@ class EdgeChunks:
         found = self._call("read", lambda: self.storage.shard.facet(
             qe.FacetRequest(key="doc_id", limit=MAX_DOCUMENTS, exact=True)))
         return {str(h.value) for h in found.hits if h.count > 0}  # a deleted document stays, counted 0
+
+    def scope(self, doc_ids: Sequence[str]) -> tuple[list[Any], list[Any]]:
+        """The ``(must, must_not)`` conditions that keep a search to ``doc_ids``: none when they are every document
+        in the shard, the others left out when they are fewer. A condition on a thousand documents costs Edge more
+        than the search itself (bench/results/index-scale-*)."""
+        wanted = set(doc_ids)
+        with self.qdrant.lock:
+            if self._known is None:
+                self._known = self.documents()
+            rest = self._known - wanted
+            inside = len(self._known) - len(rest)
+        if not rest:
+            return [], []
+        if len(rest) < inside:
+            return [], [_filter("doc_id", sorted(rest))]
+        return [_filter("doc_id", sorted(wanted))], []
 
     def scroll(self, flt: Any, payload: Any, vectors: Any = False, page: int = 1024) -> Iterator[Any]:
         """Every point that matches ``flt`` (None: all), a page per call."""
@@ -272,8 +297,8 @@ class EdgeChunks:
         """The search as ``folio.index.query.query_qdrant`` asks a server, each prefetch ``pool`` deep."""
         import qdrant_edge as qe
 
-        scope = _filter("doc_id", list(dict.fromkeys(doc_ids)))
-        flt = qe.Filter(must=[scope])
+        must, must_not = self.scope(doc_ids)
+        flt = qe.Filter(must=must, must_not=must_not) if must or must_not else None
         dense_q = qe.Query.Nearest(np.asarray(dense, dtype=np.float32).tolist(), using=DENSE) \
             if dense is not None else None
         sparse_q = qe.Query.Nearest(qe.SparseVector(indices=list(sparse.indices), values=list(sparse.values)),
@@ -293,7 +318,7 @@ class EdgeChunks:
             prefetch = [qe.Prefetch(limit=pool, query=dense_q, filter=flt),
                         qe.Prefetch(limit=pool, query=sparse_q, filter=flt)]
             if statements:  # the statement lane: chunks of the asked-about statements' pages, by dense similarity
-                lane = qe.Filter(must=[scope, _filter("statements", list(statements))])
+                lane = qe.Filter(must=[*must, _filter("statements", list(statements))], must_not=must_not)
                 prefetch.append(qe.Prefetch(limit=pool, query=dense_q, filter=lane))
             weights = [1.0, bm25_weight] + [1.0] * (len(prefetch) - 2)
             request = qe.QueryRequest(limit=depth, prefetches=prefetch, with_payload=True,

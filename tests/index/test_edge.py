@@ -64,7 +64,8 @@ def test_edge_ranks_like_qdrants_query_api(both: tuple[Store, Store], mode: str)
     embedder = HashEmbedder(64)
     docs = local.list_documents()
     assert [d.id for d in docs] == [d.id for d in edge.list_documents()]  # the same ids: content hashes
-    scopes = [[d.id for d in docs], [docs[0].id], [docs[1].id, docs[3].id]]
+    # every document (no condition), one or two (a condition on them), all but one (a condition on the rest)
+    scopes = [[d.id for d in docs], [docs[0].id], [docs[1].id, docs[3].id], [docs[0].id, docs[1].id, docs[3].id]]
     compared = 0
     for question in QUESTIONS:
         dense, sparse = embedder.embed_query(question), query_vector(question)
