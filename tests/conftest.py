@@ -23,6 +23,14 @@ pytest_plugins = ["tests.postgres"]
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def local_mode_index() -> Iterator[None]:
+    """The suite's embedded index is local mode from the start, for module fixtures made before ``clean_env``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FOLIO_INDEX_ENGINE", "local")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No inherited FOLIO_* variables; a working directory of the test's own."""
