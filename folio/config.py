@@ -26,6 +26,13 @@ class Settings(BaseSettings):
         "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB, or sqlite:///PATH; unset: DATA_DIR/folio.db (SQLite).")
     qdrant_url: str | None = Field(default=None, description="Qdrant server URL; unset: local mode on disk.")
     qdrant_api_key: SecretStr | None = None
+    # The embedded index (no qdrant_url): Qdrant Edge in DATA_DIR/edge, or Qdrant's local mode in DATA_DIR/qdrant
+    # (bench/results/index-scale-*.md). 'auto': Edge, unless the data dir holds only a local-mode index made by an
+    # earlier Folio, which is read as it is until `python -m folio.index.migrate` copies it into Edge.
+    index_engine: Literal["auto", "edge", "local"] = Field(
+        default="local", description="The embedded index: 'local' (Qdrant's local mode, the default until the "
+        "whole test suite runs on Edge and Edge's index rebuilds stop holding up writes), 'edge' (Qdrant Edge), or "
+        "'auto' (Edge, unless DATA_DIR holds only a local-mode index from an earlier Folio).")
     collection_prefix: str = "folio"
     # Server mode only (local mode has one shard): collections are created with these; a Qdrant cluster
     # spreads the shards over its nodes and keeps ``qdrant_replicas`` copies of each.
@@ -223,6 +230,19 @@ class Settings(BaseSettings):
     def model_cache_dir(self) -> Path:
         """Where derived model files live (the ONNX int8 export of the embedding model)."""
         return self.data_dir / "models"
+
+    @property
+    def edge_path(self) -> Path:
+        return self.data_dir / "edge"
+
+    @property
+    def embedded_engine(self) -> Literal["edge", "local"]:
+        """The embedded index this data dir uses (``index_engine`` with 'auto' resolved)."""
+        if self.index_engine != "auto":
+            return self.index_engine
+        made_by_edge = (self.edge_path / "shard" / "edge_config.json").exists()
+        local_only = (self.qdrant_path / "collection").is_dir() and not made_by_edge
+        return "local" if local_only else "edge"
 
     @property
     def database_path(self) -> Path:

@@ -1,5 +1,6 @@
-"""Which Qdrant: a local-mode index on disk (``QdrantClient(path=...)``, the default) or a Qdrant server
-(``FOLIO_QDRANT_URL``), as a ``Qdrant`` (``folio.index.retry``) that opens it on first use."""
+"""Which Qdrant: an embedded index on disk (Qdrant Edge, ``folio.index.edge``, or Qdrant's local mode,
+``QdrantClient(path=...)``, as ``Settings.embedded_engine`` says) or a Qdrant server (``FOLIO_QDRANT_URL``), as a
+``Qdrant`` (``folio.index.retry``) that opens it on first use."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from folio.index.retry import LOCAL, LOCKED_MESSAGE, SERVER, Qdrant
 
 
 def connect(settings: Settings) -> Qdrant:
-    """The configured Qdrant, not yet opened: the server at ``settings.qdrant_url`` if set, else local mode on
-    ``settings.qdrant_path``."""
+    """The configured Qdrant, not yet opened: the server at ``settings.qdrant_url`` if set, else the embedded
+    index: Qdrant Edge on ``settings.edge_path`` or local mode on ``settings.qdrant_path``."""
     from qdrant_client import QdrantClient
 
     url = settings.qdrant_url
@@ -26,6 +27,10 @@ def connect(settings: Settings) -> Qdrant:
             return QdrantClient(url=url, api_key=key, timeout=30)
 
         return Qdrant(connect=open_server, policy=SERVER, where=shown_url(url))
+    if settings.embedded_engine == "edge":
+        from folio.index.edge import connect_edge
+
+        return connect_edge(settings.edge_path)
     path = settings.qdrant_path
     return Qdrant(connect=lambda: open_local(path), policy=LOCAL, where=str(path))
 
@@ -52,8 +57,8 @@ def local_size_note(points: int) -> str | None:
     if points <= LOCAL_MODE_POINTS:
         return None
     return (f"note: the embedded index holds {points:,} chunks, past the ~{LOCAL_MODE_POINTS:,} that Qdrant's "
-            "local mode is made for: start-up and writes slow down as it grows. For collections this large run a "
-            "Qdrant server and set FOLIO_QDRANT_URL (docs/deployment.md).")
+            "local mode is made for: start-up and writes slow down as it grows. Move it to Qdrant Edge with "
+            "`python -m folio.index.migrate` (docs/deployment.md), or run a Qdrant server (FOLIO_QDRANT_URL).")
 
 
 def open_local(path: Path) -> Any:

@@ -25,3 +25,16 @@ class LegacyCollections:
 
     def drop(self, name: str) -> None:
         self.qdrant.call("remove a collection", lambda: self.qdrant.client.delete_collection(name))
+
+
+class NoLegacyCollections:
+    """An index that never held a previous release's records (Qdrant Edge, made after they moved to SQL)."""
+
+    def collections(self) -> set[str]:
+        return set()
+
+    def scroll(self, name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        return iter(())
+
+    def drop(self, name: str) -> None:
+        pass

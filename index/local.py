@@ -70,9 +70,10 @@ class LocalChunks(QdrantChunks):
         return [hit(payload, score) for payload, score in found]
 
     def warm(self) -> None:
-        """Read the in-memory copy now (the service, as it starts), not on the first search."""
+        """Read the in-memory copy and lay it out now (the service, as it starts), not in the first search."""
         if self.exists():
-            self.memory()
+            with self.qdrant.lock:
+                self.memory().prepare()
 
     def memory(self) -> LocalChunkIndex:
         """The in-memory copy of the chunks, read from the collection on first use."""

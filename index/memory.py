@@ -92,6 +92,10 @@ class LocalChunkIndex:
 
     # -- search --------------------------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Lay the chunks out for searching now (a service starting up), not in its first search."""
+        self._layout()
+
     def _layout(self) -> _Merged:
         if self._merged is not None:
             return self._merged

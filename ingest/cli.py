@@ -153,7 +153,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
             if collection is not None:
                 _join_collection(store.database, collection, [r.doc_id for r in results if r.doc_id
                                                               and r.status != "failed"])
-            size_note = local_size_note(store.index.count()) if not settings.qdrant_url else None
+            size_note = local_size_note(store.index.count()) if store.engine == "local" else None
     elapsed = time.perf_counter() - started
     failed = sum(r.status == "failed" for r in results)
     if as_json:

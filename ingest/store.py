@@ -1,8 +1,9 @@
 """Folio's store: the chunk index (``folio.index``, in Qdrant) and the records (``folio.records``, in a SQL
 database), and the write protocol that keeps the two consistent. Ingestion writes through it; the service reads.
 
-The front only chooses: Qdrant's local mode on disk by default (``LocalChunks``: this process holds the index's
-file lock, so it keeps the chunks in memory for search), a Qdrant server when ``FOLIO_QDRANT_URL`` is set
+The front only chooses: an embedded index on disk by default, Qdrant Edge (``EdgeChunks``) or, for a data dir
+an earlier Folio made (``Settings.embedded_engine``), Qdrant's local mode (``LocalChunks``: this process holds the
+index's file lock, so it keeps the chunks in memory for search); a Qdrant server when ``FOLIO_QDRANT_URL`` is set
 (``ServerChunks``); the records in ``DATA_DIR/folio.db`` (SQLite) or at ``FOLIO_DATABASE_URL`` (PostgreSQL).
 Availability and retries are ``folio.index.retry``'s and ``folio.records.database``'s: ``Store.open`` opens at
 once and raises a ``StoreError`` (the CLI); ``Store.lazy`` (the service) opens on first use, and again after an
@@ -33,7 +34,8 @@ import numpy as np
 from folio.config import Settings
 from folio.errors import DocumentNotFound, InvalidRequest, StoreError, TitleTaken
 from folio.index.connection import connect, is_local_client
-from folio.index.legacy import LegacyCollections
+from folio.index.edge import EdgeChunks
+from folio.index.legacy import LegacyCollections, NoLegacyCollections
 from folio.index.local import LocalChunks
 from folio.index.protocol import ChunkIndex, ChunkPoint, Hit, SearchMode
 from folio.index.query import query_qdrant
@@ -76,10 +78,11 @@ class Store:
     """The chunk index (one Qdrant: local mode or a server) and the records (one SQL database)."""
 
     def __init__(self, client: Any = None, *, qdrant: Qdrant | None = None, database: Database | None = None,
-                 prefix: str = "folio", shards: int = 1, replicas: int = 1) -> None:
+                 prefix: str = "folio", shards: int = 1, replicas: int = 1, edge: bool = False) -> None:
         """``client``: an open qdrant-client; or ``qdrant``, one that opens on first use
-        (``folio.index.connection.connect``). ``database``: the records' (default: one in memory, for a store
-        that lives as long as this process, such as an evaluation's)."""
+        (``folio.index.connection.connect``); ``edge``: it is a Qdrant Edge shard (``folio.index.edge``).
+        ``database``: the records' (default: one in memory, for a store that lives as long as this process, such
+        as an evaluation's)."""
         if qdrant is None:
             if client is None:
                 raise ValueError("a Store needs a client or a Qdrant to connect")
@@ -99,7 +102,9 @@ class Store:
         self._writing: dict[str, Counter[int]] = {}
         self.job_records = JobRecords(self.database)
         scale = {"shards": shards, "replicas": replicas}
-        self.index: ChunkIndex = (LocalChunks if self.local else ServerChunks)(qdrant, self.chunks, **scale)
+        self.engine = "edge" if edge else "local" if self.local else "server"
+        self.index: ChunkIndex = (EdgeChunks if edge else LocalChunks if self.local else ServerChunks)(
+            qdrant, self.chunks, **scale)
         qdrant.after_open(self._count_terms)  # an index from before the scope's IDF: brought up to date first
 
     # -- opening -------------------------------------------------------------------------------------
@@ -112,7 +117,8 @@ class Store:
         it is one of them (``folio.records.upgrade.legacy_tenant``)."""
         store = cls(qdrant=connect(settings), database=Database.from_settings(settings),
                     prefix=settings.collection_prefix, shards=settings.qdrant_shards,
-                    replicas=settings.qdrant_replicas)
+                    replicas=settings.qdrant_replicas,
+                    edge=not settings.qdrant_url and settings.embedded_engine == "edge")
         store._upgrade_on_open(upgrade.legacy_tenant(settings.llm_user_id, key_tenants))
         return store
 
@@ -136,7 +142,7 @@ class Store:
     def _upgrade_on_open(self, legacy_tenant: str | None) -> None:
         """Move the previous release's records out of Qdrant each time the index opens, before the ``after_open``
         hooks (which read records), and hold the records back until a move has run."""
-        legacy = LegacyCollections(self.qdrant)
+        legacy = NoLegacyCollections() if self.engine == "edge" else LegacyCollections(self.qdrant)
 
         def move() -> None:
             upgrade.upgrade(self.database, legacy, prefix=self.prefix, legacy_tenant=legacy_tenant)
@@ -362,6 +368,9 @@ class Store:
         tests and benchmarks hold the in-memory index to (``folio.index.query``)."""
         if mode != "dense":
             sparse = self.bm25_query(sparse, doc_ids)
+        if isinstance(self.index, EdgeChunks):  # Edge's own search is Qdrant's Query API
+            return self.index.ranked(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode, pool=pool,
+                                     distinct=distinct, statements=statements, bm25_weight=bm25_weight)
         return query_qdrant(self.qdrant, self.chunks, dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit,
                             mode=mode, pool=pool, distinct=distinct, statements=statements, bm25_weight=bm25_weight)
 

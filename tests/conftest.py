@@ -23,6 +23,14 @@ pytest_plugins = ["tests.postgres"]
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def local_mode_index() -> Iterator[None]:
+    """The suite's embedded index is local mode from the start, for module fixtures made before ``clean_env``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FOLIO_INDEX_ENGINE", "local")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No inherited FOLIO_* variables; a working directory of the test's own."""
@@ -32,6 +40,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in ("TIKTOKEN_CACHE_DIR", "NLTK_DATA"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # the suite's tests of the embedded index read local mode's files (qdrant_path, the qdrant-client); Qdrant
+    # Edge, the default for a new data dir, is tested in tests/index/test_edge*.py, which ask for it by name
+    monkeypatch.setenv("FOLIO_INDEX_ENGINE", "local")
     monkeypatch.chdir(tmp_path)
 
 

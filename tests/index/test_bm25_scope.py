@@ -55,9 +55,10 @@ def _keyed(tmp_path: Path, **overrides: Any) -> Any:
     return service_settings(tmp_path, None, api_keys=SecretStr(f"{KEY_A}:acme,{KEY_B}:globex"), **overrides)
 
 
-@pytest.fixture(params=["embedded", "server"])
+@pytest.fixture(params=["embedded", "edge", "server"])
 def client(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The service on the embedded index, or on a Qdrant server (``tests/shared_qdrant.py``)."""
+    """The service on the embedded index (local mode, or Qdrant Edge), or on a Qdrant server
+    (``tests/shared_qdrant.py``)."""
     if request.param == "server":
         with shared_qdrant(monkeypatch, tmp_path / "engine"):
             app = create_app(_keyed(tmp_path, qdrant_url="http://qdrant.test:6333"),
@@ -65,7 +66,8 @@ def client(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
             with TestClient(app) as served:
                 yield served
         return
-    with TestClient(create_app(_keyed(tmp_path), embedder_factory=_hash_embedder)) as served:
+    engine = "edge" if request.param == "edge" else "local"
+    with TestClient(create_app(_keyed(tmp_path, index_engine=engine), embedder_factory=_hash_embedder)) as served:
         yield served
 
 

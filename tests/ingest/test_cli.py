@@ -163,6 +163,7 @@ def test_a_large_local_index_is_explained_in_folios_words(tmp_path):
         "main()\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
+    env["FOLIO_INDEX_ENGINE"] = "local"  # the suite's embedded index (tests/conftest.py)
     env.update(FOLIO_EMBED_MODEL="hash-64", FOLIO_INGEST_WORKERS="0", FOLIO_DATA_DIR=str(tmp_path / "data"))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -53,6 +53,7 @@ def _ids(item: Hostile) -> str:
 def run_bounded(*names: str, options: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     """``tests.hostile.run_bounded`` in a fresh interpreter (it forks a child per file)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
+    env["FOLIO_INDEX_ENGINE"] = "local"  # the suite's embedded index (tests/conftest.py)
     proc = subprocess.run(
         [sys.executable, "-m", "tests.hostile", "--as-mb", str(ADDRESS_SPACE_MB), "--deadline", str(DEADLINE_S),
          *options, *names], cwd=REPO, env=env, capture_output=True, text=True,

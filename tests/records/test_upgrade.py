@@ -69,7 +69,8 @@ def chunked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Docume
         for key in [k for k in os.environ if k.startswith("FOLIO_")]:
             env.delenv(key)
         env.setenv("HF_HUB_OFFLINE", "1")
-        settings = Settings(data_dir=data_dir, embed_model="hash-64", ingest_workers=0)
+        # the previous release's embedded index was Qdrant's local mode (a new data dir now gets Qdrant Edge)
+        settings = Settings(data_dir=data_dir, embed_model="hash-64", ingest_workers=0, index_engine="local")
         with Store.open(settings) as store:
             ingestor = Ingestor(store, lambda: HashEmbedder(64), settings)
             results = ingestor.run([s for s in collect_paths([SAMPLES]) if s.path and s.path.name in INGESTED])
