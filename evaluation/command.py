@@ -32,8 +32,9 @@ def _split(value: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 @click.option("--parts", default=",".join(ALL_PARTS), show_default=True, help="retrieval, routing, or both.")
 @click.option("--quick", is_flag=True, help="A fixed subset of cuad-dev (4 contracts), default configuration only, "
               "no baseline; what CI runs.")
-@click.option("--configs", type=click.Choice(["all", "default"]), default="all", show_default=True,
-              help="all: also cuad-dev's chunk-size and no-heading variants (one embedding pass each).")
+@click.option("--configs", type=click.Choice(["all", "default", "levers"]), default="all", show_default=True,
+              help="all: also cuad-dev's chunk-size and no-heading variants (one embedding pass each); levers: "
+              "only the default and each retrieval lever turned off (cached indexes, minutes).")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="The plain llama-index VectorStoreIndex baseline (needs the bench extra).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,

@@ -46,7 +46,8 @@ class EvalOptions:
     sets: tuple[str, ...] = ALL_SETS
     parts: tuple[str, ...] = ALL_PARTS
     quick: bool = False
-    configs: str = "all"  # "all": cuad's chunking variants too; "default": Folio's defaults only
+    configs: str = "all"  # "all": cuad's chunking variants too; "default": Folio's defaults only; "levers": the
+    # default configuration and each retrieval lever turned off, nothing else (no side rows, no baseline)
     baseline: bool = True
     out_dir: Path = REPO / "bench" / "results"
     cache_dir: Path = REPO / "bench" / ".cache" / "eval"
@@ -138,6 +139,7 @@ class Evaluation:
 
         qs = self.set_questions(set_name)
         configs = [DEFAULT_CONFIG]
+        only_levers = self.o.configs == "levers"
         if set_name == "cuad" and self.o.configs == "all" and not self.o.quick:
             configs += list(CUAD_VARIANTS)
         table: list[tuple[str, dict[str, Any]]] = []
@@ -145,15 +147,18 @@ class Evaluation:
         per_question: dict[str, Any] = {}
         groups: dict[str, Any] = {}
         diagnosis: dict[str, Any] = {}
+        levers: dict[str, Any] = {}
         for config in configs:
             built = self.index(set_name, config)
             indexes[config.key] = built.summary()
             default = config == DEFAULT_CONFIG
             result = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, deep=default,
-                                   keep_top=default, log=self.log, embedder=self.embedder)
+                                   keep_top=default, log=self.log, embedder=self.embedder, signals=default)
             label = f"Folio {'default: ' if default else ''}{config.label}"
             table.append((label, {m: self._entries(set_name, rows) for m, rows in result["rows"].items()}))
-            if default and not self.o.quick:  # the same index ranked without page diversity, side by side
+            if default and not self.o.quick:  # each retrieval lever turned off in turn, the others held fixed
+                levers = self._levers(built, qs, result["rows"]["hybrid"], table)
+            if default and not self.o.quick and not only_levers:  # the same index without page diversity
                 plain = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, log=self.log,
                                       embedder=self.embedder, distinct=False)
                 table.append((f"{PLAIN_LABEL} ({config.label})",
@@ -175,9 +180,10 @@ class Evaluation:
                 groups = {m: summarize_groups(rows) for m, rows in result["rows"].items()}
                 nontrivial = {q.id for q in qs if not q.trivial} if set_name == "cuad" else None
                 diagnosis["fusion_and_depth"] = fusion_and_depth(result["rows"], nontrivial)
-                diagnosis["parsing"] = evidence_found(set_name, self.root, built, qs, self.o.embed_model)
+                if not only_levers:
+                    diagnosis["parsing"] = evidence_found(set_name, self.root, built, qs, self.o.embed_model)
         baseline_note = ""
-        if self.o.baseline and set_name in ("cuad", "financebench") and not self.o.quick:
+        if self.o.baseline and set_name in ("cuad", "financebench") and not self.o.quick and not only_levers:
             baseline = self._baseline(set_name, qs)
             if baseline is not None:
                 table.append(("llama-index VectorStoreIndex defaults (1024-token chunks)",
@@ -195,7 +201,24 @@ class Evaluation:
         return {"questions": len(qs), "documents": len(self.index(set_name).ids), "indexes": indexes,
                 "table": table, "groups": groups, "diagnosis_data": diagnosis,
                 "diagnosis": describe_diagnosis(set_name, table, diagnosis), "baseline_note": baseline_note,
+                "levers": levers,
                 "per_question": per_question}
+
+    def _levers(self, built: BuiltIndex, qs: list[EvalQuestion], default_rows: list[dict[str, Any]],
+                table: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        """Each retrieval lever turned off in turn (hybrid only, the others held fixed): a table row each, and
+        their gains and the weak-retrieval signal's misses (``folio.evaluation.levers``)."""
+        from folio.evaluation.levers import LEVER_VARIANTS, WEAK_SIGNAL_KEY, lever_gain, weak_signal
+        from folio.evaluation.retrieval import run_retrieval
+
+        levers: dict[str, Any] = {WEAK_SIGNAL_KEY: weak_signal(default_rows)}
+        for name, variant in LEVER_VARIANTS:
+            off = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, log=self.log,
+                                embedder=self.embedder, modes=("hybrid",), levers=variant)
+            table.append((f"Folio without the {name} ({built.config.label})",
+                          {m: self._entries(built.set_name, rows) for m, rows in off["rows"].items()}))
+            levers[name] = lever_gain(built.set_name, default_rows, off["rows"]["hybrid"])
+        return levers
 
     _baseline_error = ""
 
