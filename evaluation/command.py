@@ -46,10 +46,12 @@ def _split(value: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
               "$FOLIO_EVAL_DATA).")
 @click.option("--sessions", type=click.IntRange(min=1), default=None, help="At most N sessions per routing scope.")
 @click.option("--per-session", type=click.IntRange(min=1), default=None, help="At most N questions per session.")
+@click.option("--max-pages", type=click.IntRange(min=1), default=None,
+              help="Only documents of at most N pages, and the questions on them (a shorter run; the report says so).")
 @click.option("--tag", default="", help="Suffix of the output files' names.")
 def eval_command(sets: str, parts: str, quick: bool, configs: str, baseline: bool, out_dir: Path | None,
                  cache_dir: Path | None, data: Path | None, sessions: int | None, per_session: int | None,
-                 tag: str) -> None:
+                 max_pages: int | None, tag: str) -> None:
     """Evaluate retrieval (recall@k, MRR) and routing (dollars, evidence coverage, cache hits) on real data.
 
     Writes eval-DATE[-quick][-TAG].json, .md and PNG plots. Exit code 1 when the data or a needed extra is missing.
@@ -62,6 +64,7 @@ def eval_command(sets: str, parts: str, quick: bool, configs: str, baseline: boo
         sys.exit(1)
     options = EvalOptions(sets=_split(sets, ALL_SETS, "sets"), parts=_split(parts, ALL_PARTS, "parts"), quick=quick,
                           configs=configs, baseline=baseline, data=root, sessions=sessions, per_session=per_session,
+                          max_pages=max_pages,
                           tag=tag, log=lambda message: click.echo(message, err=True))
     if out_dir is not None:
         options.out_dir = out_dir

@@ -55,6 +55,7 @@ class EvalOptions:
     tag: str = ""
     sessions: int | None = None
     per_session: int | None = None
+    max_pages: int | None = None  # only documents of at most this many pages, and the questions on them alone
     embed_model: str = EMBED_MODEL
     command: str = ""
     log: Callable[[str], None] = field(default=lambda message: None)
@@ -115,7 +116,11 @@ class Evaluation:
     def set_questions(self, set_name: str) -> list[EvalQuestion]:
         if set_name not in self.questions:
             qs = load_questions(self.root, set_name)
-            self.questions[set_name] = _quick_questions(qs) if self.o.quick else qs
+            qs = _quick_questions(qs) if self.o.quick else qs
+            if self.o.max_pages is not None:
+                folder = set_files(self.root, set_name, qs)[0].parent
+                qs = [q for q in qs if all(_pages(folder / d) <= self.o.max_pages for d in q.docs)]
+            self.questions[set_name] = qs
         return self.questions[set_name]
 
     def index(self, set_name: str, config: ChunkConfig = DEFAULT_CONFIG) -> BuiltIndex:
@@ -123,6 +128,8 @@ class Evaluation:
         if key not in self.indexes:
             qs = self.set_questions(set_name)
             paths = set_files(self.root, set_name, None if set_name == "sec10q" else qs)
+            if self.o.max_pages is not None:
+                paths = [p for p in paths if _pages(p) <= self.o.max_pages]
             self.log(f"index {set_name} {config.key}: {len(paths)} PDFs")
             built = build_index(set_name, paths, config, cache_root=self.o.cache_dir, cache=self.cache,
                                 embed_model=self.o.embed_model, tag="quick" if self.o.quick else "", log=self.log,
@@ -315,6 +322,7 @@ class Evaluation:
             "date": date.today().isoformat(), "command": self.o.command or command_line(),
             "options": {"sets": list(sets), "parts": list(self.o.parts), "quick": self.o.quick,
                         "configs": self.o.configs, "baseline": self.o.baseline, "sessions": self.o.sessions,
+                        "max_pages": self.o.max_pages,
                         "per_session": self.o.per_session},
             "machine": machine(), "embed_model": self.o.embed_model, "data_root": str(self.root), "ks": list(KS),
         }
@@ -338,6 +346,16 @@ class Evaluation:
         written = write_report(report, self.o.out_dir, stem)
         self.cache.close()
         return report, written
+
+
+def _pages(path: Path) -> int:
+    """A PDF's page count, for ``--max-pages`` (an unreadable one counts as too long)."""
+    import pypdf
+
+    try:
+        return len(pypdf.PdfReader(path).pages)
+    except Exception:  # a file pypdf cannot open is left out of a size-limited run
+        return 1 << 30
 
 
 def _first_paragraphs(text: str, n: int) -> str:

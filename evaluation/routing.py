@@ -8,11 +8,11 @@ ledger, which estimates from what the provider reported whether a prefix is stil
 
 Strategies: ``always-rag`` (mode=rag), ``always-full`` (mode=full; a scope over the window falls back to the most
 relevant whole documents that fit), ``auto`` (Folio's router), ``auto-no-weak`` (auto without the weak-retrieval
-rule, ``Settings.weak_retrieval_full``: what reading whole documents when retrieval looks weak buys), ``auto-premium`` (auto with a lookup premium of a
-tenth of a cent: a lookup reads whole documents when they cost at most that much more), ``self-route`` (auto with
-the cascade: retrieval first, whole documents when the model says the chunks cannot answer) and, for scopes over
-the window,
-``always-coverage`` (mode=coverage). The double is not a language model: it says "not found" only when no
+rule, ``Settings.weak_retrieval_full``: what reading whole documents when retrieval looks weak buys), ``auto-premium``
+(auto with a lookup premium of a tenth of a cent: a lookup reads whole documents when they cost at most
+that much more), ``self-route`` (auto with the cascade: retrieval first, whole documents when the model says the
+chunks cannot answer) and, for scopes over the window, ``always-coverage`` (mode=coverage).
+The double is not a language model: it says "not found" only when no
 passage shares a word with the question, so Self-Route's judgment is played by an oracle, the best any model could
 do: the answer to the retrieval step is "not found" exactly when the retrieved chunks lack some gold evidence.
 
