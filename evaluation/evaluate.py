@@ -55,7 +55,7 @@ class EvalOptions:
     tag: str = ""
     sessions: int | None = None
     per_session: int | None = None
-    max_pages: int | None = None  # only documents of at most this many pages, and the questions on them alone
+    max_pages: dict[str, int] = field(default_factory=dict)  # set -> only its documents of at most this many pages
     embed_model: str = EMBED_MODEL
     command: str = ""
     log: Callable[[str], None] = field(default=lambda message: None)
@@ -117,9 +117,10 @@ class Evaluation:
         if set_name not in self.questions:
             qs = load_questions(self.root, set_name)
             qs = _quick_questions(qs) if self.o.quick else qs
-            if self.o.max_pages is not None:
+            limit = self.o.max_pages.get(set_name)
+            if limit is not None:
                 folder = set_files(self.root, set_name, qs)[0].parent
-                qs = [q for q in qs if all(_pages(folder / d) <= self.o.max_pages for d in q.docs)]
+                qs = [q for q in qs if all(_pages(folder / d) <= limit for d in q.docs)]
             self.questions[set_name] = qs
         return self.questions[set_name]
 
@@ -128,8 +129,8 @@ class Evaluation:
         if key not in self.indexes:
             qs = self.set_questions(set_name)
             paths = set_files(self.root, set_name, None if set_name == "sec10q" else qs)
-            if self.o.max_pages is not None:
-                paths = [p for p in paths if _pages(p) <= self.o.max_pages]
+            if set_name in self.o.max_pages:
+                paths = [p for p in paths if _pages(p) <= self.o.max_pages[set_name]]
             self.log(f"index {set_name} {config.key}: {len(paths)} PDFs")
             built = build_index(set_name, paths, config, cache_root=self.o.cache_dir, cache=self.cache,
                                 embed_model=self.o.embed_model, tag="quick" if self.o.quick else "", log=self.log,
@@ -165,7 +166,7 @@ class Evaluation:
             table.append((label, {m: self._entries(set_name, rows) for m, rows in result["rows"].items()}))
             if default and not self.o.quick:  # each retrieval lever turned off in turn, the others held fixed
                 levers = self._levers(built, qs, result["rows"]["hybrid"], table)
-            if default and not self.o.quick and not only_levers:  # the same index without page diversity
+            if default and not self.o.quick:  # the same index without page diversity
                 plain = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, log=self.log,
                                       embedder=self.embedder, distinct=False)
                 table.append((f"{PLAIN_LABEL} ({config.label})",
@@ -190,7 +191,7 @@ class Evaluation:
                 if not only_levers:
                     diagnosis["parsing"] = evidence_found(set_name, self.root, built, qs, self.o.embed_model)
         baseline_note = ""
-        if self.o.baseline and set_name in ("cuad", "financebench") and not self.o.quick and not only_levers:
+        if self.o.baseline and set_name in ("cuad", "financebench") and not self.o.quick:
             baseline = self._baseline(set_name, qs)
             if baseline is not None:
                 table.append(("llama-index VectorStoreIndex defaults (1024-token chunks)",

@@ -128,6 +128,10 @@ def render_markdown(report: dict[str, Any]) -> str:
              f"Machine: {m.get('cpu_model')}, {m.get('cpu_count')} cores; Folio {m.get('commit')}"
              f"{' (uncommitted changes)' if m.get('dirty') else ''}; embedding model {report['embed_model']}; "
              f"data: `{report['data_root']}`. Wall time {report['seconds']:.0f} s.", ""]
+    limits = report["options"].get("max_pages") or {}
+    if limits:
+        lines += ["Size-limited run: only " + "; ".join(f"{s}'s documents of at most {n} pages" for s, n in
+                                                     limits.items()) + ", and the questions on them alone.", ""]
     targets = report.get("targets") or []
     if targets:
         lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
