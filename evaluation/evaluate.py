@@ -166,7 +166,7 @@ class Evaluation:
             table.append((label, {m: self._entries(set_name, rows) for m, rows in result["rows"].items()}))
             if default and not self.o.quick:  # each retrieval lever turned off in turn, the others held fixed
                 levers = self._levers(built, qs, result["rows"]["hybrid"], table)
-            if default and not self.o.quick:  # the same index without page diversity
+            if default and not self.o.quick and not only_levers:  # the same index without page diversity
                 plain = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, log=self.log,
                                       embedder=self.embedder, distinct=False)
                 table.append((f"{PLAIN_LABEL} ({config.label})",
