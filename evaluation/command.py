@@ -32,8 +32,9 @@ def _split(value: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 @click.option("--parts", default=",".join(ALL_PARTS), show_default=True, help="retrieval, routing, or both.")
 @click.option("--quick", is_flag=True, help="A fixed subset of cuad-dev (4 contracts), default configuration only, "
               "no baseline; what CI runs.")
-@click.option("--configs", type=click.Choice(["all", "default"]), default="all", show_default=True,
-              help="all: also cuad-dev's chunk-size and no-heading variants (one embedding pass each).")
+@click.option("--configs", type=click.Choice(["all", "default", "levers"]), default="all", show_default=True,
+              help="all: also cuad-dev's chunk-size and no-heading variants (one embedding pass each); levers: "
+              "only the default and each retrieval lever turned off (cached indexes, minutes).")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="The plain llama-index VectorStoreIndex baseline (needs the bench extra).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
@@ -45,10 +46,12 @@ def _split(value: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
               "$FOLIO_EVAL_DATA).")
 @click.option("--sessions", type=click.IntRange(min=1), default=None, help="At most N sessions per routing scope.")
 @click.option("--per-session", type=click.IntRange(min=1), default=None, help="At most N questions per session.")
+@click.option("--max-pages", default="", help="Only documents of at most N pages, and the questions on them alone "
+              "(a shorter run; the report says so): N for every set, or SET=N,SET=N.")
 @click.option("--tag", default="", help="Suffix of the output files' names.")
 def eval_command(sets: str, parts: str, quick: bool, configs: str, baseline: bool, out_dir: Path | None,
                  cache_dir: Path | None, data: Path | None, sessions: int | None, per_session: int | None,
-                 tag: str) -> None:
+                 max_pages: str, tag: str) -> None:
     """Evaluate retrieval (recall@k, MRR) and routing (dollars, evidence coverage, cache hits) on real data.
 
     Writes eval-DATE[-quick][-TAG].json, .md and PNG plots. Exit code 1 when the data or a needed extra is missing.
@@ -61,6 +64,7 @@ def eval_command(sets: str, parts: str, quick: bool, configs: str, baseline: boo
         sys.exit(1)
     options = EvalOptions(sets=_split(sets, ALL_SETS, "sets"), parts=_split(parts, ALL_PARTS, "parts"), quick=quick,
                           configs=configs, baseline=baseline, data=root, sessions=sessions, per_session=per_session,
+                          max_pages=_max_pages(max_pages, sets),
                           tag=tag, log=lambda message: click.echo(message, err=True))
     if out_dir is not None:
         options.out_dir = out_dir
@@ -71,3 +75,17 @@ def eval_command(sets: str, parts: str, quick: bool, configs: str, baseline: boo
         click.echo(f"{'met ' if target['met'] else 'MISS'}  {target['target']}: {target['measured']}")
     for path in written:
         click.echo(f"wrote {path}")
+
+
+def _max_pages(value: str, sets: str) -> dict[str, int]:
+    """``--max-pages``: "N" (every set) or "SET=N,SET=N"."""
+    if not value.strip():
+        return {}
+    try:
+        if "=" not in value:
+            return dict.fromkeys(_split(sets, ALL_SETS, "sets"), int(value))
+        pairs = (item.split("=", 1) for item in value.split(",") if item.strip())
+        return {name.strip(): int(n) for name, n in pairs}
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: give N or SET=N,SET=N with whole numbers", param_hint="--max-pages") \
+            from exc

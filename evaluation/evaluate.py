@@ -46,7 +46,8 @@ class EvalOptions:
     sets: tuple[str, ...] = ALL_SETS
     parts: tuple[str, ...] = ALL_PARTS
     quick: bool = False
-    configs: str = "all"  # "all": cuad's chunking variants too; "default": Folio's defaults only
+    configs: str = "all"  # "all": cuad's chunking variants too; "default": Folio's defaults only; "levers": the
+    # default configuration and each retrieval lever turned off, nothing else (no side rows, no baseline)
     baseline: bool = True
     out_dir: Path = REPO / "bench" / "results"
     cache_dir: Path = REPO / "bench" / ".cache" / "eval"
@@ -54,6 +55,7 @@ class EvalOptions:
     tag: str = ""
     sessions: int | None = None
     per_session: int | None = None
+    max_pages: dict[str, int] = field(default_factory=dict)  # set -> only its documents of at most this many pages
     embed_model: str = EMBED_MODEL
     command: str = ""
     log: Callable[[str], None] = field(default=lambda message: None)
@@ -114,7 +116,12 @@ class Evaluation:
     def set_questions(self, set_name: str) -> list[EvalQuestion]:
         if set_name not in self.questions:
             qs = load_questions(self.root, set_name)
-            self.questions[set_name] = _quick_questions(qs) if self.o.quick else qs
+            qs = _quick_questions(qs) if self.o.quick else qs
+            limit = self.o.max_pages.get(set_name)
+            if limit is not None:
+                folder = set_files(self.root, set_name, qs)[0].parent
+                qs = [q for q in qs if all(_pages(folder / d) <= limit for d in q.docs)]
+            self.questions[set_name] = qs
         return self.questions[set_name]
 
     def index(self, set_name: str, config: ChunkConfig = DEFAULT_CONFIG) -> BuiltIndex:
@@ -122,6 +129,8 @@ class Evaluation:
         if key not in self.indexes:
             qs = self.set_questions(set_name)
             paths = set_files(self.root, set_name, None if set_name == "sec10q" else qs)
+            if set_name in self.o.max_pages:
+                paths = [p for p in paths if _pages(p) <= self.o.max_pages[set_name]]
             self.log(f"index {set_name} {config.key}: {len(paths)} PDFs")
             built = build_index(set_name, paths, config, cache_root=self.o.cache_dir, cache=self.cache,
                                 embed_model=self.o.embed_model, tag="quick" if self.o.quick else "", log=self.log,
@@ -138,6 +147,7 @@ class Evaluation:
 
         qs = self.set_questions(set_name)
         configs = [DEFAULT_CONFIG]
+        only_levers = self.o.configs == "levers"
         if set_name == "cuad" and self.o.configs == "all" and not self.o.quick:
             configs += list(CUAD_VARIANTS)
         table: list[tuple[str, dict[str, Any]]] = []
@@ -145,15 +155,18 @@ class Evaluation:
         per_question: dict[str, Any] = {}
         groups: dict[str, Any] = {}
         diagnosis: dict[str, Any] = {}
+        levers: dict[str, Any] = {}
         for config in configs:
             built = self.index(set_name, config)
             indexes[config.key] = built.summary()
             default = config == DEFAULT_CONFIG
             result = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, deep=default,
-                                   keep_top=default, log=self.log, embedder=self.embedder)
+                                   keep_top=default, log=self.log, embedder=self.embedder, signals=default)
             label = f"Folio {'default: ' if default else ''}{config.label}"
             table.append((label, {m: self._entries(set_name, rows) for m, rows in result["rows"].items()}))
-            if default and not self.o.quick:  # the same index ranked without page diversity, side by side
+            if default and not self.o.quick:  # each retrieval lever turned off in turn, the others held fixed
+                levers = self._levers(built, qs, result["rows"]["hybrid"], table)
+            if default and not self.o.quick and not only_levers:  # the same index without page diversity
                 plain = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, log=self.log,
                                       embedder=self.embedder, distinct=False)
                 table.append((f"{PLAIN_LABEL} ({config.label})",
@@ -175,7 +188,8 @@ class Evaluation:
                 groups = {m: summarize_groups(rows) for m, rows in result["rows"].items()}
                 nontrivial = {q.id for q in qs if not q.trivial} if set_name == "cuad" else None
                 diagnosis["fusion_and_depth"] = fusion_and_depth(result["rows"], nontrivial)
-                diagnosis["parsing"] = evidence_found(set_name, self.root, built, qs, self.o.embed_model)
+                if not only_levers:
+                    diagnosis["parsing"] = evidence_found(set_name, self.root, built, qs, self.o.embed_model)
         baseline_note = ""
         if self.o.baseline and set_name in ("cuad", "financebench") and not self.o.quick:
             baseline = self._baseline(set_name, qs)
@@ -195,7 +209,24 @@ class Evaluation:
         return {"questions": len(qs), "documents": len(self.index(set_name).ids), "indexes": indexes,
                 "table": table, "groups": groups, "diagnosis_data": diagnosis,
                 "diagnosis": describe_diagnosis(set_name, table, diagnosis), "baseline_note": baseline_note,
+                "levers": levers,
                 "per_question": per_question}
+
+    def _levers(self, built: BuiltIndex, qs: list[EvalQuestion], default_rows: list[dict[str, Any]],
+                table: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        """Each retrieval lever turned off in turn (hybrid only, the others held fixed): a table row each, and
+        their gains and the weak-retrieval signal's misses (``folio.evaluation.levers``)."""
+        from folio.evaluation.levers import LEVER_VARIANTS, WEAK_SIGNAL_KEY, lever_gain, weak_signal
+        from folio.evaluation.retrieval import run_retrieval
+
+        levers: dict[str, Any] = {WEAK_SIGNAL_KEY: weak_signal(default_rows)}
+        for name, variant in LEVER_VARIANTS:
+            off = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, log=self.log,
+                                embedder=self.embedder, modes=("hybrid",), levers=variant)
+            table.append((f"Folio without the {name} ({built.config.label})",
+                          {m: self._entries(built.set_name, rows) for m, rows in off["rows"].items()}))
+            levers[name] = lever_gain(built.set_name, default_rows, off["rows"]["hybrid"])
+        return levers
 
     _baseline_error = ""
 
@@ -292,6 +323,7 @@ class Evaluation:
             "date": date.today().isoformat(), "command": self.o.command or command_line(),
             "options": {"sets": list(sets), "parts": list(self.o.parts), "quick": self.o.quick,
                         "configs": self.o.configs, "baseline": self.o.baseline, "sessions": self.o.sessions,
+                        "max_pages": self.o.max_pages,
                         "per_session": self.o.per_session},
             "machine": machine(), "embed_model": self.o.embed_model, "data_root": str(self.root), "ks": list(KS),
         }
@@ -315,6 +347,16 @@ class Evaluation:
         written = write_report(report, self.o.out_dir, stem)
         self.cache.close()
         return report, written
+
+
+def _pages(path: Path) -> int:
+    """A PDF's page count, for ``--max-pages`` (an unreadable one counts as too long)."""
+    import pypdf
+
+    try:
+        return len(pypdf.PdfReader(path).pages)
+    except Exception:  # a file pypdf cannot open is left out of a size-limited run
+        return 1 << 30
 
 
 def _first_paragraphs(text: str, n: int) -> str:

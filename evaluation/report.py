@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 SET_TITLES = {"cuad": "cuad-dev (page level, within the contract)",
               "financebench": "financebench-dev (page level, within the filing)",
               "sec10q": "sec10q (document level, across all 20 filings)"}
-STRATEGY_ORDER = ("always-rag", "always-full", "auto", "auto-premium", "self-route", "always-coverage")
+STRATEGY_ORDER = ("always-rag", "always-full", "auto", "auto-weak", "auto-premium", "self-route", "always-coverage")
 PROFILE_NAMES = {"deepseek-v4-flash-compat": "seed", "deepseek-api": "DeepSeek"}
 
 
@@ -74,6 +74,32 @@ def _groups_table(set_name: str, groups: dict[str, dict[str, dict[str, Any]]]) -
     return lines
 
 
+def _levers_table(set_name: str, levers: dict[str, Any]) -> list[str]:
+    """Each lever's recall@5 on and off (overall, non-trivial for cuad, the question types it changed), and the
+    default's misses by how many top-5 pages dense and BM25 share (the weak-retrieval signal)."""
+    from folio.evaluation.levers import WEAK_SIGNAL_KEY
+
+    lines = ["| lever | all: with / without (gain) | non-trivial: with / without | question types changed |",
+             "|---|---|---|---|"]
+
+    def pair(values: list[float | None]) -> str:
+        on, off = values
+        gain = f" ({(on - off) * 100:+.1f} pts)" if on is not None and off is not None else ""
+        return f"{fmt(on)} / {fmt(off)}{gain}"
+
+    for name, gain in levers.items():
+        if name == WEAK_SIGNAL_KEY:
+            continue
+        nontrivial = pair(gain["nontrivial"]) if "nontrivial" in gain else "—"
+        changed = "; ".join(f"{g} {fmt(v[0])} vs {fmt(v[1])}" for g, v in gain["groups"].items()) or "none"
+        lines.append(f"| {name} | {pair(gain['all'])} | {nontrivial} | {changed} |")
+    signal = levers.get(WEAK_SIGNAL_KEY) or []
+    if signal:
+        lines += ["", "Default hybrid misses at 5 by the top-5 pages dense and BM25 share: "
+                  + "; ".join(f"{b['shared']} shared: {b['miss']:.0%} of {b['n']}" for b in signal) + "."]
+    return lines
+
+
 def _routing_table(scenario: dict[str, Any]) -> list[str]:
     lines = ["| strategy | prices decided by | $ total (seed prices) | $ total (DeepSeek prices) | $ per question "
              "(decision's prices) | evidence coverage | fully covered | cache hit rate | routes |",
@@ -102,6 +128,10 @@ def render_markdown(report: dict[str, Any]) -> str:
              f"Machine: {m.get('cpu_model')}, {m.get('cpu_count')} cores; Folio {m.get('commit')}"
              f"{' (uncommitted changes)' if m.get('dirty') else ''}; embedding model {report['embed_model']}; "
              f"data: `{report['data_root']}`. Wall time {report['seconds']:.0f} s.", ""]
+    limits = report["options"].get("max_pages") or {}
+    if limits:
+        lines += ["Size-limited run: only " + "; ".join(f"{s}'s documents of at most {n} pages" for s, n in
+                                                     limits.items()) + ", and the questions on them alone.", ""]
     targets = report.get("targets") or []
     if targets:
         lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
@@ -126,6 +156,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         if data.get("groups"):
             lines += ["", "Per question type (default configuration):", ""]
             lines += _groups_table(set_name, data["groups"])
+        if data.get("levers"):
+            lines += ["", "Retrieval levers (hybrid recall@5 with each lever and without it, the others held fixed):",
+                      ""]
+            lines += _levers_table(set_name, data["levers"])
         if data.get("diagnosis"):
             lines += ["", "Where the points go (default configuration):", ""]
             lines += [f"- {d}" for d in data["diagnosis"]]
@@ -224,7 +258,7 @@ def routing_figure(plt: Any, report: dict[str, Any]) -> Any:
     if routing:
         fig, axes = plt.subplots(1, len(routing), figsize=(5.5 * len(routing), 4.5), squeeze=False)
         markers = {"deepseek-v4-flash-compat": "o", "deepseek-api": "s"}
-        colors = dict(zip(STRATEGY_ORDER, ("tab:blue", "tab:red", "tab:green", "tab:olive", "tab:purple",
+        colors = dict(zip(STRATEGY_ORDER, ("tab:blue", "tab:red", "tab:green", "tab:cyan", "tab:olive", "tab:purple",
                                            "tab:orange"), strict=True))
         for ax, (name, scenario) in zip(axes[0], routing.items(), strict=True):
             for s in scenario["runs"]:

@@ -23,7 +23,7 @@ from folio.index import SearchMode
 from folio.index.sparse import query_vector
 from folio.ingest.embed import load_embedder
 from folio.ingest.store import Store
-from folio.retrieval.search import bm25_weight
+from folio.retrieval.search import DEFAULT_LEVERS, Levers, bm25_weight, retrieve
 from folio.retrieval.statement_lane import question_statements
 
 MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
@@ -41,8 +41,13 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
                   keep_top: bool = False, log: Callable[[str], None] | None = None,
                   embedder: CachedEmbedder | None = None, distinct: bool = True,
                   statements: bool = True, genre_weights: bool = True,
-                  idf_over_index: bool = False) -> dict[str, Any]:
-    """Per mode: one row per question (hits at each k, document recall, reciprocal rank), plus timings."""
+                  idf_over_index: bool = False, levers: Levers = DEFAULT_LEVERS,
+                  signals: bool = False) -> dict[str, Any]:
+    """Per mode: one row per question (hits at each k, document recall, reciprocal rank), plus timings.
+
+    Hybrid goes through the service's own path (``folio.retrieval.search.retrieve``, with ``levers``), except with
+    ``idf_over_index``; ``signals``: each hybrid row also records how many of their top-5 pages dense and BM25
+    share (``shared5``, ``folio.retrieval.signals``)."""
     settings = built.config.settings(built.data_dir, embed_model)
     embedder = embedder or CachedEmbedder(embed_model, cache, lambda: load_embedder(embed_model,
                                                                                     dtype=settings.embed_dtype))
@@ -51,7 +56,8 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
     started = time.perf_counter()
     skipped: list[str] = []
     with Store.open(settings) as store:
-        genres = {r.id: r.genre for r in store.list_documents()}
+        records = store.list_documents()
+        genres = {r.id: r.genre for r in records}
         idf_documents = sorted(genres) if idf_over_index else None
         for q in questions:
             scope = question_scope(q, built.ids)
@@ -65,13 +71,24 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
             for mode in modes:
                 limits = sorted({*ks, DEEP_K} if deep else set(ks))
                 ranked: dict[int, list[Span]] = {}
+                shared: int | None = None
                 for k in limits:
-                    hits = store.search(dense=dense, sparse=sparse, doc_ids=scope, limit=k, mode=mode,
-                                        distinct=distinct, statements=kinds if mode == "hybrid" else (),
-                                        bm25_weight=weight, idf_documents=idf_documents)
+                    if mode == "hybrid" and not idf_over_index:
+                        found = retrieve(store, embedder, q.text, doc_ids=scope, limit=k, distinct=distinct,
+                                         statements=statements, records=records, genre_weights=genre_weights,
+                                         levers=levers, signals=signals and k == max(ks), dense=dense)
+                        hits = found.hits
+                        if found.signals is not None:
+                            shared = found.signals.shared_pages
+                    else:
+                        hits = store.search(dense=dense, sparse=sparse, doc_ids=scope, limit=k, mode=mode,
+                                            distinct=distinct, statements=kinds if mode == "hybrid" else (),
+                                            bm25_weight=weight, idf_documents=idf_documents)
                     ranked[k] = [Span(by_id[h.doc_id], h.first_page, h.last_page) for h in hits]
                 row: dict[str, Any] = {"id": q.id, "group": q.group, "trivial": q.trivial,
                                        **score_question(q.gold, {k: ranked[k] for k in ks}, ks)}
+                if shared is not None:
+                    row["shared5"] = shared
                 if deep:
                     from folio.evaluation.metrics import first_hit_rank
 

@@ -7,11 +7,13 @@ clocks move together: the double's prefix cache (DeepSeek's documented rules, a 
 ledger, which estimates from what the provider reported whether a prefix is still cached.
 
 Strategies: ``always-rag`` (mode=rag), ``always-full`` (mode=full; a scope over the window falls back to the most
-relevant whole documents that fit), ``auto`` (Folio's router), ``auto-premium`` (auto with a lookup premium of a
-tenth of a cent: a lookup reads whole documents when they cost at most that much more), ``self-route`` (auto with
-the cascade: retrieval first, whole documents when the model says the chunks cannot answer) and, for scopes over
-the window,
-``always-coverage`` (mode=coverage). The double is not a language model: it says "not found" only when no
+relevant whole documents that fit), ``auto`` (Folio's router), ``auto-weak`` (auto with the weak-retrieval
+rule, ``Settings.weak_retrieval_full``, off by default: what reading whole documents when retrieval looks weak
+buys), ``auto-premium``
+(auto with a lookup premium of a tenth of a cent: a lookup reads whole documents when they cost at most
+that much more), ``self-route`` (auto with the cascade: retrieval first, whole documents when the model says the
+chunks cannot answer) and, for scopes over the window, ``always-coverage`` (mode=coverage).
+The double is not a language model: it says "not found" only when no
 passage shares a word with the question, so Self-Route's judgment is played by an oracle, the best any model could
 do: the answer to the retrieval step is "not found" exactly when the retrieved chunks lack some gold evidence.
 
@@ -46,7 +48,7 @@ from folio.service.pricing import get_profile
 from folio.testing.provider import DoubleConfig, Fault, RunningDouble, run_provider_double
 
 PROFILES = ("deepseek-v4-flash-compat", "deepseek-api")
-STRATEGIES = ("always-rag", "always-full", "auto", "auto-premium", "self-route")
+STRATEGIES = ("always-rag", "always-full", "auto", "auto-weak", "auto-premium", "self-route")
 # auto-premium: auto with a lookup premium (``lookup_premium_usd``): what a user who would rather not depend on
 # the retrieved chunks might pay per question for whole documents; a tenth of a cent.
 LOOKUP_PREMIUM_USD = 0.001
@@ -220,6 +222,8 @@ class Replayer:
                                          "pricing_profile": profile}
             if scenario.context_window:
                 overrides["context_window"] = scenario.context_window
+            if strategy == "auto-weak":
+                overrides["weak_retrieval_full"] = True
             settings = self.base_settings.model_copy(update=overrides)
             ledger_store = memory_store()
             ledger = ReplayLedger(ledger_store, clock=clock, prior_followups=settings.expected_followups)

@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     lookup_premium_usd: float = Field(
         default=0.0, ge=0, description="How much more per question auto mode may spend to read whole documents for a "
         "lookup question (retrieval may miss the evidence); 0: only when they cost no more than retrieval.")
+    weak_retrieval_full: bool = Field(
+        default=False, description="Auto mode reads whole documents (within max_cost_usd) for a lookup whose "
+        "retrieval looks weak: dense and BM25 share at most one of their top-5 pages (folio.retrieval.signals). "
+        "Off by default: in the routing replay it cost 32-57% more for no coverage on cuad-dev and +1 point on "
+        "sec10q.")
     warm_cache: Literal["auto", "always", "never"] = "auto"
     expected_followups: float = Field(default=2.0, ge=0)
     coverage_window_tokens: int | None = Field(

@@ -2,7 +2,9 @@
 
 - ``search``: the query embedded once, dense, BM25 or hybrid search over the scope's documents, fused with
   genre-dependent weights (BM25 weighs more in a scope of contracts);
-- ``statement_lane``: which financial statements a question asks about, whose pages join the fusion.
+- ``statement_lane``: which financial statements a question asks about, whose pages join the fusion;
+- ``front_lane``: a question about a document's identity (title, parties, dates) also ranks its first pages;
+- ``signals``: how far dense and BM25 agree on their own top pages (the planner's "retrieval looks weak").
 
 The rankings themselves are the chunk index's (``folio.index``): Qdrant's Query API on a server, and in local
 mode the in-memory copy (``folio.index.memory``) that scores and fuses as Qdrant does.

@@ -16,13 +16,17 @@ either half of the contracts or on the other chunkings; on filings a BM25 weight
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import numpy as np
 
+from folio.index.memory import distinct_pages
 from folio.index.protocol import Hit, SearchMode
 from folio.index.sparse import SparseVector, query_vector
 from folio.records.model import DocumentRecord
+from folio.retrieval.front_lane import FRONT_WEIGHT, asks_identity, front_hits
+from folio.retrieval.signals import SIGNAL_K, RetrievalSignals, agreement_signals
 from folio.retrieval.statement_lane import question_statements
 
 CONTRACT_BM25_WEIGHT = 3.0
@@ -52,21 +56,92 @@ def bm25_weight(genres: Iterable[str | None]) -> float:
     return CONTRACT_BM25_WEIGHT if genres and all(g == "contract" for g in genres) else 1.0
 
 
+@dataclass(frozen=True)
+class Levers:
+    """The retrieval levers beyond plain hybrid search, each on by default once measured to help
+    (bench/results/eval-2026-12-02-*.md); the evaluation turns them off one at a time."""
+
+    front_lane: bool = True  # questions about a document's identity also rank its front pages (front_lane.py)
+
+
+DEFAULT_LEVERS = Levers()
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """A search's hits, which lanes joined the fusion, and (when asked for) how far dense and BM25 agreed."""
+
+    hits: list[Hit]
+    lanes: tuple[str, ...] = ()
+    signals: RetrievalSignals | None = None
+
+
 def search(store: Searchable, embedder: QueryEmbedder, query: str, *, doc_ids: Sequence[str] | None = None,
            limit: int = 10, mode: SearchMode = "hybrid", distinct: bool = True, statements: bool = True,
-           records: Sequence[DocumentRecord] | None = None, genre_weights: bool = True) -> list[Hit]:
+           records: Sequence[DocumentRecord] | None = None, genre_weights: bool = True,
+           levers: Levers = DEFAULT_LEVERS) -> list[Hit]:
     """Top ``limit`` chunks for ``query`` among ``doc_ids`` (default: every ready document), best first.
 
     ``records``: the ready documents' records, when the caller has them (else they are listed here), for the
     scope's genres."""
+    return retrieve(store, embedder, query, doc_ids=doc_ids, limit=limit, mode=mode, distinct=distinct,
+                    statements=statements, records=records, genre_weights=genre_weights, levers=levers).hits
+
+
+def retrieve(store: Searchable, embedder: QueryEmbedder, query: str, *, doc_ids: Sequence[str] | None = None,
+             limit: int = 10, mode: SearchMode = "hybrid", distinct: bool = True, statements: bool = True,
+             records: Sequence[DocumentRecord] | None = None, genre_weights: bool = True,
+             levers: Levers = DEFAULT_LEVERS, signals: bool = False, dense: np.ndarray | None = None) -> Retrieval:
+    """``search``, reporting the lanes used and, with ``signals``, the agreement of dense and BM25 on their own
+    top ``SIGNAL_K`` pages (two more searches; ``folio.retrieval.signals``). ``dense``: the query's embedding, when
+    the caller has it."""
     if records is None:
         records = store.list_documents()
     if doc_ids is None:
         doc_ids = [r.id for r in records]
-    dense = embedder.embed_query(query) if mode != "bm25" else None
+    if dense is None and mode != "bm25":
+        dense = embedder.embed_query(query)
+    elif mode == "bm25":
+        dense = None
     sparse = query_vector(query) if mode != "dense" else None
     kinds = question_statements(query).kinds if statements and mode == "hybrid" else ()
     scope = set(doc_ids)
-    weight = bm25_weight(r.genre for r in records if r.id in scope) if genre_weights else 1.0
-    return store.search(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode, distinct=distinct,
-                        statements=kinds, bm25_weight=weight)
+    in_scope = [r for r in records if r.id in scope]
+    weight = bm25_weight(r.genre for r in in_scope) if genre_weights else 1.0
+    lanes: list[str] = ["statements"] if kinds else []
+    front: list[Hit] = []
+    if levers.front_lane and mode == "hybrid" and dense is not None and asks_identity(query):
+        front = front_hits(store, dense, in_scope)
+    if front:
+        lanes.append("front")
+        pool = max(limit * 4, 20)  # the index's own depth for a top-``limit`` search
+        base = store.search(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=3 * pool, mode=mode,
+                            candidates=pool, distinct=False, statements=kinds, bm25_weight=weight)
+        hits = _fuse([base, front], [1.0, FRONT_WEIGHT], limit, distinct)
+    else:
+        hits = store.search(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode, distinct=distinct,
+                            statements=kinds, bm25_weight=weight)
+    found = None
+    if signals and mode == "hybrid" and dense is not None:
+        found = agreement_signals(
+            store.search(dense=dense, sparse=None, doc_ids=doc_ids, limit=SIGNAL_K, mode="dense"),
+            store.search(dense=None, sparse=sparse, doc_ids=doc_ids, limit=SIGNAL_K, mode="bm25"), SIGNAL_K)
+    return Retrieval(hits=hits, lanes=tuple(lanes), signals=found)
+
+
+def _fuse(lists: Sequence[Sequence[Hit]], weights: Sequence[float], limit: int, distinct: bool) -> list[Hit]:
+    """Reciprocal-rank fusion of whole rankings, as the index fuses its lists (``folio.index.memory``: a weight w
+    ranks an item as if it stood w times higher), then the page-diverse top ``limit`` when ``distinct``."""
+    scores: dict[tuple[str, int], float] = {}
+    chunks: dict[tuple[str, int], Hit] = {}
+    for ranked, weight in zip(lists, weights, strict=True):
+        for rank, h in enumerate(ranked):
+            key = (h.doc_id, h.chunk_index)
+            chunks.setdefault(key, h)
+            scores[key] = scores.get(key, 0.0) + 1.0 / ((rank + 1.0) / weight + 1.0)
+    order = sorted(scores, key=lambda key: scores[key], reverse=True)
+    ranked_payloads: list[tuple[dict[str, Any], float]] = [
+        ({"doc_id": k[0], "first_page": chunks[k].first_page, "last_page": chunks[k].last_page, "key": k},
+         scores[k]) for k in order]
+    picked = distinct_pages(ranked_payloads, limit) if distinct else ranked_payloads[:limit]
+    return [replace(chunks[payload["key"]], score=score) for payload, score in picked]

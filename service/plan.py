@@ -102,6 +102,9 @@ class PlanInputs:
     system_cache_h: float = 1.0
     warmup: bool = False
     rag_prompt_h: float = 0.0  # P(this very retrieval prompt was sent before and is still cached)
+    # why retrieval looks weak for this question (folio.retrieval.signals), or "": auto mode then reads whole
+    # documents for a lookup when they are within the budget
+    weak_retrieval: str = ""
 
 
 @dataclass(frozen=True)
@@ -206,10 +209,12 @@ def decide(x: PlanInputs, need: Need, prices: PricingProfile, *, mode: Mode = "a
            estimates: tuple[Estimate, Estimate] | None = None) -> Decision:
     """Choose the route: forced by ``mode``, else by need and cost within ``max_cost_usd``.
 
-    A question that needs the whole scope reads it whenever the budget allows; a lookup reads it when it costs
-    (amortised) at most ``lookup_premium_usd`` more than retrieval: what the caller would pay per question for
-    not depending on the retrieved chunks holding the evidence. ``estimates``: (rag, full) priced by the caller
-    (a conversation turn, ``service/turn_plan.py``), instead of from ``x`` by the one-off formulas."""
+    A question that needs the whole scope reads it whenever the budget allows; so does a lookup whose retrieval
+    looks weak (``x.weak_retrieval``: dense and BM25 barely agree, ``folio.retrieval.signals``); any other lookup
+    reads it when it costs (amortised) at most ``lookup_premium_usd`` more than retrieval: what the caller would
+    pay per question for not depending on the retrieved chunks holding the evidence. ``estimates``: (rag, full)
+    priced by the caller (a conversation turn, ``service/turn_plan.py``), instead of from ``x`` by the one-off
+    formulas."""
     rag, full = estimates if estimates is not None else (estimate_rag(x, prices), estimate_full(x, prices))
     if mode == "rag":
         return Decision("rag", "retrieval was requested (mode=rag)", rag, full, need, x)
@@ -241,6 +246,10 @@ def decide(x: PlanInputs, need: Need, prices: PricingProfile, *, mode: Mode = "a
     if need.wants_full:
         return Decision("full", f"{need.explain()}; whole documents cost ${extra:.5f} more per question than "
                         f"retrieval ({costs}), and cover every page", rag, full, need, x)
+    if x.weak_retrieval:
+        return Decision("full", f"{need.explain()}; but retrieval looks weak ({x.weak_retrieval}), so whole "
+                        f"documents, ${extra:.5f} more per question than retrieval ({costs}) and within the budget, "
+                        "cover every page", rag, full, need, x)
     if extra <= lookup_premium_usd:
         return Decision("full", f"{need.explain()}; whole documents cost ${extra:.5f} more per question than "
                         f"retrieval ({costs}), within the lookup premium ${lookup_premium_usd:.5f}, and cover "

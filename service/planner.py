@@ -18,7 +18,7 @@ from folio.ingest.embed import Embedder
 from folio.ingest.store import Store
 from folio.ingest.tokens import TokenCounter
 from folio.records import DocumentRecord
-from folio.retrieval.search import search
+from folio.retrieval.search import retrieve
 from folio.retrieval.statement_lane import LABELS, question_statements
 from folio.service.collections import Collections, check_one_scope, ref
 from folio.service.context import (
@@ -180,7 +180,11 @@ class Planner:
         records, collection = self.validated_scope(request)
         titles = {r.id: r.title for r in records}
         need = classify(request.question, n_documents=len(records))
-        hits = self.retrieve(request.question, records)
+        found = retrieve(self.store, self._embedder(), request.question, doc_ids=[r.id for r in records],
+                         limit=self.settings.top_k, records=records,
+                         signals=request.mode == "auto" and self.settings.weak_retrieval_full)
+        hits = found.hits
+        weak = found.signals.describe() if found.signals is not None and found.signals.weak else ""
         retrieved = self.counter.count(render_excerpts(hits, titles, {r.id: r.page_starts for r in records}))
         notes: list[str] = []
         lane = statement_lane_note(request.question, records)
@@ -190,12 +194,12 @@ class Planner:
         memory = self.ledger.memory(scope_key([r.id for r in records]))  # the ledger, read once for the plan
         rag_key = rag_prompt_key(self.settings.llm_model, request.question, [(h.doc_id, h.chunk_index) for h in hits])
         rag_h = self.ledger.prompt_seen(rag_key)
-        decision, prefix, warmup = self._decide(request, records, need, retrieved, memory, rag_h)
+        decision, prefix, warmup = self._decide(request, records, need, retrieved, memory, rag_h, weak)
         scope_fits = decision.full.feasible
         if not decision.full.feasible and len(records) > 1 and request.mode not in ("rag", "coverage"):
             subset = self._fitting_subset(records, hits)
             if subset:
-                decision, prefix, warmup = self._decide(request, subset, need, retrieved, memory, rag_h)
+                decision, prefix, warmup = self._decide(request, subset, need, retrieved, memory, rag_h, weak)
                 full_records = subset
                 notes.append(f"the {len(records)} documents ({sum(r.total_tokens for r in records):,} tokens) do "
                              f"not fit the context; full context would cover the {len(subset)} most relevant "
@@ -229,8 +233,8 @@ class Planner:
 
     def retrieve(self, query: str, records: list[DocumentRecord]) -> list[Hit]:
         """The top-k chunks for ``query`` among ``records`` (hybrid search, ``folio.retrieval``)."""
-        return search(self.store, self._embedder(), query, doc_ids=[r.id for r in records],
-                      limit=self.settings.top_k, records=records)
+        return retrieve(self.store, self._embedder(), query, doc_ids=[r.id for r in records],
+                        limit=self.settings.top_k, records=records).hits
 
     def plan_to_answer(self, request: QueryRequest) -> Plan:
         """``plan``, raising its refusal (``OverBudget``) if it has one: nothing is spent on a refused request."""
@@ -255,7 +259,7 @@ class Planner:
                              budget=self._budget(request))
 
     def _decide(self, request: QueryRequest, records: list[DocumentRecord], need: Need,
-                retrieved: int, memory: CacheMemory, rag_h: float) -> tuple[Decision, str, bool]:
+                retrieved: int, memory: CacheMemory, rag_h: float, weak: str = "") -> tuple[Decision, str, bool]:
         collection = request.collection is not None
         prefix = prefix_key(self.settings.llm_model, layout_keys(records, collection=collection))
         cache = memory.cache_state(prefix, request.reasoning)
@@ -273,6 +277,7 @@ class Planner:
             warmup=warmup,
             system_cache_h=memory.session.system_prompt_h,
             rag_prompt_h=rag_h,
+            weak_retrieval=weak,
         )
         mode: Mode = "auto" if request.mode == "coverage" else request.mode
         premium = (request.lookup_premium_usd if request.lookup_premium_usd is not None

@@ -68,6 +68,8 @@ class PlanInputs(BaseModel):
     system_cache_h: float = Field(description="P(the system prompt is cached): after two questions of the session")
     rag_prompt_h: float = Field(description="P(this very retrieval prompt was sent before and is still cached)")
     warmup: bool
+    weak_retrieval: str = Field(default="", description="why retrieval looks weak for this question (dense and "
+                                "BM25 barely agree), or empty; auto mode then reads whole documents within the budget")
 
 
 class CollectionRef(BaseModel):

@@ -145,6 +145,23 @@ def test_a_lookup_premium_buys_whole_documents_when_they_cost_little_more():
     assert decide(x, lookup, SEED, lookup_premium_usd=1.0, max_cost_usd=plain.full.dollars / 2).route == "rag"
 
 
+def test_a_lookup_whose_retrieval_looks_weak_reads_whole_documents_within_the_budget():
+    lookup = classify("What is the governing law?")
+    x = _inputs(scope_tokens=15_000, retrieved_tokens=1_500, cache=CacheState(followups=2))
+    plain = decide(x, lookup, SEED)
+    assert plain.route == "rag"  # whole documents cost more, and retrieval looked fine
+    weak = "dense and BM25 agree on 1 of their top 5 pages"
+    x_weak = _inputs(scope_tokens=15_000, retrieved_tokens=1_500, cache=CacheState(followups=2), weak_retrieval=weak)
+    chosen = decide(x_weak, lookup, SEED)
+    assert chosen.route == "full" and f"retrieval looks weak ({weak})" in chosen.reason
+    assert "within the budget" in chosen.reason
+    # never over the question's budget, and never against a named mode
+    assert decide(x_weak, lookup, SEED, max_cost_usd=chosen.full.dollars / 2).route == "rag"
+    assert decide(x_weak, lookup, SEED, mode="rag").route == "rag"
+    # whole documents that do not fit stay out of reach
+    assert decide(_inputs(scope_tokens=2_000_000, weak_retrieval=weak), lookup, SEED).route == "rag"
+
+
 def test_warmup_is_priced_as_one_miss_then_hits():
     x = _inputs(warmup=True)
     full = estimate_full(x, SEED)
