@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.ui.conftest import Workspace
-from tests.ui_helpers import Screenshots
+from tests.ui_helpers import Screenshots, contrast
 
 try:
     from axe_playwright_python.sync_playwright import Axe
@@ -30,15 +30,6 @@ SURFACES = ("--bg", "--panel", "--panel-2", "--accent-soft", "--bad-soft", "--ok
 def shots(tmp_path_factory) -> Screenshots:
     return Screenshots(tmp_path_factory.mktemp("ui-a11y-screenshots"))
 
-
-def _contrast(a: str, b: str) -> float:
-    """WCAG 2 contrast ratio of two #rrggbb colours."""
-    def luminance(colour: str) -> float:
-        channels = [int(colour.strip().lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
-        r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b
-    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
-    return (light + 0.05) / (dark + 0.05)
 
 
 def _serious(page: Page, context: str | None = None) -> list[str]:
@@ -70,9 +61,9 @@ def test_every_screen_passes_axe_in_both_themes(browser, workspace: Workspace, t
         .map((n) => [n, getComputedStyle(document.documentElement).getPropertyValue(n).trim()]))""")
     ring = colours.pop("--focus-color")
     accent = colours.pop("--accent")
-    low = {n: round(_contrast(ring, c), 2) for n, c in colours.items() if _contrast(ring, c) < 3}
+    low = {n: round(contrast(ring, c), 2) for n, c in colours.items() if contrast(ring, c) < 3}
     assert low == {}, (theme, ring, low)
-    assert _contrast(colours["--panel"], accent) >= 3  # the ring's gap against a primary button's fill
+    assert contrast(colours["--panel"], accent) >= 3  # the ring's gap against a primary button's fill
     for name, viewport in VIEWPORTS.items():
         page.set_viewport_size(viewport)
         for screen, selector in SCREENS.items():
