@@ -47,6 +47,16 @@ class Need:
         return f"{self.label}: the question says " + ", ".join(repr(c) for c in self.cues[:4])
 
 
+def _whole_words(text: str, start: int, end: int) -> str:
+    """The cue as the question wrote it: a pattern that matched a stem ("compar") widened to whole words
+    ("compared"), so that the plan quotes words a person typed."""
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    return text[start:end].strip()
+
+
 def classify(question: str, *, n_documents: int = 1) -> Need:
     """The question's need class and the words that decided it."""
     found: dict[NeedClass, list[str]] = {}
@@ -54,7 +64,7 @@ def classify(question: str, *, n_documents: int = 1) -> Need:
         for pattern in patterns:
             match = pattern.search(question)
             if match:
-                found.setdefault(label, []).append(match.group(0).strip())
+                found.setdefault(label, []).append(_whole_words(question, match.start(), match.end()))
     if n_documents < 2:
         found.pop("multi_document", None)
     for label in _PRIORITY:

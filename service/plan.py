@@ -57,8 +57,9 @@ class CacheState:
     retention_evidence: str = ""  # what the retention was learned from, in words
 
     def explain(self) -> str:
-        session = (f"{self.session_questions} question(s) on this scope so far, so {self.followups:.1f} "
-                   f"expected follow-up(s), each finding the prefix cached with P={self.retention:.2f}")
+        asked = self.session_questions
+        session = (f"{asked} question{'' if asked == 1 else 's'} on this scope so far, so {self.followups:.1f} "
+                   f"more expected, each with a {self.retention:.0%} chance of finding the prefix cached")
         if self.retention_evidence:
             session += f" (retention: {self.retention_evidence})"
         if self.mode_split:
@@ -68,7 +69,8 @@ class CacheState:
             return f"never sent before: cold; {session}"
         age = f"{self.last_seen_s:.0f}s ago" if self.last_seen_s is not None else "at an unknown time"
         hit = f", last hit ratio {self.observed_hit_ratio:.0%}" if self.observed_hit_ratio is not None else ""
-        return f"{self.requests} earlier request(s), last {age}{hit}: P(cached)={self.h:.2f}; {session}"
+        requests = f"{self.requests} earlier request{'' if self.requests == 1 else 's'}"
+        return f"{requests}, the last {age}{hit}: a {self.h:.0%} chance it is still cached; {session}"
 
 
 def wants_warmup(cache: CacheState, warm_setting: str) -> bool:
@@ -231,11 +233,12 @@ def decide(x: PlanInputs, need: Need, prices: PricingProfile, *, mode: Mode = "a
     if max_cost_usd is not None and full.dollars > max_cost_usd:
         # the budget caps what this question costs now, whatever the session would repay later
         if need.wants_full:
-            why = (f"{need.explain()}; but whole documents (${full.dollars:.5f} now) exceed max_cost_usd "
-                   f"${max_cost_usd:.5f}")
+            why = (f"{need.explain()}; but whole documents (${full.dollars:.5f} now) exceed the cost limit "
+                   f"of ${max_cost_usd:.5f} (max_cost_usd)")
         elif extra <= 0:
             why = (f"{need.explain()}; whole documents would cost no more than retrieval over the session "
-                   f"(${full_cost:.5f} amortised), but ${full.dollars:.5f} now, over max_cost_usd ${max_cost_usd:.5f}")
+                   f"(${full_cost:.5f} a question), but ${full.dollars:.5f} now, over the cost limit of "
+                   f"${max_cost_usd:.5f} (max_cost_usd)")
         else:
             why = f"{need.explain()}; retrieval is enough"
         return Decision("rag", why, rag, full, need, x)
@@ -263,7 +266,7 @@ def _cost_words(full: Estimate, full_amortised: float, rag: Estimate, followups:
     """Both prices of whole documents, plainly: this question now, and per question over the session (this one
     and the expected follow-ups, which read the prefix from the cache), beside retrieval's."""
     return (f"whole documents: ${full.dollars:.5f} for this question now, ${full_amortised:.5f} per question "
-            f"amortised over it and {followups:.1f} expected follow-up(s); retrieval: ${rag.dollars:.5f}")
+            f"spread over it and the {followups:.1f} follow-ups expected; retrieval: ${rag.dollars:.5f}")
 
 
 ROUTE_WORDS: dict[Route, str] = {"rag": "retrieval", "full": "whole documents", "coverage": "coverage"}

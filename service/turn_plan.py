@@ -106,11 +106,11 @@ def estimate_turn_full(t: TurnInputs, prices: PricingProfile) -> Estimate:
     prompt = documents + t.history_full + x.question_tokens
     if not t.new_full:
         hit = t.h_full * min(t.cached_full, prompt)
-        note = (f"extends the thread's cached prefix ({t.cached_full:,} tokens, P(cached)={t.h_full:.2f}); "
+        note = (f"extends the thread's cached prefix ({t.cached_full:,} tokens, a {t.h_full:.0%} chance it is cached); "
                 "misses only the new question" + ("" if t.answer_hits else " and the last answer"))
     else:
         hit = t.h_documents * documents
-        note = (f"a new prefix: the documents (P(cached)={t.h_documents:.2f})"
+        note = (f"a new prefix: the documents (a {t.h_documents:.0%} chance they are cached)"
                 + (f" then {t.history_full:,} tokens of earlier turns, read cold once" if t.history_full else ""))
     miss = prompt - hit
     dollars = _dollars(hit, miss, x.output_tokens, prices)
@@ -149,7 +149,7 @@ def thread_words(t: TurnInputs, route_base: Base, turn: int, kept: int, dropped:
     h = t.h_full if route_base == "documents" else t.h_rag
     if turn > 1 and not new:
         back = " (it took this route before)" if t.last_base not in (None, route_base) else ""
-        parts.append(f"it extends the thread's cached prefix{back} (P(cached)={h:.2f})")
+        parts.append(f"it extends the thread's cached prefix{back} (a {h:.0%} chance it is cached)")
     elif turn > 1 and t.last_base is not None and t.last_base != route_base:
         switch = ("the documents, then the earlier questions and answers" if route_base == "documents" else
                   "the history without the documents")

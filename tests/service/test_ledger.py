@@ -50,7 +50,7 @@ def test_retrieval_questions_count_as_the_scope_s_session(ledger):
     assert state.h == 0.0 and state.requests == 0
     assert state.session_questions == 5 and state.followups == 5.0
     assert state.retention == pytest.approx(PRIOR_RETENTION)  # every gap well inside the cache's lifetime
-    assert "5 question(s) on this scope" in state.explain()
+    assert "5 questions on this scope" in state.explain()
     # another scope's questions are not this session's
     assert book.cache_state(PREFIX, scope_key=scope_key(["doc-c"])).session_questions == 0
 

@@ -121,7 +121,7 @@ def test_the_reason_shows_the_cost_now_and_the_amortised_cost_per_question():
     later = 0.95 * 0.04 + 0.05 * 0.18
     amortised = (50_200 * (0.18 + 2 * later) / 3 + 20 * 0.18 + 500 * 0.36) / 1e6
     assert full.amortised_dollars == pytest.approx(amortised) and amortised < now
-    assert (f"${full.amortised_dollars:.5f} per question amortised over it and 2.0 expected follow-up(s)"
+    assert (f"${full.amortised_dollars:.5f} per question spread over it and the 2.0 follow-ups expected"
             in decision.reason)
     assert f"retrieval: ${rag.dollars:.5f}" in decision.reason
     assert f"${full.amortised_dollars - rag.dollars:.5f} more per question than retrieval" in decision.reason
