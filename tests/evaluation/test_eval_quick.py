@@ -45,7 +45,10 @@ def test_quick_evaluation_keeps_its_recall_and_its_routing_accounting(tmp_path: 
     full = runs[("always-full", "deepseek-v4-flash-compat")]
     rag = runs[("always-rag", "deepseek-v4-flash-compat")]
     assert full["coverage"] == 1.0 and full["routes"] == {"full": full["questions"]}
-    assert rag["routes"] == {"rag": rag["questions"]} and rag["coverage"] < 1.0
+    # retrieval reads excerpts, not the contracts; its coverage is of what it retrieved (since the front-matter lane
+    # found the quick set's title and parties pages, that can be all of the gold pages)
+    assert rag["routes"] == {"rag": rag["questions"]} and 0 < rag["coverage"] <= 1.0
+    assert rag["prompt_tokens"] < full["prompt_tokens"] / 2
     assert full["cache_hit_rate"] > 0.5  # each contract warmed once, then read from the cache
     for (strategy, _), run in runs.items():
         assert run["questions"] == 12
