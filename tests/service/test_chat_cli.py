@@ -88,7 +88,8 @@ def test_a_three_question_chat_with_cost_and_scope_then_ask_continues_it(tmp_pat
 
     asked = runner.invoke(cli, ["ask", "--conversation", conversation_id, "Can either party assign it?"], env=env)
     assert asked.exit_code == 0, asked.output
-    assert asked.stdout.startswith(f"conversation {conversation_id}: turn 4\nroute: ")
+    head, sentence, route = asked.stdout.splitlines()[:3]  # the turn, the plain sentence, then the route
+    assert head == f"conversation {conversation_id}: turn 4" and "$" in sentence and route.startswith("route: ")
     assert "cost: $" in asked.stdout and "Master Supply Agreement p." in asked.stdout
     as_json = runner.invoke(cli, ["ask", "--conversation", conversation_id, "What about confidentiality?",
                                   "--json"], env=env)
