@@ -78,11 +78,21 @@ class SqlDocuments:
 
     def begin(self, record: DocumentRecord, file: DocumentFile | None = None) -> None:
         """The record with status ``writing``, its pages, and its original ``file`` when given, in one
-        transaction (``folio.records.document_files``)."""
+        transaction (``folio.records.document_files``).
+
+        A record of this id that is there already (a write that stopped half-way, written again) is updated in
+        place, its pages and BM25 statistics replaced: deleting the row would cascade to what refers to the
+        document (its collections), which a rewrite of the same bytes keeps."""
         row = {**to_row(record), "status": "writing"}
         with self.database.write("write a document's record") as conn:
-            conn.execute(delete(documents).where(documents.c.id == record.id))  # its pages go with it
-            conn.execute(insert(documents), [row])
+            there = conn.execute(select(documents.c.id).where(documents.c.id == record.id)).first() is not None
+            if there:
+                conn.execute(delete(document_pages).where(document_pages.c.document_id == record.id))
+                conn.execute(delete(document_terms).where(document_terms.c.document_id == record.id))
+                conn.execute(update(documents).where(documents.c.id == record.id).values(
+                    {k: v for k, v in row.items() if k != "id"}))
+            else:
+                conn.execute(insert(documents), [row])
             if record.pages:
                 conn.execute(insert(document_pages), [{"document_id": record.id, "page": i, "text": text}
                                                       for i, text in enumerate(record.pages)])

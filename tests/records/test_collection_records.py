@@ -87,3 +87,21 @@ def test_names_are_checked_and_unique_per_tenant(databases: Callable[[], Databas
             records.create(tenant="default", name=bad)
     assert len(records.create(tenant="default", name="y" * 200).name) == 200
     assert [c.name for c in records.all(tenant="default")] == ["FY2022", "Gamma 2023", "y" * 200]
+
+
+def test_a_document_written_again_keeps_its_collections(databases: Callable[[], Database]) -> None:
+    """A write that stopped half-way is written again under the same id: the record is updated in place, so the
+    collections that hold the document keep it (a delete and insert would cascade them away)."""
+    database = databases()
+    docs = SqlDocuments(database)
+    _document(docs, A)
+    records = CollectionRecords(database)
+    made = records.create(tenant="default", name="Room")
+    records.add(made.id, [A], tenant="default")
+    docs.begin(DocumentRecord(id=A, file_name="a2.pdf", title="again", format="pdf", size_bytes=10, n_pages=2,
+                              total_tokens=4, page_tokens=[2, 2], status="writing",
+                              ingested_at="2026-01-02T00:00:00+00:00", embed_model="hash-4", pages=["x", "y"]))
+    assert records.documents(made.id, tenant="default") == [A]
+    written = docs.get(A, with_pages=True)
+    assert written is not None and written.status == "writing" and written.pages == ["x", "y"]
+    assert written.title == "again" and written.n_pages == 2

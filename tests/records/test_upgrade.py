@@ -320,7 +320,7 @@ def test_two_processes_that_start_together_move_each_record_once(chunked, old_se
     for thread in threads:
         thread.join(120)
     try:
-        assert not any(isinstance(r, Exception) for r in results), results
+        assert not any(isinstance(r, Exception) for r in results), [f"{type(r).__name__}: {r}" for r in results]
         moves = [r for r in results if r is not None and r.documents]
         assert len(moves) == 1 and (moves[0].documents, moves[0].ledger_entries, moves[0].jobs) == (3, 4, 3)
         assert {c for c in COLLECTIONS if qdrant.client.collection_exists(c)} == set()
