@@ -21,6 +21,8 @@ class Job:
     pages: int = 0
     chunks_total: int = 0
     chunks_done: int = 0
+    pages_per_s: float | None = None  # the file's pages parsed per second, once it is prepared
+    chunks_per_s: float | None = None  # its chunks embedded per second so far
     document_id: str | None = None
     error: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)  # what ingestion ignored or could not read; a retry's note
@@ -35,7 +37,10 @@ class Job:
         progress = 1.0 if self.finished else (self.chunks_done / self.chunks_total if self.chunks_total else 0.0)
         return {"id": self.id, "file": self.file_name, "size_bytes": self.size_bytes, "status": self.status,
                 "stage": self.stage, "pages": self.pages, "chunks_total": self.chunks_total,
-                "chunks_done": self.chunks_done, "progress": round(progress, 3), "document_id": self.document_id,
+                "chunks_done": self.chunks_done, "progress": round(progress, 3),
+                **({"pages_per_s": self.pages_per_s} if self.pages_per_s is not None else {}),
+                **({"chunks_per_s": self.chunks_per_s} if self.chunks_per_s is not None else {}),
+                "document_id": self.document_id,
                 "error": self.error, "warnings": self.warnings, "created": self.created, "finished": self.finished,
                 "worker": self.worker, "request_id": self.request_id, "tenant": self.tenant,
                 "collection": self.collection}

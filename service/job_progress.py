@@ -45,7 +45,8 @@ class JobProgress:
 
     def file_prepared(self, name: str, pages: int, chunks: int) -> None:
         now = time.perf_counter()
-        self._parsed = f"parsed {pages} pages at {pages / max(now - self._started, 1e-3):.1f}/s"
+        self.job.pages_per_s = round(pages / max(now - self._started, 1e-3), 2)
+        self._parsed = f"parsed {pages} pages at {self.job.pages_per_s:.1f}/s"
         self._embedding = now
         self.job.status, self.job.stage = "embedding", f"embedding {chunks} chunks; {self._parsed}"
         self.job.pages, self.job.chunks_total = pages, chunks
@@ -58,7 +59,8 @@ class JobProgress:
     def chunks_done(self, name: str, n: int) -> None:
         self.job.chunks_done += n
         rate = self.job.chunks_done / max(time.perf_counter() - self._embedding, 1e-3)
-        self.job.stage = f"embedding {self.job.chunks_total} chunks at {rate:.1f}/s; {self._parsed}"
+        self.job.chunks_per_s = round(rate, 2)
+        self.job.stage = f"embedding {self.job.chunks_total} chunks at {self.job.chunks_per_s:.1f}/s; {self._parsed}"
         self.worker.save_progress(self.held)
 
     def file_done(self, result: FileResult) -> None:

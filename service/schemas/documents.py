@@ -100,6 +100,8 @@ class Job(BaseModel):
     chunks_total: int
     chunks_done: int
     progress: float
+    pages_per_s: float | None = omitted_when_none("how fast its pages were parsed (and OCR'd), once they were")
+    chunks_per_s: float | None = omitted_when_none("how fast its chunks are being embedded, while they are")
     document_id: str | None
     error: ErrorInfo | None
     warnings: list[str]

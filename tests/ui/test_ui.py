@@ -399,7 +399,7 @@ def test_uploads_say_ingesting_and_a_new_batch_clears_an_old_error(browser, serv
             return
         job = route.fetch().json()
         job.update(status="embedding", finished=None, stage="embedding 16 chunks", pages=2, chunks_total=16,
-                   chunks_done=8, progress=0.5)
+                   chunks_done=8, progress=0.5, chunks_per_s=34.6, pages_per_s=6.4)
         route.fulfill(json=job)
 
     context.route("**/v1/jobs/*", embedding)
@@ -409,7 +409,8 @@ def test_uploads_say_ingesting_and_a_new_batch_clears_an_old_error(browser, serv
     row = page.locator("#uploads li")
     expect(row).to_have_count(1)
     expect(page.locator("#uploads [role=alert]")).to_have_count(0)
-    expect(row.locator(".stage")).to_have_text("ingesting: embedding chunks 8 of 16 (2 pages)")
+    expect(row.locator(".stage")).to_have_text(
+        "ingesting: embedding chunks 8 of 16 at 35 a second (2 pages, parsed at 6.4 a second)")
     assert 0.55 < row.locator("progress").evaluate("e => e.value") < 0.65  # 0.2 upload + 0.8 × half embedded
     expect(page.locator("#ask-scope")).to_have_text("Documents are being ingested: ask once the first one is ready.")
     expect(page.locator("#documents-empty")).to_contain_text("being ingested")

@@ -65,9 +65,15 @@ function uploadRow(file) {
   };
 }
 
+function rate1(value) {
+  return value >= 10 ? Math.round(value).toString() : value.toFixed(1);
+}
+
 function jobText(job) {
   if (job.status === "embedding" && job.chunks_total) {
-    return `ingesting: embedding chunks ${job.chunks_done} of ${job.chunks_total} (${job.pages} pages)`;
+    const rate = job.chunks_per_s ? ` at ${rate1(job.chunks_per_s)} a second` : "";
+    const parsed = job.pages_per_s ? `, parsed at ${rate1(job.pages_per_s)} a second` : "";
+    return `ingesting: embedding chunks ${job.chunks_done} of ${job.chunks_total}${rate} (${job.pages} pages${parsed})`;
   }
   if (job.status === "queued") return `uploaded; ${job.stage}`;
   return `ingesting: ${job.stage}`;
