@@ -49,9 +49,12 @@ def _split(value: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 @click.option("--max-pages", default="", help="Only documents of at most N pages, and the questions on them alone "
               "(a shorter run; the report says so): N for every set, or SET=N,SET=N.")
 @click.option("--tag", default="", help="Suffix of the output files' names.")
+@click.option("--embed-backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="The encoder: torch fp32 (the default's), or the int8 ONNX export (FOLIO_EMBED_BACKEND=onnx); an "
+              "ONNX run builds and caches indexes of its own.")
 def eval_command(sets: str, parts: str, quick: bool, configs: str, baseline: bool, out_dir: Path | None,
                  cache_dir: Path | None, data: Path | None, sessions: int | None, per_session: int | None,
-                 max_pages: str, tag: str) -> None:
+                 max_pages: str, tag: str, embed_backend: str) -> None:
     """Evaluate retrieval (recall@k, MRR) and routing (dollars, evidence coverage, cache hits) on real data.
 
     Writes eval-DATE[-quick][-TAG].json, .md and PNG plots. Exit code 1 when the data or a needed extra is missing.
@@ -65,7 +68,7 @@ def eval_command(sets: str, parts: str, quick: bool, configs: str, baseline: boo
     options = EvalOptions(sets=_split(sets, ALL_SETS, "sets"), parts=_split(parts, ALL_PARTS, "parts"), quick=quick,
                           configs=configs, baseline=baseline, data=root, sessions=sessions, per_session=per_session,
                           max_pages=_max_pages(max_pages, sets),
-                          tag=tag, log=lambda message: click.echo(message, err=True))
+                          tag=tag, embed_backend=embed_backend, log=lambda message: click.echo(message, err=True))
     if out_dir is not None:
         options.out_dir = out_dir
     if cache_dir is not None:

@@ -57,6 +57,9 @@ class EvalOptions:
     per_session: int | None = None
     max_pages: dict[str, int] = field(default_factory=dict)  # set -> only its documents of at most this many pages
     embed_model: str = EMBED_MODEL
+    # the encoder the indexes and questions are embedded with: 'torch' (fp32, the product's default) or 'onnx'
+    # (int8); an ONNX run keeps its own indexes and cached vectors, never mixed with torch's
+    embed_backend: str = "torch"
     command: str = ""
     log: Callable[[str], None] = field(default=lambda message: None)
 
@@ -106,9 +109,19 @@ class Evaluation:
         if self._embedder is None:
             from folio.ingest.embed import load_embedder
 
-            self._embedder = CachedEmbedder(self.o.embed_model, self.cache,
-                                            partial(load_embedder, self.o.embed_model))
+            backend = self.o.embed_backend
+            self._embedder = CachedEmbedder(
+                self.o.embed_model, self.cache, partial(load_embedder, self.o.embed_model, backend=backend,
+                                                        cache_dir=self.o.cache_dir / "models"),
+                backend="onnx-int8" if backend == "onnx" else backend)
         return self._embedder
+
+    def _index_tag(self) -> str:
+        """What sets this run's indexes apart: the quick subset, and an encoder other than torch's."""
+        parts = ["quick"] if self.o.quick else []
+        if self.o.embed_backend != "torch":
+            parts.append(self.o.embed_backend)
+        return "-".join(parts)
 
     def log(self, message: str) -> None:
         self.o.log(f"[{time.strftime('%H:%M:%S')}] {message}")
@@ -133,7 +146,7 @@ class Evaluation:
                 paths = [p for p in paths if _pages(p) <= self.o.max_pages[set_name]]
             self.log(f"index {set_name} {config.key}: {len(paths)} PDFs")
             built = build_index(set_name, paths, config, cache_root=self.o.cache_dir, cache=self.cache,
-                                embed_model=self.o.embed_model, tag="quick" if self.o.quick else "", log=self.log,
+                                embed_model=self.o.embed_model, tag=self._index_tag(), log=self.log,
                                 embedder=self.embedder, workers=0 if self.o.quick else 1)
             self.log(f"  {built.chunks:,} chunks, {built.embedded:,} embedded now, {built.seconds:.0f}s")
             self.indexes[key] = built
@@ -325,7 +338,8 @@ class Evaluation:
                         "configs": self.o.configs, "baseline": self.o.baseline, "sessions": self.o.sessions,
                         "max_pages": self.o.max_pages,
                         "per_session": self.o.per_session},
-            "machine": machine(), "embed_model": self.o.embed_model, "data_root": str(self.root), "ks": list(KS),
+            "machine": machine(), "embed_model": self.o.embed_model,
+            "embed_backend": self.o.embed_backend, "data_root": str(self.root), "ks": list(KS),
         }
         if self.o.quick:
             report["quick_subset"] = list(QUICK_CONTRACTS)

@@ -126,7 +126,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Folio evaluation ({report['date']}{', quick' if report['options'].get('quick') else ''})", "",
              f"Command: `{report['command']}`", "",
              f"Machine: {m.get('cpu_model')}, {m.get('cpu_count')} cores; Folio {m.get('commit')}"
-             f"{' (uncommitted changes)' if m.get('dirty') else ''}; embedding model {report['embed_model']}; "
+             f"{' (uncommitted changes)' if m.get('dirty') else ''}; embedding model {report['embed_model']}"
+             f"{' (int8 ONNX)' if report.get('embed_backend') == 'onnx' else ''}; "
              f"data: `{report['data_root']}`. Wall time {report['seconds']:.0f} s.", ""]
     limits = report["options"].get("max_pages") or {}
     if limits:
