@@ -159,3 +159,20 @@ def test_the_default_paths_are_the_checkouts_though_the_package_is_reached_throu
     assert data_root() == root.parent / "shared" / "data"  # no FOLIO_EVAL_DATA: ../shared/data beside the checkout
     options = EvalOptions()
     assert options.out_dir == root / "bench" / "results" and options.cache_dir == root / "bench" / ".cache" / "eval"
+
+
+def test_an_int8_run_keeps_indexes_and_vectors_of_its_own(tmp_path: Path) -> None:
+    """``--embed-backend onnx``: its indexes are tagged apart from torch's, and its embedder caches under the
+    backend's key, so torch's cached vectors are never read for it (nor its for torch)."""
+    from folio.evaluation.evaluate import Evaluation
+
+    torch_run = Evaluation(EvalOptions(cache_dir=tmp_path, data=tmp_path))
+    int8_run = Evaluation(EvalOptions(cache_dir=tmp_path, data=tmp_path, embed_backend="onnx"))
+    quick_int8 = Evaluation(EvalOptions(cache_dir=tmp_path, data=tmp_path, embed_backend="onnx", quick=True))
+    assert (torch_run._index_tag(), int8_run._index_tag(), quick_int8._index_tag()) == ("", "onnx", "quick-onnx")
+    cache = EmbeddingCache(tmp_path / "e.sqlite")
+    torch_vectors = CachedEmbedder("hash-16", cache, lambda: HashEmbedder(16))
+    torch_vectors.embed(["gamma"])
+    with pytest.raises(ValueError, match="backend"):  # int8's key knows no model yet: it loads one, which is
+        CachedEmbedder("hash-16", cache, lambda: HashEmbedder(16), backend="onnx-int8")  # torch's: refused
+    cache.close()
