@@ -55,6 +55,11 @@ def pdfium_page_text(page: Any) -> str:
         text: str = textpage.get_text_range()
     finally:
         textpage.close()
+    return plain_pdfium_text(text)
+
+
+def plain_pdfium_text(text: str) -> str:
+    """PDFium's text with its line-end hyphen mark made the hyphen and line break it stands for."""
     return text.replace(_PDFIUM_LINE_HYPHEN, "-\n")
 
 

@@ -26,9 +26,10 @@ def _norm(text: str) -> str:
     return re.sub(r"[^0-9a-z]", "", unicodedata.normalize("NFKC", text).lower())
 
 
-def test_cuad_ingests_with_every_page_and_the_gold_quotes_on_their_pages(tmp_path):
+@pytest.mark.parametrize("pdf_text", ["pypdf", "pdfium"])  # each text layer keeps the gold quotes
+def test_cuad_ingests_with_every_page_and_the_gold_quotes_on_their_pages(tmp_path, pdf_text):
     cuad = require_shared_data("cuad-dev")
-    settings = Settings(data_dir=tmp_path / "data", embed_model="hash-64", ingest_workers=1)
+    settings = Settings(data_dir=tmp_path / "data", embed_model="hash-64", ingest_workers=1, pdf_text=pdf_text)
     with Store.open(settings) as store:
         ingestor = Ingestor(store, lambda: HashEmbedder(64), settings)
         try:
