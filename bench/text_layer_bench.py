@@ -16,7 +16,8 @@ Reported per set and layer:
   cuad-dev's quotes (``<omitted>`` parts each, over the pages listed), financebench-dev's evidence texts, and
   for sec10q the share of silver (page, number) pairs whose number is on its page;
 - word agreement with pypdf: the share of pypdf's words (per page) that PDFium's page holds too, as a mean
-  and the pages under 99%, with and without ``ingest.pdf_text``'s hyphen-mark fix;
+  and the pages under 99%, with and without ``ingest.pdf_text``'s fixes (hyphen mark, paragraph breaks), and
+  the paragraph breaks (empty lines) per page of each;
 - every quote one layer keeps and the other loses, categorised (ligature, hyphenation, spacing, reading
   order, rotated text, other) with examples; and the word-level differences, categorised the same way.
 
@@ -86,6 +87,7 @@ def read_set(folder: Path, wanted: dict[str, set[int] | None]) -> dict[str, Any]
     import pypdfium2 as pdfium
 
     from folio.ingest.parse_pdf import ARRAY_LIMIT, DICTIONARY_LIMIT
+    from folio.ingest.pdf_text import pdfium_page_text
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     docs: dict[str, Any] = {}
@@ -110,12 +112,13 @@ def read_set(folder: Path, wanted: dict[str, set[int] | None]) -> dict[str, Any]
                 seconds["pypdf_pages"] += time.perf_counter() - started
                 started = time.perf_counter()
                 page = document[index]
-                textpage = page.get_textpage()
+                pdfium_text = pdfium_page_text(page)
+                seconds["pdfium_pages"] += time.perf_counter() - started
+                textpage = page.get_textpage()  # PDFium's text as it comes, untimed, for the comparison
                 raw = textpage.get_text_range()
                 textpage.close()
                 page.close()
-                seconds["pdfium_pages"] += time.perf_counter() - started
-                texts[index] = {"pypdf": pypdf_text, "pdfium_raw": raw}
+                texts[index] = {"pypdf": pypdf_text, "pdfium": pdfium_text, "pdfium_raw": raw}
             document.close()
             docs[name] = {"n_pages": count, "whole": pages is None, "texts": texts}
             print(f"  {name}: {len(texts)} pages", file=sys.stderr, flush=True)
@@ -123,17 +126,16 @@ def read_set(folder: Path, wanted: dict[str, set[int] | None]) -> dict[str, Any]
 
 
 def normalised(read: dict[str, Any]) -> dict[str, dict[str, dict[int, str]]]:
-    """variant -> file -> page -> text as Folio stores it; variants: pypdf, pdfium, pdfium_unfixed."""
+    """variant -> file -> page -> text as Folio stores it; variants: pypdf, pdfium (as ``ingest.pdf_text``
+    reads it), pdfium_unfixed (PDFium's text as it comes, without that module's hyphen and paragraph fixes)."""
     from folio.ingest.normalize import normalize_pages, normalize_text
-    from folio.ingest.pdf_text import plain_pdfium_text
 
     out: dict[str, dict[str, dict[int, str]]] = {"pypdf": {}, "pdfium": {}, "pdfium_unfixed": {}}
+    keys = {"pypdf": "pypdf", "pdfium": "pdfium", "pdfium_unfixed": "pdfium_raw"}
     for name, doc in read["docs"].items():
         order = sorted(doc["texts"])
-        raws = {"pypdf": [doc["texts"][i]["pypdf"] for i in order],
-                "pdfium_unfixed": [doc["texts"][i]["pdfium_raw"] for i in order]}
-        raws["pdfium"] = [plain_pdfium_text(t) for t in raws["pdfium_unfixed"]]
-        for variant, texts in raws.items():
+        for variant, key in keys.items():
+            texts = [doc["texts"][i][key] for i in order]
             cleaned = normalize_pages(texts) if doc["whole"] else [normalize_text(t) for t in texts]
             out[variant][name] = dict(zip(order, cleaned, strict=True))
     return out
@@ -305,6 +307,9 @@ def study(set_name: str, folder: Path) -> dict[str, Any]:
                            if not a and not b][:EXAMPLES]
     result["word_agreement"] = {v: word_agreement(texts, v) for v in ("pdfium", "pdfium_unfixed")}
     result["word_differences"] = word_differences(texts)
+    result["paragraph_breaks"] = {
+        v: round(sum(t.count("\n\n") for pages in texts[v].values() for t in pages.values()) / read["pages"], 2)
+        for v in texts}
     result["hyphen_marks"] = sum(d["texts"][i]["pdfium_raw"].count("\ufffe")
                                  for d in read["docs"].values() for i in d["texts"])
     return result
@@ -347,8 +352,10 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"- both lose: {ex['id']} ({ex['file']}, page {ex['pages']}): \"{ex['quote']}\"")
         unfixed = r["word_agreement"]["pdfium_unfixed"]
         lines.append(f"- PDFium line-end hyphen marks (U+FFFE): {r['hyphen_marks']}; word agreement with pypdf "
-                     f"{r['word_agreement']['pdfium']['mean']:.2%} with `ingest.pdf_text`'s fix, "
-                     f"{unfixed['mean']:.2%} without.")
+                     f"{r['word_agreement']['pdfium']['mean']:.2%} with `ingest.pdf_text`'s fixes, "
+                     f"{unfixed['mean']:.2%} without; paragraph breaks (empty lines) per page: "
+                     f"pypdf {r['paragraph_breaks']['pypdf']}, pdfium {r['paragraph_breaks']['pdfium']}, "
+                     f"pdfium without the fix {r['paragraph_breaks']['pdfium_unfixed']}.")
         diff = r["word_differences"]
         lines.append("- word-level differences: " + ", ".join(f"{k}: {v}" for k, v in diff["counts"].items()))
         for kind, examples in diff["examples"].items():

@@ -12,11 +12,12 @@ from pydantic import ValidationError
 
 from folio.config import Settings
 from folio.errors import ConfigError, EncryptedFile
+from folio.ingest import pdf_text
 from folio.ingest.normalize import normalize_pages
 from folio.ingest.ocr import OcrOptions
 from folio.ingest.parse import parse_bytes, parse_file
 from folio.ingest.parse_common import ParseLimits
-from folio.ingest.pdf_text import plain_pdfium_text, text_layer
+from folio.ingest.pdf_text import _with_paragraph_breaks, pdfium_page_text, plain_pdfium_text, text_layer
 from tests.conftest import require_shared_data
 from tests.pdfs import CONTRACT_PAGES, text_pdf
 
@@ -46,17 +47,35 @@ def test_pdfium_line_end_hyphen_mark_joins_like_pypdf_text():
         "a nonexclusive, Know-\nHow"]
 
 
+def test_pdfium_lines_get_an_empty_line_at_a_paragraph_gap():
+    lines = ["1. Term. This", "agreement runs", "one year.", "2. Fees. The", "fees are due", "", "Page 3"]
+    bottoms = [700.0, 686.0, 672.0, 646.0, 632.0, None, 80.0]  # pitch 14; a 26 step; a footer far below
+    assert _with_paragraph_breaks(lines, bottoms) == [
+        "1. Term. This", "agreement runs", "one year.", "", "2. Fees. The", "fees are due", "", "Page 3"]
+    columns = ["left column end", "right column top"]  # a step up (a new column) is no paragraph gap
+    assert _with_paragraph_breaks(columns, [100.0, 700.0]) == columns
+    assert _with_paragraph_breaks(["one line"], [None]) == ["one line"]
+
+
 def test_the_setting_chooses_the_layer(monkeypatch):
+    read_by_pdfium: list[int] = []
+
+    def counted(page):  # PDFium's own reading, counted
+        read_by_pdfium.append(1)
+        return pdfium_page_text(page)
+
+    monkeypatch.setattr(pdf_text, "pdfium_page_text", counted)
     assert Settings().pdf_text == "pypdf"
+    parse_bytes("supply.pdf", text_pdf(CONTRACT_PAGES), ocr=NO_OCR, limits=ParseLimits.from_settings(Settings()))
+    assert read_by_pdfium == []
     monkeypatch.setenv("FOLIO_PDF_TEXT", "pdfium")
     settings = Settings()
     assert settings.pdf_text == "pdfium"
     limits = ParseLimits.from_settings(settings)
     assert limits.pdf_text == "pdfium"
     pages = parse_bytes("supply.pdf", text_pdf(CONTRACT_PAGES), ocr=NO_OCR, limits=limits).pages
-    assert all("\r\n" in page for page in pages)  # PDFium ends its lines so; pypdf does not
-    pages = parse_bytes("supply.pdf", text_pdf(CONTRACT_PAGES), ocr=NO_OCR, limits=ParseLimits()).pages
-    assert not any("\r" in page for page in pages)
+    assert len(read_by_pdfium) == len(pages) == 3
+    assert "forty-five days" in pages[1]
 
 
 def test_an_unknown_layer_is_a_clear_error(monkeypatch):
