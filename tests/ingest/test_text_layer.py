@@ -65,13 +65,14 @@ def test_the_setting_chooses_the_layer(monkeypatch):
         return pdfium_page_text(page)
 
     monkeypatch.setattr(pdf_text, "pdfium_page_text", counted)
-    assert Settings().pdf_text == "pypdf"
-    parse_bytes("supply.pdf", text_pdf(CONTRACT_PAGES), ocr=NO_OCR, limits=ParseLimits.from_settings(Settings()))
-    assert read_by_pdfium == []
+    assert Settings().pdf_text == ParseLimits().pdf_text == "pdfium"  # the default
+    monkeypatch.setenv("FOLIO_PDF_TEXT", "pypdf")
+    limits = ParseLimits.from_settings(Settings())
+    assert limits.pdf_text == "pypdf"
+    pages = parse_bytes("supply.pdf", text_pdf(CONTRACT_PAGES), ocr=NO_OCR, limits=limits).pages
+    assert read_by_pdfium == [] and "forty-five days" in pages[1]
     monkeypatch.setenv("FOLIO_PDF_TEXT", "pdfium")
-    settings = Settings()
-    assert settings.pdf_text == "pdfium"
-    limits = ParseLimits.from_settings(settings)
+    limits = ParseLimits.from_settings(Settings())
     assert limits.pdf_text == "pdfium"
     pages = parse_bytes("supply.pdf", text_pdf(CONTRACT_PAGES), ocr=NO_OCR, limits=limits).pages
     assert len(read_by_pdfium) == len(pages) == 3
