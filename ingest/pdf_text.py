@@ -81,12 +81,17 @@ def _line_bottoms(textpage: Any, lines: list[str]) -> list[float | None]:
         first = next((i for i, ch in enumerate(line) if not ch.isspace()), None)
         found = None
         if first is not None:
-            index = pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage, offset + first)
+            index = pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage, offset + _utf16_len(line[:first]))
             if index >= 0 and pdfium_c.FPDFText_GetCharBox(textpage, index, left, right, bottom, top):
                 found = bottom.value
         bottoms.append(found)
-        offset += len(line) + len(_PDFIUM_LINE_END)
+        offset += _utf16_len(line) + len(_PDFIUM_LINE_END)
     return bottoms
+
+
+def _utf16_len(text: str) -> int:
+    """``text``'s length in PDFium's text indexes (UTF-16 code units: a character past U+FFFF counts two)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
 def _with_paragraph_breaks(lines: list[str], bottoms: list[float | None]) -> list[str]:
