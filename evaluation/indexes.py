@@ -75,8 +75,12 @@ class BuiltIndex:
 
 
 def index_dir(cache_root: Path, set_name: str, config: ChunkConfig, embed_model: str, tag: str = "") -> Path:
+    """The configuration's index folder; an index whose PDFs were read by a text layer other than pypdf
+    (``FOLIO_PDF_TEXT``) has its own, since a rerun would otherwise keep the other layer's documents."""
     model = Path(embed_model).name.lower()
-    return cache_root / "index" / f"{set_name}{'-' + tag if tag else ''}-{model}-{config.key}"
+    layer = Settings().pdf_text
+    text = "" if layer == "pypdf" else f"-text-{layer}"
+    return cache_root / "index" / f"{set_name}{'-' + tag if tag else ''}-{model}-{config.key}{text}"
 
 
 def build_index(set_name: str, paths: Sequence[Path], config: ChunkConfig, *, cache_root: Path,

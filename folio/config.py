@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         "(parse_memory), over the ~0.45 GB the worker maps once started; the financebench and 10-Q filings add "
         "at most 0.4 GB. Plain text adds ~160 MB per MB (its token encodings): the default reads ~12 MB of it.",
     )
+    pdf_text: Literal["pypdf", "pdfium"] = Field(
+        default="pdfium", description="What reads a PDF's text layer: 'pdfium' (the default: many times faster, "
+        "and it kept every gold quote pypdf keeps on the three dev sets and cuad-dev's recall@5, "
+        "bench/results/text-layer-2026-12-02.md) or 'pypdf'. pypdf opens every PDF either way: it decrypts it, "
+        "checks the limits and reads its structure.",
+    )
     max_zip_members: int = Field(default=5_000, gt=0, description="Members in a DOCX archive (too_complex).")
     max_html_elements: int = Field(
         default=1_000_000, gt=0, description="Tags in an HTML file (too_complex): a parsed element costs memory "
@@ -214,6 +220,13 @@ class Settings(BaseSettings):
     @property
     def qdrant_path(self) -> Path:
         return self.data_dir / "qdrant"
+
+    @field_validator("pdf_text", mode="before")
+    @classmethod
+    def _known_text_layer(cls, value: object) -> object:
+        if value not in ("pypdf", "pdfium"):
+            raise ValueError(f"FOLIO_PDF_TEXT must be 'pypdf' or 'pdfium', not {value!r}")
+        return value
 
     @field_validator("ingest_workers")
     @classmethod

@@ -14,6 +14,7 @@ from typing import Any
 from folio.config import Settings
 from folio.errors import TooManyPages
 from folio.ingest.ocr import OcrReport
+from folio.ingest.pdf_text import TextLayer
 
 MB = 1_000_000
 
@@ -24,19 +25,22 @@ def _setting(name: str) -> Any:
 
 @dataclass(frozen=True)
 class ParseLimits:
-    """What one file may cost to parse; the defaults are the settings' (``FOLIO_MAX_PAGES``, ...)."""
+    """What one file may cost to parse, and what reads a PDF's text layer (``pdf_text``, see
+    ``ingest.pdf_text``); the defaults are the settings' (``FOLIO_MAX_PAGES``, ..., ``FOLIO_PDF_TEXT``)."""
 
     max_pages: int = _setting("max_pages")
     max_stream_bytes: int = int(_setting("max_stream_mb") * MB)
     max_decompressed_bytes: int = int(_setting("max_decompressed_mb") * MB)
     max_zip_members: int = _setting("max_zip_members")
     max_html_elements: int = _setting("max_html_elements")
+    pdf_text: TextLayer = _setting("pdf_text")  # noqa: RUF009 - a str, immutable like the others
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ParseLimits:
         return cls(max_pages=settings.max_pages, max_stream_bytes=int(settings.max_stream_mb * MB),
                    max_decompressed_bytes=int(settings.max_decompressed_mb * MB),
-                   max_zip_members=settings.max_zip_members, max_html_elements=settings.max_html_elements)
+                   max_zip_members=settings.max_zip_members, max_html_elements=settings.max_html_elements,
+                   pdf_text=settings.pdf_text)
 
     def too_many_pages(self, pages: int, name: str, *, at_least: bool = False) -> TooManyPages:
         more = "at least " if at_least else ""

@@ -1,4 +1,5 @@
-"""PDF: each page's text layer with pypdf, pages without a usable one read by OCR (``ingest.ocr``).
+"""PDF: each page's text layer (pypdf's, or PDFium's: ``ingest.pdf_text``), pages without a usable one read by
+OCR (``ingest.ocr``).
 
 PDF pages are the PDF's own pages (0-based); pages without a usable text layer are read by OCR (unless
 ``FOLIO_OCR=off``) in place, so page numbers never move. The page count is read from the page tree before
@@ -27,6 +28,7 @@ from folio.errors import (
 )
 from folio.ingest.ocr import OcrOptions, current_run, ocr_pdf
 from folio.ingest.parse_common import MB, ParsedDocument, ParseLimits, shown
+from folio.ingest.pdf_text import page_texts
 
 # Fewer letters and digits than this in a whole PDF: there is no text layer to index (a scan).
 MIN_DOCUMENT_CHARS = 40
@@ -107,14 +109,11 @@ def _read_pdf(name: str, data: bytes, options: OcrOptions, limits: ParseLimits
         if len(reader.pages) > limits.max_pages:  # what pypdf found, whatever the tree declared
             raise limits.too_many_pages(len(reader.pages), name)
         budget = _InflateBudget(name, limits.max_decompressed_bytes)
-        pages = []
-        for page in reader.pages:
-            budget.charge(page)
-            pages.append(page.extract_text() or "")
+        pages, text_warnings = page_texts(reader, data, limits.pdf_text, budget.charge)
         title = _pdf_title(reader)
         with_images = {i for i, page in enumerate(reader.pages) if _has_images(page.get("/Resources"))} \
             if options.mode != "off" else set()
-        return pages, title, with_images, _ignored_content(reader)
+        return pages, title, with_images, text_warnings + _ignored_content(reader)
     except (EncryptedFile, TooManyPages, ContentTooLarge, TooComplex):  # ours, raised inside the try
         raise
     except FileNotDecryptedError as exc:

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,13 @@ def test_the_corpus_is_what_it_claims():
     assert hostile.empty_pages_pdf().count(b"/Type /Page ") == 20_000
 
 
+def test_pypdf_text_layer_refuses_deep_content_as_too_complex():
+    """The one file whose answer depends on the text layer: pypdf's extractor recurses into the nest."""
+    result = run_bounded("deep-content.pdf", options=("--pdf-text", "pypdf"))["deep-content.pdf"]
+    assert result["code"] == "too_complex", result
+    assert result["growth_mb"] < GROWTH_MB, result
+
+
 @pytest.mark.parametrize("item", PARSED, ids=_ids)
 def test_parsing_is_bounded_and_answers_with_a_stable_code(bounded, item):
     result = bounded[item.name]
@@ -131,15 +139,16 @@ def test_the_page_count_is_checked_before_any_text_is_read(monkeypatch):
         return extract(self, *args, **kwargs)
 
     monkeypatch.setattr(PageObject, "extract_text", counted)
+    pypdf_text = ParseLimits(pdf_text="pypdf")  # the layer whose reading is counted here; the check comes first
     for data in (hostile.empty_pages_pdf(), hostile.understated_pages_pdf()):
         with pytest.raises(TooManyPages) as err:
-            parse_bytes("many.pdf", data, limits=ParseLimits())
+            parse_bytes("many.pdf", data, limits=pypdf_text)
         assert "10,000 limit (FOLIO_MAX_PAGES)" in err.value.message and err.value.http_status == 413
     with pytest.raises(TooManyPages):
-        parse_bytes("six.pdf", text_pdf(CONTRACT_PAGES * 2), limits=ParseLimits(max_pages=5))
+        parse_bytes("six.pdf", text_pdf(CONTRACT_PAGES * 2), limits=replace(pypdf_text, max_pages=5))
     assert read == []
     five = parse_bytes("five.pdf", text_pdf(CONTRACT_PAGES[:2] * 2 + CONTRACT_PAGES[:1]),
-                       limits=ParseLimits(max_pages=5), ocr=OcrOptions(mode="off"))
+                       limits=replace(pypdf_text, max_pages=5), ocr=OcrOptions(mode="off"))
     assert len(five.pages) == len(read) == 5
 
 
