@@ -45,8 +45,9 @@ from benchlib import (
 )
 
 SYSTEMS = ("today", "ours", "floor", "llamaindex")
-# "today": Folio as it ingested before issue 19 (torch fp32 encoder, one parser worker), beside the new default
-TODAY_SETTINGS = {"embed_backend": "torch", "ingest_workers": "1"}
+# "today": Folio as it ingested before issue 19 (pypdf's text layer, torch fp32 encoder, one parser worker), beside
+# the new default
+TODAY_SETTINGS = {"embed_backend": "torch", "ingest_workers": "1", "pdf_text": "pypdf"}
 TARGET_RATIO = 0.9
 
 
@@ -197,7 +198,7 @@ def _recall_cell(r: dict[str, Any]) -> str:
     return f"dense {fmt(headline_recall(rec.get('dense')))}"
 
 
-NAMES = {"today": "today: Folio before issue 19 (torch fp32, 1 parser)",
+NAMES = {"today": "today: Folio before issue 19 (pypdf, torch fp32, 1 parser)",
          "ours": "ours: Folio Ingestor.run", "floor": "(a) floor: raw SentenceTransformer.encode",
          "llamaindex": "(b) plain llama-index IngestionPipeline"}
 
