@@ -105,10 +105,15 @@ def _value(row: dict[str, Any], weight: float) -> float:
 
 def evaluate(rows: Sequence[dict[str, Any]], params: dict[str, float]) -> float:
     from folio.retrieval.fusion_weight import Ranked, choose_weight
+    from folio.retrieval.signals import SIGNAL_K
+
+    def pages(ranked: Sequence[Sequence[Any]]) -> set[tuple[str, int]]:
+        return {(h[0], p) for h in ranked[:SIGNAL_K] for p in range(h[1], max(h[1], h[2]) + 1)}
 
     total = 0.0
     for r in rows:
-        w = choose_weight(Ranked.of([h[3] for h in r["dense"]]), Ranked.of([h[3] for h in r["bm25"]]),
+        shared = min(SIGNAL_K, len(pages(r["dense"]) & pages(r["bm25"])))
+        w = choose_weight(Ranked.of([h[3] for h in r["dense"]]), Ranked.of([h[3] for h in r["bm25"]]), shared,
                           r["genre_weight"], **params)
         total += _value(r, w)
     return total / len(rows) if rows else 0.0
@@ -121,7 +126,7 @@ def fit(paths: Sequence[Path]) -> None:
     names = sorted(PARAM_GRID)
     candidates = [dict(zip(names, values, strict=True)) for values in itertools.product(*(PARAM_GRID[n]
                                                                                           for n in names))]
-    off = {n: 0.0 for n in names}
+    off = {"slope": 0.0, "cap": 1.0, "agree": 0, "damp": 1.0}
 
     def per_set(params: dict[str, float]) -> dict[str, float]:
         return {s: evaluate(rows, params) for s, rows in sets.items()}
@@ -137,8 +142,9 @@ def fit(paths: Sequence[Path]) -> None:
         return sum(by_set[s] for s in train) / len(train)
 
     def pick(train: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
-        # the best on the training sets; among equals the gentlest rule (smallest slope, then cap)
-        return max(scored, key=lambda item: (objective(item[1], train), -item[0]["slope"], -item[0]["cap"]))
+        # the best on the training sets; among equals the gentlest rule (smallest slope, damping, cap)
+        return max(scored, key=lambda item: (objective(item[1], train), -item[0]["slope"], -item[0]["damp"],
+                                             -item[0]["cap"], -item[0]["agree"]))
 
     for test in sorted(sets) if len(sets) > 1 else []:
         train = [s for s in sets if s != test]

@@ -118,11 +118,7 @@ def retrieve(store: Searchable, embedder: QueryEmbedder, query: str, *, doc_ids:
     if weight is None:
         weight = bm25_weight(r.genre for r in in_scope) if genre_weights else 1.0
     if levers.fusion_weight and not fixed and mode == "hybrid" and dense is not None and sparse is not None:
-        weight = choose_weight(
-            Ranked.of([h.score for h in store.search(dense=dense, sparse=None, doc_ids=doc_ids, limit=DEPTH,
-                                                     mode="dense", distinct=False)]),
-            Ranked.of([h.score for h in store.search(dense=None, sparse=sparse, doc_ids=doc_ids, limit=DEPTH,
-                                                     mode="bm25", distinct=False)]), weight)
+        weight = _question_weight(store, dense, sparse, doc_ids, weight)
     lanes: list[str] = ["statements"] if kinds else []
     front: list[Hit] = []
     if levers.front_lane and mode == "hybrid" and dense is not None and asks_identity(query):
@@ -142,6 +138,15 @@ def retrieve(store: Searchable, embedder: QueryEmbedder, query: str, *, doc_ids:
             store.search(dense=dense, sparse=None, doc_ids=doc_ids, limit=SIGNAL_K, mode="dense"),
             store.search(dense=None, sparse=sparse, doc_ids=doc_ids, limit=SIGNAL_K, mode="bm25"), SIGNAL_K)
     return Retrieval(hits=hits, lanes=tuple(lanes), signals=found, bm25_weight=weight)
+
+
+def _question_weight(store: Searchable, dense: np.ndarray, sparse: SparseVector, doc_ids: Sequence[str],
+                     base: float) -> float:
+    """BM25's weight for this question (``folio.retrieval.fusion_weight``), from dense's and BM25's own rankings."""
+    by_dense = store.search(dense=dense, sparse=None, doc_ids=doc_ids, limit=DEPTH, mode="dense", distinct=False)
+    by_bm25 = store.search(dense=None, sparse=sparse, doc_ids=doc_ids, limit=DEPTH, mode="bm25", distinct=False)
+    shared = agreement_signals(by_dense, by_bm25, SIGNAL_K).shared_pages
+    return choose_weight(Ranked.of([h.score for h in by_dense]), Ranked.of([h.score for h in by_bm25]), shared, base)
 
 
 def _fuse(lists: Sequence[Sequence[Hit]], weights: Sequence[float], limit: int, distinct: bool) -> list[Hit]:
