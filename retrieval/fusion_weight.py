@@ -32,9 +32,9 @@ from statistics import fmean, pstdev
 
 DEPTH = 20  # how deep each ranking is read (the fusion's own pool for a top-5 search)
 SLOPE = 0.35  # log-weight per unit of sharpness difference
-CAP = 2.0  # the sharpness difference counts up to this much either way
+CAP = 1.0  # the sharpness difference counts up to this much either way
 AGREE = 1  # the rankings sharing at most this many top pages: they disagree
-DAMP = 3.0  # BM25's weight is divided by this when they disagree
+DAMP = 5.0  # BM25's weight is divided by this when they disagree
 MIN_SCORES = 3  # a ranking of fewer scores has no shape: it moves nothing
 
 # the parameters bench/fusion_replay.py tries (slope 0 and damp 1: the lever off)

@@ -63,7 +63,7 @@ class Levers:
     (bench/results/eval-2026-12-02-*.md); the evaluation turns them off one at a time."""
 
     front_lane: bool = True  # questions about a document's identity also rank its front pages (front_lane.py)
-    fusion_weight: bool = False  # BM25's fusion weight moves per question with the rankings' sharpness
+    fusion_weight: bool = True  # BM25's fusion weight moves per question with the rankings' sharpness
     # (fusion_weight.py)
 
 
