@@ -131,6 +131,10 @@ def fit(paths: Sequence[Path]) -> None:
     def per_set(params: dict[str, float]) -> dict[str, float]:
         return {s: evaluate(rows, params) for s, rows in sets.items()}
 
+    for name, rows in sorted(sets.items()):
+        fixed = {g: sum(float(r["hit"][str(g)]) for r in rows) / len(rows) for g in GRID}
+        print(f"{name} ({len(rows)} questions), each fixed weight:",
+              ", ".join(f"{g:g}: {v:.3f}" for g, v in fixed.items()))
     scored = [(c, per_set(c)) for c in candidates]
     base = per_set(off)
     print("per-question weighting off:", {s: round(v, 3) for s, v in base.items()})
