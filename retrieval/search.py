@@ -10,7 +10,8 @@ BM25 counts ``CONTRACT_BM25_WEIGHT`` times as much as dense (Qdrant's weighted r
 clause is found by its words; otherwise both count alike. Measured side by side on cuad-dev's non-trivial
 categories (bench/results/eval-2026-11-28-retrieval-levers.md): recall@5 0.886 -> 0.902, and never lower on
 either half of the contracts or on the other chunkings; on filings a BM25 weight above 1.5 loses questions.
-``genre_weights=False`` fuses with equal weights everywhere.
+``genre_weights=False`` fuses with equal weights everywhere. The genre's weight is then moved per question by how
+sharp and how alike dense's and BM25's own rankings are (``folio.retrieval.fusion_weight``; ``Levers.fusion_weight``).
 """
 
 from __future__ import annotations
