@@ -2,9 +2,9 @@
 
 A lever (``folio.retrieval.search.Levers``) is kept on by default only when it helps overall without losing more
 than a point on any set; the report shows, per set and per question type, the default hybrid ranking beside the
-same ranking with one lever turned off. The weak-retrieval signal (``folio.retrieval.signals``): how often the
-default misses, by how many of their top-5 pages dense and BM25 share, so the planner's threshold can be read
-off (and cross-checked) on every set.
+same ranking with one lever flipped (turned off, or on for a lever the default leaves off). The weak-retrieval
+signal (``folio.retrieval.signals``): how often the default misses, by how many of their top-5 pages dense and
+BM25 share, so the planner's threshold can be read off (and cross-checked) on every set.
 """
 
 from __future__ import annotations
