@@ -229,16 +229,19 @@ class Evaluation:
                 table: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         """Each retrieval lever turned off in turn (hybrid only, the others held fixed): a table row each, and
         their gains and the weak-retrieval signal's misses (``folio.evaluation.levers``)."""
-        from folio.evaluation.levers import LEVER_VARIANTS, WEAK_SIGNAL_KEY, lever_gain, weak_signal
+        from folio.evaluation.levers import LEVERS, WEAK_SIGNAL_KEY, lever_gain, lever_variant, weak_signal
         from folio.evaluation.retrieval import run_retrieval
 
         levers: dict[str, Any] = {WEAK_SIGNAL_KEY: weak_signal(default_rows)}
-        for name, variant in LEVER_VARIANTS:
-            off = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, log=self.log,
-                                embedder=self.embedder, modes=("hybrid",), levers=variant)
-            table.append((f"Folio without the {name} ({built.config.label})",
-                          {m: self._entries(built.set_name, rows) for m, rows in off["rows"].items()}))
-            levers[name] = lever_gain(built.set_name, default_rows, off["rows"]["hybrid"])
+        for name, attribute in LEVERS:
+            variant, on_by_default = lever_variant(attribute)
+            flipped = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, log=self.log,
+                                    embedder=self.embedder, modes=("hybrid",), levers=variant)
+            table.append((f"Folio {'without' if on_by_default else 'with'} the {name} ({built.config.label})",
+                          {m: self._entries(built.set_name, rows) for m, rows in flipped["rows"].items()}))
+            with_it, without = ((default_rows, flipped["rows"]["hybrid"]) if on_by_default
+                                else (flipped["rows"]["hybrid"], default_rows))
+            levers[name] = lever_gain(built.set_name, with_it, without)
         return levers
 
     _baseline_error = ""

@@ -2,23 +2,32 @@
 
 A lever (``folio.retrieval.search.Levers``) is kept on by default only when it helps overall without losing more
 than a point on any set; the report shows, per set and per question type, the default hybrid ranking beside the
-same ranking with one lever turned off. The weak-retrieval signal (``folio.retrieval.signals``): how often the
-default misses, by how many of their top-5 pages dense and BM25 share, so the planner's threshold can be read
-off (and cross-checked) on every set.
+same ranking with one lever flipped (turned off, or on for a lever the default leaves off). The weak-retrieval
+signal (``folio.retrieval.signals``): how often the default misses, by how many of their top-5 pages dense and
+BM25 share, so the planner's threshold can be read off (and cross-checked) on every set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from folio.evaluation.metrics import summarize
-from folio.retrieval.search import Levers
+from folio.retrieval.search import DEFAULT_LEVERS, Levers
 
-# (the lever's name, the default levers with that one turned off)
-LEVER_VARIANTS: tuple[tuple[str, Levers], ...] = (
-    ("front-matter lane", Levers(front_lane=False)),
+# (the lever's name, its field of ``Levers``)
+LEVERS: tuple[tuple[str, str], ...] = (
+    ("front-matter lane", "front_lane"),
+    ("per-question fusion weight", "fusion_weight"),
 )
+
+
+def lever_variant(field: str) -> tuple[Levers, bool]:
+    """The default levers with this one flipped, and whether the default has it on (the variant is then the
+    ranking without it; otherwise the variant is the ranking with it)."""
+    on = bool(getattr(DEFAULT_LEVERS, field))
+    return replace(DEFAULT_LEVERS, **{field: not on}), on
 
 
 def _recall5(rows: Sequence[Mapping[str, Any]], key: str) -> float | None:

@@ -10,7 +10,8 @@ BM25 counts ``CONTRACT_BM25_WEIGHT`` times as much as dense (Qdrant's weighted r
 clause is found by its words; otherwise both count alike. Measured side by side on cuad-dev's non-trivial
 categories (bench/results/eval-2026-11-28-retrieval-levers.md): recall@5 0.886 -> 0.902, and never lower on
 either half of the contracts or on the other chunkings; on filings a BM25 weight above 1.5 loses questions.
-``genre_weights=False`` fuses with equal weights everywhere.
+``genre_weights=False`` fuses with equal weights everywhere. The genre's weight is then moved per question by how
+sharp and how alike dense's and BM25's own rankings are (``folio.retrieval.fusion_weight``; ``Levers.fusion_weight``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from folio.index.protocol import Hit, SearchMode
 from folio.index.sparse import SparseVector, query_vector
 from folio.records.model import DocumentRecord
 from folio.retrieval.front_lane import FRONT_WEIGHT, asks_identity, front_hits
+from folio.retrieval.fusion_weight import DEPTH, Ranked, choose_weight
 from folio.retrieval.signals import SIGNAL_K, RetrievalSignals, agreement_signals
 from folio.retrieval.statement_lane import question_statements
 
@@ -62,6 +64,8 @@ class Levers:
     (bench/results/eval-2026-12-02-*.md); the evaluation turns them off one at a time."""
 
     front_lane: bool = True  # questions about a document's identity also rank its front pages (front_lane.py)
+    fusion_weight: bool = True  # BM25's fusion weight moves per question with the rankings' sharpness
+    # (fusion_weight.py)
 
 
 DEFAULT_LEVERS = Levers()
@@ -69,11 +73,13 @@ DEFAULT_LEVERS = Levers()
 
 @dataclass(frozen=True)
 class Retrieval:
-    """A search's hits, which lanes joined the fusion, and (when asked for) how far dense and BM25 agreed."""
+    """A search's hits, which lanes joined the fusion, BM25's weight in it (dense's being 1), and (when asked
+    for) how far dense and BM25 agreed."""
 
     hits: list[Hit]
     lanes: tuple[str, ...] = ()
     signals: RetrievalSignals | None = None
+    bm25_weight: float = 1.0
 
 
 def search(store: Searchable, embedder: QueryEmbedder, query: str, *, doc_ids: Sequence[str] | None = None,
@@ -91,10 +97,12 @@ def search(store: Searchable, embedder: QueryEmbedder, query: str, *, doc_ids: S
 def retrieve(store: Searchable, embedder: QueryEmbedder, query: str, *, doc_ids: Sequence[str] | None = None,
              limit: int = 10, mode: SearchMode = "hybrid", distinct: bool = True, statements: bool = True,
              records: Sequence[DocumentRecord] | None = None, genre_weights: bool = True,
-             levers: Levers = DEFAULT_LEVERS, signals: bool = False, dense: np.ndarray | None = None) -> Retrieval:
+             levers: Levers = DEFAULT_LEVERS, signals: bool = False, dense: np.ndarray | None = None,
+             weight: float | None = None) -> Retrieval:
     """``search``, reporting the lanes used and, with ``signals``, the agreement of dense and BM25 on their own
     top ``SIGNAL_K`` pages (two more searches; ``folio.retrieval.signals``). ``dense``: the query's embedding, when
-    the caller has it."""
+    the caller has it. ``weight``: BM25's weight in the fusion, when the caller fixes it (the evaluation's
+    replays); otherwise the scope's genre sets it."""
     if records is None:
         records = store.list_documents()
     if doc_ids is None:
@@ -107,7 +115,11 @@ def retrieve(store: Searchable, embedder: QueryEmbedder, query: str, *, doc_ids:
     kinds = question_statements(query).kinds if statements and mode == "hybrid" else ()
     scope = set(doc_ids)
     in_scope = [r for r in records if r.id in scope]
-    weight = bm25_weight(r.genre for r in in_scope) if genre_weights else 1.0
+    fixed = weight is not None
+    if weight is None:
+        weight = bm25_weight(r.genre for r in in_scope) if genre_weights else 1.0
+    if levers.fusion_weight and not fixed and mode == "hybrid" and dense is not None and sparse is not None:
+        weight = _question_weight(store, dense, sparse, doc_ids, weight)
     lanes: list[str] = ["statements"] if kinds else []
     front: list[Hit] = []
     if levers.front_lane and mode == "hybrid" and dense is not None and asks_identity(query):
@@ -126,7 +138,16 @@ def retrieve(store: Searchable, embedder: QueryEmbedder, query: str, *, doc_ids:
         found = agreement_signals(
             store.search(dense=dense, sparse=None, doc_ids=doc_ids, limit=SIGNAL_K, mode="dense"),
             store.search(dense=None, sparse=sparse, doc_ids=doc_ids, limit=SIGNAL_K, mode="bm25"), SIGNAL_K)
-    return Retrieval(hits=hits, lanes=tuple(lanes), signals=found)
+    return Retrieval(hits=hits, lanes=tuple(lanes), signals=found, bm25_weight=weight)
+
+
+def _question_weight(store: Searchable, dense: np.ndarray, sparse: SparseVector, doc_ids: Sequence[str],
+                     base: float) -> float:
+    """BM25's weight for this question (``folio.retrieval.fusion_weight``), from dense's and BM25's own rankings."""
+    by_dense = store.search(dense=dense, sparse=None, doc_ids=doc_ids, limit=DEPTH, mode="dense", distinct=False)
+    by_bm25 = store.search(dense=None, sparse=sparse, doc_ids=doc_ids, limit=DEPTH, mode="bm25", distinct=False)
+    shared = agreement_signals(by_dense, by_bm25, SIGNAL_K).shared_pages
+    return choose_weight(Ranked.of([h.score for h in by_dense]), Ranked.of([h.score for h in by_bm25]), shared, base)
 
 
 def _fuse(lists: Sequence[Sequence[Hit]], weights: Sequence[float], limit: int, distinct: bool) -> list[Hit]:

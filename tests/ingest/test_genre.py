@@ -16,7 +16,7 @@ from folio.ingest.pipeline import Ingestor
 from folio.ingest.prepare import ChunkParams, prepare
 from folio.ingest.sources import collect_paths
 from folio.ingest.store import Store
-from folio.retrieval.search import CONTRACT_BM25_WEIGHT, bm25_weight, search
+from folio.retrieval.search import CONTRACT_BM25_WEIGHT, Levers, bm25_weight, search
 from tests.conftest import require_shared_data
 from tests.records_helpers import set_record_fields
 
@@ -72,6 +72,7 @@ def samples(store: Store, ingestor: Ingestor) -> Store:
     return store
 
 
+GENRE_ONLY = Levers(fusion_weight=False)  # the genre's weight alone, not moved per question (fusion_weight.py)
 QUESTIONS = ["What is the liability cap?", "Who may terminate the agreement for convenience?",
              "payment terms invoices net 30", "What was revenue growth in 2025?", "governing law"]
 
@@ -104,9 +105,10 @@ def test_search_weighs_a_contract_scope(samples: Store) -> None:
     dense, sparse = embedder.embed_query(question), query_vector(question)
     for scope, weight in (([contract], CONTRACT_BM25_WEIGHT), ([contract, other], 1.0), ([other], 1.0)):
         expected = samples.search(dense=dense, sparse=sparse, doc_ids=scope, limit=5, bm25_weight=weight)
-        assert search(samples, embedder, question, doc_ids=scope, limit=5) == expected
+        assert search(samples, embedder, question, doc_ids=scope, limit=5, levers=GENRE_ONLY) == expected
     equal = samples.search(dense=dense, sparse=sparse, doc_ids=[contract], limit=5)
-    assert search(samples, embedder, question, doc_ids=[contract], limit=5, genre_weights=False) == equal
+    assert search(samples, embedder, question, doc_ids=[contract], limit=5, genre_weights=False,
+                  levers=GENRE_ONLY) == equal
 
 
 def test_older_documents_get_their_genre(samples: Store) -> None:

@@ -17,7 +17,7 @@ from folio.ingest.pipeline import Ingestor
 from folio.ingest.sources import Source
 from folio.ingest.statements import chunk_statements, document_statements, page_statements, pages_by_kind
 from folio.ingest.store import Store
-from folio.retrieval.search import search
+from folio.retrieval.search import Levers, search
 from folio.retrieval.statement_lane import question_statements
 from folio.service.planner import statement_lane_note
 from tests.conftest import require_shared_data
@@ -195,7 +195,8 @@ def test_lane_ranks_the_statement_like_qdrant(store: Store, filing: str) -> None
 
         assert finds(search(store, embedder, question, doc_ids=[filing], limit=3)), question
         # without the lane the same search is the plain hybrid fusion, which misses some of them
-        plain = search(store, embedder, question, doc_ids=[filing], limit=3, statements=False)
+        plain = search(store, embedder, question, doc_ids=[filing], limit=3, statements=False,
+                       levers=Levers(fusion_weight=False))
         assert plain == store.search(dense=dense, sparse=sparse, doc_ids=[filing], limit=3)
         missed += not finds(plain)
     assert missed >= 1
@@ -271,14 +272,16 @@ def test_server_mode_tags_older_documents_and_searches_with_the_lane(tmp_path: P
             filter=models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))])))
         question = "What was the year end amount of accounts payable?"
         embedder = HashEmbedder(64)
-        untagged = search(store, embedder, question, doc_ids=[doc_id], limit=3)
-        assert untagged == search(store, embedder, question, doc_ids=[doc_id], limit=3, statements=False)
+        fixed = Levers(fusion_weight=False)  # the lane alone moves the ranking here, not the question's weight
+        untagged = search(store, embedder, question, doc_ids=[doc_id], limit=3, levers=fixed)
+        assert untagged == search(store, embedder, question, doc_ids=[doc_id], limit=3, statements=False,
+                                  levers=fixed)
         ingestor.close()
         batch = Ingestor(store, lambda: HashEmbedder(64), settings, workers=0)  # the next `folio ingest`
         assert batch.run([Source(name=str(path), key=str(path), path=path)])[0].status == "skipped"
         batch.close()
         assert store.require_document(doc_id).statement_pages == {"income": [3], "balance": [4], "cashflow": [5]}
-        hits = search(store, embedder, question, doc_ids=[doc_id], limit=3)
+        hits = search(store, embedder, question, doc_ids=[doc_id], limit=3, levers=fixed)
         assert any(h.first_page <= 4 <= h.last_page for h in hits)
         assert not any(h.first_page <= 4 <= h.last_page for h in untagged)  # the lane is what found it
 
