@@ -61,10 +61,10 @@ class Settings(BaseSettings):
         "at most 0.4 GB. Plain text adds ~160 MB per MB (its token encodings): the default reads ~12 MB of it.",
     )
     pdf_text: Literal["pypdf", "pdfium"] = Field(
-        default="pdfium", description="What reads a PDF's text layer: 'pdfium' (the default: many times faster, "
-        "and it kept every gold quote pypdf keeps on the three dev sets and cuad-dev's recall@5, "
-        "bench/results/text-layer-2026-12-02.md) or 'pypdf'. pypdf opens every PDF either way: it decrypts it, "
-        "checks the limits and reads its structure.",
+        default="pypdf", description="What reads a PDF's text layer: 'pypdf' (the default) or 'pdfium' (14-20x "
+        "faster; it kept every gold quote pypdf keeps on the three dev sets and cuad-dev's recall@5, but sec10q's "
+        "document recall@5 fell from 0.650 to 0.609: bench/results/text-layer-2026-12-02.md). pypdf opens every PDF "
+        "either way: it decrypts it, checks the limits and reads its structure.",
     )
     max_zip_members: int = Field(default=5_000, gt=0, description="Members in a DOCX archive (too_complex).")
     max_html_elements: int = Field(

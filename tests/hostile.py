@@ -548,8 +548,8 @@ CORPUS: list[Hostile] = [
     Hostile("deep-array.pdf", deep_array_pdf, "too_complex", 422, "arrays nested 50,000 deep"),
     Hostile("deep-dictionary.pdf", deep_dictionary_pdf, None, 200,
             "dictionaries nested 50,000 deep where nothing reads them", must_contain="State of Oregon"),
-    Hostile("deep-content.pdf", deep_content_pdf, "no_text", 422, "nesting in the content stream: PDFium (the "
-            "default text layer) stops reading the nest and finds no text; pypdf's layer says too_complex"),
+    Hostile("deep-content.pdf", deep_content_pdf, "too_complex", 422, "nesting in the content stream (PDFium's "
+            "text layer, FOLIO_PDF_TEXT=pdfium, stops reading the nest and finds no text: no_text)"),
     Hostile("flate-bomb.pdf", flate_bomb_pdf, "content_too_large", 413, "2 MB inflating to 2 GiB"),
     Hostile("repeated-stream.pdf", repeated_stream_bomb_pdf, "content_too_large", 413,
             "one 64 MiB stream on 200 pages: 12.5 GiB in all"),

@@ -65,7 +65,7 @@ def test_the_setting_chooses_the_layer(monkeypatch):
         return pdfium_page_text(page)
 
     monkeypatch.setattr(pdf_text, "pdfium_page_text", counted)
-    assert Settings().pdf_text == ParseLimits().pdf_text == "pdfium"  # the default
+    assert Settings().pdf_text == ParseLimits().pdf_text == "pypdf"  # the default
     monkeypatch.setenv("FOLIO_PDF_TEXT", "pypdf")
     limits = ParseLimits.from_settings(Settings())
     assert limits.pdf_text == "pypdf"
