@@ -4,21 +4,15 @@ through the service's search path, on a real cuad-dev contract; other questions 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
-
-from folio.config import Settings
 from folio.ingest.embed import HashEmbedder
-from folio.ingest.pipeline import Ingestor
-from folio.ingest.sources import Source
 from folio.ingest.store import Store
 from folio.records.model import DocumentRecord
 from folio.retrieval.front_lane import asks_identity, front_pages
 from folio.retrieval.search import Levers, retrieve, search
 from tests.conftest import require_shared_data
+from tests.retrieval.conftest import CONTRACT
 
-CONTRACT = "DUOSTECHNOLOGIESGROUP,INC_04_21_2009-EX-10.1-STRATEGIC ALLIANCE AGREEMENT.PDF"
 IDENTITY = ("Document Name", "Parties", "Agreement Date", "Effective Date")
 
 
@@ -46,20 +40,6 @@ def test_front_pages_skip_blank_covers() -> None:
                             embed_model="hash-64")
     assert front_pages(record) == [2, 3]
     assert front_pages(record.model_copy(update={"page_tokens": []})) == [0, 1]
-
-
-@pytest.fixture(scope="module")
-def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, str]]:
-    path = require_shared_data("cuad-dev", "pdfs") / CONTRACT
-    settings = Settings(data_dir=tmp_path_factory.mktemp("front") / "data", embed_model="hash-64", ingest_workers=0)
-    with Store.open(settings) as store:
-        ingestor = Ingestor(store, lambda: HashEmbedder(64), settings)
-        try:
-            [result] = ingestor.run([Source(name=path.name, key=str(path), path=path)])
-        finally:
-            ingestor.close()
-        assert result.status == "ingested" and result.doc_id is not None, result
-        yield store, result.doc_id
 
 
 def test_identity_questions_find_the_preamble_page(contract: tuple[Store, str]) -> None:

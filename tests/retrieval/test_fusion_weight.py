@@ -4,22 +4,16 @@ the weight it gives, and the lever through the service's search path on a real c
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
-from folio.config import Settings
 from folio.ingest.embed import HashEmbedder
-from folio.ingest.pipeline import Ingestor
-from folio.ingest.sources import Source
 from folio.ingest.store import Store
 from folio.retrieval.fusion_weight import DEPTH, Ranked, choose_weight
 from folio.retrieval.search import CONTRACT_BM25_WEIGHT, DEFAULT_LEVERS, Levers, retrieve
 from folio.retrieval.signals import SIGNAL_K, agreement_signals
-from tests.conftest import require_shared_data
 
-CONTRACT = "DUOSTECHNOLOGIESGROUP,INC_04_21_2009-EX-10.1-STRATEGIC ALLIANCE AGREEMENT.PDF"
 ON = replace(DEFAULT_LEVERS, fusion_weight=True)
 OFF = replace(DEFAULT_LEVERS, fusion_weight=False)
 
@@ -53,21 +47,6 @@ def test_rankings_that_disagree_lean_on_dense() -> None:
     assert choose_weight(a, b, 1, 1.0, agree=1, damp=3.0) == pytest.approx(1.0 / 3.0)
     assert choose_weight(a, b, 2, 1.0, agree=1, damp=3.0) == pytest.approx(1.0)
     assert choose_weight(a, b, 0, 3.0, agree=0, damp=2.0) == pytest.approx(1.5)
-
-
-@pytest.fixture(scope="module")
-def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, str]]:
-    path = require_shared_data("cuad-dev", "pdfs") / CONTRACT
-    settings = Settings(data_dir=tmp_path_factory.mktemp("weight") / "data", embed_model="hash-64",
-                        ingest_workers=0)
-    with Store.open(settings) as store:
-        ingestor = Ingestor(store, lambda: HashEmbedder(64), settings)
-        try:
-            [result] = ingestor.run([Source(name=path.name, key=str(path), path=path)])
-        finally:
-            ingestor.close()
-        assert result.status == "ingested" and result.doc_id is not None, result
-        yield store, result.doc_id
 
 
 def _rankings(store: Store, embedder: HashEmbedder, doc_id: str, question: str) -> tuple[Ranked, Ranked, int]:
