@@ -101,7 +101,9 @@ def title_from_text(pages: list[str]) -> str | None:
 
 
 def choose_title(metadata_title: str | None, pages: list[str], file_name: str) -> str:
-    """The document's title, as the module docstring orders the sources."""
+    """The document's title, as the module docstring orders the sources. ``file_name`` may be a path (``folio
+    ingest`` names files as it was given them): only its last part can become the title."""
+    file_name = file_name.replace("\\", "/").rsplit("/", 1)[-1]
     filing = filing_title(pages, file_name)
     if filing:
         return filing

@@ -71,6 +71,12 @@ def test_contracts_keep_the_title_line_and_the_file_name_is_the_last_resort():
     assert choose_title(None, pages, "ex10.pdf") == "SUPPLY AGREEMENT"
     toc = ["Table of contents\nChanges in and Disagreements with Accountants on Accounting 102\n"]
     assert choose_title("0000764478-23-000006", toc, "BESTBUY_2017_10K.pdf") == "BESTBUY_2017_10K"
+    # folio ingest names a file by the path it was given: the folders are never part of the title
+    assert choose_title(None, toc, "/data/filings/BESTBUY_2017_10K.pdf") == "BESTBUY_2017_10K"
+    cover = ["UNITED STATES SECURITIES AND EXCHANGE COMMISSION\nFORM 10-Q\nFor the quarterly period ended "
+             "September 30, 2022\n"]
+    assert choose_title(None, cover, "/srv/in/2022 Q3 MSFT.pdf") == \
+        "2022 Q3 MSFT (Form 10-Q, quarter ended September 30, 2022)"
 
 
 @pytest.mark.realdata
