@@ -19,6 +19,7 @@ for the move of a previous release's records out of Qdrant (``folio.records.upgr
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -47,8 +48,11 @@ _CONFIG_WORDS = ("password authentication failed", "does not exist", "no passwor
 class Database:
     """One records database. Thread-safe; ``close()`` releases its connections."""
 
-    def __init__(self, engine: Engine, *, where: str) -> None:
+    def __init__(self, engine: Engine, *, where: str, migrate_lock: Path | None = None) -> None:
+        """``migrate_lock``: a file that processes on one SQLite database lock while they make or upgrade its
+        schema (none for PostgreSQL, whose advisory lock does it)."""
         self.engine = engine
+        self._migrate_file = migrate_lock
         self.where = where  # what messages show: the dialect and place, never a password
         self.dialect = engine.dialect.name
         self._migrated = False
@@ -97,7 +101,7 @@ class Database:
         engine = create_engine(URL.create("sqlite", database=str(path)),
                                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _sqlite_events(engine, wal=True)
-        return cls(engine, where=f"sqlite:{path}")
+        return cls(engine, where=f"sqlite:{path}", migrate_lock=path.with_name(path.name + ".migrate-lock"))
 
     @classmethod
     def memory(cls) -> Database:
@@ -166,8 +170,20 @@ class Database:
             self._guarded = False
 
     def _migrate(self) -> None:
-        with _quiet("alembic"):  # its INFO lines describe its own machinery; Folio logs the upgrade itself
+        with _quiet("alembic"), self._processes_in_turn():  # alembic's INFO lines describe its own machinery
             self._upgrade()
+
+    @contextmanager
+    def _processes_in_turn(self) -> Iterator[None]:
+        """SQLite: one process (or ``Database``) at a time opens a new file and makes its schema. Two that start
+        together on a new file otherwise race through its switch to WAL and the first transaction, and SQLite
+        can answer the loser "database is locked" at once, without waiting out its busy timeout."""
+        if self._migrate_file is None:
+            yield
+            return
+        with self._migrate_file.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            yield
 
     def _upgrade(self) -> None:
         from alembic import command
