@@ -337,6 +337,7 @@ class _TimedEmbedder:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.name = inner.name
+        self.backend = getattr(inner, "backend", None)
         self.dim = inner.dim
         self.max_tokens = inner.max_tokens
         self.seconds = 0.0

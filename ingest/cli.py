@@ -101,11 +101,12 @@ def _open_store(settings: Settings) -> Any:
     return Store.open(settings)
 
 
-def _embedder_factory(settings: Settings) -> Callable[[], Any]:
+def _embedder_factory(settings: Settings, store: Any) -> Callable[[], Any]:
+    """The embedder, loaded on first use; 'auto' follows the backend that embedded the store's documents."""
     def make() -> Any:
         from folio.ingest.embed import embedder_from_settings
 
-        return embedder_from_settings(settings)
+        return embedder_from_settings(settings, store.document_records.embed_backends())
 
     return make
 
@@ -145,7 +146,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], recursive: bool, pattern
     else:
         progress = RichProgress() if stream.isatty() and not as_json else PlainProgress(stream)
         with _open_store(settings) as store:
-            ingestor = Ingestor(store, _embedder_factory(settings), settings)
+            ingestor = Ingestor(store, _embedder_factory(settings, store), settings)
             try:
                 results = ingestor.run(sources, progress)
             finally:
@@ -375,7 +376,7 @@ def search(ctx: click.Context, query: str, doc_ids: tuple[str, ...], limit: int,
             ids = [store.resolve_id(d) for d in doc_ids] or None
             ready = store.list_documents()
             titles = {r.id: r.title for r in ready}
-            embedder = embedder_from_settings(settings)
+            embedder = embedder_from_settings(settings, store.document_records.embed_backends())
             found = run_search(store, embedder, query, doc_ids=ids, limit=limit, mode=mode,  # type: ignore[arg-type]
                                records=ready)
         hits = [{**h.__dict__, "title": titles.get(h.doc_id)} for h in found]

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -237,8 +238,34 @@ def load_embedder(model: str, *, dtype: str = "auto", batch_size: int = 32, back
     return SentenceTransformerEmbedder(model, dtype=dtype, batch_size=batch_size)
 
 
-def embedder_from_settings(settings: Settings) -> Embedder:
-    """The embedder the settings name, with the ONNX export cached under the data dir: ingestion and the
-    service's queries use the same one."""
+def backend_of(embedder: object) -> str | None:
+    """What computes an embedder's vectors ('torch-fp32', 'onnx-int8', 'hash', ...), as documents record it;
+    None for a wrapper that does not say."""
+    backend = getattr(embedder, "backend", None)
+    return backend if isinstance(backend, str) else None
+
+
+def resolve_backend(setting: str, written_by: Mapping[str | None, int] | None = None) -> str:
+    """The backend to load for ``setting``, given how many of the documents already in the index each backend
+    wrote (``DocumentRecords.embed_backends``; None: written before the backend was recorded, i.e. by torch).
+
+    'auto' on an index that torch wrote most of stays 'torch': its queries then match its vectors (int8 queries
+    against torch vectors cost a few points of plain dense recall, docs/embedding-backends.md), and the
+    documents added to it are embedded alike. A named backend is taken as named."""
+    if setting != "auto" or not written_by:
+        return setting
+    torch = sum(n for backend, n in written_by.items() if backend is None or backend.startswith("torch"))
+    onnx = sum(n for backend, n in written_by.items() if backend is not None and backend.startswith("onnx"))
+    return "torch" if torch > onnx else "auto"
+
+
+def embedder_from_settings(settings: Settings, written_by: Mapping[str | None, int] | None = None) -> Embedder:
+    """The embedder the settings name, with the ONNX export cached in ``settings.model_cache_dir``: ingestion
+    and the service's queries use the same one. ``written_by``: the index's documents by the backend that
+    embedded them, for 'auto' to follow (``resolve_backend``)."""
+    backend = resolve_backend(settings.embed_backend, written_by)
+    if backend != settings.embed_backend and not settings.embed_model.startswith("hash-"):
+        logger.info("embedding with torch: the documents in this index were embedded by torch (set "
+                    "FOLIO_EMBED_BACKEND=onnx to embed new ones with the int8 encoder)")
     return load_embedder(settings.embed_model, dtype=settings.embed_dtype, batch_size=settings.embed_batch_size,
-                         backend=settings.embed_backend, cache_dir=settings.model_cache_dir)
+                         backend=backend, cache_dir=settings.model_cache_dir)

@@ -28,7 +28,7 @@ from folio.config import Settings
 from folio.errors import DocumentConflict, FileNotFound, FileTooLarge, FolioError, TooManyPages
 from folio.index.sparse import document_vector
 from folio.ingest.chunk import document_text
-from folio.ingest.embed import Embedder
+from folio.ingest.embed import Embedder, backend_of
 from folio.ingest.ocr import OcrOptions, OcrReport, ocr_run
 from folio.ingest.parse import ParseLimits
 from folio.ingest.prepare import ChunkParams, PreparedDocument, prepare
@@ -332,6 +332,7 @@ class Ingestor:
             size_bytes=doc.size_bytes, n_pages=len(doc.pages), n_chunks=len(doc.chunks),
             total_tokens=doc.total_tokens, page_tokens=doc.page_tokens, status="writing",
             ingested_at=datetime.now(UTC).isoformat(timespec="microseconds"), embed_model=embedder.name,
+            embed_backend=backend_of(embedder),
             virtual_pages=doc.virtual_pages, page_starts=document_text(doc.pages)[1], pages=doc.pages,
             ocr_pages=ocr.page_indexes, ocr_confidence=ocr.confidences, ocr_mean_confidence=ocr.mean_confidence,
             ocr_low_confidence_pages=ocr.low_confidence_pages, tenant=source.tenant,

@@ -21,6 +21,9 @@ class DocumentRecord(BaseModel):
     status: str
     ingested_at: str
     embed_model: str
+    # What computed its vectors ('torch-fp32', 'onnx-int8', ...; ``folio.ingest.embed.backend_of``); None on a
+    # record written before it was recorded, when torch was the only backend.
+    embed_backend: str | None = None
     virtual_pages: bool = False
     page_starts: list[int] = []
     # OCR (ingest/ocr.py): 0-based pages whose text was read by OCR, each one's mean word confidence (0-100),

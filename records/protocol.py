@@ -27,6 +27,9 @@ class DocumentRecords(Protocol):
     def page(self, doc_id: str, page: int) -> str | None:
         """The text of one 0-based page, or None when the document has no such page."""
 
+    def embed_backends(self) -> dict[str | None, int]:
+        """Ready documents of every tenant by the backend that embedded them (None: not recorded, i.e. torch)."""
+
     def find_by_source(self, source: str, *, tenant: str | None = None) -> list[DocumentRecord]:
         """The records of documents ingested from ``source`` (a path, or ``upload:NAME``)."""
 

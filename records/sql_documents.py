@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 
 from folio.records.database import Database
 from folio.records.document_files import DocumentFile, write_file
@@ -67,6 +67,12 @@ class SqlDocuments:
             query = query.where(documents.c.tenant == tenant)
         with self.database.read() as conn:
             return [from_row(row) for row in conn.execute(query)]
+
+    def embed_backends(self) -> dict[str | None, int]:
+        backend = documents.c.data["embed_backend"].as_string()
+        query = select(backend, func.count()).where(documents.c.status == "ready").group_by(backend)
+        with self.database.read() as conn:
+            return {name: int(n) for name, n in conn.execute(query)}
 
     def find_by_source(self, source: str, *, tenant: str | None = None) -> list[DocumentRecord]:
         query = select(*_LISTED).where(documents.c.source == source).order_by(documents.c.ingested_at,

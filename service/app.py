@@ -51,6 +51,9 @@ def readiness(runtime: Runtime) -> JSONResponse:
     except StoreError as exc:
         checks.database = exc.message
         error = ErrorInfo.model_validate(exc.to_dict())
+    else:
+        if runtime.model_wanted:  # the start's warm-up waited for the records: they answer now
+            checks.model_loaded = runtime.load_model()
     try:
         runtime.store.check_index()
     except StoreError as exc:
@@ -133,6 +136,7 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
                     pricing_profile=prices.name, prices_as_of=prices.as_of.isoformat(),
                     pricing_reason=pricing.reason, pricing_source=prices.source,
                     context_window=settings.context_window, embed_model=settings.embed_model,
+                    embed_backend=runtime.embed_backend,
                     max_cost_usd=settings.max_cost_usd, top_k=settings.top_k,
                     simulated_model=settings.simulated_model, simulated_notice=simulated_notice(settings))
 

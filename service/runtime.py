@@ -15,7 +15,7 @@ from cachetools import LRUCache
 
 from folio.config import Settings
 from folio.errors import FolioError, OverBudget, StoreError
-from folio.ingest.embed import Embedder, embedder_from_settings
+from folio.ingest.embed import Embedder, backend_of, embedder_from_settings
 from folio.ingest.pipeline import Ingestor
 from folio.ingest.reports import FileResult
 from folio.ingest.sources import Source
@@ -74,6 +74,7 @@ class LockedEmbedder:
         self._cache_lock = threading.Lock()
         self._queries: LRUCache[str, np.ndarray] = LRUCache(maxsize=self.QUERY_CACHE)
         self.name = inner.name
+        self.backend = backend_of(inner)
         self.dim = inner.dim
         self.max_tokens = inner.max_tokens
 
@@ -167,6 +168,7 @@ class Runtime:
     _embedder: Embedder | None = None
     _embedder_lock: threading.Lock = field(default_factory=threading.Lock)
     embedder_factory: Callable[[], Embedder] | None = None
+    model_wanted: bool = False  # warm() could not load the model yet: readiness tries again
 
     _tenant_llms: dict[str, LLMClient] = field(default_factory=dict)
     _tenant_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -198,14 +200,15 @@ class Runtime:
     def embedder(self) -> Embedder:
         with self._embedder_lock:
             if self._embedder is None:
-                factory = self.embedder_factory or (lambda: embedder_from_settings(self.settings))
+                factory = self.embedder_factory or (lambda: embedder_from_settings(
+                    self.settings, self.store.document_records.embed_backends()))
                 self._embedder = LockedEmbedder(factory())
             return self._embedder
 
     def warm(self) -> None:
         """Load what the first question would otherwise wait for: the embedding model, and in local mode the
         in-memory search index (later, on first use, when the index cannot be opened now)."""
-        self.embedder()
+        self.load_model()
         try:
             self.store.warm()
         except StoreError as exc:
@@ -219,9 +222,26 @@ class Runtime:
                 self.page_images = PageImages(self.store, self.settings)
             return self.page_images
 
+    def load_model(self) -> bool:
+        """Load the embedding model now; False, with a note, while the records cannot be read ('auto' follows the
+        backend that embedded the documents), and ``readiness`` tries again."""
+        try:
+            self.embedder()
+        except StoreError as exc:
+            self.model_wanted = True
+            logger.warning("the embedding model waits for the records: %s [%s]", exc.message, exc.code)
+            return False
+        self.model_wanted = False
+        return True
+
     @property
     def model_loaded(self) -> bool:
         return self._embedder is not None
+
+    @property
+    def embed_backend(self) -> str | None:
+        """What computes the query vectors ('onnx-int8', 'torch-fp32', ...); None until the model is loaded."""
+        return backend_of(self._embedder) if self._embedder is not None else None
 
     def close(self) -> None:
         self.jobs.stop()  # first: the upload being run goes back to the queue when its parser stops

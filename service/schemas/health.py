@@ -37,6 +37,8 @@ class Info(BaseModel):
     pricing_source: str = Field(description="where and when the profile's prices were taken")
     context_window: int
     embed_model: str
+    embed_backend: str | None = Field(description="what computes the query vectors, e.g. 'onnx-int8' or "
+                                      "'torch-fp32' (FOLIO_EMBED_BACKEND); null until the model is loaded")
     max_cost_usd: float | None
     top_k: int
     simulated_model: bool = Field(description="answers come from Folio's provider double, not a language model")

@@ -53,6 +53,8 @@ def test_ingest_folder_then_skip_unchanged(ingestor, store, tmp_path):
     pdf = next(r for r in results if r.name.endswith(".pdf"))
     record = store.require_document(pdf.doc_id, with_pages=True)
     assert record.n_pages == 3 and record.status == "ready"
+    assert (record.embed_model, record.embed_backend) == ("hash-64", "hash")  # what 'auto' later follows
+    assert store.document_records.embed_backends() == {"hash": 2}
     assert record.title == "Supply Agreement"
     assert record.file_name == "supply agreement, final (v2) – signé.pdf"
     assert len(record.page_tokens) == 3 and sum(record.page_tokens) == record.total_tokens > 50

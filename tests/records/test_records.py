@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select, update
 
 from folio.config import Settings
 from folio.errors import DatabaseConfigError, DatabaseUnavailable
 from folio.ingest.pipeline import Ingestor
 from folio.ingest.sources import collect_paths
 from folio.ingest.store import Store
-from folio.records import DocumentRecord
+from folio.records import DocumentRecord, tables
 from folio.records.database import Database
 from folio.records.job_records import JobRecords
 from folio.records.ledger_records import LedgerRecords
@@ -133,6 +134,25 @@ def test_document_records_contract(database: Database) -> None:
     documents.delete(B)
     assert documents.get(B) is None and [r.id for r in documents.list_documents(status=None)] == [C, A]
     assert documents.page(B, 0) is None  # its pages went with it
+
+
+def test_ready_documents_are_counted_by_the_backend_that_embedded_them(database: Database) -> None:
+    """What FOLIO_EMBED_BACKEND=auto follows (``folio.ingest.embed.resolve_backend``): every tenant's ready
+    documents; a record from before the backend was recorded (no such field in its data) counts as None."""
+    documents = SqlDocuments(database)
+    assert documents.embed_backends() == {}
+    documents.begin(_record(A, embed_backend="onnx-int8", tenant="t1"))
+    documents.begin(_record(B, embed_backend="onnx-int8"))
+    documents.begin(_record(C))
+    documents.begin(_record("d" * 64, embed_backend="torch-fp32"))  # still writing: not counted
+    for doc_id in (A, B, C):
+        documents.set_status(doc_id, "ready")
+    with database.write("a record from before embed_backend") as conn:
+        data = conn.execute(select(tables.documents.c.data).where(tables.documents.c.id == C)).scalar_one()
+        conn.execute(update(tables.documents).where(tables.documents.c.id == C).values(
+            data={k: v for k, v in data.items() if k != "embed_backend"}))
+    assert documents.embed_backends() == {"onnx-int8": 2, None: 1}
+    assert documents.get(C).embed_backend is None  # type: ignore[union-attr]
 
 
 def test_a_record_keeps_every_field(database: Database) -> None:

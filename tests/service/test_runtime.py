@@ -74,3 +74,26 @@ def test_a_failed_jobs_code_maps_to_its_errors_http_status() -> None:
     assert [http_status_for(c) for c in ("file_too_large", "unsupported_format", "no_text", "too_many_pages",
                                          "document_conflict", "ocr_unavailable", "no_such_code")] == \
         [413, 415, 422, 413, 409, 503, 500]
+
+
+def test_the_model_waits_for_the_records_at_start_and_readiness_loads_it_once_they_answer(tmp_path, monkeypatch):
+    """'auto' reads which backend embedded the documents before it loads a model: with the records unreadable at
+    start the service starts anyway, unready, and the first readiness check after they answer loads the model."""
+    from folio.config import Settings
+    from folio.errors import DatabaseUnavailable
+    from folio.service.app import readiness
+    from folio.service.runtime import build_runtime
+
+    runtime = build_runtime(Settings(data_dir=tmp_path / "data", embed_model="hash-64", ingest_workers=0))
+    try:
+        records = runtime.store.document_records
+        answer = records.embed_backends
+        monkeypatch.setattr(records, "embed_backends", lambda: (_ for _ in ()).throw(DatabaseUnavailable("down")))
+        runtime.warm()
+        assert not runtime.model_loaded and runtime.model_wanted and runtime.embed_backend is None
+        monkeypatch.setattr(records, "embed_backends", answer)
+        response = readiness(runtime)
+        assert response.status_code == 200, response.body
+        assert runtime.model_loaded and not runtime.model_wanted and runtime.embed_backend == "hash"
+    finally:
+        runtime.close()
