@@ -49,9 +49,9 @@ def _split(value: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 @click.option("--max-pages", default="", help="Only documents of at most N pages, and the questions on them alone "
               "(a shorter run; the report says so): N for every set, or SET=N,SET=N.")
 @click.option("--tag", default="", help="Suffix of the output files' names.")
-@click.option("--embed-backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
-              help="The encoder: torch fp32 (the default's), or the int8 ONNX export (FOLIO_EMBED_BACKEND=onnx); an "
-              "ONNX run builds and caches indexes of its own.")
+@click.option("--embed-backend", type=click.Choice(["torch", "onnx"]), default="onnx", show_default=True,
+              help="The encoder: the int8 ONNX export (what FOLIO_EMBED_BACKEND=auto takes on a CPU), or torch fp32; "
+              "each builds and caches indexes of its own.")
 def eval_command(sets: str, parts: str, quick: bool, configs: str, baseline: bool, out_dir: Path | None,
                  cache_dir: Path | None, data: Path | None, sessions: int | None, per_session: int | None,
                  max_pages: str, tag: str, embed_backend: str) -> None:

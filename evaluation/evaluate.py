@@ -57,9 +57,10 @@ class EvalOptions:
     per_session: int | None = None
     max_pages: dict[str, int] = field(default_factory=dict)  # set -> only its documents of at most this many pages
     embed_model: str = EMBED_MODEL
-    # the encoder the indexes and questions are embedded with: 'torch' (fp32, the product's default) or 'onnx'
-    # (int8); an ONNX run keeps its own indexes and cached vectors, never mixed with torch's
-    embed_backend: str = "torch"
+    # the encoder the indexes and questions are embedded with: 'onnx' (int8, what the product's default 'auto'
+    # takes on a CPU) or 'torch' (fp32); an ONNX run keeps its own indexes and cached vectors, never mixed with
+    # torch's
+    embed_backend: str = "onnx"
     command: str = ""
     log: Callable[[str], None] = field(default=lambda message: None)
 

@@ -162,12 +162,13 @@ def test_the_default_paths_are_the_checkouts_though_the_package_is_reached_throu
 
 
 def test_an_int8_run_keeps_indexes_and_vectors_of_its_own(tmp_path: Path) -> None:
-    """``--embed-backend onnx``: its indexes are tagged apart from torch's, and its embedder caches under the
-    backend's key, so torch's cached vectors are never read for it (nor its for torch)."""
+    """``--embed-backend onnx`` (the default, as the product's 'auto' on a CPU): its indexes are tagged apart from
+    torch's, and its embedder caches under the backend's key, so torch's cached vectors are never read for it (nor
+    its for torch)."""
     from folio.evaluation.evaluate import Evaluation
 
-    torch_run = Evaluation(EvalOptions(cache_dir=tmp_path, data=tmp_path))
-    int8_run = Evaluation(EvalOptions(cache_dir=tmp_path, data=tmp_path, embed_backend="onnx"))
+    torch_run = Evaluation(EvalOptions(cache_dir=tmp_path, data=tmp_path, embed_backend="torch"))
+    int8_run = Evaluation(EvalOptions(cache_dir=tmp_path, data=tmp_path))
     quick_int8 = Evaluation(EvalOptions(cache_dir=tmp_path, data=tmp_path, embed_backend="onnx", quick=True))
     assert (torch_run._index_tag(), int8_run._index_tag(), quick_int8._index_tag()) == ("", "onnx", "quick-onnx")
     cache = EmbeddingCache(tmp_path / "e.sqlite")

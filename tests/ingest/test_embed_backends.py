@@ -132,3 +132,21 @@ def test_the_evaluation_cache_keeps_int8_vectors_apart_from_torch(exported, torc
     with pytest.raises(ValueError, match="mix"):
         wrong.embed(["a text not cached yet"])
     cache.close()
+
+
+def test_auto_takes_int8_on_a_new_index_and_follows_torch_on_an_index_torch_wrote(exported, settings, caplog):
+    """The default, 'auto': a new data dir (or one whose documents int8 embedded) gets the int8 export, a data dir
+    written by torch (its records say so, or say nothing, from before the backend was recorded) stays on torch, so
+    that its queries match its vectors; a backend named in the settings is taken whatever the index holds."""
+    _, export = exported
+    auto = settings.model_copy(update={"embed_backend": "auto"})
+    assert Settings().embed_backend == "auto"
+    for written_by in (None, {}, {"onnx-int8": 3, None: 1}, {"onnx-int8": 2, "torch-fp32": 2, "hash": 9}):
+        chosen = embedder_from_settings(auto, written_by)
+        assert isinstance(chosen, OnnxEmbedder) and chosen.path == export.path, written_by
+    with caplog.at_level(logging.INFO, logger="folio.ingest.embed"):
+        for written_by in ({None: 2}, {"torch-fp32": 5, "onnx-int8": 1}, {"torch-bf16": 1}):
+            chosen = embedder_from_settings(auto, written_by)
+            assert isinstance(chosen, SentenceTransformerEmbedder), written_by
+    assert any("embedded by torch" in r.getMessage() for r in caplog.records)
+    assert isinstance(embedder_from_settings(settings, {None: 7}), OnnxEmbedder)  # 'onnx', as named
