@@ -54,6 +54,12 @@ RUN cd / && python -c "from folio.ingest.embed import resolve_model_path; from f
 print('embedding model:', resolve_model_path('all-MiniLM-L6-v2')); deepseek_counter().count('warm')" \
     && tesseract --version | head -n 1
 
+# The int8 ONNX encoder (FOLIO_EMBED_BACKEND=auto takes it on a CPU): exported and self-checked here, once, from
+# the bundled model, so that no container spends its first minute on it; read-only at run time.
+ENV FOLIO_MODELS_DIR=/opt/folio/models
+RUN cd / && python -c "from folio.config import Settings; from folio.ingest.embed import load_embedder; \
+s = Settings(); e = load_embedder(s.embed_model, backend='onnx', cache_dir=s.model_cache_dir); print('encoder:', e.backend)"
+
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin folio \
     && mkdir -p /data && chown folio:folio /data
 USER folio

@@ -250,6 +250,10 @@ def test_dockerfile_by_reading():
     assert "resolve_model_path('all-MiniLM-L6-v2')" in text  # the bundled model loads at build time
     user = next(i for i, s in enumerate(steps) if s.startswith("USER "))
     assert steps[user] != "USER root" and user > folio
+    # the int8 encoder is exported at build time into FOLIO_MODELS_DIR, so a container does not build it first
+    export = next(i for i, s in enumerate(steps) if "backend='onnx'" in s)
+    models = next(i for i, s in enumerate(steps) if s.startswith("ENV FOLIO_MODELS_DIR="))
+    assert folio < models < export < user and "cache_dir=s.model_cache_dir" in steps[export]
     health = next(s for s in steps if s.startswith("HEALTHCHECK"))
     assert "/readyz" in health
     assert steps[-1].startswith("CMD") and '"serve", "--host", "0.0.0.0"' in steps[-1]
