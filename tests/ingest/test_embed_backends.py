@@ -96,7 +96,12 @@ def test_a_corrupt_export_is_detected_and_rebuilt_and_a_failed_self_check_falls_
     assert onnx_export.read_valid(export_dir, fingerprint) is None
     # a threshold no int8 model meets: the rebuilt export is whole, but fails its check
     monkeypatch.setattr(onnx_export, "MIN_MEAN_COSINE", 0.99999)
-    _, rebuilt = _load(cache, torch_fp32)
+    with caplog.at_level(logging.INFO):
+        _, rebuilt = _load(cache, torch_fp32)
+    said = [(r.name, r.getMessage()) for r in caplog.records]
+    assert [m for name, m in said if name == "folio.ingest.embed" and "building the int8 encoder" in m]
+    assert not [m for name, m in said if "pre-processing" in m], said  # ONNX Runtime's advice stays out of it
+    caplog.clear()
     assert rebuilt.built and not rebuilt.self_check.passed
     assert rebuilt.self_check.mean_cosine == pytest.approx(export.self_check.mean_cosine, abs=2e-3)
     assert onnx_export.read_valid(export_dir, fingerprint) == rebuilt.self_check
