@@ -267,8 +267,10 @@ def _ours_detail(runs: dict[str, Any]) -> list[str]:
     floor = runs.get("floor")
     floor_rate = fmt(floor.get("encode_chunks_per_s") if floor else None, 1)
     rate = fmt(ours.get("encode_chunks_per_s"), 1)
-    lines = ["", f"Where ours' {ours['seconds']:.1f} s went (main thread unless noted; dtype "
-             f"{ours['dtype']}, torch threads {ours['torch_threads']}; dense encode at {rate} chunks/s "
+    backend = ours.get("backend") or "torch"
+    encoder = backend if backend.startswith("onnx") else f"dtype {ours['dtype']}, torch threads {ours['torch_threads']}"
+    lines = ["", f"Where ours' {ours['seconds']:.1f} s went (main thread unless noted; encoder {encoder}; "
+             f"dense encode at {rate} chunks/s "
              f"against the floor's {floor_rate}):", ""]
     lines += [f"- {k}: {v:.2f}" for k, v in ours["breakdown_s"].items()]
     steady = ours.get("pages_per_s_excl_startup")
