@@ -128,10 +128,8 @@ def load_onnx(model: str, model_dir: Path, cache_root: Path, *, batch_size: int,
         return vectors
 
     export_dir = onnx_export.cache_dir_for(cache_root, model, model_dir)
-    fingerprint = onnx_export.model_fingerprint(model_dir)
-    if onnx_export.read_valid(export_dir, fingerprint) is None:  # said before the wait, not after it
-        logger.warning("building the int8 encoder from %s once (20-60 s), into %s", model, export_dir)
-    export = onnx_export.ensure_export(model_dir, export_dir, reference, embed_with)
+    export = onnx_export.ensure_export(model_dir, export_dir, reference, embed_with, announce=lambda: logger.warning(
+        "building the int8 encoder from %s once (20-60 s), into %s", model, export_dir))
     if export.built:
         logger.info("exported %s to ONNX int8 at %s (self-check: mean cosine %.4f, min %.4f)", model, export.path,
                     export.self_check.mean_cosine, export.self_check.min_cosine)

@@ -25,6 +25,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -211,15 +212,19 @@ def build(model_dir: Path, export_dir: Path, reference: np.ndarray, embed: Any) 
     return check
 
 
-def ensure_export(model_dir: Path, export_dir: Path, reference: Any, embed: Any) -> Export:
+def ensure_export(model_dir: Path, export_dir: Path, reference: Any, embed: Any,
+                  announce: Callable[[], None] | None = None) -> Export:
     """The export in ``export_dir``: reused when whole and matching, else (re)built under a lock.
 
-    ``reference()`` gives the fp32 vectors of the sample; it is called only when a build is needed.
+    ``reference()`` gives the fp32 vectors of the sample; it is called only when a build is needed. ``announce()``
+    is called once it is known that the export is missing, before waiting for the lock or building.
     """
     fingerprint = model_fingerprint(model_dir)
     check = read_valid(export_dir, fingerprint)
     if check is not None:
         return Export(export_dir / MODEL_FILE, check, built=False)
+    if announce is not None:
+        announce()
     export_dir.mkdir(parents=True, exist_ok=True)
     with (export_dir / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
