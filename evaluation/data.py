@@ -40,6 +40,8 @@ class EvalQuestion:
     trivial: bool = False
     silver: dict[str, frozenset[int]] = field(default_factory=dict)  # sec10q: pages holding the answer's numbers
     company: str | None = None  # sec10q: the ticker whose four filings are the session scope
+    # cuad: the question as asked across the whole library, naming the agreement and its parties
+    library_text: str | None = None
 
     @property
     def page_level(self) -> bool:
@@ -81,7 +83,8 @@ def load_questions(root: Path, set_name: str) -> list[EvalQuestion]:
             category = str(rec["category"])
             doc = str(rec["doc"])
             out.append(EvalQuestion(id=str(rec["id"]), set=set_name, text=str(rec["question"]), docs=(doc,),
-                                    gold={doc: pages}, group=category, trivial=category in TRIVIAL_CUAD))
+                                    gold={doc: pages}, group=category, trivial=category in TRIVIAL_CUAD,
+                                    library_text=str(rec.get("question_in_corpus") or rec["question"])))
         elif set_name == "financebench":
             doc = f"{rec['doc']}.pdf"
             own = [e for e in rec["evidence"] if e.get("doc", rec["doc"]) == rec["doc"]]  # type: ignore[attr-defined]

@@ -20,7 +20,12 @@ from folio.retrieval.search import DEFAULT_LEVERS, Levers
 LEVERS: tuple[tuple[str, str], ...] = (
     ("front-matter lane", "front_lane"),
     ("per-question fusion weight", "fusion_weight"),
+    ("named-documents lane", "named_lane"),
+    ("series spread", "spread"),
 )
+# Levers that act only when a question's scope holds several documents: on the sets whose questions each have one
+# document (cuad, financebench) they are also measured with every question asked over the whole set.
+LIBRARY_LEVERS = frozenset({"named_lane", "spread"})
 
 
 def lever_variant(field: str) -> tuple[Levers, bool]:

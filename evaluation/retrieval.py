@@ -30,8 +30,10 @@ MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
 DEEP_K = 50  # the default configuration is also ranked this deep, to show what a larger k would recover
 
 
-def question_scope(q: EvalQuestion, ids: dict[str, str]) -> list[str]:
-    if q.set == "sec10q":
+def question_scope(q: EvalQuestion, ids: dict[str, str], library: bool = False) -> list[str]:
+    """The documents a question is asked over: its own (cuad, financebench), or every document of the index (sec10q,
+    and any set with ``library``)."""
+    if q.set == "sec10q" or library:
         return sorted(ids.values())
     return [ids[d] for d in q.docs if d in ids]
 
@@ -42,7 +44,7 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
                   embedder: CachedEmbedder | None = None, distinct: bool = True,
                   statements: bool = True, genre_weights: bool = True,
                   idf_over_index: bool = False, levers: Levers = DEFAULT_LEVERS,
-                  signals: bool = False) -> dict[str, Any]:
+                  signals: bool = False, library: bool = False) -> dict[str, Any]:
     """Per mode: one row per question (hits at each k, document recall, reciprocal rank), plus timings.
 
     Hybrid goes through the service's own path (``folio.retrieval.search.retrieve``, with ``levers``), except with
@@ -60,13 +62,14 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
         genres = {r.id: r.genre for r in records}
         idf_documents = sorted(genres) if idf_over_index else None
         for q in questions:
-            scope = question_scope(q, built.ids)
+            scope = question_scope(q, built.ids, library)
             if not scope or any(d not in built.ids for d in q.docs):
                 skipped.append(q.id)
                 continue
-            dense = embedder.embed_query(q.text)
-            sparse = query_vector(q.text)
-            kinds = question_statements(q.text).kinds if statements else ()
+            text = (q.library_text or q.text) if library else q.text
+            dense = embedder.embed_query(text)
+            sparse = query_vector(text)
+            kinds = question_statements(text).kinds if statements else ()
             weight = bm25_weight(genres.get(d) for d in scope) if genre_weights else 1.0
             for mode in modes:
                 limits = sorted({*ks, DEEP_K} if deep else set(ks))
@@ -74,7 +77,7 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
                 shared: int | None = None
                 for k in limits:
                     if mode == "hybrid" and not idf_over_index:
-                        found = retrieve(store, embedder, q.text, doc_ids=scope, limit=k, distinct=distinct,
+                        found = retrieve(store, embedder, text, doc_ids=scope, limit=k, distinct=distinct,
                                          statements=statements, records=records, genre_weights=genre_weights,
                                          levers=levers, signals=signals and k == max(ks), dense=dense)
                         hits = found.hits
@@ -100,7 +103,8 @@ def run_retrieval(built: BuiltIndex, questions: Sequence[EvalQuestion], *, cache
     if log:
         variant = (('' if distinct else ' (no page diversity)') + ('' if statements else ' (no statement lane)')
                    + ('' if genre_weights else ' (equal fusion weights)')
-                   + (' (BM25 IDF over the whole index)' if idf_over_index else ''))
+                   + (' (BM25 IDF over the whole index)' if idf_over_index else '')
+                   + (' (each question over every document)' if library else ''))
         log(f"  {built.set_name} {built.config.key}{variant}: "
             f"{len(questions) - len(skipped)} questions x {len(modes)} modes in {seconds:.1f}s")
     return {"rows": rows, "skipped": skipped, "seconds": round(seconds, 2)}

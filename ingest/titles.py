@@ -55,7 +55,7 @@ def filing_title(pages: list[str], file_name: str) -> str | None:
     period = _PERIOD.search(cover)
     if form is None or (_REGISTRANT_NOTE.search(cover) is None and period is None):
         return None
-    name = _registrant(cover)
+    name = _registrant(cover) or _name_after_file_number(pages[0] if pages else "")
     what = f"Form {form.group(1).upper()}"
     reported = _REPORT_DATE.search(cover) or _REPORT_DATE_AFTER.search(cover)
     if period is not None:
@@ -79,6 +79,24 @@ def _registrant(cover: str) -> str | None:
     if letters < 3 or len(name) > 100 or re.search(r"transition|pursuant|commission", name, re.I):
         return None
     return name if name.endswith(".") or not before.rstrip().endswith(".") else name + "."
+
+
+_FILE_NUMBER_LINE = re.compile(r"commission file (?:no\.?|number):? ?[0-9-]+\s*$", re.I)
+_LEGAL_FORM = re.compile(r"\b(corporation|corp\.?|inc\.?|incorporated|company|co\.|ltd\.?|limited|llc|l\.p\.|plc"
+                         r"|n\.v\.|s\.a\.|ag|se|holdings|group|trust|bancorp)$", re.I)
+
+
+def _name_after_file_number(cover: str) -> str | None:
+    """A cover without the "(Exact name of registrant ...)" note (Microsoft's, for one): the line right after the
+    commission file number, when it reads as a company's name (ends with its legal form)."""
+    lines = [" ".join(line.split()) for line in cover[:6000].splitlines()]
+    lines = [line for line in lines if line]
+    for i, line in enumerate(lines[:-1]):
+        if _FILE_NUMBER_LINE.search(line):
+            name = lines[i + 1].strip(" _.,;:-")
+            if 3 <= len(name) <= 80 and _LEGAL_FORM.search(name) and not _COVER_BOILERPLATE.search(name):
+                return name if not name.endswith(("Inc", "Corp", "Co", "Ltd")) else name + "."
+    return None
 
 
 def _tidy_date(date: str) -> str:

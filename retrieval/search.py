@@ -28,6 +28,7 @@ from folio.index.sparse import SparseVector, query_vector
 from folio.records.model import DocumentRecord
 from folio.retrieval.front_lane import FRONT_WEIGHT, asks_identity, front_hits
 from folio.retrieval.fusion_weight import DEPTH, Ranked, choose_weight
+from folio.retrieval.named_lane import NAMED_WEIGHT, SPREAD_MAX, Named, named_documents
 from folio.retrieval.signals import SIGNAL_K, RetrievalSignals, agreement_signals
 from folio.retrieval.statement_lane import question_statements
 
@@ -66,6 +67,8 @@ class Levers:
     front_lane: bool = True  # questions about a document's identity also rank its front pages (front_lane.py)
     fusion_weight: bool = True  # BM25's fusion weight moves per question with the rankings' sharpness
     # (fusion_weight.py)
+    named_lane: bool = True  # a question that names some of the scope's documents also ranks theirs (named_lane.py)
+    spread: bool = True  # ... and each of a few named documents has its best chunk among the results
 
 
 DEFAULT_LEVERS = Levers()
@@ -80,6 +83,8 @@ class Retrieval:
     lanes: tuple[str, ...] = ()
     signals: RetrievalSignals | None = None
     bm25_weight: float = 1.0
+    named: tuple[str, ...] = ()  # the documents the question names (``folio.retrieval.named_lane``)
+    spread: bool = False  # whether each of them has a chunk among the hits
 
 
 def search(store: Searchable, embedder: QueryEmbedder, query: str, *, doc_ids: Sequence[str] | None = None,
@@ -121,15 +126,28 @@ def retrieve(store: Searchable, embedder: QueryEmbedder, query: str, *, doc_ids:
     if levers.fusion_weight and not fixed and mode == "hybrid" and dense is not None and sparse is not None:
         weight = _question_weight(store, dense, sparse, doc_ids, weight)
     lanes: list[str] = ["statements"] if kinds else []
+    named = named_documents(query, in_scope) if levers.named_lane and mode == "hybrid" else Named()
     front: list[Hit] = []
     if levers.front_lane and mode == "hybrid" and dense is not None and asks_identity(query):
-        front = front_hits(store, dense, in_scope)
+        front = front_hits(store, dense, named.records or in_scope)
+    extra: list[tuple[list[Hit], float]] = []
+    spread: list[str] = []
+    pool = max(limit * 4, 20)  # the index's own depth for a top-``limit`` search
+    if named.records:
+        lanes.append("named")
+        extra.append((store.search(dense=dense, sparse=sparse, doc_ids=named.ids, limit=3 * pool,
+                                   mode=mode, candidates=pool, distinct=False, statements=kinds,
+                                   bm25_weight=weight), NAMED_WEIGHT))
     if front:
         lanes.append("front")
-        pool = max(limit * 4, 20)  # the index's own depth for a top-``limit`` search
+        extra.append((front, FRONT_WEIGHT))
+    if extra:
         base = store.search(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=3 * pool, mode=mode,
                             candidates=pool, distinct=False, statements=kinds, bm25_weight=weight)
-        hits = _fuse([base, front], [1.0, FRONT_WEIGHT], limit, distinct)
+        spread = named.ids if (levers.spread and named.series
+                               and 1 < len(named.records) <= min(SPREAD_MAX, limit - 1)) else []
+        hits = _fuse([base, *(ranked for ranked, _ in extra)], [1.0, *(w for _, w in extra)], limit, distinct,
+                     spread)
     else:
         hits = store.search(dense=dense, sparse=sparse, doc_ids=doc_ids, limit=limit, mode=mode, distinct=distinct,
                             statements=kinds, bm25_weight=weight)
@@ -138,7 +156,8 @@ def retrieve(store: Searchable, embedder: QueryEmbedder, query: str, *, doc_ids:
         found = agreement_signals(
             store.search(dense=dense, sparse=None, doc_ids=doc_ids, limit=SIGNAL_K, mode="dense"),
             store.search(dense=None, sparse=sparse, doc_ids=doc_ids, limit=SIGNAL_K, mode="bm25"), SIGNAL_K)
-    return Retrieval(hits=hits, lanes=tuple(lanes), signals=found, bm25_weight=weight)
+    return Retrieval(hits=hits, lanes=tuple(lanes), signals=found, bm25_weight=weight, named=tuple(named.ids),
+                     spread=bool(spread))
 
 
 def _question_weight(store: Searchable, dense: np.ndarray, sparse: SparseVector, doc_ids: Sequence[str],
@@ -150,9 +169,11 @@ def _question_weight(store: Searchable, dense: np.ndarray, sparse: SparseVector,
     return choose_weight(Ranked.of([h.score for h in by_dense]), Ranked.of([h.score for h in by_bm25]), shared, base)
 
 
-def _fuse(lists: Sequence[Sequence[Hit]], weights: Sequence[float], limit: int, distinct: bool) -> list[Hit]:
+def _fuse(lists: Sequence[Sequence[Hit]], weights: Sequence[float], limit: int, distinct: bool,
+          spread: Sequence[str] = ()) -> list[Hit]:
     """Reciprocal-rank fusion of whole rankings, as the index fuses its lists (``folio.index.memory``: a weight w
-    ranks an item as if it stood w times higher), then the page-diverse top ``limit`` when ``distinct``."""
+    ranks an item as if it stood w times higher), then the page-diverse top ``limit`` when ``distinct``.
+    ``spread``: documents whose best fused chunk is among the results whatever its rank (fewer than ``limit``)."""
     scores: dict[tuple[str, int], float] = {}
     chunks: dict[tuple[str, int], Hit] = {}
     for ranked, weight in zip(lists, weights, strict=True):
@@ -164,5 +185,23 @@ def _fuse(lists: Sequence[Sequence[Hit]], weights: Sequence[float], limit: int, 
     ranked_payloads: list[tuple[dict[str, Any], float]] = [
         ({"doc_id": k[0], "first_page": chunks[k].first_page, "last_page": chunks[k].last_page, "key": k},
          scores[k]) for k in order]
-    picked = distinct_pages(ranked_payloads, limit) if distinct else ranked_payloads[:limit]
+    first: list[tuple[dict[str, Any], float]] = []
+    for doc_id in spread:  # each spread document's best chunk, in the order of the documents' best ranks
+        best = next((item for item in ranked_payloads if item[0]["doc_id"] == doc_id), None)
+        if best is not None:
+            first.append(best)
+    chosen = {id(item[0]) for item in first}
+    covered = {(item[0]["doc_id"], p) for item in first
+               for p in range(item[0]["first_page"], max(item[0]["first_page"], item[0]["last_page"]) + 1)}
+    rest = [item for item in ranked_payloads if id(item[0]) not in chosen]
+    if covered and distinct:  # a chunk on a page the spread already holds comes after every new page
+        new = [item for item in rest if not _pages(item[0]) <= covered]
+        rest = new + [item for item in rest if _pages(item[0]) <= covered]
+    picked = first + (distinct_pages(rest, limit - len(first)) if distinct else rest[:limit - len(first)])
+    picked.sort(key=lambda item: item[1], reverse=True)
     return [replace(chunks[payload["key"]], score=score) for payload, score in picked]
+
+
+def _pages(payload: dict[str, Any]) -> set[tuple[str, int]]:
+    first = int(payload["first_page"])
+    return {(str(payload["doc_id"]), p) for p in range(first, max(first, int(payload["last_page"])) + 1)}

@@ -114,6 +114,14 @@ def statement_lane_note(question: str, records: Sequence[DocumentRecord]) -> str
             f"{names}, where filings report those figures")
 
 
+def named_note(titles: Sequence[str], spread: bool) -> str:
+    """What the retrieval's named-documents lane (``folio.retrieval.named_lane``) did for this question."""
+    shown = "; ".join(f"“{t}”" for t in titles[:3]) + (f" and {len(titles) - 3} more" if len(titles) > 3 else "")
+    what = "document" if len(titles) == 1 else f"{len(titles)} documents"
+    each = " and gave each of them at least one passage" if spread else ""
+    return f"the question names the {what} {shown}: retrieval favoured their passages{each}"
+
+
 class Planner:
     def __init__(self, *, store: Store, embedder: Callable[[], Embedder], settings: Settings, ledger: Ledger,
                  counter: TokenCounter, prices: PricingProfile) -> None:
@@ -190,6 +198,8 @@ class Planner:
         lane = statement_lane_note(request.question, records)
         if lane:
             notes.append(lane)
+        if found.named:
+            notes.append(named_note([titles[d] for d in found.named], found.spread))
         full_records = records
         memory = self.ledger.memory(scope_key([r.id for r in records]))  # the ledger, read once for the plan
         rag_key = rag_prompt_key(self.settings.llm_model, request.question, [(h.doc_id, h.chunk_index) for h in hits])

@@ -66,6 +66,18 @@ def test_quarterly_and_current_reports_and_a_cover_without_the_name():
     assert filing_title([logo], "NW_2023_10K.pdf") == "NW_2023_10K (Form 10-K, fiscal year ended January 28, 2023)"
 
 
+def test_a_cover_without_the_registrant_note_is_named_by_the_line_after_its_file_number():
+    # Microsoft's 10-Q covers: the name, then its state and I.R.S. number, and no "(Exact name of registrant ...)"
+    cover = ("FORM 10-Q\nQUARTERLY REPORT PURSUANT TO SECTION 13 OR 15(d) OF THE SECURITIES EXCHANGE ACT OF 1934\n"
+             "For the Quarterly Period Ended September 30, 2022\nOR\nFor the Transition Period From to\n"
+             "Commission File Number 001-37845\n\nMICROSOFT CORPORATION\n\nWASHINGTON 91-1144442\n"
+             "(STATE OF INCORPORATION) (I.R.S. ID)\n")
+    assert filing_title([cover], "2022 Q3 MSFT.pdf") == "MICROSOFT CORPORATION Form 10-Q, quarter ended September 30, 2022"
+    # a line that is no company's name is not taken for one
+    unnamed = cover.replace("MICROSOFT CORPORATION", "WASHINGTON STATE OFFICE")
+    assert filing_title([unnamed], "x.pdf") == "x (Form 10-Q, quarter ended September 30, 2022)"
+
+
 def test_contracts_keep_the_title_line_and_the_file_name_is_the_last_resort():
     pages = ["EXHIBIT 10.1\nSUPPLY AGREEMENT\nThis Supply Agreement is made by and between ..."]
     assert choose_title(None, pages, "ex10.pdf") == "SUPPLY AGREEMENT"
