@@ -9,8 +9,9 @@ them and in few of their chunks. So the lane is chosen by the documents' NAMES, 
   its file name, without numbers, month names and the words that say what kind of document it is or the legal
   form of a name (form, quarter, agreement, inc). A word names something only when it picks out a part of the
   scope: one that every document of the scope carries names nothing;
-- the question side: its words, possessives folded ("Apple's" is "apple"). The documents named are those with
-  the most name words in the question. When they all carry the same name (one company's filings over several
+- the question side: its words written as names are (with a capital, and not only because they open a sentence),
+  possessives folded ("Apple's" is "apple"). The documents named are those with the most name words in the
+  question. When they all carry the same name (one company's filings over several
   periods: a series), a year the question states ("FY2018", "Q2 2023") keeps the ones whose title has it.
 
 Nothing is filtered out: the named documents' own hybrid ranking is a list fused by reciprocal rank with the
@@ -44,6 +45,7 @@ _GENERIC = frozenset("""
     jan feb mar apr jun jul aug sep sept oct nov dec
 """.split())
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_CASED_WORD = re.compile(r"[^\W_]+(?:[.&][^\W_]+)*", re.UNICODE)  # "Amazon.com", "AT&T": one name
 _PERIOD_LABEL = re.compile(r"^(q[1-4]|h[12])$")  # "Q3", "H1": a period, not a name
 _YEAR = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})(?![0-9])")
 
@@ -55,6 +57,24 @@ def words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text)
             if len(w) >= MIN_WORD and 2 * sum(c.isdigit() for c in w) <= len(w) and w not in _GENERIC
             and not _PERIOD_LABEL.match(w)}
+
+
+def asked_names(question: str) -> set[str]:
+    """The words of ``question`` written as names are written: with a capital ("Apple", "NVIDIA", "3M"), and not
+    merely because they open a sentence ("Best practices ...") unless a possessive follows ("Apple's ...").
+    Lower-case words are left out, so a company named by a common word ("Best Buy", "General Mills") is not
+    taken to be asked about by "the best way" or "in general"."""
+    found: set[str] = set()
+    for match in _CASED_WORD.finditer(question):
+        word = match.group(0)
+        if not any(c.isupper() for c in word):
+            continue
+        opens = match.start() == 0 or bool(re.search(r"[.!?:;]\s*$", question[:match.start()]))
+        possessive = question[match.end():match.end() + 2] in ("'s", "’s")
+        if opens and not possessive and not word.isupper():
+            continue
+        found |= words(word)
+    return found
 
 
 def name_words(record: DocumentRecord) -> set[str]:
@@ -84,7 +104,7 @@ def named_documents(question: str, records: Sequence[DocumentRecord]) -> Named:
     names = [name_words(r) for r in records]
     carried = _document_frequency(names)
     identifying = {w for w, n in carried.items() if n < len(records)}
-    asked = words(question) & identifying
+    asked = asked_names(question) & identifying
     if not asked:
         return Named()
     matched = [len(n & asked) for n in names]

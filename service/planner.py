@@ -119,7 +119,8 @@ def named_note(titles: Sequence[str], spread: bool) -> str:
     shown = "; ".join(f"“{t}”" for t in titles[:3]) + (f" and {len(titles) - 3} more" if len(titles) > 3 else "")
     what = "document" if len(titles) == 1 else f"{len(titles)} documents"
     each = " and gave each of them at least one passage" if spread else ""
-    return f"the question names the {what} {shown}: retrieval favoured their passages{each}"
+    return f"the question names the {what} {shown}: retrieval favoured {'its' if len(titles) == 1 else 'their'} " \
+           f"passages{each}"
 
 
 class Planner:

@@ -15,7 +15,7 @@ from folio.ingest.pipeline import Ingestor
 from folio.ingest.sources import Source
 from folio.ingest.store import Store
 from folio.records.model import DocumentRecord
-from folio.retrieval.named_lane import named_documents, words, years
+from folio.retrieval.named_lane import asked_names, named_documents, words, years
 from folio.retrieval.search import Levers, retrieve
 from service.planner import named_note
 from tests.conftest import require_shared_data
@@ -69,6 +69,18 @@ def test_words_every_title_carries_or_that_say_what_kind_name_nothing() -> None:
     assert named_documents("How did NVIDIA's revenue change?", nvidia).records == []
     assert len(named_documents("How did NVIDIA's revenue change?", nvidia + library[:1]).records) == 4
     assert words("Amazon.com, Inc.'s FY2019 Form 10-K for 3M's filing") == {"amazon", "3m"}
+
+
+def test_only_words_written_as_names_name_documents() -> None:
+    library = [_record(f"BESTBUY_{y}_10K.pdf", f"BEST BUY CO., INC. Form 10-K, fiscal year ended January 28, {y}")
+               for y in (2021, 2022, 2023)] + _quarterlies()
+    for common in ("What is the best way to read the liquidity section?", "Best practices for revenue recognition?",
+                   "how has apple's revenue changed?"):
+        assert named_documents(common, library).records == [], common
+    assert len(named_documents("How did Best Buy's margins move?", library).records) == 3
+    assert len(named_documents("Apple's revenue by quarter?", library).records) == 4  # a possessive opening
+    assert asked_names("In the SPONSORSHIP AGREEMENT between iPayment, Inc. and First Data: who pays?") == {
+        "sponsorship", "ipayment", "first", "data"}
 
 
 def test_contracts_of_one_kind_are_named_but_not_a_series() -> None:
