@@ -11,6 +11,7 @@ import pytest
 from folio.evaluation.data import REPO, data_root, load_questions
 from folio.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
 from folio.evaluation.evaluate import EvalOptions
+from folio.evaluation.retrieval import question_scope
 from folio.evaluation.metrics import (
     Span,
     chunk_hits,
@@ -106,6 +107,7 @@ def test_the_three_sets_load_into_one_shape(tmp_path: Path):
         {"id": "c1", "category": "Parties", "question": "Who?", "doc": "K.PDF",
          "evidence": [{"text": "x", "pages": [0]}, {"text": "y", "pages": [0, 1]}]},
         {"id": "c2", "category": "Cap On Liability", "question": "Cap?", "doc": "K.PDF",
+         "question_in_corpus": "In the Supply Agreement between A and B: cap?",
          "evidence": [{"text": "z", "pages": [6]}]},
         {"id": "c3", "category": "Audit Rights", "question": "Audit?", "doc": "K.PDF", "evidence": []},
     ])
@@ -127,6 +129,11 @@ def test_the_three_sets_load_into_one_shape(tmp_path: Path):
     sec = load_questions(tmp_path, "sec10q")
     assert sec[0].gold == {"2023 Q1 AAPL.pdf": None, "2023 Q2 AAPL.pdf": None} and not sec[0].page_level
     assert sec[0].company == "AAPL" and sec[0].silver == {"2023 Q1 AAPL.pdf": frozenset({3})}
+    # across the library: cuad's question as it names its contract, every document of the index as the scope
+    assert cuad[1].library_text == "In the Supply Agreement between A and B: cap?" and cuad[0].library_text == "Who?"
+    ids = {"K.PDF": "k", "L.PDF": "l"}
+    assert question_scope(cuad[1], ids) == ["k"] and question_scope(cuad[1], ids, library=True) == ["k", "l"]
+    assert question_scope(sec[0], {"2023 Q1 AAPL.pdf": "a", "2023 Q2 AAPL.pdf": "b", "x.pdf": "c"}) == ["a", "b", "c"]
 
 
 def test_cached_embeddings_are_the_models_and_the_model_loads_only_for_new_texts(tmp_path: Path):
