@@ -230,8 +230,14 @@ class Evaluation:
                 table: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         """Each retrieval lever turned off in turn (hybrid only, the others held fixed): a table row each, and
         their gains and the weak-retrieval signal's misses (``folio.evaluation.levers``)."""
-        from folio.evaluation.levers import (LEVERS, LIBRARY_LEVERS, WEAK_SIGNAL_KEY, lever_gain, lever_variant,
-                                             weak_signal)
+        from folio.evaluation.levers import (
+            LEVERS,
+            LIBRARY_LEVERS,
+            WEAK_SIGNAL_KEY,
+            lever_gain,
+            lever_variant,
+            weak_signal,
+        )
         from folio.evaluation.retrieval import run_retrieval
 
         levers: dict[str, Any] = {WEAK_SIGNAL_KEY: weak_signal(default_rows)}

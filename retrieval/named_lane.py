@@ -35,15 +35,17 @@ MIN_WORD = 2  # a shorter word is an initial, too often matched by chance ("3M" 
 
 # Words of titles and file names that say what kind of document it is, or the legal form of a name, rather than
 # whose or which it is; and month names, since dates are not names.
-_GENERIC = frozenset("""
-    the and for with between from into this that its our their inc incorporated corp corporation company companies
-    ltd limited llc llp plc group holdings holding trust fund partners partnership bancorp com www
-    form forms quarter quarterly annual fiscal year years ended ending period report reports filing filings
-    agreement agreements contract contracts amendment amended restated exhibit schedule dated effective
-    document documents draft final copy version page pages pdf docx html text file
-    january february march april may june july august september october november december
-    jan feb mar apr jun jul aug sep sept oct nov dec
-""".split())
+_GENERIC = frozenset({
+    "the", "and", "for", "with", "between", "from", "into", "this", "that", "its", "our", "their", "inc",
+    "incorporated", "corp", "corporation", "company", "companies", "ltd", "limited", "llc", "llp", "plc", "group",
+    "holdings", "holding", "trust", "fund", "partners", "partnership", "bancorp", "com", "www", "form", "forms",
+    "quarter", "quarterly", "annual", "fiscal", "year", "years", "ended", "ending", "period", "report", "reports",
+    "filing", "filings", "agreement", "agreements", "contract", "contracts", "amendment", "amended", "restated",
+    "exhibit", "schedule", "dated", "effective", "document", "documents", "draft", "final", "copy", "version",
+    "page", "pages", "pdf", "docx", "html", "text", "file", "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul",
+    "aug", "sep", "sept", "oct", "nov", "dec"
+})
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _CASED_WORD = re.compile(r"[^\W_]+(?:[.&][^\W_]+)*", re.UNICODE)  # "Amazon.com", "AT&T": one name
 _PERIOD_LABEL = re.compile(r"^(q[1-4]|h[12])$")  # "Q3", "H1": a period, not a name

@@ -11,7 +11,6 @@ import pytest
 from folio.evaluation.data import REPO, data_root, load_questions
 from folio.evaluation.embed_cache import CachedEmbedder, EmbeddingCache
 from folio.evaluation.evaluate import EvalOptions
-from folio.evaluation.retrieval import question_scope
 from folio.evaluation.metrics import (
     Span,
     chunk_hits,
@@ -26,6 +25,7 @@ from folio.evaluation.metrics import (
     summarize,
     summarize_groups,
 )
+from folio.evaluation.retrieval import question_scope
 from folio.ingest.embed import HashEmbedder
 
 GOLD = {"a.pdf": frozenset({4, 9})}

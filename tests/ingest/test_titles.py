@@ -72,7 +72,8 @@ def test_a_cover_without_the_registrant_note_is_named_by_the_line_after_its_file
              "For the Quarterly Period Ended September 30, 2022\nOR\nFor the Transition Period From to\n"
              "Commission File Number 001-37845\n\nMICROSOFT CORPORATION\n\nWASHINGTON 91-1144442\n"
              "(STATE OF INCORPORATION) (I.R.S. ID)\n")
-    assert filing_title([cover], "2022 Q3 MSFT.pdf") == "MICROSOFT CORPORATION Form 10-Q, quarter ended September 30, 2022"
+    expected = "MICROSOFT CORPORATION Form 10-Q, quarter ended September 30, 2022"
+    assert filing_title([cover], "2022 Q3 MSFT.pdf") == expected
     # a line that is no company's name is not taken for one
     unnamed = cover.replace("MICROSOFT CORPORATION", "WASHINGTON STATE OFFICE")
     assert filing_title([unnamed], "x.pdf") == "x (Form 10-Q, quarter ended September 30, 2022)"
