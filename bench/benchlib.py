@@ -572,8 +572,10 @@ def child_floor(spec: dict[str, Any]) -> dict[str, Any]:
         t = time.perf_counter()
         vectors = model.encode(texts, batch_size=batch, normalize_embeddings=True, show_progress_bar=False)
         seconds = time.perf_counter() - t
+    default_encoder = _default_encoder_alone(spec, settings.embed_model, texts, batch)
     return {
         "system": "floor",
+        "default_encoder": default_encoder,
         "prepare_s_single_process": [round(x, 3) for x in prepare_s],
         "padding": padding_stats(per_doc, batch, spec.get("pipeline_batch", 64)),
         "label": f"(a) raw SentenceTransformer.encode, batch {batch}, {dtype}",
@@ -592,6 +594,24 @@ def child_floor(spec: dict[str, Any]) -> dict[str, Any]:
         "dtype": dtype,
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def _default_encoder_alone(spec: dict[str, Any], model: str, texts: list[str], batch: int) -> dict[str, Any] | None:
+    """The encoder Folio's default ('auto') picks on this machine, alone on the same chunk texts: loaded from the
+    export ``main`` made (``spec['exports']``), warmed up, then timed over every text (issue 19's floor is the
+    parser alone plus this)."""
+    exports = spec.get("exports")
+    if not exports:
+        return None
+    from folio.ingest.embed import backend_of, load_embedder
+
+    embedder = load_embedder(model, backend="auto", batch_size=batch, cache_dir=Path(exports))
+    embedder.embed(texts[:batch])
+    t = time.perf_counter()
+    embedder.embed(texts)
+    seconds = time.perf_counter() - t
+    return {"backend": backend_of(embedder), "seconds": round(seconds, 3),
+            "chunks_per_s": round(len(texts) / seconds, 2)}
 
 
 def _padded(lengths: list[int], batch: int) -> int:
