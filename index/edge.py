@@ -1,11 +1,11 @@
 """The chunk index in Qdrant Edge (``qdrant-edge-py``): Qdrant's storage engine embedded in this process.
 
-Edge keeps the chunk collection as one shard in a folder (``DATA_DIR/edge``): segments with an HNSW index for the
-dense vectors, an inverted index for the BM25 vectors, keyword indexes on ``doc_id`` and ``statements`` and the
-payloads on disk (memory-mapped), behind a write-ahead log. Unlike Qdrant's local mode (``folio.index.local``) it
-filters through its payload indexes and scores in native code, so it answers from disk without an in-memory copy
-and opens in seconds (4 s at 100,000 chunks on a loaded 2-core machine, where local mode took 9 minutes:
-``bench/results/index-scale-2026-12-02-100k.md``).
+Edge keeps the chunk collection as one shard in a folder (``DATA_DIR/edge``): segments of dense and BM25
+vectors, searched exactly (Folio never builds Edge's HNSW index: the note after the imports says why), keyword
+indexes on ``doc_id`` and ``statements``, and the payloads on disk (memory-mapped), behind a write-ahead log.
+Unlike Qdrant's local mode (``folio.index.local``) it filters through its payload indexes and scores in native
+code, so it answers from disk without an in-memory copy and opens in seconds (2 s at 250,000 chunks on 2 cores;
+local mode took 34 s at 100,000: ``bench/results/index-scale-2026-12-03-*.md``).
 
 A shard is open in one process at a time: ``EdgeStorage`` takes a file lock on the folder before it loads the shard
 (Edge's own lock is on its log, and only once the shard exists), so a second process gets ``StoreLocked`` at once.
@@ -31,9 +31,10 @@ from folio.index.sparse import SparseVector
 
 MAX_DOCUMENTS = 10_000_000  # the most documents ``documents`` lists (a facet counts values up to a limit)
 RRF_K = 2  # Qdrant's reciprocal-rank constant, as the server's and local mode's fusion use
-# Edge builds a segment's HNSW index only when asked (``optimize``): once this many points are outside an indexed
-# segment, the next write asks (blocking it while the index is built); until then they are searched exactly.
-OPTIMIZE_EVERY = 20_000
+# Edge builds a segment's HNSW index only when asked (``EdgeShard.optimize``), and Folio never asks: every search is
+# exact. Measured at 250,000 chunks on 2 cores (bench/results/index-scale-2026-12-03-250k-edge-exact.md): p99 under
+# 40 ms over every document and under 3 ms in one document's scope, the write path 5x faster, and no index rebuild,
+# which holds Python's interpreter lock for minutes (76-167 s at 25,000 points) and so would stall a serving process.
 
 
 class EdgeStorage:
@@ -55,10 +56,6 @@ class EdgeStorage:
             self._lock.close()
             raise StoreLocked(LOCKED_MESSAGE) from None
         self.shard: Any = qdrant_edge.EdgeShard.load(str(self.shard_path)) if self.made() else None
-        self.written = 0  # points not in an indexed segment: written since the last optimisation, in any process
-        if self.shard is not None:
-            info = self.shard.info()
-            self.written = max(0, info.points_count - info.indexed_vectors_count)
 
     @property
     def shard_path(self) -> Path:
@@ -177,19 +174,6 @@ class EdgeChunks:
         storage = self.storage
         with self.qdrant.lock:
             self._call("write", lambda: storage.shard.update(qe.UpdateOperation.upsert_points(list(structs))))
-            storage.written += len(structs)
-            if storage.written >= OPTIMIZE_EVERY:
-                self.optimize()
-
-    def optimize(self) -> None:
-        """Build the indexes of the segments written since the last time (blocking), and flush."""
-        storage = self.storage
-        with self.qdrant.lock:
-            if storage.shard is None:
-                return
-            self._call("optimise", storage.shard.optimize)
-            self._call("flush", storage.shard.flush)
-            storage.written = 0
 
     def delete(self, doc_id: str) -> None:
         import qdrant_edge as qe

@@ -77,7 +77,6 @@ def migrate(settings: Settings) -> Migrated:
                 copied += len(batch)
             if offset is None:
                 break
-        target.optimize()
         expected = int(local.call("count", lambda: local.client.count(name, exact=True)).count)
         if target.count() != expected:
             raise ConfigError(f"the copy holds {target.count()} chunks, the local index {expected}; "
