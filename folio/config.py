@@ -31,8 +31,8 @@ class Settings(BaseSettings):
     # earlier Folio, which is read as it is until `python -m folio.index.migrate` copies it into Edge.
     index_engine: Literal["auto", "edge", "local"] = Field(
         default="local", description="The embedded index: 'local' (Qdrant's local mode, the default until the "
-        "whole test suite runs on Edge and Edge's index rebuilds stop holding up writes), 'edge' (Qdrant Edge), or "
-        "'auto' (Edge, unless DATA_DIR holds only a local-mode index from an earlier Folio).")
+        "whole test suite runs on Edge), 'edge' (Qdrant Edge, searched exactly), or 'auto' (Edge, unless DATA_DIR "
+        "holds only a local-mode index from an earlier Folio).")
     collection_prefix: str = "folio"
     # Server mode only (local mode has one shard): collections are created with these; a Qdrant cluster
     # spreads the shards over its nodes and keeps ``qdrant_replicas`` copies of each.
