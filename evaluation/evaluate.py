@@ -230,29 +230,22 @@ class Evaluation:
                 table: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         """Each retrieval lever turned off in turn (hybrid only, the others held fixed): a table row each, and
         their gains and the weak-retrieval signal's misses (``folio.evaluation.levers``)."""
-        from folio.evaluation.levers import (
-            LEVERS,
-            LIBRARY_LEVERS,
-            WEAK_SIGNAL_KEY,
-            lever_gain,
-            lever_variant,
-            weak_signal,
-        )
+        from folio.evaluation import levers as lv
         from folio.evaluation.retrieval import run_retrieval
 
-        levers: dict[str, Any] = {WEAK_SIGNAL_KEY: weak_signal(default_rows)}
+        levers: dict[str, Any] = {lv.WEAK_SIGNAL_KEY: lv.weak_signal(default_rows)}
         library: list[dict[str, Any]] | None = None
         across = built.set_name != "sec10q"  # sec10q's questions are asked over every filing already
-        for name, attribute in LEVERS:
-            variant, on_by_default = lever_variant(attribute)
+        for name, attribute in lv.LEVERS:
+            variant, on_by_default = lv.lever_variant(attribute)
             flipped = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model, log=self.log,
                                     embedder=self.embedder, modes=("hybrid",), levers=variant)
             table.append((f"Folio {'without' if on_by_default else 'with'} the {name} ({built.config.label})",
                           {m: self._entries(built.set_name, rows) for m, rows in flipped["rows"].items()}))
             with_it, without = ((default_rows, flipped["rows"]["hybrid"]) if on_by_default
                                 else (flipped["rows"]["hybrid"], default_rows))
-            levers[name] = lever_gain(built.set_name, with_it, without)
-            if attribute in LIBRARY_LEVERS and across:
+            levers[name] = lv.lever_gain(built.set_name, with_it, without)
+            if attribute in lv.LIBRARY_LEVERS and across:
                 if library is None:
                     library = run_retrieval(built, qs, cache=self.cache, embed_model=self.o.embed_model,
                                             log=self.log, embedder=self.embedder, modes=("hybrid",),
@@ -261,7 +254,7 @@ class Evaluation:
                                                 log=self.log, embedder=self.embedder, modes=("hybrid",),
                                                 levers=variant, library=True)["rows"]["hybrid"]
                 with_it, without = (library, flipped_library) if on_by_default else (flipped_library, library)
-                levers[f"{name}, each question over all {len(built.ids)} documents"] = lever_gain(
+                levers[f"{name}, each question over all {len(built.ids)} documents"] = lv.lever_gain(
                     built.set_name, with_it, without)
         return levers
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from folio.records.model import DocumentRecord
 
@@ -79,10 +80,16 @@ def asked_names(question: str) -> set[str]:
     return found
 
 
-def name_words(record: DocumentRecord) -> set[str]:
+def name_words(record: DocumentRecord) -> frozenset[str]:
     """The words a document could be named by: its title's and its file name's."""
-    stem = re.sub(r"\.[a-z0-9]{1,5}$", "", record.file_name.replace("\\", "/").rsplit("/", 1)[-1], flags=re.I)
-    return words(record.title) | words(stem.replace("_", " "))
+    return _name_words(record.title, record.file_name)
+
+
+@lru_cache(maxsize=65_536)
+def _name_words(title: str, file_name: str) -> frozenset[str]:
+    """``name_words`` by title and file name: read for every document of the scope at every search, so kept."""
+    stem = re.sub(r"\.[a-z0-9]{1,5}$", "", file_name.replace("\\", "/").rsplit("/", 1)[-1], flags=re.I)
+    return frozenset(words(title) | words(stem.replace("_", " ")))
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,7 @@ def years(text: str) -> set[str]:
     return set(_YEAR.findall(text))
 
 
-def _document_frequency(names: Iterable[set[str]]) -> dict[str, int]:
+def _document_frequency(names: Iterable[frozenset[str]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for n in names:
         for w in n:
