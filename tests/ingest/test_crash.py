@@ -84,23 +84,25 @@ def test_kill_at_random_points_then_rerun(tmp_path, database_url):
         assert store.count_chunks() == sum(r.n_chunks for r in records)  # no duplicate or orphan points
 
 
+# runs the command after it with SIGINT handled by default and unblocked, whatever the test runner inherited
+AS_A_SHELL_STARTS_IT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+                        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+
+
 def test_ctrl_c_is_a_clean_message(tmp_path):
     # a batch long enough that Ctrl-C lands in it: with 10 files a loaded machine let the CLI finish all of them
     # before the test had read the first file's line (it exited 0 before the signal came)
     n_files = 40
     folder = tmp_path / "in"
     _corpus(folder, n_files)
-    # started as a shell starts a command, with Ctrl-C's default disposition: a process that ignores SIGINT
-    # passes that on to its children (a background job of a non-interactive shell, or a test before this one
-    # in the same pytest process), and the CLI then never sees the signal: twice in CI runs on 2026-12-03 it
-    # exited 0 with nothing on stderr
-    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)  # a handler, not SIG_IGN: the child
-    try:  # starts with the default disposition
-        proc = subprocess.Popen([sys.executable, "-m", "folio.ingest.cli", "ingest", str(folder)],
-                                env=_env(tmp_path / "data"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-    finally:
-        signal.signal(signal.SIGINT, inherited)
+    # started as a shell starts a command: Ctrl-C's default disposition and not blocked. A process that ignores
+    # SIGINT passes that on to its children (a background job of a non-interactive shell), and one that blocks it
+    # passes on its signal mask: either way the CLI never sees the signal (in CI runs on 2026-12-03 it exited 0
+    # with nothing on stderr; reproduced with SIGINT blocked, when no thread of the CLI happened to unblock it)
+    proc = subprocess.Popen([sys.executable, "-c", AS_A_SHELL_STARTS_IT, "-m", "folio.ingest.cli", "ingest",
+                             str(folder)], env=_env(tmp_path / "data"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     _wait_for_files(proc, 1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
