@@ -30,9 +30,9 @@ class Settings(BaseSettings):
     # (bench/results/index-scale-*.md). 'auto': Edge, unless the data dir holds only a local-mode index made by an
     # earlier Folio, which is read as it is until `python -m folio.index.migrate` copies it into Edge.
     index_engine: Literal["auto", "edge", "local"] = Field(
-        default="local", description="The embedded index: 'local' (Qdrant's local mode, the default until the "
-        "whole test suite runs on Edge), 'edge' (Qdrant Edge, searched exactly), or 'auto' (Edge, unless DATA_DIR "
-        "holds only a local-mode index from an earlier Folio).")
+        default="auto", description="The embedded index: 'auto' (Qdrant Edge, unless DATA_DIR holds only a "
+        "local-mode index from an earlier Folio), 'edge' (Qdrant Edge, searched exactly), or 'local' (Qdrant's "
+        "local mode with an in-memory copy for search).")
     collection_prefix: str = "folio"
     # Server mode only (local mode has one shard): collections are created with these; a Qdrant cluster
     # spreads the shards over its nodes and keeps ``qdrant_replicas`` copies of each.

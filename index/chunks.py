@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from folio.index.protocol import ChunkPoint, Hit, SearchMode
+from folio.index.protocol import ChunkPoint, Hit, SearchMode, StoredChunk
 from folio.index.query import query_qdrant
 from folio.index.retry import Qdrant
 from folio.index.schema import (
@@ -31,6 +31,16 @@ def doc_filter(doc_id: str) -> Any:
     from qdrant_client import models
 
     return models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))])
+
+
+def stored_chunk(point_id: Any, payload: Mapping[str, Any] | None, vectors: Any) -> StoredChunk:
+    """A point read back from Qdrant (qdrant-client or Qdrant Edge) as a ``StoredChunk``."""
+    named: Mapping[str, Any] = vectors or {}
+    sparse = named.get(SPARSE)
+    return StoredChunk(id=str(point_id), payload=dict(payload or {}),
+                       dense=np.asarray(named[DENSE], dtype=np.float32),
+                       sparse=SparseVector(list(sparse.indices), list(sparse.values)) if sparse is not None
+                       else SparseVector([], []))
 
 
 class QdrantChunks:
@@ -98,6 +108,13 @@ class QdrantChunks:
         for point in self.qdrant.scroll(self.name, doc_filter(doc_id), ["first_page", "last_page"]):
             p = point.payload or {}
             yield point.id, int(p["first_page"]), int(p["last_page"])
+
+    def stored(self, doc_id: str | None = None) -> Iterator[StoredChunk]:
+        if not self.exists():
+            return
+        flt = None if doc_id is None else doc_filter(doc_id)
+        for point in self.qdrant.scroll(self.name, flt, True, [DENSE, SPARSE]):
+            yield stored_chunk(point.id, point.payload, point.vector)
 
     def prepare_statement_tags(self) -> None:
         pass

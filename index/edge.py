@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from folio.errors import ConfigError, StoreLocked
+from folio.index.chunks import stored_chunk
 from folio.index.memory import candidate_depth, distinct_pages
-from folio.index.protocol import ChunkPoint, Hit, SearchMode, hit
+from folio.index.protocol import ChunkPoint, Hit, SearchMode, StoredChunk, hit
 from folio.index.retry import LOCAL, LOCKED_MESSAGE, Qdrant
 from folio.index.schema import CHUNK_KEYWORDS, DENSE, SPARSE, chunk_point_id
 from folio.index.sparse import SparseVector
@@ -250,6 +251,13 @@ class EdgeChunks:
         for record in self.scroll(doc_filter(doc_id), fields):
             p = record.payload or {}
             yield str(record.id), int(p["first_page"]), int(p["last_page"])
+
+    def stored(self, doc_id: str | None = None) -> Iterator[StoredChunk]:
+        if not self.exists():
+            return
+        flt = None if doc_id is None else doc_filter(doc_id)
+        for record in self.scroll(flt, True, [DENSE, SPARSE]):
+            yield stored_chunk(record.id, record.payload, record.vector)
 
     def prepare_statement_tags(self) -> None:
         pass  # the shard is made with the ``statements`` index

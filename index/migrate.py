@@ -6,9 +6,9 @@ The chunks cannot be made again from the records (that would mean embedding ever
 copied as they are: ids, dense and BM25 vectors, payloads. The copy is written into ``edge/shard.migrating`` and
 renamed to ``edge/shard`` only once it is complete and holds as many chunks as the local index, so an interrupted
 run leaves the local index in use and is simply run again. The local-mode folder is left untouched: with
-``FOLIO_INDEX_ENGINE=auto`` or ``edge`` the data dir uses Edge from then on (the default, ``local``, keeps
-reading the old folder); remove ``DATA_DIR/qdrant`` once
-satisfied. Nothing else changes: the records (SQLite or PostgreSQL) already hold the BM25 statistics.
+``FOLIO_INDEX_ENGINE=auto`` (the default) or ``edge`` the data dir uses Edge from then on (``local`` would keep
+reading the old folder); remove ``DATA_DIR/qdrant`` once satisfied. Nothing else changes: the records (SQLite or
+PostgreSQL) already hold the BM25 statistics.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from folio.config import Settings
 from folio.errors import ConfigError, FolioError
 from folio.index.connection import open_local
 from folio.index.edge import EdgeChunks, EdgeStorage, connect_edge
+from folio.index.local import LocalChunks
 from folio.index.retry import LOCAL, Qdrant
 from folio.index.schema import DENSE, SPARSE, dense_size
 
@@ -59,24 +60,18 @@ def migrate(settings: Settings) -> Migrated:
         storage.create(dim, staging)
         target = EdgeChunks(edge, name)
         copied, documents = 0, set()
-        offset = None
-        while True:
-            points, offset = local.call("scroll", lambda o=offset: local.client.scroll(  # type: ignore[misc]
-                name, limit=BATCH, offset=o, with_payload=True, with_vectors=True))
-            batch = []
-            for p in points:
-                vec: dict[str, Any] = p.vector or {}
-                sparse = vec.get(SPARSE)
-                vectors: dict[str, Any] = {DENSE: list(vec[DENSE])}
-                if sparse is not None:
-                    vectors[SPARSE] = qe.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
-                batch.append(qe.Point(id=str(p.id), vector=vectors, payload=dict(p.payload or {})))
-                documents.add(str((p.payload or {}).get("doc_id")))
-            if batch:
+        batch: list[Any] = []
+        for chunk in LocalChunks(local, name).stored():
+            batch.append(qe.Point(id=chunk.id, payload=chunk.payload, vector={
+                DENSE: chunk.dense.tolist(),
+                SPARSE: qe.SparseVector(indices=chunk.sparse.indices, values=chunk.sparse.values)}))
+            documents.add(str(chunk.payload.get("doc_id")))
+            if len(batch) == BATCH:
                 target.write_points(batch)
-                copied += len(batch)
-            if offset is None:
-                break
+                copied, batch = copied + len(batch), []
+        if batch:
+            target.write_points(batch)
+            copied += len(batch)
         expected = int(local.call("count", lambda: local.client.count(name, exact=True)).count)
         if target.count() != expected:
             raise ConfigError(f"the copy holds {target.count()} chunks, the local index {expected}; "
@@ -106,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.message} [{exc.code}]", file=sys.stderr)
         return 1
     print(f"moved {moved.chunks:,} chunks of {moved.documents:,} documents from {settings.qdrant_path} to "
-          f"Qdrant Edge in {settings.edge_path}; set FOLIO_INDEX_ENGINE=auto (or edge) to use it. The "
+          f"Qdrant Edge in {settings.edge_path}, which Folio uses from now on (FOLIO_INDEX_ENGINE=auto or edge). The "
           f"local-mode folder {settings.qdrant_path} was left as it was: remove it once satisfied.")
     return 0
 

@@ -1,5 +1,6 @@
 """What the chunk index offers, whichever Qdrant holds it: the ``ChunkIndex`` protocol, the ``ChunkPoint`` it
-writes and the ``Hit`` a search returns. ``folio.index.local`` and ``folio.index.server`` implement it."""
+writes, the ``StoredChunk`` it reads back and the ``Hit`` a search returns. ``folio.index.edge``,
+``folio.index.local`` and ``folio.index.server`` implement it."""
 
 from __future__ import annotations
 
@@ -54,6 +55,16 @@ class Hit:
     score: float
 
 
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk point as the index holds it: its id, payload (``ChunkPoint.payload``) and both vectors."""
+
+    id: str
+    payload: dict[str, Any]
+    dense: np.ndarray
+    sparse: SparseVector
+
+
 def hit(payload: Mapping[str, Any], score: float) -> Hit:
     """The ``Hit`` for a chunk point's payload."""
     return Hit(doc_id=payload["doc_id"], chunk_index=payload["chunk_index"], first_page=payload["first_page"],
@@ -95,6 +106,9 @@ class ChunkIndex(Protocol):
 
     def spans(self, doc_id: str) -> Iterator[tuple[Any, int, int]]:
         """``(point id, first page, last page)`` of each chunk of a document."""
+
+    def stored(self, doc_id: str | None = None) -> Iterator[StoredChunk]:
+        """Every chunk point (of one document, if given) as it is stored: for copying an index and for checks."""
 
     def prepare_statement_tags(self) -> None:
         """Get ready for ``tag_statements`` on a collection made before the statement lane existed."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,14 +23,6 @@ pytest_plugins = ["tests.postgres"]
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def local_mode_index() -> Iterator[None]:
-    """The suite's embedded index is local mode from the start, for module fixtures made before ``clean_env``."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FOLIO_INDEX_ENGINE", "local")
-        yield
-
-
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No inherited FOLIO_* variables; a working directory of the test's own."""
@@ -40,9 +32,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in ("TIKTOKEN_CACHE_DIR", "NLTK_DATA"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    # the suite's tests of the embedded index read local mode's files (qdrant_path, the qdrant-client); Qdrant
-    # Edge, the default for a new data dir, is tested in tests/index/test_edge*.py, which ask for it by name
-    monkeypatch.setenv("FOLIO_INDEX_ENGINE", "local")
     monkeypatch.chdir(tmp_path)
 
 
@@ -85,17 +74,47 @@ def provider_double() -> Iterator[DoubleFactory]:
         yield start
 
 
+# holds the embedded index (argv: engine, folder) until its stdin closes
+HOLD_INDEX = """
+import sys
+from pathlib import Path
+engine, path = sys.argv[1], sys.argv[2]
+if engine == "edge":
+    from folio.index.edge import EdgeStorage
+    held = EdgeStorage(Path(path))
+else:
+    from qdrant_client import QdrantClient
+    held = QdrantClient(path=path)
+print("held", flush=True)
+sys.stdin.read()
+held.close()
+print("released", flush=True)
+"""
+
+
 @contextmanager
-def store_held_elsewhere(qdrant_path: Path) -> Iterator[None]:
-    """Another process holds the local Qdrant store at ``qdrant_path`` for the duration."""
-    qdrant_path.mkdir(parents=True, exist_ok=True)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from qdrant_client import QdrantClient; "
-         f"c = QdrantClient(path={str(qdrant_path)!r}); print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
+def held_by_another_process(settings: Settings) -> Iterator[Callable[[], None]]:
+    """Another process holds the embedded index ``settings`` open (Qdrant Edge or local mode, as
+    ``Settings.embedded_engine`` says) until the ``release()`` this yields is called, which returns once that
+    process has let go of it and exited."""
+    engine = settings.embedded_engine
+    path = settings.edge_path if engine == "edge" else settings.qdrant_path
+    path.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_INDEX, engine, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdin is not None and holder.stdout is not None
+    stdin, stdout = holder.stdin, holder.stdout
+
+    def release() -> None:
+        stdin.close()
+        assert stdout.readline().strip() == "released"
+        assert holder.wait(timeout=60) == 0
+
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        yield
+        assert stdout.readline().strip() == "held"
+        yield release
     finally:
-        holder.kill()
-        holder.wait()
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        stdout.close()

@@ -49,7 +49,6 @@ def folio_server(workdir: Path, *, serve_args: Sequence[str] = (), **env_overrid
     ``workdir/server.log``); yields the base URL once it is ready."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
-    env["FOLIO_INDEX_ENGINE"] = "local"  # the suite's embedded index (tests/conftest.py)
     env.update(FOLIO_DATA_DIR=str(workdir / "data"), FOLIO_EMBED_MODEL="hash-384", FOLIO_INGEST_WORKERS="0",
                HF_HUB_OFFLINE="1")
     env.update(env_overrides)

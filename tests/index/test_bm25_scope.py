@@ -133,7 +133,7 @@ def test_an_index_from_before_is_counted_and_its_collection_idf_turned_off(tmp_p
     from folio.index.schema import SPARSE
     from folio.records.tables import document_terms
 
-    settings = service_settings(tmp_path, None)
+    settings = service_settings(tmp_path, None, index_engine="local")  # an older Folio's index
     with TestClient(create_app(settings, embedder_factory=_hash_embedder)) as client:
         doc_id = _put(client, {}, "sow.pdf", B_DOC)
         expected = _search(client, {}, "Zephyrion statement of work", mode="bm25")

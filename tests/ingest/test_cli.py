@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from folio.config import Settings
 from folio.ingest.cli import cli
 from folio.ingest.progress import plural
-from tests.conftest import store_held_elsewhere
+from tests.conftest import held_by_another_process
 from tests.pdfs import CONTRACT_PAGES, text_pdf, write
 
 
@@ -90,7 +91,7 @@ def test_unknown_document_is_one_line(run):
 
 def test_locked_store_is_one_clear_line(tmp_path):
     data = tmp_path / "data"
-    with store_held_elsewhere(data / "qdrant"):
+    with held_by_another_process(Settings(data_dir=data)):
         proc = subprocess.run([sys.executable, "-m", "folio.ingest.cli", "--data-dir", str(data), "documents"],
                               capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
@@ -163,8 +164,8 @@ def test_a_large_local_index_is_explained_in_folios_words(tmp_path):
         "main()\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
-    env["FOLIO_INDEX_ENGINE"] = "local"  # the suite's embedded index (tests/conftest.py)
-    env.update(FOLIO_EMBED_MODEL="hash-64", FOLIO_INGEST_WORKERS="0", FOLIO_DATA_DIR=str(tmp_path / "data"))
+    env.update(FOLIO_EMBED_MODEL="hash-64", FOLIO_INGEST_WORKERS="0", FOLIO_DATA_DIR=str(tmp_path / "data"),
+               FOLIO_INDEX_ENGINE="local")  # an older data dir's index (a new one is Qdrant Edge)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr

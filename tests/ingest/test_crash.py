@@ -27,7 +27,6 @@ def _corpus(folder: Path, n: int = N_FILES) -> None:
 
 def _env(data: Path, database_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
-    env["FOLIO_INDEX_ENGINE"] = "local"  # the suite's embedded index (tests/conftest.py)
     env.update(FOLIO_DATA_DIR=str(data), FOLIO_EMBED_MODEL="hash-64", HF_HUB_OFFLINE="1")
     if database_url:
         env["FOLIO_DATABASE_URL"] = database_url

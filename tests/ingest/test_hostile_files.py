@@ -54,7 +54,6 @@ def _ids(item: Hostile) -> str:
 def run_bounded(*names: str, options: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     """``tests.hostile.run_bounded`` in a fresh interpreter (it forks a child per file)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
-    env["FOLIO_INDEX_ENGINE"] = "local"  # the suite's embedded index (tests/conftest.py)
     proc = subprocess.run(
         [sys.executable, "-m", "tests.hostile", "--as-mb", str(ADDRESS_SPACE_MB), "--deadline", str(DEADLINE_S),
          *options, *names], cwd=REPO, env=env, capture_output=True, text=True,
@@ -280,19 +279,11 @@ def _points(store: Store) -> dict[str, dict[str, str]]:
     by_document: dict[str, dict[str, str]] = {}
     for doc_id, row in document_rows(store).items():
         by_document.setdefault(doc_id, {})["record"] = row
-    for name in (store.chunks,):
-        if not store.client.collection_exists(name):
-            continue
-        offset = None
-        while True:
-            points, offset = store.client.scroll(name, limit=500, offset=offset, with_payload=True, with_vectors=True)
-            for point in points:
-                payload = point.payload or {}
-                doc = str(payload.get("doc_id") or payload.get("id"))
-                by_document.setdefault(doc, {})[str(point.id)] = json.dumps(
-                    {"payload": payload, "vector": str(point.vector)}, sort_keys=True)
-            if offset is None:
-                break
+    for chunk in store.index.stored():
+        doc = str(chunk.payload.get("doc_id"))
+        by_document.setdefault(doc, {})[chunk.id] = json.dumps(
+            {"payload": chunk.payload, "dense": chunk.dense.tolist(),
+             "sparse": [chunk.sparse.indices, chunk.sparse.values]}, sort_keys=True)
     return by_document
 
 

@@ -278,7 +278,6 @@ def test_an_upload_of_a_form_bomb_fails_with_parse_timeout_and_the_next_one_pars
 
 def test_folio_serve_stops_a_form_bomb_and_takes_its_parser_worker_with_it(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
-    env["FOLIO_INDEX_ENGINE"] = "local"  # the suite's embedded index (tests/conftest.py)
     env.update(FOLIO_DATA_DIR=str(tmp_path / "data"), FOLIO_EMBED_MODEL="hash-64", HF_HUB_OFFLINE="1",
                FOLIO_PARSE_TIMEOUT_S=str(TIMEOUT_S))
     port = free_port()

@@ -22,17 +22,9 @@ def snapshot(store: Store) -> str:
     """Every document record (with its pages) and every chunk point (payloads and vectors), as one canonical
     string."""
     out: dict[str, object] = {"records": document_rows(store)}
-    for name in (store.chunks,):
-        if not store.client.collection_exists(name):
-            continue
-        points, offset = [], None
-        while True:
-            batch, offset = store.client.scroll(name, limit=500, offset=offset, with_payload=True, with_vectors=True)
-            points.extend(batch)
-            if offset is None:
-                break
-        out[name] = sorted(json.dumps({"id": str(p.id), "payload": p.payload, "vector": str(p.vector)},
-                                      sort_keys=True) for p in points)
+    out["chunks"] = sorted(json.dumps({"id": c.id, "payload": c.payload, "dense": c.dense.tolist(),
+                                       "sparse": [c.sparse.indices, c.sparse.values]}, sort_keys=True)
+                           for c in store.index.stored())
     return json.dumps(out, sort_keys=True)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from folio.config import Settings
 from folio.index import Hit
 from folio.index.sparse import query_vector
 from folio.ingest.embed import HashEmbedder
@@ -142,6 +143,17 @@ def test_question_statements_name_their_terms() -> None:
 
 
 @pytest.fixture
+def engine() -> str:
+    """The embedded index of this module's store: the default, unless a test names one (``parametrize``)."""
+    return "auto"
+
+
+@pytest.fixture
+def settings(settings: Settings, engine: str) -> Settings:
+    return settings.model_copy(update={"index_engine": engine})
+
+
+@pytest.fixture
 def filing(store: Store, ingestor: Ingestor, tmp_path: Path) -> str:
     path = tmp_path / "northwind-10k.pdf"
     path.write_bytes(text_pdf(filing_pages()))
@@ -152,9 +164,7 @@ def filing(store: Store, ingestor: Ingestor, tmp_path: Path) -> str:
 
 
 def _statement_payloads(store: Store, doc_id: str) -> dict[int, list[str]]:
-    points, _ = store.client.scroll(store.chunks, limit=1000, with_payload=True)
-    return {int(p.payload["chunk_index"]): p.payload.get("statements", [])
-            for p in points if p.payload and p.payload["doc_id"] == doc_id}
+    return {int(c.payload["chunk_index"]): c.payload.get("statements", []) for c in store.index.stored(doc_id)}
 
 
 def test_ingest_tags_statement_pages_and_their_chunks(store: Store, filing: str) -> None:
@@ -163,15 +173,15 @@ def test_ingest_tags_statement_pages_and_their_chunks(store: Store, filing: str)
     tagged = _statement_payloads(store, filing)
     assert any(kinds == ["balance"] for kinds in tagged.values())
     by_page = {3: ("income",), 4: ("balance",), 5: ("cashflow",)}
-    points, _ = store.client.scroll(store.chunks, limit=1000, with_payload=True)
-    for p in points:
-        payload = p.payload or {}
+    for chunk in store.index.stored():
+        payload = chunk.payload
         assert payload.get("statements", []) == chunk_statements(payload["first_page"], payload["last_page"],
                                                                  by_page)
     assert not any(kinds for index, kinds in tagged.items() if index == 0)  # the narrative's first chunk
 
 
-def test_lane_ranks_the_statement_like_qdrant(store: Store, filing: str) -> None:
+@pytest.mark.parametrize("engine", ["local"])  # the in-memory copy against Qdrant's own Query API; Edge's search
+def test_lane_ranks_the_statement_like_qdrant(store: Store, filing: str) -> None:  # is that API
     """The local index's third fused list gives Qdrant's own answer (a third prefetch filtered on
     ``statements``), and it brings the asked-about statement into the top results."""
     embedder = HashEmbedder(64)
@@ -219,6 +229,7 @@ def test_a_question_without_a_statement_or_a_scope_without_one_ranks_as_before(s
         store, embedder, question, doc_ids=[result.doc_id], statements=False)
 
 
+@pytest.mark.parametrize("engine", ["local"])  # an index older than the lane is a local-mode one
 def test_older_documents_are_tagged_once(store: Store, filing: str) -> None:
     """An index written before statement pages were tagged (no record field, no chunk payloads) is tagged by
     ``tag_documents``, which the ingestor runs first and the service when the index opens."""

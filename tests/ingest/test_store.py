@@ -14,7 +14,7 @@ from folio.index.sparse import document_vector, query_vector
 from folio.ingest.chunk import Chunk
 from folio.ingest.store import Store
 from folio.records import DocumentRecord
-from tests.conftest import store_held_elsewhere
+from tests.conftest import held_by_another_process
 
 
 def _record(doc_id: str, **kw) -> DocumentRecord:
@@ -156,8 +156,10 @@ def test_dimension_mismatch_is_a_clear_error(store):
         store.ensure_chunks_collection(8)
 
 
-def test_store_held_by_another_process_is_reported(settings: Settings, tmp_path):
+@pytest.mark.parametrize("engine", ["edge", "local"])
+def test_store_held_by_another_process_is_reported(settings: Settings, engine: str):
+    settings = settings.model_copy(update={"index_engine": engine})
     store = Store.open(settings)
     store.close()
-    with store_held_elsewhere(settings.qdrant_path), pytest.raises(StoreLocked, match="another Folio process"):
+    with held_by_another_process(settings), pytest.raises(StoreLocked, match="another Folio process"):
         Store.open(settings)

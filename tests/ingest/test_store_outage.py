@@ -20,13 +20,10 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,8 +35,9 @@ from pydantic import TypeAdapter
 
 from folio.config import Settings
 from folio.errors import StoreLocked, StoreUnavailable
-from folio.index import connection
+from folio.index import connection, edge
 from folio.ingest.store import Store
+from tests.conftest import held_by_another_process
 from tests.live_server import live_folio
 from tests.service_helpers import SAMPLES, contract_pdf, service_settings
 
@@ -52,31 +50,6 @@ QUESTION = {"question": "Which state's laws govern the agreement?", "mode": "rag
 # -- the parts ------------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def held_by_another_process(qdrant_path: Path) -> Iterator[Callable[[], None]]:
-    """Another process holds the local store at ``qdrant_path`` until the ``release()`` this yields is called,
-    which returns once that process has let go of it and exited."""
-    qdrant_path.mkdir(parents=True, exist_ok=True)
-    script = ("import sys; from qdrant_client import QdrantClient; client = QdrantClient(path=sys.argv[1]); "
-              "print('held', flush=True); sys.stdin.read(); client.close(); print('released', flush=True)")
-    holder = subprocess.Popen([sys.executable, "-c", script, str(qdrant_path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdin is not None and holder.stdout is not None
-    stdin, stdout = holder.stdin, holder.stdout
-
-    def release() -> None:
-        stdin.close()
-        assert stdout.readline().strip() == "released"
-        assert holder.wait(timeout=60) == 0
-
-    try:
-        assert stdout.readline().strip() == "held"
-        yield release
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
-        stdout.close()
 
 
 def _free_port() -> int:
@@ -340,7 +313,7 @@ def test_a_local_store_held_by_another_process_is_503_until_it_lets_go(tmp_path,
     assert len(before) == 2
 
     # the service starts although another process holds the index (before: `folio serve` failed to start)
-    with held_by_another_process(settings.qdrant_path) as release, live_folio(settings) as live, \
+    with held_by_another_process(settings) as release, live_folio(settings) as live, \
             httpx.Client(base_url=live.url, timeout=60) as http:
         _assert_index_free_parts_answer(http)
         responses = _everything_that_needs_the_index(http, first["document_id"])
@@ -364,18 +337,20 @@ def test_a_local_store_held_by_another_process_is_503_until_it_lets_go(tmp_path,
         assert after[added["document_id"]] == ("ready", added["chunks_total"])
 
 
-def test_a_locked_store_is_tried_again_after_a_backoff_not_on_every_call(tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", ["edge", "local"])
+def test_a_locked_store_is_tried_again_after_a_backoff_not_on_every_call(tmp_path, monkeypatch, engine):
     attempts: list[Path] = []
-    real_open = connection.open_local
+    opener = (edge, "EdgeStorage") if engine == "edge" else (connection, "open_local")
+    real_open = getattr(*opener)
 
     def counted(path: Path) -> Any:
         attempts.append(path)
         return real_open(path)
 
-    monkeypatch.setattr(connection, "open_local", counted)
-    settings = Settings(data_dir=tmp_path / "data", embed_model="hash-64")
+    monkeypatch.setattr(*opener, counted)
+    settings = Settings(data_dir=tmp_path / "data", embed_model="hash-64", index_engine=engine)
     now = [1000.0]
-    with held_by_another_process(settings.qdrant_path) as release:
+    with held_by_another_process(settings) as release:
         store = Store.lazy(settings)
         store.clock = lambda: now[0]
         for _ in range(25):  # a burst of requests: one attempt to open, the others fail at once

@@ -27,7 +27,6 @@ def _free_port() -> int:
 
 def _env(tmp_path: Path, double) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
-    env["FOLIO_INDEX_ENGINE"] = "local"  # the suite's embedded index (tests/conftest.py)
     env.update(FOLIO_DATA_DIR=str(tmp_path / "data"), FOLIO_EMBED_MODEL="hash-64", FOLIO_LLM_BASE_URL=double.base_url,
                FOLIO_LLM_API_KEY="sk-test-secret-123", FOLIO_LLM_MODEL="deepseek-chat", HF_HUB_OFFLINE="1",
                FOLIO_PRICING_PROFILE="deepseek-v4-flash-compat")
