@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from folio.config import Settings
@@ -99,6 +100,22 @@ def test_edge_statement_lane_and_tags_match_local_mode(both: tuple[Store, Store]
     assert edge.index.documents() == local.index.documents()
     terms = [sorted(map(sorted, store.index.chunk_terms(report.id))) for store in (local, edge)]
     assert terms[0] and terms[1] == terms[0]
+
+
+def test_both_engines_give_back_what_they_stored(both: tuple[Store, Store]) -> None:
+    """``stored``: every point with its payload and both vectors, the same from either engine (what a migration
+    copies), and one document's points alone when it is named."""
+    local, edge = both
+    copies = [{c.id: c for c in store.index.stored()} for store in (local, edge)]
+    assert copies[0].keys() == copies[1].keys() and len(copies[0]) == local.count_chunks()
+    for point_id, theirs in copies[0].items():
+        ours = copies[1][point_id]
+        assert ours.payload == theirs.payload and ours.sparse.indices == theirs.sparse.indices
+        assert ours.sparse.values == pytest.approx(theirs.sparse.values, rel=1e-6)  # stored as float32
+        assert np.allclose(ours.dense, theirs.dense, atol=1e-6) and ours.dense.shape == (64,)
+    report = next(d for d in local.list_documents() if "annual-report" in d.source)
+    one = list(edge.index.stored(report.id))
+    assert len(one) == report.n_chunks and {c.payload["doc_id"] for c in one} == {report.id}
 
 
 def _everything(store: Store, question: str) -> list[set[tuple[str, int, float]]]:
