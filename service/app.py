@@ -86,8 +86,10 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
         model = runtime.llm.model if runtime.llm else "none configured"
         metrics.info.info({"version": app.version, "model": runtime.llm.model if runtime.llm else "",
                            "pricing_profile": pricing.profile.name, "embed_model": settings.embed_model,
-                           "store": "server" if settings.qdrant_url else "local"})
-        logger.info("folio ready: store %s, model %s%s, pricing %s (%s)", settings.qdrant_url or settings.qdrant_path,
+                           "store": "server" if settings.qdrant_url else settings.embedded_engine})
+        index = settings.qdrant_url or (settings.edge_path if settings.embedded_engine == "edge"
+                                        else settings.qdrant_path)
+        logger.info("folio ready: store %s, model %s%s, pricing %s (%s)", index,
                     model, " (simulated: the provider double)" if settings.simulated_model else "",
                     pricing.profile.name, pricing.reason)
         if keys:
@@ -137,6 +139,7 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
                     pricing_reason=pricing.reason, pricing_source=prices.source,
                     context_window=settings.context_window, embed_model=settings.embed_model,
                     embed_backend=runtime.embed_backend,
+                    index="server" if settings.qdrant_url else settings.embedded_engine,
                     max_cost_usd=settings.max_cost_usd, top_k=settings.top_k,
                     simulated_model=settings.simulated_model, simulated_notice=simulated_notice(settings))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from folio.service.schemas.common import ErrorInfo, omitted_when_none
@@ -39,6 +41,9 @@ class Info(BaseModel):
     embed_model: str
     embed_backend: str | None = Field(description="what computes the query vectors, e.g. 'onnx-int8' or "
                                       "'torch-fp32' (FOLIO_EMBED_BACKEND); null until the model is loaded")
+    index: Literal["edge", "local", "server"] = Field(
+        description="where the chunks are: Qdrant Edge or Qdrant's local mode embedded in DATA_DIR, or a Qdrant "
+        "server (FOLIO_QDRANT_URL)")
     max_cost_usd: float | None
     top_k: int
     simulated_model: bool = Field(description="answers come from Folio's provider double, not a language model")

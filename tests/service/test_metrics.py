@@ -73,7 +73,7 @@ def test_metrics_count_routes_tokens_dollars_and_ingestion(tmp_path, provider_do
     assert _value(samples, "folio_ingest_chunks_total") == job["chunks_total"] > 0
     assert _value(samples, "folio_ingest_duration_seconds_count") == 1
     assert _value(samples, "folio_ingest_queue_depth") == 0
-    assert _value(samples, "folio_info", store="local", pricing_profile="deepseek-v4-flash-compat") == 1
+    assert _value(samples, "folio_info", store="edge", pricing_profile="deepseek-v4-flash-compat") == 1
     assert _value(samples, "process_cpu_seconds_total") > 0
 
 

@@ -50,6 +50,7 @@ def test_info_names_the_profile_and_why(tmp_path):
         info = client.get("/v1/info").json()
     assert info["pricing_profile"] == "deepseek-api"
     assert "DeepSeek's own API" in info["pricing_reason"] and info["pricing_source"]
+    assert info["index"] == "edge"  # a new data dir's embedded index
 
 
 def test_time_of_day_rates_price_a_request_when_it_is_made():
