@@ -41,7 +41,7 @@ from folio.records.sql_documents import SqlDocuments
 from folio.records.tables import document_pages, documents, facts, jobs, ledger
 from folio.service.app import create_app
 from folio.service.ledger import LedgerEntry, Usage
-from tests.conftest import store_held_elsewhere
+from tests.conftest import held_by_another_process
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 INGESTED = ("northwind-brightwater-msa.pdf", "q3-2025-board-update.md")
@@ -374,7 +374,7 @@ def test_records_wait_for_the_move_while_the_index_cannot_be_opened(chunked, tmp
     legacy = make_old_data_dir(chunked, settings.data_dir)
     store = Store.lazy(settings)
     try:
-        with store_held_elsewhere(settings.qdrant_path), pytest.raises(StoreLocked):
+        with held_by_another_process(settings), pytest.raises(StoreLocked):
             store.list_documents()
         store.clock = lambda: 1e12  # the backoff has passed
         assert sorted(r.id for r in store.list_documents()) == sorted(legacy.ready)
@@ -387,7 +387,7 @@ def test_a_new_data_dir_records_that_nothing_was_left_in_qdrant(settings: Settin
         assert upgrade.settled(store.database) and counts(store.database)["facts"] == 1
     store = Store.lazy(settings)
     try:  # from now on the records need no index: a store that cannot open one still reads them
-        with store_held_elsewhere(settings.qdrant_path):
+        with held_by_another_process(settings):
             assert store.list_documents() == [] and store.ledger_records.count() == 0
     finally:
         store.close()
