@@ -32,10 +32,26 @@ from folio.index.sparse import SparseVector
 
 MAX_DOCUMENTS = 10_000_000  # the most documents ``documents`` lists (a facet counts values up to a limit)
 RRF_K = 2  # Qdrant's reciprocal-rank constant, as the server's and local mode's fusion use
-# Edge builds a segment's HNSW index only when asked (``EdgeShard.optimize``), and Folio never asks: every search is
-# exact. Measured at 250,000 chunks on 2 cores (bench/results/index-scale-2026-12-03-250k-edge-exact.md): p99 under
-# 40 ms over every document and under 3 ms in one document's scope, the write path 5x faster, and no index rebuild,
-# which holds Python's interpreter lock for minutes (76-167 s at 25,000 points) and so would stall a serving process.
+# Edge builds a segment's HNSW index only when asked (``EdgeShard.optimize``), and Folio's shards are configured never
+# to build one (``indexing_threshold=0``): every search is exact. Measured at 250,000 chunks on 2 cores
+# (bench/results/index-scale-2026-12-03-250k-edge-exact.md): p99 under 40 ms over every document and under 3 ms in one
+# document's scope, the write path 5x faster, and no index rebuild, which holds Python's interpreter lock for minutes
+# (76-167 s at 25,000 points) and so would stall a serving process.
+#
+# What ``optimize`` still does then is vacuum: a segment of which at least a fifth of the points were deleted (Qdrant's
+# ``deleted_threshold``) is rewritten without them, which is how Edge gives their disk space back. It runs as the
+# shard opens, before this process serves anything: with nothing to vacuum it returns at once; rewriting 36,000 of
+# 60,000 points took 0.9 s here (with the interpreter lock held, so not in the middle of serving).
+
+
+def shard_config(dim: int) -> Any:
+    """The configuration of Folio's shards: a cosine dense vector of ``dim``, the BM25 sparse vector (scored as a
+    plain dot product), and no HNSW index ever built (the note above)."""
+    import qdrant_edge as qe
+
+    return qe.EdgeConfig(vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+                         sparse_vectors={SPARSE: qe.EdgeSparseVectorParams()},
+                         optimizers=qe.EdgeOptimizersConfig(indexing_threshold=0))
 
 
 class EdgeStorage:
@@ -56,7 +72,11 @@ class EdgeStorage:
         except portalocker.exceptions.LockException:
             self._lock.close()
             raise StoreLocked(LOCKED_MESSAGE) from None
-        self.shard: Any = qdrant_edge.EdgeShard.load(str(self.shard_path)) if self.made() else None
+        self.shard: Any = None
+        dim = self.dim()
+        if dim is not None:
+            self.shard = qdrant_edge.EdgeShard.load(str(self.shard_path), shard_config(dim))
+            self.shard.optimize()  # vacuum only (no HNSW): the space of deleted chunks back, when there is any
 
     @property
     def shard_path(self) -> Path:
@@ -76,9 +96,7 @@ class EdgeStorage:
         """Make the shard for ``dim``-dimensional dense vectors (in ``where``, to ``commit`` later: a migration)."""
         import qdrant_edge as qe
 
-        config = qe.EdgeConfig(vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
-                               sparse_vectors={SPARSE: qe.EdgeSparseVectorParams()})  # a dot product
-        self.shard = qe.EdgeShard.create(str(where or self.shard_path), config)
+        self.shard = qe.EdgeShard.create(str(where or self.shard_path), shard_config(dim))
         for field in CHUNK_KEYWORDS:
             self.shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
 
@@ -90,7 +108,7 @@ class EdgeStorage:
         self.shard.close()
         self.shard = None
         where.rename(self.shard_path)
-        self.shard = qe.EdgeShard.load(str(self.shard_path))
+        self.shard = qe.EdgeShard.load(str(self.shard_path), shard_config(int(self.dim() or 0)))
 
     def collection_exists(self, name: str) -> bool:
         return self.shard is not None

@@ -4,6 +4,7 @@ library warning, and takes over a local-mode index through the migration (index/
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,10 +18,11 @@ import pytest
 from folio.config import Settings
 from folio.errors import ConfigError, StoreLocked
 from folio.index import Hit
-from folio.index.edge import EdgeChunks
+from folio.index.edge import EdgeChunks, connect_edge
 from folio.index.local import LocalChunks
 from folio.index.migrate import migrate
-from folio.index.sparse import query_vector
+from folio.index.protocol import ChunkPoint
+from folio.index.sparse import SparseVector, query_vector
 from folio.ingest.embed import HashEmbedder
 from folio.ingest.pipeline import Ingestor
 from folio.ingest.sources import collect_paths
@@ -156,6 +158,50 @@ def test_edge_follows_writes_and_deletes_and_reopens(tmp_path: Path) -> None:
         assert [r.id for r in reopened.list_documents()] == [d.id for d in docs[1:]]
     with pytest.raises(ConfigError, match="64-dimensional"), Store.open(settings) as store:
         store.ensure_chunks_collection(32)
+
+
+def _blocks(folder: Path) -> int:
+    """Bytes on disk (allocated blocks: Edge preallocates files it has not filled)."""
+    return sum(f.stat().st_blocks * 512 for f in folder.rglob("*") if f.is_file())
+
+
+def test_deleted_chunks_give_their_disk_space_back_when_the_shard_opens_and_no_hnsw_is_built(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+
+    def points(doc: int, n: int) -> list[ChunkPoint]:
+        return [ChunkPoint(chunk_index=i, first_page=i // 4, last_page=i // 4, start=0, end=10, heading=None,
+                           text=f"clause {i} of document {doc} " * 20, dense=rng.standard_normal(64),
+                           sparse=SparseVector([doc, 100 + i % 7], [1.0, 0.5])) for i in range(n)]
+
+    path = tmp_path / "edge"
+    edge = connect_edge(path)
+    chunks = EdgeChunks(edge, "folio_chunks")
+    chunks.ensure(64)
+    for doc in range(4):
+        chunks.upsert(f"doc{doc}", points(doc, 800))  # one segment of 3,200 points
+    kept = [c.id for c in chunks.stored("doc3")]
+    edge.close()
+    segments = path / "shard" / "segments"
+    written = _blocks(segments)
+    edge = connect_edge(path)
+    chunks = EdgeChunks(edge, "folio_chunks")
+    for doc in range(3):
+        chunks.delete(f"doc{doc}")
+    deleted = _blocks(segments)
+    edge.close()
+    edge = connect_edge(path)  # the shard opens: three quarters of its points are deleted, so it is vacuumed
+    chunks = EdgeChunks(edge, "folio_chunks")
+    assert chunks.count() == 800 and sorted(c.id for c in chunks.stored()) == sorted(kept)
+    dense = rng.standard_normal(64)
+    hits = chunks.search(dense=dense, sparse=None, doc_ids=["doc3"], limit=5, mode="dense", distinct=False)
+    exact = sorted(chunks.stored(), key=lambda c: -float(np.dot(c.dense, dense) / np.linalg.norm(c.dense)
+                                                          / np.linalg.norm(dense)))[:5]
+    assert [h.chunk_index for h in hits] == [c.payload["chunk_index"] for c in exact]  # still exact
+    edge.close()  # the segment it replaced is removed as the shard closes
+    assert _blocks(segments) < 0.5 * min(written, deleted)
+    # configured never to build an HNSW index, which would hold the interpreter lock for minutes (index/edge.py)
+    config = json.loads((path / "shard" / "edge_config.json").read_text())
+    assert config["optimizers"]["indexing_threshold"] == 0 and not any(segments.rglob("*hnsw*"))
 
 
 def test_a_second_process_is_told_the_edge_index_is_held(tmp_path: Path) -> None:
