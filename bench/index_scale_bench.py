@@ -113,7 +113,15 @@ def build(engine: str, path: Path, total: int, fast_local: bool, hnsw: bool = Fa
             names.add(f"r{r:03d}-{name}")
             written += n
     if engine == "edge" and hnsw:  # Folio searches Edge exactly; this measures the HNSW index it no longer builds
-        storage = index.storage
+        import qdrant_edge as qe
+
+        from folio.index.edge import shard_config
+
+        storage = index.storage  # Folio's shards never index (indexing_threshold=0): reopened with Qdrant's default
+        storage.shard.flush()
+        storage.shard.close()
+        qdrant_default = shard_config(DIM, indexing_threshold=10_000)  # KB of vectors, Qdrant's default
+        storage.shard = qe.EdgeShard.load(str(storage.shard_path), qdrant_default)
         storage.shard.optimize()
         storage.shard.flush()
     build_s = time.perf_counter() - t0

@@ -165,31 +165,33 @@ def _blocks(folder: Path) -> int:
     return sum(f.stat().st_blocks * 512 for f in folder.rglob("*") if f.is_file())
 
 
-def test_deleted_chunks_give_their_disk_space_back_when_the_shard_opens_and_no_hnsw_is_built(tmp_path: Path) -> None:
+def _points(rng: np.random.Generator, doc: int, n: int) -> list[ChunkPoint]:
+    return [ChunkPoint(chunk_index=i, first_page=i // 4, last_page=i // 4, start=0, end=10, heading=None,
+                       text=f"clause {i} of document {doc} " * 20, dense=rng.standard_normal(64),
+                       sparse=SparseVector([doc, 100 + i % 7], [1.0, 0.5])) for i in range(n)]
+
+
+def test_compact_gives_back_the_space_of_deleted_chunks_and_builds_no_hnsw(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
-
-    def points(doc: int, n: int) -> list[ChunkPoint]:
-        return [ChunkPoint(chunk_index=i, first_page=i // 4, last_page=i // 4, start=0, end=10, heading=None,
-                           text=f"clause {i} of document {doc} " * 20, dense=rng.standard_normal(64),
-                           sparse=SparseVector([doc, 100 + i % 7], [1.0, 0.5])) for i in range(n)]
-
     path = tmp_path / "edge"
     edge = connect_edge(path)
     chunks = EdgeChunks(edge, "folio_chunks")
     chunks.ensure(64)
     for doc in range(4):
-        chunks.upsert(f"doc{doc}", points(doc, 800))  # one segment of 3,200 points
+        chunks.upsert(f"doc{doc}", _points(rng, doc, 800))  # one segment of 3,200 points
     kept = [c.id for c in chunks.stored("doc3")]
-    edge.close()
-    segments = path / "shard" / "segments"
-    written = _blocks(segments)
-    edge = connect_edge(path)
-    chunks = EdgeChunks(edge, "folio_chunks")
     for doc in range(3):
         chunks.delete(f"doc{doc}")
-    deleted = _blocks(segments)
     edge.close()
-    edge = connect_edge(path)  # the shard opens: three quarters of its points are deleted, so it is vacuumed
+    segments = path / "shard" / "segments"
+    deleted = _blocks(segments)
+    edge = connect_edge(path)
+    chunks = EdgeChunks(edge, "folio_chunks")
+    assert chunks.count() == 800
+    assert _blocks(segments) >= deleted  # opening does not vacuum: it would hold the interpreter lock
+    before, after = chunks.compact()  # three quarters of the segment's points are deleted: it is rewritten
+    assert before >= deleted and after < 0.5 * before and _blocks(segments) == after
+    edge = connect_edge(path)
     chunks = EdgeChunks(edge, "folio_chunks")
     assert chunks.count() == 800 and sorted(c.id for c in chunks.stored()) == sorted(kept)
     dense = rng.standard_normal(64)
@@ -197,11 +199,38 @@ def test_deleted_chunks_give_their_disk_space_back_when_the_shard_opens_and_no_h
     exact = sorted(chunks.stored(), key=lambda c: -float(np.dot(c.dense, dense) / np.linalg.norm(c.dense)
                                                           / np.linalg.norm(dense)))[:5]
     assert [h.chunk_index for h in hits] == [c.payload["chunk_index"] for c in exact]  # still exact
-    edge.close()  # the segment it replaced is removed as the shard closes
-    assert _blocks(segments) < 0.5 * min(written, deleted)
+    assert chunks.compact()[1] == after  # nothing more to do
     # configured never to build an HNSW index, which would hold the interpreter lock for minutes (index/edge.py)
     config = json.loads((path / "shard" / "edge_config.json").read_text())
     assert config["optimizers"]["indexing_threshold"] == 0 and not any(segments.rglob("*hnsw*"))
+
+
+def test_folio_compact_says_what_it_gave_back_or_why_it_cannot(tmp_path: Path) -> None:
+    def compact(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "folio.cli", *args, "compact"], capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1", **env})
+
+    data = tmp_path / "data"
+    settings = _settings(data, "edge")
+    assert compact("--data-dir", str(data)).stdout.strip() == "the index is empty: nothing to compact"
+    rng = np.random.default_rng(3)
+    with Store.open(settings) as store:
+        store.index.ensure(64)
+        for doc in range(3):
+            store.index.upsert(f"doc{doc}", _points(rng, doc, 600))
+        quiet = compact("--data-dir", str(data))  # the store is held: refused in one line
+        assert quiet.returncode == 1 and "another Folio process" in quiet.stderr and "[store_locked]" in quiet.stderr
+        store.index.delete("doc0")
+        store.index.delete("doc1")
+    done = compact("--data-dir", str(data))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"compacted {data / 'edge'}: ") and "given back" in done.stdout
+    again = compact("--data-dir", str(data))
+    assert again.returncode == 0 and again.stdout.startswith("nothing to compact in")
+    local = compact("--data-dir", str(tmp_path / "old"), FOLIO_INDEX_ENGINE="local")
+    assert local.returncode == 1 and "python -m folio.index.migrate" in local.stderr and "Traceback" not in local.stderr
+    remote = compact("--server", "http://127.0.0.1:9")
+    assert remote.returncode == 1 and "not through --server" in remote.stderr
 
 
 def test_a_second_process_is_told_the_edge_index_is_held(tmp_path: Path) -> None:
