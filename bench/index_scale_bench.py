@@ -13,7 +13,10 @@ per document, then close), then ``search`` (open the index and get it ready to s
 ``--queries`` searches per scope and mode: one document, all documents; dense, bm25, hybrid; p50/p99 latency),
 each reporting its peak RSS and any warning a library raised. ``local``'s searches are the in-memory copy's (what
 ``folio serve`` runs); ``edge``'s are the shard's. The top-10 of each search is kept so that the report gives how
-often both engines agree (Edge's dense search in a large scope is HNSW, approximate).
+often both engines agree. For Edge a third child, ``compact``, deletes a quarter of the documents, reopens the
+index (start-up with the deleted chunks still on disk) and times ``folio compact``'s vacuum
+(``EdgeChunks.compact``): the segments' disk before and after, and the longest time another thread of the process
+waited for the interpreter lock meanwhile.
 """
 
 from __future__ import annotations
@@ -185,6 +188,41 @@ def child(argv: list[str]) -> dict[str, Any]:
     return dict(out)
 
 
+def compact(path: Path) -> dict[str, Any]:
+    """Delete every fourth document, then reopen and compact (Edge): what ``folio compact`` does and costs."""
+    import threading
+
+    index = open_engine("edge", path)
+    documents = sorted(index.documents())
+    before = index.count()
+    for doc_id in documents[::4]:
+        index.delete(doc_id)
+    deleted = before - index.count()
+    index.qdrant.close()
+    t0 = time.perf_counter()
+    index = open_engine("edge", path)
+    index.warm()
+    reopen_s = time.perf_counter() - t0
+    ticks: list[float] = []
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.005)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    t0 = time.perf_counter()
+    disk_before, disk_after = index.compact()
+    compact_s = time.perf_counter() - t0
+    stop.set()
+    ticker.join()
+    return {"deleted": deleted, "kept": before - deleted, "reopen_s": round(reopen_s, 2),
+            "compact_s": round(compact_s, 2), "lock_held_s": round(float(np.diff(ticks).max()), 2),
+            "segments_mb_before": round(disk_before / 2**20), "segments_mb_after": round(disk_after / 2**20)}
+
+
 def agreement(a: list[list[str]], b: list[list[str]]) -> float:
     pairs = [(len(set(x) & set(y)) / max(1, len(x))) for x, y in zip(a, b, strict=True) if x or y]
     return round(float(np.mean(pairs)), 3) if pairs else 1.0
@@ -192,7 +230,7 @@ def agreement(a: list[list[str]], b: list[list[str]]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("phase", nargs="?", choices=["build", "search"])
+    parser.add_argument("phase", nargs="?", choices=["build", "search", "compact"])
     parser.add_argument("--engine", choices=["local", "edge"])
     parser.add_argument("--engines", default="local,edge")
     parser.add_argument("--dir", type=Path)
@@ -210,6 +248,8 @@ def main() -> None:
             warnings.simplefilter("always")
             if args.phase == "build":
                 out = build(args.engine, args.dir, args.chunks, not args.local_fsync, args.hnsw)
+            elif args.phase == "compact":
+                out = compact(args.dir)
             else:
                 out = search(args.engine, args.dir, args.chunks, args.queries)
         out["warnings"] = sorted({f"{w.category.__name__}: {str(w.message)[:120]}" for w in caught})
@@ -226,9 +266,12 @@ def main() -> None:
             searched = child(["search", "--engine", engine, "--dir", str(where), "--chunks", str(args.chunks),
                               "--queries", str(args.queries)])
             print(engine, "search", json.dumps({k: v for k, v in searched.items() if k != "tops"}), flush=True)
+            compacted = child(["compact", "--engine", engine, "--dir", str(where)]) if engine == "edge" else None
+            if compacted:
+                print(engine, "compact", json.dumps(compacted), flush=True)
         finally:
             shutil.rmtree(where, ignore_errors=True)
-        report["engines"][engine] = {"build": built, "search": searched}
+        report["engines"][engine] = {"build": built, "search": searched, "compact": compacted}
     engines = list(report["engines"])
     if len(engines) == 2:
         a, b = (report["engines"][e]["search"]["tops"] for e in engines)
@@ -260,6 +303,13 @@ def markdown(report: dict[str, Any]) -> str:
         cells = [f"{r['search']['latency'][k]['p50_ms']} / {r['search']['latency'][k]['p99_ms']}"
                  for r in report["engines"].values()]
         lines.append(f"| {k} | " + " | ".join(cells) + f" | {report.get('top10_agreement', {}).get(k, '')} |")
+    for e, r in report["engines"].items():
+        c = r.get("compact")
+        if c:
+            lines += ["", f"{e}, a quarter of the documents deleted ({c['deleted']:,} chunks; {c['kept']:,} kept): "
+                      f"reopened in {c['reopen_s']} s; `folio compact` took {c['compact_s']} s (another thread "
+                      f"waited up to {c['lock_held_s']} s for the interpreter lock), segments "
+                      f"{c['segments_mb_before']} -> {c['segments_mb_after']} MB on disk."]
     for e, r in report["engines"].items():
         for w in r["build"]["warnings"] + r["search"]["warnings"]:
             lines.append(f"\n{e} warning: {w}")

@@ -40,8 +40,9 @@ RRF_K = 2  # Qdrant's reciprocal-rank constant, as the server's and local mode's
 #
 # What ``optimize`` still does then is vacuum: a segment of which at least a fifth of the points were deleted (Qdrant's
 # ``deleted_threshold``) is rewritten without them, which is how Edge gives their disk space back. It holds the
-# interpreter lock while it runs (11.8 s for 187,000 of 250,000 chunks here), so it runs only when asked, by
-# ``folio compact`` with Folio stopped (``EdgeChunks.compact``), never while a process serves or starts.
+# interpreter lock while it runs (11 s at 250,000 chunks with a quarter deleted: index-scale-*-compact.md), so it
+# runs only when asked, by ``folio compact`` with Folio stopped (``EdgeChunks.compact``), never while a process
+# serves or starts.
 
 
 def shard_config(dim: int, *, indexing_threshold: int = 0) -> Any:

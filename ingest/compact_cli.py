@@ -1,8 +1,9 @@
 """``folio compact``: give the embedded Qdrant Edge index back the disk space of deleted chunks.
 
 Deleting a document marks its chunks deleted; Edge rewrites a segment without them only when it optimises, and
-that holds Python's interpreter lock for seconds (11.8 s for 187,000 of 250,000 chunks here), so Folio never does
-it while serving or starting (``folio.index.edge``). This command does it with Folio stopped: it opens the index
+that holds Python's interpreter lock for seconds (11 s at 250,000 chunks with a quarter deleted:
+bench/results/index-scale-2026-12-03-250k-edge-compact.md), so Folio never does it while serving or starting
+(``folio.index.edge``). This command does it with Folio stopped: it opens the index
 (refused while another Folio process holds it), vacuums each segment of which a fifth or more of the chunks were
 deleted, and says how much disk it gave back. A Qdrant server vacuums by itself; Qdrant's local mode cannot, and
 moves to Edge with ``python -m folio.index.migrate``.
