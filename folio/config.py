@@ -268,6 +268,13 @@ class Settings(BaseSettings):
         return "local" if local_only else "edge"
 
     @property
+    def index_location(self) -> str:
+        """Where the chunks are: the Qdrant server's URL, or the embedded index's folder."""
+        if self.qdrant_url:
+            return self.qdrant_url
+        return str(self.edge_path if self.embedded_engine == "edge" else self.qdrant_path)
+
+    @property
     def database_path(self) -> Path:
         """The SQLite file that holds the records when no ``database_url`` is set."""
         return self.data_dir / "folio.db"

@@ -87,9 +87,7 @@ def create_app(settings: Settings | None = None, *, embedder_factory: Callable[[
         metrics.info.info({"version": app.version, "model": runtime.llm.model if runtime.llm else "",
                            "pricing_profile": pricing.profile.name, "embed_model": settings.embed_model,
                            "store": "server" if settings.qdrant_url else settings.embedded_engine})
-        index = settings.qdrant_url or (settings.edge_path if settings.embedded_engine == "edge"
-                                        else settings.qdrant_path)
-        logger.info("folio ready: store %s, model %s%s, pricing %s (%s)", index,
+        logger.info("folio ready: store %s, model %s%s, pricing %s (%s)", settings.index_location,
                     model, " (simulated: the provider double)" if settings.simulated_model else "",
                     pricing.profile.name, pricing.reason)
         if keys:

@@ -87,7 +87,7 @@ def serve(ctx: click.Context, host: str, port: int, simulated_model: bool) -> No
                 "return the plan and the retrieved pages only")
         pricing = choose_profile(settings)  # the simulated model's settings name their own profile
         say(f"prices: {pricing.profile.name}, as of {pricing.profile.as_of.isoformat()} ({pricing.reason})")
-        say(f"Folio on http://{host}:{port}/  (API docs: /docs; vectors: {settings.qdrant_url or settings.data_dir}; "
+        say(f"Folio on http://{host}:{port}/  (API docs: /docs; vectors: {settings.index_location}; "
             f"records: {records})"
             + ("  [SIMULATED MODEL]" if settings.simulated_model else ""))
         try:

@@ -48,6 +48,8 @@ def test_folio_serve_simulated_model_answers_with_route_usage_and_citations(tmp_
     log = (workdir / "server.log").read_text()
     assert SIMULATED_NOTICE in log and re.search(r"provider double on http://127\.0\.0\.1:\d+/v1", log), log
     assert re.search(r"Folio on http://\S+ .*\[SIMULATED MODEL\]", log), log
+    # where the chunks are: a new data dir's Qdrant Edge folder, in the banner and the start-up line
+    assert re.search(r"vectors: \S+/edge;", log) and re.search(r"folio ready: store \S+/edge,", log), log
 
 
 def test_the_double_runs_for_as_long_as_the_block_and_the_settings_point_at_it(tmp_path: Path):
