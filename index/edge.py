@@ -294,8 +294,8 @@ class EdgeChunks:
 
     def compact(self) -> tuple[int, int]:
         """Rewrite each segment of which a fifth or more of the chunks were deleted, without them (a vacuum: never an
-        HNSW index, ``shard_config``), then close the shard, and return the segments' bytes on disk before and
-        after. The index is closed afterwards (this is ``folio compact``'s whole job)."""
+        HNSW index, ``shard_config``), close the shard (``folio compact``'s whole job), and return the segments'
+        bytes on disk before and after."""
         storage = self.storage
         segments = storage.shard_path / "segments"
         if storage.shard is None:
