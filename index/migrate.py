@@ -58,10 +58,10 @@ def migrate(settings: Settings) -> Migrated:
         staging = storage.path / "shard.migrating"
         shutil.rmtree(staging, ignore_errors=True)  # a run that stopped half-way
         storage.create(dim, staging)
-        target = EdgeChunks(edge, name)
+        target, source = EdgeChunks(edge, name), LocalChunks(local, name)
         copied, documents = 0, set()
         batch: list[Any] = []
-        for chunk in LocalChunks(local, name).stored():
+        for chunk in source.stored():
             batch.append(qe.Point(id=chunk.id, payload=chunk.payload, vector={
                 DENSE: chunk.dense.tolist(),
                 SPARSE: qe.SparseVector(indices=chunk.sparse.indices, values=chunk.sparse.values)}))
@@ -72,7 +72,7 @@ def migrate(settings: Settings) -> Migrated:
         if batch:
             target.write_points(batch)
             copied += len(batch)
-        expected = int(local.call("count", lambda: local.client.count(name, exact=True)).count)
+        expected = source.count()
         if target.count() != expected:
             raise ConfigError(f"the copy holds {target.count()} chunks, the local index {expected}; "
                               "the local index stays in use: run the migration again")
